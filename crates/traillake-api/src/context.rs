@@ -1,0 +1,12 @@
+//! `RequestContext`: who is calling, where, and under which request ID.
+
+/// The caller and the place of one request, as authentication and configuration settle them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The caller's AWS account ID.
+    pub account_id: String,
+    /// The Region the server serves; every ARN it returns or accepts names it.
+    pub region: String,
+    /// The request's ID, echoed in `x-amzn-RequestId`.
+    pub request_id: String,
+}

@@ -1,0 +1,26 @@
+//! traillake's operations as data: the request and response shapes (generated from
+//! `proto/traillake/v1/` and shared by the JSON gateway and gRPC), the validation of every member
+//! against the botocore model's constraints, ARNs and resource references, page tokens, and
+//! `ApiError` with the AWS error codes. This crate does no I/O.
+
+pub mod arn;
+pub mod context;
+pub mod error;
+pub mod event_data_stores;
+pub mod operations;
+pub mod paging;
+pub mod selectors;
+pub mod tags;
+pub mod validate;
+pub mod wire;
+
+/// The generated shapes of `proto/traillake/v1/`.
+#[allow(clippy::all, missing_docs)]
+pub mod shapes {
+    include!(concat!(env!("OUT_DIR"), "/traillake.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/wire_enums.rs"));
+}
+
+pub use context::RequestContext;
+pub use error::{ApiError, ErrorCode};
+pub use operations::Operation;

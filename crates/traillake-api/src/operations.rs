@@ -1,0 +1,60 @@
+//! The operations of the CloudTrail API as the JSON gateway routes them.
+
+/// The `X-Amz-Target` prefix of the CloudTrail API (AWS JSON 1.1).
+pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
+
+macro_rules! operations {
+    ($($name:ident),* $(,)?) => {
+        /// The 60 operations of the CloudTrail API (botocore model 2013-11-01).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Operation { $($name),* }
+
+        impl Operation {
+            /// Every operation, in alphabetical order.
+            pub const ALL: &'static [Operation] = &[$(Operation::$name),*];
+
+            /// Returns the operation's name as in `X-Amz-Target`.
+            pub fn name(self) -> &'static str {
+                match self { $(Operation::$name => stringify!($name)),* }
+            }
+        }
+    };
+}
+
+operations!(
+    AddTags, CancelQuery, CreateChannel, CreateDashboard, CreateEventDataStore, CreateTrail,
+    DeleteChannel, DeleteDashboard, DeleteEventDataStore, DeleteResourcePolicy, DeleteTrail,
+    DeregisterOrganizationDelegatedAdmin, DescribeQuery, DescribeTrails, DisableFederation,
+    EnableFederation, GenerateQuery, GetChannel, GetDashboard, GetEventConfiguration,
+    GetEventDataStore, GetEventSelectors, GetImport, GetInsightSelectors, GetQueryResults,
+    GetResourcePolicy, GetTrail, GetTrailStatus, ListChannels, ListDashboards, ListEventDataStores,
+    ListImportFailures, ListImports, ListInsightsData, ListInsightsMetricData, ListPublicKeys,
+    ListQueries, ListTags, ListTrails, LookupEvents, PutEventConfiguration, PutEventSelectors,
+    PutInsightSelectors, PutResourcePolicy, RegisterOrganizationDelegatedAdmin, RemoveTags,
+    RestoreEventDataStore, SearchSampleQueries, StartDashboardRefresh,
+    StartEventDataStoreIngestion, StartImport, StartLogging, StartQuery,
+    StopEventDataStoreIngestion, StopImport, StopLogging, UpdateChannel, UpdateDashboard,
+    UpdateEventDataStore, UpdateTrail,
+);
+
+impl Operation {
+    /// Returns the operation an `X-Amz-Target` header names, if it names one.
+    pub fn from_target(target: &str) -> Option<Operation> {
+        let name = target.strip_prefix(TARGET_PREFIX)?.strip_prefix('.')?;
+        Operation::ALL.iter().copied().find(|op| op.name() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knows_all_sixty_targets() {
+        assert_eq!(Operation::ALL.len(), 60);
+        let target = format!("{TARGET_PREFIX}.StartQuery");
+        assert_eq!(Operation::from_target(&target), Some(Operation::StartQuery));
+        assert_eq!(Operation::from_target("StartQuery"), None);
+        assert_eq!(Operation::from_target(&format!("{TARGET_PREFIX}.Nope")), None);
+    }
+}

@@ -1,0 +1,43 @@
+//! Opaque page tokens: each names the operation it belongs to and the key after which the next
+//! page starts, so that a token of another operation, or garbage, is refused.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::validate::PAGINATION_TOKEN;
+
+const VERSION: &str = "v1";
+
+/// Returns the token of the page of `operation` that starts after `after`.
+pub fn encode_token(operation: &str, after: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{VERSION}\n{operation}\n{after}"))
+}
+
+/// Returns the key a token of `operation` starts after, or `InvalidNextTokenException`.
+pub fn decode_token(operation: &str, token: &str) -> Result<String, ApiError> {
+    PAGINATION_TOKEN.check("NextToken", token)?;
+    let invalid = || ApiError::new(ErrorCode::InvalidNextTokenException, format!("the NextToken is not a token of {operation}"));
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let mut parts = text.splitn(3, '\n');
+    let (version, op, after) = (parts.next(), parts.next(), parts.next());
+    match (version, op, after) {
+        (Some(VERSION), Some(op), Some(after)) if op == operation => Ok(after.to_string()),
+        _ => Err(invalid()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_foreign_tokens() {
+        let token = encode_token("ListEventDataStores", "abc");
+        assert_eq!(decode_token("ListEventDataStores", &token).unwrap(), "abc");
+        assert_eq!(decode_token("ListChannels", &token).unwrap_err().code, ErrorCode::InvalidNextTokenException);
+        assert_eq!(decode_token("ListChannels", "garbage!").unwrap_err().code, ErrorCode::InvalidNextTokenException);
+        assert_eq!(decode_token("ListChannels", "abc").unwrap_err().code, ErrorCode::InvalidNextTokenException);
+    }
+}
