@@ -51,6 +51,9 @@ fn main() {
             }
         }
         for enumeration in &file.enum_type {
+            // Variant names (`FixedRetentionPricing`) are how the catalog persists enum values.
+            let path = format!(".{PACKAGE}.{}", enumeration.name());
+            config.enum_attribute(&path, "#[derive(serde::Serialize, serde::Deserialize)]");
             write_wire_enum(&mut enum_impls, enumeration);
         }
     }

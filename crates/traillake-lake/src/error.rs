@@ -1,0 +1,64 @@
+//! `LakeError`: what can go wrong in the lake, for the service layer to turn into `ApiError`.
+
+/// A failure of a lake operation.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// No event data store of the account has the ID.
+    #[error("event data store {0} not found")]
+    EventDataStoreNotFound(String),
+    /// Another store of the account has the name.
+    #[error("an event data store named {0} already exists")]
+    EventDataStoreAlreadyExists(String),
+    /// The account has as many active stores as it may.
+    #[error("the account already has the maximum of {0} event data stores")]
+    EventDataStoreMaxLimitExceeded(usize),
+    /// The store is pending deletion.
+    #[error("event data store {0} is pending deletion")]
+    InactiveEventDataStore(String),
+    /// The store has termination protection on.
+    #[error("event data store {0} has termination protection enabled; turn it off before deleting the store")]
+    TerminationProtected(String),
+    /// The store's status does not allow the operation.
+    #[error("{0}")]
+    InvalidStatus(String),
+    /// The store's kind of events does not allow the operation.
+    #[error("{0}")]
+    InvalidCategory(String),
+    /// A change contradicts the store's current settings.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// New selectors contradict the store's kind.
+    #[error("{0}")]
+    InvalidEventSelectors(String),
+    /// A resource would carry more tags than allowed.
+    #[error("{0}")]
+    TagsLimitExceeded(String),
+    /// The root cannot be used.
+    #[error("invalid lake root: {0}")]
+    InvalidRoot(String),
+    /// Another traillake server holds the root.
+    #[error("{0}")]
+    RootInUse(String),
+    /// This server no longer holds the root's lock.
+    #[error("lost the lock on the lake root: {0}")]
+    LockLost(String),
+    /// Object storage failed.
+    #[error("object storage: {0}")]
+    Storage(#[from] object_store::Error),
+    /// A local file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A stored document could not be read.
+    #[error("{context}: {source}")]
+    Corrupt {
+        /// Which document.
+        context: String,
+        /// The cause.
+        source: serde_json::Error,
+    },
+}

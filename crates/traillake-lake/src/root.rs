@@ -1,0 +1,117 @@
+//! `LakeRoot`: the one place everything traillake knows lives, a local folder or
+//! `s3://bucket/prefix` on any S3-compatible server, reached through object_store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::prefix::PrefixStore;
+
+use crate::error::LakeError;
+
+/// Where the lake lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootLocation {
+    /// A folder on this machine.
+    Local(PathBuf),
+    /// A bucket and a key prefix (possibly empty) on an S3-compatible server.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix, without leading or trailing `/`.
+        prefix: String,
+    },
+}
+
+impl RootLocation {
+    /// Parses `s3://bucket/prefix` or a local path.
+    pub fn parse(value: &str) -> Result<Self, LakeError> {
+        let Some(rest) = value.strip_prefix("s3://") else {
+            return Ok(RootLocation::Local(PathBuf::from(value)));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(LakeError::InvalidRoot(format!("{value}: the bucket name is missing")));
+        }
+        Ok(RootLocation::S3 { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() })
+    }
+}
+
+impl std::fmt::Display for RootLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RootLocation::Local(path) => write!(f, "{}", path.display()),
+            RootLocation::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            RootLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// The lake's root, opened: its location and the object store that reads and writes under it.
+#[derive(Debug, Clone)]
+pub struct LakeRoot {
+    location: RootLocation,
+    store: Arc<dyn ObjectStore>,
+}
+
+impl LakeRoot {
+    /// Opens the root, creating a local folder if it is missing. An S3 root takes its settings
+    /// from the usual `AWS_*` variables, `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`) naming an
+    /// S3-compatible server.
+    pub fn open(location: RootLocation) -> Result<Self, LakeError> {
+        let store: Arc<dyn ObjectStore> = match &location {
+            RootLocation::Local(path) => {
+                std::fs::create_dir_all(path).map_err(|source| LakeError::Io {
+                    context: format!("creating the lake root {}", path.display()),
+                    source,
+                })?;
+                Arc::new(LocalFileSystem::new_with_prefix(path)?)
+            }
+            RootLocation::S3 { bucket, prefix } => {
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
+                if let Ok(endpoint) = endpoint {
+                    builder = builder.with_endpoint(&endpoint).with_allow_http(endpoint.starts_with("http://"));
+                }
+                if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_ok() {
+                    builder = builder.with_region(std::env::var("AWS_DEFAULT_REGION").unwrap_or_default());
+                }
+                let s3 = builder.build()?;
+                if prefix.is_empty() {
+                    Arc::new(s3)
+                } else {
+                    Arc::new(PrefixStore::new(s3, prefix.as_str()))
+                }
+            }
+        };
+        Ok(Self { location, store })
+    }
+
+    /// Returns where the root is.
+    pub fn location(&self) -> &RootLocation {
+        &self.location
+    }
+
+    /// Returns the object store of the root; paths are relative to the root.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_locations() {
+        assert_eq!(
+            RootLocation::parse("s3://lake/a/b/").unwrap(),
+            RootLocation::S3 { bucket: "lake".into(), prefix: "a/b".into() }
+        );
+        assert_eq!(RootLocation::parse("s3://lake").unwrap(), RootLocation::S3 { bucket: "lake".into(), prefix: "".into() });
+        assert_eq!(RootLocation::parse("./data").unwrap(), RootLocation::Local("./data".into()));
+        assert!(RootLocation::parse("s3:///x").is_err());
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests of the lake crate, in one binary.
+
+mod catalog;
+mod lock;
