@@ -45,7 +45,8 @@ fn main() {
             );
             for field in &message.field {
                 let field_path = format!("{path}.{}", field.name());
-                for attribute in field_attributes(field) {
+                let response = message.name().ends_with("Response");
+                for attribute in field_attributes(field, response) {
                     config.field_attribute(&field_path, attribute);
                 }
             }
@@ -63,8 +64,9 @@ fn main() {
     std::fs::write(out_dir.join("wire_enums.rs"), enum_impls).expect("write wire_enums.rs");
 }
 
-/// Returns the serde attributes of one field.
-fn field_attributes(field: &prost_types::FieldDescriptorProto) -> Vec<String> {
+/// Returns the serde attributes of one field. Lists are always written in `*Response` messages
+/// (clients index `resp["EventDataStores"]`) and left out when empty elsewhere.
+fn field_attributes(field: &prost_types::FieldDescriptorProto, response: bool) -> Vec<String> {
     let name = field.name();
     let mut attributes = vec![format!("#[serde(rename = \"{name}\")]")];
     let repeated = field.label() == Label::Repeated;
@@ -74,6 +76,9 @@ fn field_attributes(field: &prost_types::FieldDescriptorProto) -> Vec<String> {
             "{name}: repeated enums and timestamps need a wire adapter first"
         );
         attributes.push("#[serde(deserialize_with = \"crate::wire::null_as_default\")]".into());
+        if !response {
+            attributes.push("#[serde(skip_serializing_if = \"Vec::is_empty\")]".into());
+        }
         return attributes;
     }
     attributes.push("#[serde(skip_serializing_if = \"Option::is_none\")]".into());

@@ -29,6 +29,7 @@ error_codes!(
     ValidationException,
     // Modelled CloudTrail exceptions.
     AccessDeniedException,
+    IncompleteSignatureException,
     ChannelARNInvalidException,
     ChannelExistsForEDSException,
     ChannelNotFoundException,

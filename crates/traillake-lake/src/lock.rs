@@ -44,6 +44,8 @@ impl Holder {
 pub struct RootLock {
     kind: LockKind,
     lost: watch::Receiver<Option<String>>,
+    /// Keeps the channel open for locks that cannot be lost.
+    _never_lost: Option<watch::Sender<Option<String>>>,
 }
 
 #[derive(Debug)]
@@ -124,8 +126,8 @@ fn acquire_local(path: &std::path::Path, holder: &Holder, root: &LakeRoot) -> Re
     file.set_len(0).map_err(|e| io("writing", e))?;
     let text = serde_json::to_string(holder).expect("holder serializes");
     file.write_all(text.as_bytes()).map_err(|e| io("writing", e))?;
-    let (_, lost) = watch::channel(None);
-    Ok(RootLock { kind: LockKind::Local(file), lost })
+    let (never_lost, lost) = watch::channel(None);
+    Ok(RootLock { kind: LockKind::Local(file), lost, _never_lost: Some(never_lost) })
 }
 
 async fn acquire_lease(root: &LakeRoot, holder: Holder) -> Result<RootLock, LakeError> {
@@ -167,7 +169,7 @@ async fn acquire_lease(root: &LakeRoot, holder: Holder) -> Result<RootLock, Lake
     let version = Arc::new(tokio::sync::Mutex::new(UpdateVersion { e_tag: result.e_tag, version: result.version }));
     let (lost_tx, lost) = watch::channel(None);
     let heartbeat = tokio::spawn(renew_lease(Arc::clone(&store), holder, Arc::clone(&version), lost_tx));
-    Ok(RootLock { kind: LockKind::Lease { store, heartbeat, version }, lost })
+    Ok(RootLock { kind: LockKind::Lease { store, heartbeat, version }, lost, _never_lost: None })
 }
 
 async fn renew_lease(

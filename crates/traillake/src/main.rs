@@ -1,1 +1,128 @@
-fn main(){}
+//! The traillake command line: `traillake serve` runs the server on a lake root.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use traillake_lake::{Catalog, LakeRoot, RootLocation, RootLock};
+use traillake_server::{GatewaySettings, Service, ServiceSettings};
+
+/// A self-hosted CloudTrail Lake: event data stores as Parquet, queried in SQL, through AWS's API.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server: the CloudTrail and CloudTrail Data APIs on one port.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The lake root: a local folder, or s3://bucket/prefix on the S3-compatible server that
+    /// AWS_ENDPOINT_URL_S3 names (with the usual AWS_* credentials).
+    #[arg(long, env = "TRAILLAKE_ROOT", default_value = "./traillake-data")]
+    root: String,
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, env = "TRAILLAKE_LISTEN", default_value = "127.0.0.1:4566")]
+    listen: SocketAddr,
+    /// The AWS Region the server serves; every ARN names it.
+    #[arg(long, env = "TRAILLAKE_REGION", default_value = "us-east-1")]
+    region: String,
+    /// The development account that every access key maps to until credentials are configured.
+    #[arg(long, env = "TRAILLAKE_ACCOUNT_ID", default_value = "123456789012", value_parser = parse_account_id)]
+    account_id: String,
+    /// The most event data stores an account may have, not counting those pending deletion.
+    #[arg(long, env = "TRAILLAKE_MAX_EVENT_DATA_STORES", default_value_t = 10)]
+    max_event_data_stores: usize,
+    /// How long a deleted event data store stays restorable before it is purged.
+    #[arg(long, env = "TRAILLAKE_PENDING_DELETION_PERIOD", default_value = "7d", value_parser = humantime::parse_duration)]
+    pending_deletion_period: Duration,
+    /// The largest request body accepted, in bytes; larger ones get HTTP 413.
+    #[arg(long, env = "TRAILLAKE_MAX_REQUEST_BYTES", default_value_t = 2 * 1024 * 1024)]
+    max_request_bytes: usize,
+}
+
+fn parse_account_id(value: &str) -> Result<String, String> {
+    let valid = (12..=16).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
+    if valid { Ok(value.to_string()) } else { Err("an account ID is 12 to 16 digits".into()) }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let location = RootLocation::parse(&args.root)?;
+    let root = LakeRoot::open(location).with_context(|| format!("opening the lake root {}", args.root))?;
+    let lock = RootLock::acquire(&root).await?;
+    let catalog = Arc::new(Catalog::load(&root).await?);
+    let service = Service::new(
+        Arc::clone(&catalog),
+        ServiceSettings { max_event_data_stores: args.max_event_data_stores },
+    );
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let purge_every = (args.pending_deletion_period / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let purge = tokio::spawn(traillake_server::purge_deleted_stores(
+        Arc::clone(&catalog),
+        args.pending_deletion_period,
+        purge_every,
+    ));
+
+    tracing::warn!(
+        account_id = %args.account_id,
+        "no credentials are configured: every access key maps to the development account"
+    );
+    println!("traillake listening on http://{address} (root {}, region {})", root.location(), args.region);
+
+    let mut lost = lock.lost();
+    let shutdown = async move {
+        tokio::select! {
+            () = terminate_signal() => tracing::info!("shutting down"),
+            Ok(_) = lost.wait_for(Option::is_some) => tracing::error!("shutting down: the lake root's lock was lost"),
+        }
+    };
+    let settings = GatewaySettings {
+        region: args.region,
+        development_account_id: args.account_id,
+        max_request_bytes: args.max_request_bytes,
+    };
+    traillake_server::serve(listener, service, settings, shutdown).await?;
+    purge.abort();
+    lock.release().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn terminate_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,34 @@
+//! The table from CloudTrail operations to service handlers: decode the request shape, call the
+//! handler, encode the response shape. Operations not built yet answer
+//! `UnsupportedOperationException` naming the operation.
+
+use traillake_api::wire::{decode, encode};
+use traillake_api::{ApiError, ErrorCode, Operation, RequestContext};
+
+use crate::service::Service;
+
+/// Calls the handler of `operation` with the JSON `body`.
+pub(super) async fn call(service: &Service, operation: Operation, ctx: &RequestContext, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    macro_rules! handle {
+        ($handler:ident) => {
+            Ok(encode(&service.$handler(ctx, decode(body)?).await?))
+        };
+    }
+    match operation {
+        Operation::CreateEventDataStore => handle!(create_event_data_store),
+        Operation::GetEventDataStore => handle!(get_event_data_store),
+        Operation::ListEventDataStores => handle!(list_event_data_stores),
+        Operation::UpdateEventDataStore => handle!(update_event_data_store),
+        Operation::DeleteEventDataStore => handle!(delete_event_data_store),
+        Operation::RestoreEventDataStore => handle!(restore_event_data_store),
+        Operation::StartEventDataStoreIngestion => handle!(start_event_data_store_ingestion),
+        Operation::StopEventDataStoreIngestion => handle!(stop_event_data_store_ingestion),
+        Operation::AddTags => handle!(add_tags),
+        Operation::RemoveTags => handle!(remove_tags),
+        Operation::ListTags => handle!(list_tags),
+        other => Err(ApiError::new(
+            ErrorCode::UnsupportedOperationException,
+            format!("traillake does not support the operation {} yet", other.name()),
+        )),
+    }
+}

@@ -1,0 +1,38 @@
+//! The conversion of lake errors into `ApiError` at the service boundary.
+
+use traillake_api::{ApiError, ErrorCode};
+use traillake_lake::LakeError;
+
+/// Returns the `ApiError` of a lake error; faults of the server are logged and answered as
+/// `InternalFailure` without their detail.
+fn api_error(error: LakeError) -> ApiError {
+    let code = match &error {
+        LakeError::EventDataStoreNotFound(_) => ErrorCode::EventDataStoreNotFoundException,
+        LakeError::EventDataStoreAlreadyExists(_) => ErrorCode::EventDataStoreAlreadyExistsException,
+        LakeError::EventDataStoreMaxLimitExceeded(_) => ErrorCode::EventDataStoreMaxLimitExceededException,
+        LakeError::InactiveEventDataStore(_) => ErrorCode::InactiveEventDataStoreException,
+        LakeError::TerminationProtected(_) => ErrorCode::EventDataStoreTerminationProtectedException,
+        LakeError::InvalidStatus(_) => ErrorCode::InvalidEventDataStoreStatusException,
+        LakeError::InvalidCategory(_) => ErrorCode::InvalidEventDataStoreCategoryException,
+        LakeError::InvalidParameter(_) => ErrorCode::InvalidParameterException,
+        LakeError::InvalidEventSelectors(_) => ErrorCode::InvalidEventSelectorsException,
+        LakeError::TagsLimitExceeded(_) => ErrorCode::TagsLimitExceededException,
+        _ => {
+            tracing::error!(%error, "lake operation failed");
+            return ApiError::internal();
+        }
+    };
+    ApiError::new(code, error.to_string())
+}
+
+/// Converts a lake result into an API result.
+pub(crate) trait IntoApi<T> {
+    /// Returns the result with a lake error turned into its `ApiError`.
+    fn api(self) -> Result<T, ApiError>;
+}
+
+impl<T> IntoApi<T> for Result<T, LakeError> {
+    fn api(self) -> Result<T, ApiError> {
+        self.map_err(api_error)
+    }
+}

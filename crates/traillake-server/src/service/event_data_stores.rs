@@ -1,0 +1,167 @@
+//! CreateEventDataStore ... StopEventDataStoreIngestion.
+
+use chrono::Utc;
+use traillake_api::arn::{self, event_data_store_arn};
+use traillake_api::event_data_stores::{check_create, check_list, check_update};
+use traillake_api::paging;
+use traillake_api::shapes::{
+    CreateEventDataStoreRequest, Empty, EventDataStore, EventDataStoreDescription, EventDataStoreRequest,
+    EventDataStoreStatus, FederationStatus, GetEventDataStoreRequest, ListEventDataStoresRequest,
+    ListEventDataStoresResponse, UpdateEventDataStoreRequest,
+};
+use traillake_api::wire::timestamp;
+use traillake_api::{ApiError, RequestContext};
+use traillake_lake::EventDataStoreRecord;
+
+use super::Service;
+use super::errors::IntoApi as _;
+
+/// Which operation a description answers, since each returns different members.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Describe {
+    Create,
+    Get,
+    Update,
+    Restore,
+}
+
+fn describe(ctx: &RequestContext, store: &EventDataStoreRecord, operation: Describe) -> EventDataStoreDescription {
+    let status = if operation == Describe::Create { EventDataStoreStatus::Created } else { store.status };
+    let federation = matches!(operation, Describe::Get | Describe::Update).then_some(FederationStatus::Disabled.into());
+    EventDataStoreDescription {
+        event_data_store_arn: Some(event_data_store_arn(ctx, &store.id)),
+        name: Some(store.name.clone()),
+        status: Some(status.into()),
+        advanced_event_selectors: store.selectors.clone(),
+        multi_region_enabled: Some(store.multi_region),
+        organization_enabled: Some(store.organization),
+        retention_period: Some(store.retention_days),
+        termination_protection_enabled: Some(store.termination_protection),
+        tags_list: if operation == Describe::Create { store.tags.clone() } else { Vec::new() },
+        created_timestamp: Some(timestamp(store.created)),
+        updated_timestamp: Some(timestamp(store.updated)),
+        kms_key_id: store.kms_key_id.clone(),
+        billing_mode: Some(store.billing_mode.into()),
+        federation_status: federation,
+        federation_role_arn: None,
+        partition_keys: Vec::new(),
+    }
+}
+
+fn store_id(ctx: &RequestContext, request: &EventDataStoreRequest) -> Result<String, ApiError> {
+    arn::event_data_store_id(ctx, "EventDataStore", request.event_data_store.as_deref())
+}
+
+impl Service {
+    /// CreateEventDataStore.
+    pub async fn create_event_data_store(
+        &self,
+        ctx: &RequestContext,
+        request: CreateEventDataStoreRequest,
+    ) -> Result<EventDataStoreDescription, ApiError> {
+        let new = check_create(&request)?;
+        let store = self
+            .catalog
+            .create_event_data_store(&ctx.account_id, new, self.settings.max_event_data_stores, Utc::now())
+            .await
+            .api()?;
+        tracing::info!(store_id = %store.id, name = %store.name, "event data store created");
+        Ok(describe(ctx, &store, Describe::Create))
+    }
+
+    /// GetEventDataStore.
+    pub async fn get_event_data_store(
+        &self,
+        ctx: &RequestContext,
+        request: GetEventDataStoreRequest,
+    ) -> Result<EventDataStoreDescription, ApiError> {
+        let id = arn::event_data_store_id(ctx, "EventDataStore", request.event_data_store.as_deref())?;
+        let store = self.catalog.event_data_store(&ctx.account_id, &id).await.api()?;
+        Ok(describe(ctx, &store, Describe::Get))
+    }
+
+    /// ListEventDataStores: the account's stores, oldest first, pending deletion included.
+    pub async fn list_event_data_stores(
+        &self,
+        ctx: &RequestContext,
+        request: ListEventDataStoresRequest,
+    ) -> Result<ListEventDataStoresResponse, ApiError> {
+        let page = check_list(&request)?;
+        let stores = self.catalog.event_data_stores(&ctx.account_id).await;
+        let start = match &page.after {
+            Some(after) => stores.iter().position(|s| &s.id == after).map_or(stores.len(), |i| i + 1),
+            None => 0,
+        };
+        let rest = &stores[start.min(stores.len())..];
+        let items: Vec<_> = rest.iter().take(page.max_results).collect();
+        let next_token = (rest.len() > items.len())
+            .then(|| items.last().map(|s| paging::encode_token("ListEventDataStores", &s.id)))
+            .flatten();
+        Ok(ListEventDataStoresResponse {
+            event_data_stores: items
+                .into_iter()
+                .map(|s| EventDataStore {
+                    event_data_store_arn: Some(event_data_store_arn(ctx, &s.id)),
+                    name: Some(s.name.clone()),
+                })
+                .collect(),
+            next_token,
+        })
+    }
+
+    /// UpdateEventDataStore.
+    pub async fn update_event_data_store(
+        &self,
+        ctx: &RequestContext,
+        request: UpdateEventDataStoreRequest,
+    ) -> Result<EventDataStoreDescription, ApiError> {
+        let (id, changes) = check_update(ctx, &request)?;
+        let store = self.catalog.update_event_data_store(&ctx.account_id, &id, changes, Utc::now()).await.api()?;
+        Ok(describe(ctx, &store, Describe::Update))
+    }
+
+    /// DeleteEventDataStore: the store waits in PENDING_DELETION, restorable, until it is purged.
+    pub async fn delete_event_data_store(&self, ctx: &RequestContext, request: EventDataStoreRequest) -> Result<Empty, ApiError> {
+        let id = store_id(ctx, &request)?;
+        self.catalog.delete_event_data_store(&ctx.account_id, &id, Utc::now()).await.api()?;
+        tracing::info!(store_id = %id, "event data store pending deletion");
+        Ok(Empty {})
+    }
+
+    /// RestoreEventDataStore.
+    pub async fn restore_event_data_store(
+        &self,
+        ctx: &RequestContext,
+        request: EventDataStoreRequest,
+    ) -> Result<EventDataStoreDescription, ApiError> {
+        let id = store_id(ctx, &request)?;
+        let store = self
+            .catalog
+            .restore_event_data_store(&ctx.account_id, &id, self.settings.max_event_data_stores, Utc::now())
+            .await
+            .api()?;
+        Ok(describe(ctx, &store, Describe::Restore))
+    }
+
+    /// StartEventDataStoreIngestion.
+    pub async fn start_event_data_store_ingestion(
+        &self,
+        ctx: &RequestContext,
+        request: EventDataStoreRequest,
+    ) -> Result<Empty, ApiError> {
+        let id = store_id(ctx, &request)?;
+        self.catalog.set_ingestion(&ctx.account_id, &id, true, Utc::now()).await.api()?;
+        Ok(Empty {})
+    }
+
+    /// StopEventDataStoreIngestion.
+    pub async fn stop_event_data_store_ingestion(
+        &self,
+        ctx: &RequestContext,
+        request: EventDataStoreRequest,
+    ) -> Result<Empty, ApiError> {
+        let id = store_id(ctx, &request)?;
+        self.catalog.set_ingestion(&ctx.account_id, &id, false, Utc::now()).await.api()?;
+        Ok(Empty {})
+    }
+}

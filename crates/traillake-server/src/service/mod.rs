@@ -1,0 +1,37 @@
+//! The service layer: one handler per operation, from a typed request to a typed response or an
+//! `ApiError`. Both front doors call it; it holds no wire format, storage or query logic of its own
+//! but validates through `traillake-api` and acts through `traillake-lake`.
+
+mod errors;
+mod event_data_stores;
+mod tags;
+
+use std::sync::Arc;
+
+use traillake_lake::Catalog;
+
+/// The settings of the service layer.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// The most event data stores (not pending deletion) an account may have.
+    pub max_event_data_stores: usize,
+}
+
+/// The operations of traillake, over one lake.
+#[derive(Debug, Clone)]
+pub struct Service {
+    catalog: Arc<Catalog>,
+    settings: ServiceSettings,
+}
+
+impl Service {
+    /// Returns the service over a loaded catalog.
+    pub fn new(catalog: Arc<Catalog>, settings: ServiceSettings) -> Self {
+        Self { catalog, settings }
+    }
+
+    /// Returns the catalog the service acts on.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+}
