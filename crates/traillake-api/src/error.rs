@@ -108,9 +108,9 @@ impl ApiError {
     }
 
     /// Returns the error for a required member that is absent.
-    pub fn missing(field: &str) -> Self {
+    pub fn missing(code: ErrorCode, field: &str) -> Self {
         Self::new(
-            ErrorCode::InvalidParameterException,
+            code,
             format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"),
         )
     }

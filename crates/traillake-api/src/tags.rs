@@ -41,6 +41,12 @@ pub fn check_tags(field: &str, tags: &[Tag], code: ErrorCode) -> Result<(), ApiE
 
 /// Checks a ListTags request: 1..20 resources.
 pub fn check_list_tags(request: &ListTagsRequest) -> Result<(), ApiError> {
+    if request.resource_id_list.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::CloudTrailARNInvalidException,
+            "ResourceIdList must name at least one resource ARN",
+        ));
+    }
     validate::list_length(
         ErrorCode::InvalidParameterException,
         "ResourceIdList",

@@ -85,7 +85,7 @@ impl StringRule {
 
     /// Checks a required member and returns it.
     pub fn check_required<'a>(&self, field: &str, value: Option<&'a str>) -> Result<&'a str, ApiError> {
-        let value = value.ok_or_else(|| ApiError::missing(field))?;
+        let value = value.ok_or_else(|| ApiError::missing(self.code, field))?;
         self.check(field, value)?;
         Ok(value)
     }

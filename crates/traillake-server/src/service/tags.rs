@@ -11,7 +11,7 @@ use super::errors::IntoApi as _;
 
 /// Resolves a tagged resource's ARN to the ID of an event data store of the caller.
 fn tagged_store_id(ctx: &RequestContext, field: &str, value: Option<&str>) -> Result<String, ApiError> {
-    let value = value.ok_or_else(|| ApiError::missing(field))?;
+    let value = value.ok_or_else(|| ApiError::missing(ErrorCode::CloudTrailARNInvalidException, field))?;
     let Some(arn) = CloudTrailArn::parse(value) else {
         return Err(ApiError::new(
             ErrorCode::CloudTrailARNInvalidException,
