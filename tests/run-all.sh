@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs them all: the Rust tests, then the API tests (boto3 and the
+# AWS CLI against the real server binary, moto's S3 server for S3 roots).
+#   TRAILLAKE_VENV     the Python virtualenv to use or create (default ~/.cache/traillake-venv)
+#   CARGO_TARGET_DIR   where cargo builds (default ./target)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${TRAILLAKE_VENV:-$HOME/.cache/traillake-venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+
+cargo build --workspace --locked
+cargo test --workspace --locked
+
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+export TRAILLAKE_BIN="$target/debug/traillake"
+export PATH="$venv/bin:$PATH"
+cd tests/api
+python -m pytest -q -p no:cacheprovider
