@@ -9,6 +9,11 @@ use prost_types::field_descriptor_proto::{Label, Type};
 
 const PACKAGE: &str = "traillake.v1";
 
+/// Messages whose empty lists are left out on the JSON wire: the operators a field selector does
+/// not use, and the members of a store description that the answering operation does not return.
+/// Every other list is written even when empty, as clients index `resp["EventDataStores"]`.
+const OMIT_EMPTY_LISTS: &[&str] = &["AdvancedFieldSelector", "EventDataStoreDescription"];
+
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let proto_dir = root.join("traillake/v1");
@@ -45,8 +50,8 @@ fn main() {
             );
             for field in &message.field {
                 let field_path = format!("{path}.{}", field.name());
-                let response = message.name().ends_with("Response");
-                for attribute in field_attributes(field, response) {
+                let omit_empty = OMIT_EMPTY_LISTS.contains(&message.name());
+                for attribute in field_attributes(field, omit_empty) {
                     config.field_attribute(&field_path, attribute);
                 }
             }
@@ -64,9 +69,8 @@ fn main() {
     std::fs::write(out_dir.join("wire_enums.rs"), enum_impls).expect("write wire_enums.rs");
 }
 
-/// Returns the serde attributes of one field. Lists are always written in `*Response` messages
-/// (clients index `resp["EventDataStores"]`) and left out when empty elsewhere.
-fn field_attributes(field: &prost_types::FieldDescriptorProto, response: bool) -> Vec<String> {
+/// Returns the serde attributes of one field.
+fn field_attributes(field: &prost_types::FieldDescriptorProto, omit_empty_lists: bool) -> Vec<String> {
     let name = field.name();
     let mut attributes = vec![format!("#[serde(rename = \"{name}\")]")];
     let repeated = field.label() == Label::Repeated;
@@ -76,7 +80,7 @@ fn field_attributes(field: &prost_types::FieldDescriptorProto, response: bool) -
             "{name}: repeated enums and timestamps need a wire adapter first"
         );
         attributes.push("#[serde(deserialize_with = \"crate::wire::null_as_default\")]".into());
-        if !response {
+        if omit_empty_lists {
             attributes.push("#[serde(skip_serializing_if = \"Vec::is_empty\")]".into());
         }
         return attributes;

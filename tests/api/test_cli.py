@@ -1,0 +1,36 @@
+"""A few calls with the AWS CLI, as users script them."""
+
+import json
+import os
+import subprocess
+
+
+def aws(server, *args):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
+    return subprocess.run(
+        ["aws", "--endpoint-url", server.url, "cloudtrail", *args, "--output", "json"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_store_lifecycle_with_the_cli(server):
+    created = aws(server, "create-event-data-store", "--name", "cli-store", "--retention-period", "90",
+                  "--no-termination-protection-enabled")
+    assert created.returncode == 0, created.stderr
+    arn = json.loads(created.stdout)["EventDataStoreArn"]
+    listed = json.loads(aws(server, "list-event-data-stores").stdout)
+    assert [s["Name"] for s in listed["EventDataStores"]] == ["cli-store"]
+    got = json.loads(aws(server, "get-event-data-store", "--event-data-store", arn).stdout)
+    assert got["RetentionPeriod"] == 90 and got["Status"] == "ENABLED"
+    assert aws(server, "add-tags", "--resource-id", arn, "--tags-list", "Key=team,Value=sec").returncode == 0
+    tags = json.loads(aws(server, "list-tags", "--resource-id-list", arn).stdout)
+    assert tags["ResourceTagList"][0]["TagsList"] == [{"Key": "team", "Value": "sec"}]
+    assert aws(server, "delete-event-data-store", "--event-data-store", arn).returncode == 0
+
+
+def test_cli_errors(server):
+    result = aws(server, "create-event-data-store", "--name", "bad name!!")
+    assert result.returncode != 0
+    assert "InvalidParameterException" in result.stderr and "Name" in result.stderr
+    result = aws(server, "start-query", "--query-statement", "SELECT 1")
+    assert result.returncode != 0 and "UnsupportedOperationException" in result.stderr
