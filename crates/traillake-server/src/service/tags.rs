@@ -9,6 +9,14 @@ use traillake_api::{ApiError, ErrorCode, RequestContext};
 use super::Service;
 use super::errors::IntoApi as _;
 
+/// Checks the tags of AddTags and RemoveTags: at least one, each valid.
+fn check_request_tags(request: &TagsRequest) -> Result<(), ApiError> {
+    if request.tags_list.is_empty() {
+        return Err(ApiError::new(ErrorCode::InvalidTagParameterException, "TagsList must hold at least one tag"));
+    }
+    check_tags("TagsList", &request.tags_list, ErrorCode::InvalidTagParameterException)
+}
+
 /// Resolves a tagged resource's ARN to the ID of an event data store of the caller.
 fn tagged_store_id(ctx: &RequestContext, field: &str, value: Option<&str>) -> Result<String, ApiError> {
     let value = value.ok_or_else(|| ApiError::missing(ErrorCode::CloudTrailARNInvalidException, field))?;
@@ -45,7 +53,7 @@ impl Service {
     /// AddTags: adds tags, replacing the values of existing keys; at most 50 per resource.
     pub async fn add_tags(&self, ctx: &RequestContext, request: TagsRequest) -> Result<Empty, ApiError> {
         let id = tagged_store_id(ctx, "ResourceId", request.resource_id.as_deref())?;
-        check_tags("TagsList", &request.tags_list, ErrorCode::InvalidTagParameterException)?;
+        check_request_tags(&request)?;
         self.catalog.add_tags(&ctx.account_id, &id, &request.tags_list, Utc::now()).await.api()?;
         Ok(Empty {})
     }
@@ -53,7 +61,7 @@ impl Service {
     /// RemoveTags: removes the tags with the given keys.
     pub async fn remove_tags(&self, ctx: &RequestContext, request: TagsRequest) -> Result<Empty, ApiError> {
         let id = tagged_store_id(ctx, "ResourceId", request.resource_id.as_deref())?;
-        check_tags("TagsList", &request.tags_list, ErrorCode::InvalidTagParameterException)?;
+        check_request_tags(&request)?;
         self.catalog.remove_tags(&ctx.account_id, &id, &request.tags_list, Utc::now()).await.api()?;
         Ok(Empty {})
     }
