@@ -197,6 +197,7 @@ mod tests {
             assert_eq!(err.code, ErrorCode::EventDataStoreARNInvalidException, "{value}");
         }
         let missing = event_data_store_id(&ctx(), "EventDataStore", None).unwrap_err();
-        assert_eq!(missing.code, ErrorCode::InvalidParameterException);
+        assert_eq!(missing.code, ErrorCode::EventDataStoreARNInvalidException);
+        assert!(missing.message.contains("must not be null"), "{}", missing.message);
     }
 }

@@ -93,46 +93,26 @@ impl StringRule {
 
 /// Checks that an integer member lies in `min..=max`.
 pub fn range(code: ErrorCode, field: &str, value: i64, min: i64, max: i64) -> Result<(), ApiError> {
-    let text = value.to_string();
-    if value < min {
-        return Err(ApiError::validation(
-            code,
-            field,
-            &text,
-            &format!("Member must have value greater than or equal to {min}"),
-        ));
-    }
-    if value > max {
-        return Err(ApiError::validation(
-            code,
-            field,
-            &text,
-            &format!("Member must have value less than or equal to {max}"),
-        ));
-    }
-    Ok(())
+    bounds(code, field, &value.to_string(), value, min, max, "value")
 }
 
 /// Checks that a list member has `min..=max` items.
 pub fn list_length(code: ErrorCode, field: &str, length: usize, min: usize, max: usize) -> Result<(), ApiError> {
+    let clamp = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     let text = format!("list of {length} items");
-    if length < min {
-        return Err(ApiError::validation(
-            code,
-            field,
-            &text,
-            &format!("Member must have length greater than or equal to {min}"),
-        ));
-    }
-    if length > max {
-        return Err(ApiError::validation(
-            code,
-            field,
-            &text,
-            &format!("Member must have length less than or equal to {max}"),
-        ));
-    }
-    Ok(())
+    bounds(code, field, &text, clamp(length), clamp(min), clamp(max), "length")
+}
+
+/// Checks that `measure` (a value or a length, as `what` says) lies in `min..=max`.
+fn bounds(code: ErrorCode, field: &str, text: &str, measure: i64, min: i64, max: i64, what: &str) -> Result<(), ApiError> {
+    let constraint = if measure < min {
+        format!("Member must have {what} greater than or equal to {min}")
+    } else if measure > max {
+        format!("Member must have {what} less than or equal to {max}")
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::validation(code, field, text, &constraint))
 }
 
 /// Returns the enum value of an optional member, checking that a raw number names a value; the
