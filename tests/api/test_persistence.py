@@ -96,3 +96,41 @@ def test_unreachable_s3_root_fails_clearly(tmp_path, s3_env):
     )
     assert result.returncode != 0
     assert "no-such-bucket-here" in result.stderr or "bucket" in result.stderr.lower(), result.stderr
+
+
+def start_after_kill(root, env=None):
+    first = Server(root, env=env).start()
+    first.client().create_event_data_store(Name="survivor")
+    first.process.kill()
+    first.process.wait(timeout=10)
+    return first
+
+
+def test_restart_after_kill_on_a_local_root(tmp_path):
+    start_after_kill(tmp_path / "lake")
+    second = Server(tmp_path / "lake").start()
+    try:
+        assert [s["Name"] for s in second.client().list_event_data_stores()["EventDataStores"]] == ["survivor"]
+    finally:
+        second.stop()
+
+
+def test_lease_of_a_killed_server_on_an_s3_root_is_taken_over(s3_env, s3_bucket):
+    """The lease of a server killed with SIGKILL blocks others until it is 30 seconds stale."""
+    import time
+
+    root = f"s3://{s3_bucket}/lake"
+    start_after_kill(root, env=s3_env)
+    killed_at = time.time()
+    result = subprocess.run(
+        [binary(), "serve", "--root", root, "--listen", "127.0.0.1:0"],
+        env=Server(root, env=s3_env).env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0 and "in use by another traillake server" in result.stderr, result.stderr
+    time.sleep(max(0.0, 31 - (time.time() - killed_at)))
+    second = Server(root, env=s3_env).start()
+    try:
+        assert [s["Name"] for s in second.client().list_event_data_stores()["EventDataStores"]] == ["survivor"]
+        assert "taking over the lease" in second.log()
+    finally:
+        second.stop()
