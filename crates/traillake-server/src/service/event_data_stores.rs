@@ -1,6 +1,6 @@
 //! CreateEventDataStore ... StopEventDataStoreIngestion.
 
-use chrono::Utc;
+use chrono::{SecondsFormat, Utc};
 use traillake_api::arn::{self, event_data_store_arn};
 use traillake_api::event_data_stores::{check_create, check_list, check_update};
 use traillake_api::paging;
@@ -88,14 +88,16 @@ impl Service {
     ) -> Result<ListEventDataStoresResponse, ApiError> {
         let page = check_list(&request)?;
         let stores = self.catalog.event_data_stores(&ctx.account_id).await;
-        let start = match &page.after {
-            Some(after) => stores.iter().position(|s| &s.id == after).map_or(stores.len(), |i| i + 1),
-            None => 0,
+        // The key of a store in the list's order; a page starts after the key in its token, so
+        // that a store deleted between two pages does not shift the next one.
+        let key = |s: &EventDataStoreRecord| format!("{}|{}", s.created.to_rfc3339_opts(SecondsFormat::Nanos, true), s.id);
+        let rest: Vec<_> = match &page.after {
+            Some(after) => stores.iter().filter(|s| key(s).as_str() > after.as_str()).collect(),
+            None => stores.iter().collect(),
         };
-        let rest = &stores[start.min(stores.len())..];
-        let items: Vec<_> = rest.iter().take(page.max_results).collect();
+        let items: Vec<_> = rest.iter().take(page.max_results).copied().collect();
         let next_token = (rest.len() > items.len())
-            .then(|| items.last().map(|s| paging::encode_token("ListEventDataStores", &s.id)))
+            .then(|| items.last().map(|s| paging::encode_token("ListEventDataStores", &key(s))))
             .flatten();
         Ok(ListEventDataStoresResponse {
             event_data_stores: items
