@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use futures::TryStreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use serde::{Deserialize, Serialize};
@@ -252,11 +252,10 @@ impl Catalog {
     /// Moves an active store without termination protection to `PendingDeletion`.
     pub async fn delete_event_data_store(&self, account_id: &str, id: &str, now: DateTime<Utc>) -> Result<(), LakeError> {
         self.change(|doc| {
-            let store = find_active(doc, account_id, id)?;
+            let store = find_active_mut(doc, account_id, id)?;
             if store.termination_protection {
                 return Err(LakeError::TerminationProtected(store.id.clone()));
             }
-            let store = doc.event_data_stores.get_mut(&store.id.clone()).expect("found above");
             store.status = EventDataStoreStatus::PendingDeletion;
             store.deleted = Some(now);
             store.updated = now;
@@ -282,9 +281,8 @@ impl Catalog {
                     status_name(store.status)
                 )));
             }
-            let store_id = store.id.clone();
             check_below_limit(doc, account_id, max_stores)?;
-            let store = doc.event_data_stores.get_mut(&store_id).expect("found above");
+            let store = find_mut(doc, account_id, id)?;
             store.status = EventDataStoreStatus::Enabled;
             store.deleted = None;
             store.updated = now;
@@ -296,7 +294,7 @@ impl Catalog {
     /// Starts (`start` true) or stops ingestion of a CloudTrail or Config store.
     pub async fn set_ingestion(&self, account_id: &str, id: &str, start: bool, now: DateTime<Utc>) -> Result<(), LakeError> {
         self.change(|doc| {
-            let store = find(doc, account_id, id)?;
+            let store = find_mut(doc, account_id, id)?;
             let operation = if start { "StartEventDataStoreIngestion" } else { "StopEventDataStoreIngestion" };
             if !store.kind.has_ingestion_control() {
                 return Err(LakeError::InvalidCategory(format!(
@@ -318,7 +316,6 @@ impl Catalog {
                     status_name(store.status)
                 )));
             }
-            let store = doc.event_data_stores.get_mut(&store.id.clone()).expect("found above");
             store.status = to;
             store.updated = now;
             Ok(())
@@ -329,8 +326,7 @@ impl Catalog {
     /// Adds tags to an active store, replacing the values of keys it has; at most 50 in all.
     pub async fn add_tags(&self, account_id: &str, id: &str, tags: &[Tag], now: DateTime<Utc>) -> Result<(), LakeError> {
         self.change(|doc| {
-            let store_id = find_active(doc, account_id, id)?.id.clone();
-            let store = doc.event_data_stores.get_mut(&store_id).expect("found above");
+            let store = find_active_mut(doc, account_id, id)?;
             let mut merged = store.tags.clone();
             for tag in tags {
                 match merged.iter_mut().find(|t| t.key == tag.key) {
@@ -340,7 +336,8 @@ impl Catalog {
             }
             if merged.len() > MAX_TAGS {
                 return Err(LakeError::TagsLimitExceeded(format!(
-                    "event data store {store_id} would have {} tags; a resource takes at most {MAX_TAGS}",
+                    "event data store {} would have {} tags; a resource takes at most {MAX_TAGS}",
+                    store.id,
                     merged.len()
                 )));
             }
@@ -354,8 +351,7 @@ impl Catalog {
     /// Removes the tags with the given keys from an active store.
     pub async fn remove_tags(&self, account_id: &str, id: &str, tags: &[Tag], now: DateTime<Utc>) -> Result<(), LakeError> {
         self.change(|doc| {
-            let store_id = find_active(doc, account_id, id)?.id.clone();
-            let store = doc.event_data_stores.get_mut(&store_id).expect("found above");
+            let store = find_active_mut(doc, account_id, id)?;
             store.tags.retain(|t| !tags.iter().any(|r| r.key == t.key));
             store.updated = now;
             Ok(())
@@ -377,10 +373,8 @@ impl Catalog {
         };
         for id in &expired {
             let prefix = data_prefix(id);
-            let objects: Vec<_> = self.store.list(Some(&prefix)).map_ok(|meta| meta.location).try_collect().await?;
-            for location in objects {
-                self.store.delete(&location).await?;
-            }
+            let locations = self.store.list(Some(&prefix)).map_ok(|meta| meta.location).boxed();
+            self.store.delete_stream(locations).try_collect::<Vec<_>>().await?;
         }
         if expired.is_empty() {
             return Ok(expired);
@@ -409,8 +403,27 @@ fn find<'a>(doc: &'a CatalogDocument, account_id: &str, id: &str) -> Result<&'a 
         .ok_or_else(|| LakeError::EventDataStoreNotFound(id.to_string()))
 }
 
+fn find_mut<'a>(doc: &'a mut CatalogDocument, account_id: &str, id: &str) -> Result<&'a mut EventDataStoreRecord, LakeError> {
+    doc.event_data_stores
+        .get_mut(id)
+        .filter(|s| s.account_id == account_id)
+        .ok_or_else(|| LakeError::EventDataStoreNotFound(id.to_string()))
+}
+
 fn find_active<'a>(doc: &'a CatalogDocument, account_id: &str, id: &str) -> Result<&'a EventDataStoreRecord, LakeError> {
     let store = find(doc, account_id, id)?;
+    if !store.is_active() {
+        return Err(LakeError::InactiveEventDataStore(store.id.clone()));
+    }
+    Ok(store)
+}
+
+fn find_active_mut<'a>(
+    doc: &'a mut CatalogDocument,
+    account_id: &str,
+    id: &str,
+) -> Result<&'a mut EventDataStoreRecord, LakeError> {
+    let store = find_mut(doc, account_id, id)?;
     if !store.is_active() {
         return Err(LakeError::InactiveEventDataStore(store.id.clone()));
     }

@@ -75,9 +75,6 @@ impl LakeRoot {
                 if let Ok(endpoint) = endpoint {
                     builder = builder.with_endpoint(&endpoint).with_allow_http(endpoint.starts_with("http://"));
                 }
-                if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_ok() {
-                    builder = builder.with_region(std::env::var("AWS_DEFAULT_REGION").unwrap_or_default());
-                }
                 let s3 = builder.build()?;
                 if prefix.is_empty() {
                     Arc::new(s3)

@@ -16,12 +16,10 @@ pub(super) fn account_id(headers: &HeaderMap, development_account_id: &str) -> R
         .and_then(|rest| rest.split(',').map(str::trim).find_map(|part| part.strip_prefix("Credential=")));
     let scope_is_valid = credential.is_some_and(|credential| credential.split('/').count() == 5);
     if !scope_is_valid {
-        let mut error = ApiError::new(
+        return Err(ApiError::new(
             ErrorCode::IncompleteSignatureException,
             "the Authorization header is not a valid AWS4-HMAC-SHA256 header with Credential=KEY/DATE/REGION/SERVICE/aws4_request",
-        );
-        error.status = 400;
-        return Err(error);
+        ));
     }
     Ok(development_account_id.to_string())
 }

@@ -6,7 +6,7 @@ use traillake_api::event_data_stores::{check_create, check_list, check_update};
 use traillake_api::paging;
 use traillake_api::shapes::{
     CreateEventDataStoreRequest, Empty, EventDataStore, EventDataStoreDescription, EventDataStoreRequest,
-    EventDataStoreStatus, FederationStatus, GetEventDataStoreRequest, ListEventDataStoresRequest,
+    EventDataStoreStatus, FederationStatus, ListEventDataStoresRequest,
     ListEventDataStoresResponse, UpdateEventDataStoreRequest,
 };
 use traillake_api::wire::timestamp;
@@ -73,9 +73,9 @@ impl Service {
     pub async fn get_event_data_store(
         &self,
         ctx: &RequestContext,
-        request: GetEventDataStoreRequest,
+        request: EventDataStoreRequest,
     ) -> Result<EventDataStoreDescription, ApiError> {
-        let id = arn::event_data_store_id(ctx, "EventDataStore", request.event_data_store.as_deref())?;
+        let id = store_id(ctx, &request)?;
         let store = self.catalog.event_data_store(&ctx.account_id, &id).await.api()?;
         Ok(describe(ctx, &store, Describe::Get))
     }
