@@ -61,4 +61,13 @@ pub enum LakeError {
         /// The cause.
         source: serde_json::Error,
     },
+    /// The Delta Lake table of a store failed.
+    #[error("table: {0}")]
+    Table(#[from] deltalake::DeltaTableError),
+    /// Building or reshaping Arrow data failed.
+    #[error("arrow: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// A request to the lake makes no sense (a caller's mistake, not the data's).
+    #[error("{0}")]
+    Invalid(String),
 }

@@ -1,13 +1,18 @@
 //! traillake's lake: the root on object storage (a local folder or `s3://bucket/prefix`), the lock
-//! that makes one server its owner, and the catalog of event data stores persisted under it. It
-//! knows nothing of HTTP, gRPC or SQL text.
+//! that makes one server its owner, the catalog of event data stores persisted under it, the
+//! events (schemas, record files, rows) and each store's table. It knows nothing of HTTP, gRPC or
+//! SQL text.
 
 pub mod catalog;
 pub mod error;
+pub mod events;
+pub mod loader;
 pub mod lock;
 pub mod root;
+pub mod table;
 
 pub use catalog::{Catalog, EventDataStoreRecord};
 pub use error::LakeError;
 pub use lock::RootLock;
 pub use root::{LakeRoot, RootLocation};
+pub use table::EventTable;

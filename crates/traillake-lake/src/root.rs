@@ -8,6 +8,7 @@ use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::prefix::PrefixStore;
+use url::Url;
 
 use crate::error::LakeError;
 
@@ -54,6 +55,11 @@ impl std::fmt::Display for RootLocation {
 pub struct LakeRoot {
     location: RootLocation,
     store: Arc<dyn ObjectStore>,
+    /// The store of the whole file system or bucket the root is in, for table formats that
+    /// address files by URL.
+    base_store: Arc<dyn ObjectStore>,
+    /// The root as a URL ending in `/`: `file:///abs/path/` or `s3://bucket/prefix/`.
+    url: Url,
 }
 
 impl LakeRoot {
@@ -61,13 +67,14 @@ impl LakeRoot {
     /// from the usual `AWS_*` variables, `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`) naming an
     /// S3-compatible server.
     pub fn open(location: RootLocation) -> Result<Self, LakeError> {
-        let store: Arc<dyn ObjectStore> = match &location {
+        let (store, base_store, url): (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>, Url) = match &location {
             RootLocation::Local(path) => {
-                std::fs::create_dir_all(path).map_err(|source| LakeError::Io {
-                    context: format!("creating the lake root {}", path.display()),
-                    source,
-                })?;
-                Arc::new(LocalFileSystem::new_with_prefix(path)?)
+                let io_error = |source| LakeError::Io { context: format!("creating the lake root {}", path.display()), source };
+                std::fs::create_dir_all(path).map_err(io_error)?;
+                let absolute = std::fs::canonicalize(path).map_err(io_error)?;
+                let url = Url::from_directory_path(&absolute)
+                    .map_err(|()| LakeError::InvalidRoot(format!("{}: not an absolute path", absolute.display())))?;
+                (Arc::new(LocalFileSystem::new_with_prefix(&absolute)?), Arc::new(LocalFileSystem::new()), url)
             }
             RootLocation::S3 { bucket, prefix } => {
                 let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
@@ -75,15 +82,18 @@ impl LakeRoot {
                 if let Ok(endpoint) = endpoint {
                     builder = builder.with_endpoint(&endpoint).with_allow_http(endpoint.starts_with("http://"));
                 }
-                let s3 = builder.build()?;
+                let s3: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
+                let folder = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+                let url = Url::parse(&format!("s3://{bucket}/{folder}"))
+                    .map_err(|error| LakeError::InvalidRoot(format!("{location}: {error}")))?;
                 if prefix.is_empty() {
-                    Arc::new(s3)
+                    (s3.clone(), s3, url)
                 } else {
-                    Arc::new(PrefixStore::new(s3, prefix.as_str()))
+                    (Arc::new(PrefixStore::new(s3.clone(), prefix.as_str())), s3, url)
                 }
             }
         };
-        Ok(Self { location, store })
+        Ok(Self { location, store, base_store, url })
     }
 
     /// Returns where the root is.
@@ -94,6 +104,17 @@ impl LakeRoot {
     /// Returns the object store of the root; paths are relative to the root.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
+    }
+
+    /// Returns the object store of the file system or bucket holding the root, whose paths are
+    /// those of [`LakeRoot::url`]s.
+    pub fn base_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.base_store
+    }
+
+    /// Returns the URL of a folder under the root, ending in `/`.
+    pub fn url(&self, folder: &str) -> Url {
+        self.url.join(&format!("{}/", folder.trim_matches('/'))).expect("a relative folder joins the root URL")
     }
 }
 

@@ -1,4 +1,7 @@
-//! The traillake command line: `traillake serve` runs the server on a lake root.
+//! The traillake command line: `traillake serve` runs the server on a lake root; `traillake load`
+//! stores CloudTrail records from local files.
+
+mod load;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +24,9 @@ struct Cli {
 enum Command {
     /// Runs the server: the CloudTrail and CloudTrail Data APIs on one port.
     Serve(ServeArgs),
+    /// Stores CloudTrail records from local files and folders in an event data store; exits
+    /// non-zero if a file or a record could not be stored.
+    Load(load::LoadArgs),
 }
 
 #[derive(clap::Args)]
@@ -58,12 +64,19 @@ fn parse_account_id(value: &str) -> Result<String, String> {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,deltalake_core=warn,buoyant_kernel=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Load(args) => {
+            if !load::load(args).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 

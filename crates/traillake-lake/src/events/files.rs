@@ -1,0 +1,135 @@
+//! Reading the records out of a file of CloudTrail events, in every shape
+//! `../shared/data/trails/README.md` lists: gzip or not; a `{"Records": [...]}` envelope (the trail
+//! format); a bare array; one bare record; JSON lines; and the output of `LookupEvents`
+//! (`{"Events": [{"CloudTrailEvent": "<record as text>"}]}`). A file that is none of these is an
+//! [`InvalidFile`] with the reason.
+
+use std::io::Read;
+
+use flate2::read::MultiGzDecoder;
+use serde_json::Value;
+
+/// Why a file holds no records that can be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct InvalidFile {
+    /// The reason, for the load summary and for import failures.
+    pub reason: String,
+}
+
+impl InvalidFile {
+    fn new(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into() }
+    }
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Returns true if the bytes start like a gzip stream.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&GZIP_MAGIC)
+}
+
+/// Returns the records of a file's bytes, unpacking gzip first.
+pub fn read_records(bytes: &[u8]) -> Result<Vec<Value>, InvalidFile> {
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Err(InvalidFile::new("the file is a zip archive: unpack it and load what it holds"));
+    }
+    if is_gzip(bytes) {
+        let mut text = Vec::with_capacity(bytes.len() * 8);
+        MultiGzDecoder::new(bytes)
+            .read_to_end(&mut text)
+            .map_err(|error| InvalidFile::new(format!("the gzip stream is broken: {error}")))?;
+        return parse_records(&text);
+    }
+    parse_records(bytes)
+}
+
+/// Returns the records of uncompressed JSON text.
+pub fn parse_records(text: &[u8]) -> Result<Vec<Value>, InvalidFile> {
+    let mut values = Vec::new();
+    for (index, value) in serde_json::Deserializer::from_slice(text).into_iter::<Value>().enumerate() {
+        match value {
+            Ok(value) => values.push(value),
+            Err(error) if index == 0 => return Err(InvalidFile::new(format!("the file is not JSON: {error}"))),
+            Err(error) => return Err(InvalidFile::new(format!("JSON value {} is broken: {error}", index + 1))),
+        }
+    }
+    match values.len() {
+        0 => Err(InvalidFile::new("the file is empty")),
+        1 => unwrap_document(values.pop().expect("one value")),
+        _ => Ok(values),
+    }
+}
+
+/// Returns the records of a file that holds one JSON document.
+fn unwrap_document(document: Value) -> Result<Vec<Value>, InvalidFile> {
+    match document {
+        Value::Array(records) => Ok(records),
+        Value::Object(mut object) => {
+            if let Some(records) = object.remove("Records") {
+                let Value::Array(records) = records else {
+                    return Err(InvalidFile::new("the Records member is not an array"));
+                };
+                return Ok(records);
+            }
+            if let Some(Value::Array(events)) = object.get("Events") {
+                return lookup_events_records(events);
+            }
+            Ok(vec![Value::Object(object)])
+        }
+        other => Err(InvalidFile::new(format!("the file holds a bare JSON value ({other}), not records"))),
+    }
+}
+
+/// Returns the records of a `LookupEvents` answer: each event's `CloudTrailEvent` text.
+fn lookup_events_records(events: &[Value]) -> Result<Vec<Value>, InvalidFile> {
+    let mut records = Vec::with_capacity(events.len());
+    for (index, event) in events.iter().enumerate() {
+        let Some(text) = event.get("CloudTrailEvent").and_then(Value::as_str) else {
+            return Err(InvalidFile::new(format!("Events[{index}] has no CloudTrailEvent text")));
+        };
+        let record = serde_json::from_str(text)
+            .map_err(|error| InvalidFile::new(format!("Events[{index}].CloudTrailEvent is not JSON: {error}")))?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn reads_every_shape() {
+        let record = json!({"eventTime": "2024-01-02T03:04:05Z"});
+        let envelope = json!({"Records": [record, record]}).to_string();
+        let mut gzip = GzEncoder::new(Vec::new(), Compression::default());
+        gzip.write_all(envelope.as_bytes()).unwrap();
+        assert_eq!(read_records(&gzip.finish().unwrap()).unwrap().len(), 2);
+        assert_eq!(read_records(envelope.as_bytes()).unwrap().len(), 2);
+        assert_eq!(read_records(json!([record]).to_string().as_bytes()).unwrap(), vec![record.clone()]);
+        assert_eq!(read_records(record.to_string().as_bytes()).unwrap(), vec![record.clone()]);
+        let lines = format!("{record}\n{record}\n{record}\n");
+        assert_eq!(read_records(lines.as_bytes()).unwrap().len(), 3);
+        let lookup = json!({"Events": [{"EventId": "x", "CloudTrailEvent": record.to_string()}]}).to_string();
+        assert_eq!(read_records(lookup.as_bytes()).unwrap(), vec![record]);
+    }
+
+    #[test]
+    fn refuses_what_is_not_records() {
+        assert!(read_records(b"a,b,c\n1,2,3\n").unwrap_err().reason.starts_with("the file is not JSON"));
+        assert!(read_records(b"{\"Records\": [{\"a\": 1}, ...]}").unwrap_err().reason.starts_with("the file is not JSON"));
+        assert!(read_records(b"{\"a\": 1}\n{\"a\": ").unwrap_err().reason.starts_with("JSON value 2 is broken"));
+        assert_eq!(read_records(b"  ").unwrap_err().reason, "the file is empty");
+        assert!(read_records(b"PK\x03\x04rest").unwrap_err().reason.contains("zip archive"));
+        assert_eq!(read_records(b"{\"Records\": 5}").unwrap_err().reason, "the Records member is not an array");
+        assert!(read_records(&[0x1f, 0x8b, 0, 1, 2]).unwrap_err().reason.starts_with("the gzip stream is broken"));
+    }
+}

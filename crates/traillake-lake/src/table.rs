@@ -1,0 +1,182 @@
+//! `EventTable`: the events of one event data store, a Delta Lake table under
+//! `stores/<id>/table/` in the lake root.
+//!
+//! - Partitioned by [`EVENT_DATE`] (the UTC date of `eventtime`), so retention drops whole days
+//!   with a metadata-only delete; every file's rows are sorted by `eventtime`, so the per-file
+//!   statistics that Delta keeps in its log, and the Parquet row group and page statistics, prune
+//!   time-bounded queries.
+//! - Commits are Delta transactions: atomic, optimistic (concurrent writers, such as the server and
+//!   `traillake load`, both append), and readers keep the snapshot they loaded.
+//! - Parquet settings: see [`writer_properties`].
+
+use std::sync::{Arc, Once};
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use datafusion::arrow::datatypes::SchemaRef;
+use deltalake::logstore::{LogStore, LogStoreFactory, StorageConfig, default_logstore, logstore_factories};
+use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use deltalake::parquet::schema::types::ColumnPath;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, ObjectStore, Path};
+use futures::StreamExt as _;
+use traillake_api::selectors::StoreKind;
+use url::Url;
+
+use crate::error::LakeError;
+use crate::events::schema::{EVENT_DATE, EVENT_TIME, table_schema};
+use crate::root::LakeRoot;
+
+/// Rows per Parquet row group.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Rows per Parquet data page at most, so that the page index prunes time windows finely.
+pub const PAGE_ROWS: usize = 8 * 1024;
+
+/// Returns the Parquet settings of event files: zstd, row groups of [`ROW_GROUP_ROWS`] rows, page
+/// statistics (column and offset indexes) on every column, pages of at most [`PAGE_ROWS`] rows,
+/// and a bloom filter on `eventid`.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("zstd level 3 exists")))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_column_bloom_filter_enabled(ColumnPath::from("eventid"), true)
+        .build()
+}
+
+/// Returns the folder of a store's table, relative to the root.
+pub fn table_folder(store_id: &str) -> String {
+    format!("stores/{store_id}/table")
+}
+
+/// The events of one event data store.
+#[derive(Debug, Clone)]
+pub struct EventTable {
+    store_id: String,
+    kind: StoreKind,
+    url: Url,
+    base_store: Arc<dyn ObjectStore>,
+}
+
+/// What one append committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Commit {
+    /// The table version the append created.
+    pub version: u64,
+    /// The rows appended.
+    pub rows: usize,
+}
+
+impl EventTable {
+    /// Returns the table of a store; nothing is read or written until it is used.
+    pub fn new(root: &LakeRoot, store_id: &str, kind: StoreKind) -> Self {
+        register_s3_log_store();
+        Self {
+            store_id: store_id.to_string(),
+            kind,
+            url: root.url(&table_folder(store_id)),
+            base_store: root.base_store().clone(),
+        }
+    }
+
+    /// Returns the store ID.
+    pub fn store_id(&self) -> &str {
+        &self.store_id
+    }
+
+    /// Returns the columns of the stored table, the partition column last.
+    pub fn schema(&self) -> SchemaRef {
+        table_schema(self.kind)
+    }
+
+    /// Returns the table's URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Returns the object store holding the table, addressed by full URL paths.
+    pub fn base_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.base_store
+    }
+
+    fn builder(&self) -> DeltaResult<DeltaTableBuilder> {
+        Ok(DeltaTableBuilder::from_url(self.url.clone())?.with_storage_backend(self.base_store.clone(), self.url.clone()))
+    }
+
+    /// Returns the latest snapshot of the table, or `None` while nothing was ever written.
+    pub async fn snapshot(&self) -> Result<Option<DeltaTable>, LakeError> {
+        match self.builder()?.load().await {
+            Ok(table) => Ok(Some(table)),
+            Err(error) if !self.has_log().await? => {
+                tracing::debug!(store_id = %self.store_id, %error, "the table has no log yet");
+                Ok(None)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Returns true once the table's `_delta_log/` holds anything.
+    async fn has_log(&self) -> Result<bool, LakeError> {
+        let log = Path::from_url_path(self.url.path()).map_err(object_store::Error::from)?.join("_delta_log");
+        Ok(self.base_store.list(Some(&log)).next().await.transpose()?.is_some())
+    }
+
+    /// Appends batches of the table's schema in one commit, each file sorted by `eventtime`.
+    pub async fn append(&self, batches: &[RecordBatch]) -> Result<Commit, LakeError> {
+        let schema = self.schema();
+        let batch = concat_batches(&schema, batches)?;
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Err(LakeError::Invalid("an append needs at least one event".to_string()));
+        }
+        let order = sort_to_indices(batch.column_by_name(EVENT_TIME).expect("every table has eventtime"), None, None)?;
+        let sorted = take_record_batch(&batch, &order)?;
+        let table = match self.snapshot().await? {
+            Some(table) => table,
+            None => self.builder()?.build()?,
+        };
+        let table = table
+            .write(vec![sorted])
+            .with_save_mode(SaveMode::Append)
+            .with_partition_columns([EVENT_DATE])
+            .with_writer_properties(writer_properties())
+            .await?;
+        let version = table.version().unwrap_or_default();
+        Ok(Commit { version, rows })
+    }
+
+    /// Drops the days wholly before `first_kept_day` from the table, a metadata-only commit; the
+    /// files go when [`EventTable::vacuum`] runs. Returns the number of files removed.
+    pub async fn drop_days_before(&self, first_kept_day: NaiveDate) -> Result<usize, LakeError> {
+        let Some(table) = self.snapshot().await? else { return Ok(0) };
+        let predicate = format!("{EVENT_DATE} < '{}'", first_kept_day.format("%Y-%m-%d"));
+        let (_, metrics) = table.delete().with_predicate(predicate).await?;
+        Ok(metrics.num_removed_files)
+    }
+}
+
+/// Makes `s3://` tables use Delta's default log store, which commits with a conditional put
+/// (`If-None-Match`), as every S3-compatible server traillake supports offers.
+fn register_s3_log_store() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        logstore_factories().insert(Url::parse("s3://").expect("a scheme URL"), Arc::new(ConditionalPutLogStore));
+    });
+}
+
+struct ConditionalPutLogStore;
+
+impl LogStoreFactory for ConditionalPutLogStore {
+    fn with_options(
+        &self,
+        prefixed_store: Arc<dyn ObjectStore>,
+        root_store: Arc<dyn ObjectStore>,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
+        Ok(default_logstore(prefixed_store, root_store, location, options))
+    }
+}

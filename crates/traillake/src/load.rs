@@ -1,0 +1,143 @@
+//! `traillake load`: stores CloudTrail records from local files and folders in an event data store,
+//! through the lake's write path (the one imports use), whether or not a server runs on the root.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use futures::StreamExt as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use traillake_api::selectors::StoreKind;
+use traillake_lake::loader::{EventWriter, FileRows, file_rows, oldest_kept};
+use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeRoot, RootLocation};
+
+/// The arguments of `traillake load`.
+#[derive(clap::Args)]
+pub struct LoadArgs {
+    /// The lake root, as for `serve`.
+    #[arg(long, env = "TRAILLAKE_ROOT", default_value = "./traillake-data")]
+    root: String,
+    /// The account that owns the store.
+    #[arg(long, env = "TRAILLAKE_ACCOUNT_ID", default_value = "123456789012")]
+    account_id: String,
+    /// The event data store: its ID, name or ARN.
+    #[arg(long)]
+    store: String,
+    /// Files and folders of CloudTrail records (folders are read recursively): trail log files
+    /// (gzip or not), bare arrays, single records, JSON lines, LookupEvents output.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+/// What the load did, for the summary.
+#[derive(Default)]
+struct Summary {
+    files: usize,
+    failed_files: Vec<(PathBuf, String)>,
+    records: usize,
+    stored: usize,
+    outside_retention: usize,
+    rejected: Vec<(PathBuf, usize, String)>,
+}
+
+/// Runs `traillake load`; returns false if a file or a record could not be stored.
+pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
+    let root = LakeRoot::open(RootLocation::parse(&args.root)?).with_context(|| format!("opening the lake root {}", args.root))?;
+    let catalog = Catalog::load(&root).await?;
+    let store = find_store(&catalog, &args.account_id, &args.store).await?;
+    let files = list_files(&args.paths)?;
+    let oldest = oldest_kept(store.retention_days, chrono::Utc::now());
+    let mut writer = EventWriter::new(EventTable::new(&root, &store.id, store.kind), EventWriter::COMMIT_ROWS);
+
+    let progress = ProgressBar::new(files.len() as u64).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} files, {msg} [{elapsed_precise}]").expect("a valid template"),
+    );
+    progress.enable_steady_tick(Duration::from_millis(200));
+    let mut summary = Summary::default();
+    let parsed = futures::stream::iter(files)
+        .map(|path| async move {
+            let bytes = tokio::fs::read(&path).await.map_err(|error| error.to_string());
+            let rows = tokio::task::spawn_blocking(move || bytes.and_then(|b| file_rows(&b, oldest).map_err(|e| e.reason)))
+                .await
+                .expect("parsing a file does not panic");
+            (path, rows)
+        })
+        .buffered(4);
+    futures::pin_mut!(parsed);
+    while let Some((path, rows)) = parsed.next().await {
+        summary.files += 1;
+        match rows {
+            Err(reason) => summary.failed_files.push((path, reason)),
+            Ok(FileRows { records, rows, outside_retention, rejected }) => {
+                summary.records += records;
+                summary.outside_retention += outside_retention;
+                summary.rejected.extend(rejected.into_iter().map(|r| (path.clone(), r.position, r.reason)));
+                summary.stored += rows.len();
+                writer.push(rows).await.with_context(|| format!("storing the events of {}", path.display()))?;
+            }
+        }
+        progress.inc(1);
+        progress.set_message(format!("{} events", summary.stored));
+    }
+    writer.commit().await.context("storing the last events")?;
+    progress.finish_and_clear();
+    print_summary(&store, &summary);
+    Ok(summary.failed_files.is_empty() && summary.rejected.is_empty())
+}
+
+/// Returns the active CloudTrail store of the account named by ID, name or ARN.
+async fn find_store(catalog: &Catalog, account_id: &str, wanted: &str) -> anyhow::Result<EventDataStoreRecord> {
+    let id = wanted.rsplit('/').next().unwrap_or(wanted);
+    let stores = catalog.event_data_stores(account_id).await;
+    let Some(store) = stores.into_iter().find(|s| s.id == id || s.name == wanted) else {
+        bail!("account {account_id} has no event data store with the ID, name or ARN {wanted}");
+    };
+    if !store.is_active() {
+        bail!("event data store {} is pending deletion", store.id);
+    }
+    if store.kind != StoreKind::CloudTrail {
+        bail!("event data store {} holds {:?} events; load stores CloudTrail records", store.id, store.kind);
+    }
+    Ok(store)
+}
+
+/// Returns the files under the paths, each folder's files in name order.
+fn list_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        collect(path, &mut files).with_context(|| format!("reading {}", path.display()))?;
+    }
+    Ok(files)
+}
+
+fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if !std::fs::metadata(path)?.is_dir() {
+        files.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>()?;
+    entries.sort();
+    for entry in entries {
+        collect(&entry, files)?;
+    }
+    Ok(())
+}
+
+fn print_summary(store: &EventDataStoreRecord, summary: &Summary) {
+    println!("event data store {} ({})", store.id, store.name);
+    println!("files: {} read, {} failed", summary.files, summary.failed_files.len());
+    println!(
+        "events: {} read, {} stored, {} older than the store's {}-day retention (not stored), {} rejected",
+        summary.records,
+        summary.stored,
+        summary.outside_retention,
+        store.retention_days,
+        summary.rejected.len()
+    );
+    for (path, reason) in &summary.failed_files {
+        println!("failed file {}: {reason}", path.display());
+    }
+    for (path, position, reason) in &summary.rejected {
+        println!("rejected event {}#{position}: {reason}", path.display());
+    }
+}
