@@ -14,6 +14,10 @@ const PACKAGE: &str = "traillake.v1";
 /// Every other list is written even when empty, as clients index `resp["EventDataStores"]`.
 const OMIT_EMPTY_LISTS: &[&str] = &["AdvancedFieldSelector", "EventDataStoreDescription"];
 
+/// Messages of one field that the JSON wire writes as that field alone: a result row is a bare
+/// list of columns, a column a bare one-entry map.
+const TRANSPARENT: &[&str] = &["QueryResultRow", "QueryResultColumn"];
+
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let proto_dir = root.join("traillake/v1");
@@ -44,6 +48,11 @@ fn main() {
     for file in fds.file.iter().filter(|f| f.package() == PACKAGE) {
         for message in &file.message_type {
             let path = format!(".{PACKAGE}.{}", message.name());
+            if TRANSPARENT.contains(&message.name()) {
+                assert_eq!(message.field.len(), 1, "{path}: a transparent message has one field");
+                config.message_attribute(&path, "#[derive(serde::Serialize, serde::Deserialize)]\n#[serde(transparent)]");
+                continue;
+            }
             config.message_attribute(
                 &path,
                 "#[derive(serde::Serialize, serde::Deserialize)]\n#[serde(default)]",

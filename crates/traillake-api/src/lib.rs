@@ -9,6 +9,7 @@ pub mod error;
 pub mod event_data_stores;
 pub mod operations;
 pub mod paging;
+pub mod queries;
 pub mod selectors;
 pub mod tags;
 pub mod validate;

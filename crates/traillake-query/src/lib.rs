@@ -1,1 +1,9 @@
-//! placeholder
+//! traillake's query engine: CloudTrail Lake's SQL dialect on DataFusion (store IDs in FROM, Trino
+//! functions), planning against stores with retention applied, execution with the concurrency
+//! limit and time limit, statistics from the executed plan, and result pages. It knows nothing of
+//! HTTP or gRPC.
+
+pub mod dialect;
+pub mod error;
+
+pub use error::QueryError;

@@ -125,16 +125,43 @@ static ACTIVITY_AUDIT_LOG: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(fields))
 });
 
+/// The columns of Config configuration items (§5.3).
+static CONFIGURATION_ITEM: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut event_data = texts(&[
+        "configurationitemversion",
+        "configurationitemcapturetime",
+        "configurationitemstatus",
+        "configurationitemstateid",
+        "accountid",
+        "resourcetype",
+        "resourceid",
+        "resourcename",
+        "arn",
+        "awsregion",
+        "availabilityzone",
+        "resourcecreationtime",
+    ]);
+    event_data.extend([map("configuration"), map("supplementaryconfiguration"), text("relatedevents")]);
+    event_data.push(structure("relationships", texts(&["name", "resourcetype", "resourceid", "resourcename"])));
+    event_data.push(map("tags"));
+    let mut fields = texts(&["eventversion", "eventcategory", "eventtype", "eventid"]);
+    fields.push(timestamp(EVENT_TIME));
+    fields.extend(texts(&["awsregion", "recipientaccountid"]));
+    fields.push(map("addendum"));
+    fields.push(structure("eventdata", event_data));
+    fields.push(text(EVENT_JSON));
+    Arc::new(Schema::new(fields))
+});
+
 /// Returns the columns queries see for a store of the given kind.
 ///
-/// Insights, Config and Audit Manager stores get the CloudTrail columns for now: nothing
-/// writes those kinds yet (their ingestion comes from AWS services traillake does not run).
+/// Insights and Audit Manager stores get the CloudTrail columns (which include `insightdetails`):
+/// nothing writes those kinds yet, as their events come from AWS services traillake does not run.
 pub fn event_schema(kind: StoreKind) -> SchemaRef {
     match kind {
         StoreKind::ActivityAuditLog => ACTIVITY_AUDIT_LOG.clone(),
-        StoreKind::CloudTrail | StoreKind::Insight | StoreKind::ConfigurationItem | StoreKind::Evidence => {
-            CLOUDTRAIL.clone()
-        }
+        StoreKind::ConfigurationItem => CONFIGURATION_ITEM.clone(),
+        StoreKind::CloudTrail | StoreKind::Insight | StoreKind::Evidence => CLOUDTRAIL.clone(),
     }
 }
 

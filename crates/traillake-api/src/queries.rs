@@ -1,0 +1,162 @@
+//! The checks of the query operations' members (StartQuery, DescribeQuery, GetQueryResults,
+//! CancelQuery, ListQueries), before any store is looked at.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::paging;
+use crate::shapes::{GetQueryResultsRequest, ListQueriesRequest, QueryRequest, QueryStatus, StartQueryRequest};
+use crate::validate::{self, Pattern, StringRule};
+use crate::wire::utc;
+
+/// The longest statement StartQuery takes, in characters.
+pub const MAX_STATEMENT_CHARS: usize = 10_000;
+/// Rows per GetQueryResults page when MaxQueryResults is absent.
+pub const DEFAULT_PAGE_ROWS: usize = 1000;
+
+static UUID_PATTERN: Pattern = Pattern::new(r"^[a-f0-9\-]+$");
+/// `UUID`: a query ID, 36 characters.
+pub static QUERY_ID: StringRule =
+    StringRule { min: 36, max: 36, pattern: Some(&UUID_PATTERN), code: ErrorCode::InvalidParameterException };
+static DIGITS: Pattern = Pattern::new(r"\d+");
+/// `AccountId`: 12..16 digits.
+pub static ACCOUNT_ID: StringRule =
+    StringRule { min: 12, max: 16, pattern: Some(&DIGITS), code: ErrorCode::InvalidParameterException };
+static DELIVERY_S3_URI_PATTERN: Pattern = Pattern::new(r"s3://[a-z0-9][\.\-a-z0-9]{1,61}[a-z0-9](/.*)?");
+/// `DeliveryS3Uri`: `s3://bucket[/prefix]`, up to 1024 characters.
+pub static DELIVERY_S3_URI: StringRule =
+    StringRule { min: 0, max: 1024, pattern: Some(&DELIVERY_S3_URI_PATTERN), code: ErrorCode::InvalidS3BucketNameException };
+static QUERY_ALIAS_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z][a-zA-Z0-9._\-]*$");
+static QUERY_ALIAS: StringRule =
+    StringRule { min: 1, max: 256, pattern: Some(&QUERY_ALIAS_PATTERN), code: ErrorCode::InvalidParameterException };
+static REFRESH_ID_PATTERN: Pattern = Pattern::new(r"\d+");
+static REFRESH_ID: StringRule =
+    StringRule { min: 10, max: 20, pattern: Some(&REFRESH_ID_PATTERN), code: ErrorCode::InvalidParameterException };
+
+/// A StartQuery request that passed the member checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewQuery {
+    /// The statement as sent.
+    pub statement: String,
+    /// The owner account named by the caller, if any.
+    pub owner_account_id: Option<String>,
+}
+
+/// Checks StartQuery's members. Dashboards (QueryAlias, QueryParameters) are not supported, and
+/// delivery to S3 is refused until it is built, after its URI passed the model's checks.
+pub fn check_start(request: &StartQueryRequest) -> Result<NewQuery, ApiError> {
+    check_dashboard_members(request.query_alias.as_deref(), None)?;
+    if !request.query_parameters.is_empty() {
+        validate::list_length(ErrorCode::InvalidParameterException, "QueryParameters", request.query_parameters.len(), 1, 10)?;
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameterException,
+            "QueryParameters fill the placeholders of a dashboard widget's query; dashboards are not supported",
+        ));
+    }
+    ACCOUNT_ID.check_optional("EventDataStoreOwnerAccountId", request.event_data_store_owner_account_id.as_deref())?;
+    let Some(statement) = request.query_statement.as_deref() else {
+        return Err(ApiError::missing(ErrorCode::InvalidParameterException, "QueryStatement"));
+    };
+    let length = statement.chars().count();
+    if length == 0 || length > MAX_STATEMENT_CHARS {
+        return Err(ApiError::validation(
+            ErrorCode::InvalidQueryStatementException,
+            "QueryStatement",
+            "",
+            &format!("Member must have length between 1 and {MAX_STATEMENT_CHARS}, not {length}"),
+        ));
+    }
+    if let Some(uri) = request.delivery_s3_uri.as_deref() {
+        DELIVERY_S3_URI.check("DeliveryS3Uri", uri)?;
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedOperationException,
+            "delivering query results to S3 (DeliveryS3Uri) is not supported yet",
+        ));
+    }
+    Ok(NewQuery {
+        statement: statement.to_string(),
+        owner_account_id: request.event_data_store_owner_account_id.clone(),
+    })
+}
+
+fn check_dashboard_members(alias: Option<&str>, refresh_id: Option<&str>) -> Result<(), ApiError> {
+    QUERY_ALIAS.check_optional("QueryAlias", alias)?;
+    REFRESH_ID.check_optional("RefreshId", refresh_id)?;
+    if alias.is_some() || refresh_id.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameterException,
+            "QueryAlias and RefreshId name a dashboard widget's query; dashboards are not supported",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the members DescribeQuery and CancelQuery share; returns the QueryId.
+pub fn check_query_request(request: &QueryRequest) -> Result<String, ApiError> {
+    check_dashboard_members(request.query_alias.as_deref(), request.refresh_id.as_deref())?;
+    ACCOUNT_ID.check_optional("EventDataStoreOwnerAccountId", request.event_data_store_owner_account_id.as_deref())?;
+    Ok(QUERY_ID.check_required("QueryId", request.query_id.as_deref())?.to_string())
+}
+
+/// A GetQueryResults page request that passed the member checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultsPage {
+    /// The query.
+    pub query_id: String,
+    /// The token of the page, still to be checked against the query.
+    pub next_token: Option<String>,
+    /// Rows per page.
+    pub max_rows: usize,
+}
+
+/// Checks GetQueryResults' members.
+pub fn check_results(request: &GetQueryResultsRequest) -> Result<ResultsPage, ApiError> {
+    ACCOUNT_ID.check_optional("EventDataStoreOwnerAccountId", request.event_data_store_owner_account_id.as_deref())?;
+    let query_id = QUERY_ID.check_required("QueryId", request.query_id.as_deref())?.to_string();
+    let max_rows = request.max_query_results.unwrap_or(DEFAULT_PAGE_ROWS as i32);
+    validate::range(ErrorCode::InvalidMaxResultsException, "MaxQueryResults", max_rows.into(), 1, 1000)?;
+    if let Some(token) = request.next_token.as_deref() {
+        validate::PAGINATION_TOKEN.check("NextToken", token)?;
+    }
+    Ok(ResultsPage { query_id, next_token: request.next_token.clone(), max_rows: max_rows as usize })
+}
+
+/// A ListQueries request that passed the member checks (the store is resolved by the caller).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryListing {
+    /// The key after which the page starts.
+    pub after: Option<String>,
+    /// Queries per page.
+    pub max_results: usize,
+    /// Queries created at or after this time.
+    pub start: Option<DateTime<Utc>>,
+    /// Queries created at or before this time.
+    pub end: Option<DateTime<Utc>>,
+    /// Only queries in this status.
+    pub status: Option<QueryStatus>,
+}
+
+/// Checks ListQueries' members but EventDataStore.
+pub fn check_list(request: &ListQueriesRequest) -> Result<QueryListing, ApiError> {
+    let max_results = request.max_results.unwrap_or(1000);
+    validate::range(ErrorCode::InvalidMaxResultsException, "MaxResults", max_results.into(), 1, 1000)?;
+    let after = match request.next_token.as_deref() {
+        Some(token) => Some(paging::decode_token("ListQueries", token)?),
+        None => None,
+    };
+    let start = request.start_time.as_ref().and_then(utc);
+    let end = request.end_time.as_ref().and_then(utc);
+    if let (Some(start), Some(end)) = (start, end)
+        && start > end
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidDateRangeException,
+            format!("StartTime {start} is after EndTime {end}"),
+        ));
+    }
+    let status = match validate::enum_value::<QueryStatus>("QueryStatus", request.query_status) {
+        Ok(status) => status,
+        Err(error) => return Err(ApiError { code: ErrorCode::InvalidQueryStatusException, ..error }),
+    };
+    Ok(QueryListing { after, max_results: max_results as usize, start, end, status })
+}

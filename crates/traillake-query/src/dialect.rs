@@ -1,0 +1,368 @@
+//! CloudTrail Lake's SQL dialect, on sqlparser: what users write is made into one checked `SELECT`
+//! whose tables are the event data stores it names.
+//!
+//! - Unquoted hyphenated store IDs (`FROM 5e2676f8-9fce-46ef-8142-3e36a94e6691`) and ARNs are
+//!   quoted before parsing, in table positions only (after `FROM`, `JOIN`, or a `,` of a `FROM`
+//!   list), so that `5e2676f8` does not start a number ([`quote_store_references`]).
+//! - One trailing `;` is allowed; anything but a single query is refused.
+//! - Every table reference must be a store (or a `WITH` name); table functions are refused. The
+//!   references are rewritten to the quoted store ID, which is the name the store is registered
+//!   under ([`PreparedQuery::stores`]).
+//! - Result column keys are taken from the select list as written ([`column_keys`]).
+//!
+//! Errors are [`QueryError::InvalidStatement`] with a message that says what and where.
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, Ident, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableFactor, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
+use datafusion::sql::sqlparser::parser::Parser;
+
+use crate::error::QueryError;
+
+/// sqlparser's generic dialect with Trino's lambdas (`x -> x.arn`).
+#[derive(Debug, Default)]
+pub struct LakeDialect {
+    generic: GenericDialect,
+}
+
+impl Dialect for LakeDialect {
+    fn is_identifier_start(&self, ch: char) -> bool {
+        self.generic.is_identifier_start(ch)
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        self.generic.is_identifier_part(ch)
+    }
+
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        ch == '"'
+    }
+
+    fn supports_lambda_functions(&self) -> bool {
+        true
+    }
+
+    fn supports_filter_during_aggregation(&self) -> bool {
+        true
+    }
+
+    fn supports_group_by_expr(&self) -> bool {
+        true
+    }
+}
+
+/// A statement that parsed as one query, with its table references resolved to store references.
+#[derive(Debug, Clone)]
+pub struct PreparedQuery {
+    /// The query; every store reference is rewritten to the quoted name the store is registered
+    /// under, which [`PreparedQuery::stores`] lists.
+    pub query: Query,
+    /// The stores the query names, each as written (an ID or an ARN), in order of appearance.
+    pub stores: Vec<String>,
+}
+
+/// Parses a statement of the dialect into one query and collects the stores it names; `resolve`
+/// turns each store reference as written into the name to register the store under.
+pub fn prepare(sql: &str, mut resolve: impl FnMut(&str) -> Result<String, QueryError>) -> Result<PreparedQuery, QueryError> {
+    let quoted = quote_store_references(sql);
+    let dialect = LakeDialect::default();
+    let statements = Parser::new(&dialect)
+        .try_with_sql(&quoted)
+        .and_then(|mut parser| parser.parse_statements())
+        .map_err(|error| QueryError::InvalidStatement(format!("the statement does not parse: {error}")))?;
+    let mut statements = statements.into_iter();
+    let (Some(statement), None) = (statements.next(), statements.next()) else {
+        return Err(QueryError::InvalidStatement("send exactly one SELECT statement".to_string()));
+    };
+    let Statement::Query(mut query) = statement else {
+        return Err(QueryError::InvalidStatement(format!(
+            "only SELECT statements are allowed, not {}",
+            statement_kind(&statement)
+        )));
+    };
+    let mut tables = TableReferences { ctes: BTreeSet::new(), stores: Vec::new(), resolve: &mut resolve };
+    if let ControlFlow::Break(error) = query.visit(&mut tables) {
+        return Err(error);
+    }
+    let stores = tables.stores;
+    if stores.is_empty() {
+        return Err(QueryError::InvalidStatement("the query names no event data store in FROM".to_string()));
+    }
+    Ok(PreparedQuery { query: *query, stores })
+}
+
+/// Returns the first words of a statement that is not a query, for the error message.
+fn statement_kind(statement: &Statement) -> String {
+    let text = statement.to_string();
+    text.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+struct TableReferences<'a, F> {
+    ctes: BTreeSet<String>,
+    stores: Vec<String>,
+    resolve: &'a mut F,
+}
+
+impl<F: FnMut(&str) -> Result<String, QueryError>> VisitorMut for TableReferences<'_, F> {
+    type Break = QueryError;
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<QueryError> {
+        if let Some(with) = &query.with {
+            for cte in &with.cte_tables {
+                self.ctes.insert(cte.alias.name.value.to_ascii_lowercase());
+            }
+        }
+        if let SetExpr::Select(select) = query.body.as_ref()
+            && select.into.is_some()
+        {
+            return ControlFlow::Break(QueryError::InvalidStatement("SELECT ... INTO is not allowed".to_string()));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<QueryError> {
+        match factor {
+            TableFactor::Table { name, args: Some(_), .. } => ControlFlow::Break(QueryError::InvalidStatement(format!(
+                "table functions are not allowed: {name}(...) in FROM"
+            ))),
+            TableFactor::Table { name, .. } => {
+                let written = object_name_text(name);
+                if name.0.len() == 1 && self.ctes.contains(&written.to_ascii_lowercase()) {
+                    return ControlFlow::Continue(());
+                }
+                match (self.resolve)(&written) {
+                    Ok(registered) => {
+                        *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote('"', registered))]);
+                        self.stores.push(written);
+                        ControlFlow::Continue(())
+                    }
+                    Err(error) => ControlFlow::Break(error),
+                }
+            }
+            TableFactor::TableFunction { expr, .. } => ControlFlow::Break(QueryError::InvalidStatement(format!(
+                "table functions are not allowed: TABLE({expr}) in FROM"
+            ))),
+            TableFactor::Function { name, .. } => ControlFlow::Break(QueryError::InvalidStatement(format!(
+                "table functions are not allowed: {name}(...) in FROM"
+            ))),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
+/// Returns a table name as written, its parts joined by `.` and without quotes.
+fn object_name_text(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|part| match part {
+            ObjectNamePart::Identifier(ident) => ident.value.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Quotes unquoted hyphenated store IDs (`[A-Za-z0-9_]+(-[A-Za-z0-9_]+)+`) and ARNs (`arn:...`)
+/// that stand where a table name belongs, leaving strings, quoted names and comments alone.
+pub fn quote_store_references(sql: &str) -> String {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len() + 8);
+    // Whether the clause open at each parenthesis depth is a FROM list.
+    let mut in_from = vec![false];
+    let mut expect_table = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let rest = &sql[i..];
+        // Skip what cannot hold a table name: strings, quoted names, comments.
+        let skipped = if c == b'\'' || c == b'"' {
+            Some(quoted_len(rest, c))
+        } else if rest.starts_with("--") {
+            Some(rest.find('\n').unwrap_or(rest.len()))
+        } else if rest.starts_with("/*") {
+            Some(rest.find("*/").map_or(rest.len(), |end| end + 2))
+        } else {
+            None
+        };
+        if let Some(len) = skipped {
+            if c == b'"' {
+                expect_table = false;
+            }
+            out.push_str(&rest[..len]);
+            i += len;
+            continue;
+        }
+        if c.is_ascii_whitespace() {
+            out.push(c as char);
+            i += 1;
+            continue;
+        }
+        if expect_table {
+            expect_table = false;
+            let len = store_reference_len(rest);
+            if len > 0 {
+                out.push('"');
+                out.push_str(&rest[..len]);
+                out.push('"');
+                i += len;
+                continue;
+            }
+        }
+        match c {
+            b'(' => in_from.push(false),
+            b')' => {
+                if in_from.len() > 1 {
+                    in_from.pop();
+                }
+            }
+            b',' => expect_table = *in_from.last().expect("depth 0 is never popped"),
+            _ => {}
+        }
+        if c.is_ascii_alphabetic() || c == b'_' {
+            let len = rest.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+            let word = rest[..len].to_ascii_uppercase();
+            let depth = in_from.last_mut().expect("depth 0 is never popped");
+            match word.as_str() {
+                "FROM" => {
+                    *depth = true;
+                    expect_table = true;
+                }
+                "JOIN" => expect_table = true,
+                "WHERE" | "GROUP" | "ORDER" | "HAVING" | "LIMIT" | "UNION" | "EXCEPT" | "INTERSECT" | "SELECT"
+                | "WINDOW" | "OFFSET" | "FETCH" => *depth = false,
+                _ => {}
+            }
+            out.push_str(&rest[..len]);
+            i += len;
+            continue;
+        }
+        let ch = rest.chars().next().expect("i is at a character boundary");
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// Returns the length of a quoted string or name starting at `text`, doubled quotes included.
+fn quoted_len(text: &str, quote: u8) -> usize {
+    let bytes = text.as_bytes();
+    let mut i = 1;
+    while i < bytes.len() {
+        if bytes[i] == quote {
+            if bytes.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// Returns the length of an unquoted hyphenated ID or ARN at the start of `text`, or 0.
+fn store_reference_len(text: &str) -> usize {
+    let is_word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    if text.len() > 4 && text[..4].eq_ignore_ascii_case("arn:") {
+        return text.bytes().take_while(|b| is_word(b) || matches!(b, b':' | b'/' | b'-' | b'.')).count();
+    }
+    let len = text.bytes().take_while(|b| is_word(b) || *b == b'-').count();
+    let candidate = &text[..len];
+    let hyphenated = candidate.contains('-')
+        && !candidate.starts_with('-')
+        && !candidate.ends_with('-')
+        && !candidate.contains("--");
+    if hyphenated { len } else { 0 }
+}
+
+/// Returns the result column keys of a query's select list as Lake names them: an alias as
+/// written, a column as written, the last part of a dotted path, and `_colN` (N from 0) for any
+/// other expression. `None` stands for a wildcard, whose columns keep the stores' column names.
+pub fn column_keys(query: &Query) -> Vec<Option<String>> {
+    let mut body = query.body.as_ref();
+    loop {
+        match body {
+            SetExpr::SetOperation { left, .. } => body = left.as_ref(),
+            SetExpr::Query(inner) => body = inner.body.as_ref(),
+            _ => break,
+        }
+    }
+    let SetExpr::Select(select) = body else { return Vec::new() };
+    select
+        .projection
+        .iter()
+        .enumerate()
+        .map(|(position, item)| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => Some(ident.value.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().map(|ident| ident.value.clone()),
+            SelectItem::UnnamedExpr(_) => Some(format!("_col{position}")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_hyphenated_ids_in_table_positions_only() {
+        assert_eq!(
+            quote_store_references("SELECT a-b FROM 5e2676f8-9fce-46ef-8142-3e36a94e6691 WHERE x = 'FROM a-b'"),
+            "SELECT a-b FROM \"5e2676f8-9fce-46ef-8142-3e36a94e6691\" WHERE x = 'FROM a-b'"
+        );
+        assert_eq!(
+            quote_store_references("select * from eds-a as x join eds-b y on x.id = y.id, eds-c /* from x-y */"),
+            "select * from \"eds-a\" as x join \"eds-b\" y on x.id = y.id, \"eds-c\" /* from x-y */"
+        );
+        assert_eq!(
+            quote_store_references("SELECT f(a, b-c) FROM (SELECT x FROM e-1) WHERE y IN (1, 2-1)"),
+            "SELECT f(a, b-c) FROM (SELECT x FROM \"e-1\") WHERE y IN (1, 2-1)"
+        );
+        assert_eq!(
+            quote_store_references("SELECT 1 FROM arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/ab-cd x"),
+            "SELECT 1 FROM \"arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/ab-cd\" x"
+        );
+        assert_eq!(quote_store_references("SELECT 'é' FROM \"x-y\" -- é"), "SELECT 'é' FROM \"x-y\" -- é");
+        assert_eq!(quote_store_references("SELECT é FROM t"), "SELECT é FROM t");
+    }
+
+    fn stores(sql: &str) -> Result<PreparedQuery, QueryError> {
+        prepare(sql, |written| Ok(written.to_ascii_lowercase()))
+    }
+
+    #[test]
+    fn accepts_one_query_and_rewrites_its_stores() {
+        let prepared = stores("WITH w AS (SELECT 1 FROM EDS-1) SELECT * FROM w UNION SELECT 1 FROM eds-2;").unwrap();
+        assert_eq!(prepared.stores, vec!["EDS-1", "eds-2"]);
+        assert!(prepared.query.to_string().contains("FROM \"eds-1\""), "{}", prepared.query);
+    }
+
+    #[test]
+    fn refuses_what_is_not_one_select_over_stores() {
+        for (sql, message) in [
+            ("DROP TABLE x", "only SELECT statements are allowed, not DROP TABLE"),
+            ("SELECT 1 FROM a; SELECT 2 FROM b", "send exactly one SELECT statement"),
+            ("SELECT 1", "the query names no event data store in FROM"),
+            ("SELECT * FROM generate_series(1, 3)", "table functions are not allowed: generate_series(...) in FROM"),
+            ("SELECT eventName FROM eds WHERE eventNameORDER BY x", "the statement does not parse"),
+        ] {
+            let error = stores(sql).unwrap_err();
+            assert!(error.to_string().starts_with(message), "{sql}: {error}");
+        }
+    }
+
+    #[test]
+    fn names_result_columns_as_lake_does() {
+        let prepared = stores("SELECT eventName, userIdentity.arn, count(*) AS n, count(*), * FROM eds").unwrap();
+        assert_eq!(
+            column_keys(&prepared.query),
+            vec![Some("eventName".into()), Some("arn".into()), Some("n".into()), Some("_col3".into()), None]
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! `QueryError`: what can go wrong with a query, for the service layer to turn into `ApiError`.
+
+use traillake_lake::LakeError;
+
+/// A failure of a query operation.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The statement is not a query traillake runs: syntax, a table that is no store of the
+    /// account, an unknown column or function, a type error found while planning.
+    #[error("{0}")]
+    InvalidStatement(String),
+    /// A store the query names is pending deletion.
+    #[error("event data store {0} is pending deletion")]
+    InactiveEventDataStore(String),
+    /// The account already has as many queries queued or running as it may.
+    #[error("the account already has {0} queries queued or running; wait for one to end")]
+    MaxConcurrentQueries(usize),
+    /// No query of the account has the ID (or it is older than results are kept).
+    #[error("query {0} not found")]
+    QueryNotFound(String),
+    /// CancelQuery on a query that already ended.
+    #[error("query {0} is {1} and can no longer be cancelled")]
+    InactiveQuery(String, &'static str),
+    /// A NextToken that is not a page token of this query.
+    #[error("the NextToken is not a page token of query {0}")]
+    InvalidNextToken(String),
+    /// The lake failed.
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    /// DataFusion failed while preparing a query.
+    #[error("query engine: {0}")]
+    Engine(#[from] datafusion::error::DataFusionError),
+    /// Object storage failed.
+    #[error("object storage: {0}")]
+    Storage(#[from] object_store::Error),
+}
