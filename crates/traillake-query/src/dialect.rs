@@ -8,6 +8,9 @@
 //! - Every table reference must be a store (or a `WITH` name); table functions are refused. The
 //!   references are rewritten to the quoted store ID, which is the name the store is registered
 //!   under ([`PreparedQuery::stores`]).
+//! - Trino forms DataFusion spells otherwise are rewritten ([`TrinoForms`]): `max_by` / `min_by`,
+//!   `regexp_replace` (all matches, and its two-argument form), casts of JSON, and `.field` after
+//!   an expression (`element_at(resources, 1).arn`).
 //! - Result column keys are taken from the select list as written ([`column_keys`]).
 //!
 //! Errors are [`QueryError::InvalidStatement`] with a message that says what and where.
@@ -16,7 +19,8 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableFactor, VisitMut, VisitorMut,
+    AccessExpr, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
+    ObjectNamePart, Query, SelectItem, SetExpr, Statement, Subscript, TableFactor, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
 use datafusion::sql::sqlparser::parser::Parser;
@@ -88,6 +92,9 @@ pub fn prepare(sql: &str, mut resolve: impl FnMut(&str) -> Result<String, QueryE
     if let ControlFlow::Break(error) = query.visit(&mut tables) {
         return Err(error);
     }
+    if let ControlFlow::Break(error) = query.visit(&mut TrinoForms) {
+        return Err(error);
+    }
     let stores = tables.stores;
     if stores.is_empty() {
         return Err(QueryError::InvalidStatement("the query names no event data store in FROM".to_string()));
@@ -151,6 +158,86 @@ impl<F: FnMut(&str) -> Result<String, QueryError>> VisitorMut for TableReference
             ))),
             _ => ControlFlow::Continue(()),
         }
+    }
+}
+
+/// Rewrites the Trino forms that DataFusion spells otherwise into DataFusion's, after the rest of
+/// an expression was visited (so nested forms are rewritten first).
+struct TrinoForms;
+
+/// Functions whose result is JSON text, so that `CAST(... AS VARCHAR)` of it unwraps a JSON string.
+const JSON_FUNCTIONS: &[&str] = &["json_extract", "json_parse", "json_array_get", "json_format"];
+
+impl VisitorMut for TrinoForms {
+    type Break = QueryError;
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<QueryError> {
+        let rewritten = match expr {
+            Expr::Function(function) => rewrite_function(function),
+            Expr::Cast { expr: inner, data_type, .. } => rewrite_cast(inner, data_type),
+            Expr::CompoundFieldAccess { access_chain, .. } => {
+                for access in access_chain.iter_mut() {
+                    if let AccessExpr::Dot(Expr::Identifier(ident)) = access {
+                        let field = if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_ascii_lowercase() };
+                        *access = AccessExpr::Subscript(Subscript::Index { index: Expr::value(Value::SingleQuotedString(field)) });
+                    }
+                }
+                None
+            }
+            _ => None,
+        };
+        let Some(text) = rewritten else { return ControlFlow::Continue(()) };
+        match Parser::new(&LakeDialect::default()).try_with_sql(&text).and_then(|mut parser| parser.parse_expr()) {
+            Ok(replacement) => {
+                *expr = replacement;
+                ControlFlow::Continue(())
+            }
+            Err(error) => ControlFlow::Break(QueryError::InvalidStatement(format!("cannot rewrite {text}: {error}"))),
+        }
+    }
+}
+
+/// Returns the plain arguments of a call, or `None` if it has clauses, named arguments or `*`.
+fn plain_args(function: &Function) -> Option<Vec<&Expr>> {
+    let FunctionArguments::List(list) = &function.args else { return None };
+    if !list.clauses.is_empty() || list.duplicate_treatment.is_some() || function.over.is_some() {
+        return None;
+    }
+    list.args
+        .iter()
+        .map(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr),
+            _ => None,
+        })
+        .collect()
+}
+
+fn function_name(function: &Function) -> String {
+    function.name.to_string().to_ascii_lowercase()
+}
+
+fn rewrite_function(function: &Function) -> Option<String> {
+    let name = function_name(function);
+    let args = plain_args(function)?;
+    match (name.as_str(), args.as_slice()) {
+        ("max_by", [value, key]) => Some(format!("first_value({value} ORDER BY {key} DESC NULLS LAST)")),
+        ("min_by", [value, key]) => Some(format!("first_value({value} ORDER BY {key} ASC NULLS LAST)")),
+        ("regexp_replace", [text, pattern]) => Some(format!("regexp_replace({text}, {pattern}, '', 'g')")),
+        ("regexp_replace", [text, pattern, replacement]) => {
+            Some(format!("regexp_replace({text}, {pattern}, {replacement}, 'g')"))
+        }
+        _ => None,
+    }
+}
+
+fn rewrite_cast(inner: &Expr, data_type: &DataType) -> Option<String> {
+    let target: String = data_type.to_string().to_ascii_lowercase().chars().filter(|c| !c.is_whitespace()).collect();
+    let json_inner = matches!(inner, Expr::Function(f) if JSON_FUNCTIONS.contains(&function_name(f).as_str()));
+    match target.as_str() {
+        "map(varchar,json)" => Some(format!("json_to_map({inner})")),
+        "array(json)" => Some(format!("json_to_array({inner})")),
+        "varchar" if json_inner => Some(format!("json_to_varchar({inner})")),
+        _ => None,
     }
 }
 

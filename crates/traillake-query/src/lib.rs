@@ -5,5 +5,7 @@
 
 pub mod dialect;
 pub mod error;
+pub mod functions;
+pub mod planner;
 
 pub use error::QueryError;

@@ -1,0 +1,133 @@
+//! Planning a prepared query against the stores it names.
+//!
+//! Each store becomes a view registered under its ID: the store's Delta table (or an empty table
+//! while nothing was written), filtered to `eventtime >= now - retention` so that retention is
+//! exact at query time, projected to the event columns (the `eventdate` partition column stays
+//! hidden). DataFusion inlines the views, so the retention filter and the query's own `eventtime`
+//! predicates reach the Delta scan, which prunes files by their statistics, then row groups and
+//! pages by the Parquet statistics.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use datafusion::catalog::TableProvider;
+use datafusion::catalog::view::ViewTable;
+use datafusion::common::{ScalarValue, TableReference};
+use datafusion::datasource::{MemTable, provider_as_source};
+use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, col, lit};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use traillake_api::selectors::StoreKind;
+use traillake_lake::EventTable;
+use traillake_lake::events::schema::{EVENT_TIME, event_schema};
+use traillake_lake::loader::oldest_kept;
+
+use crate::dialect::{PreparedQuery, column_keys};
+use crate::error::QueryError;
+use crate::functions;
+
+/// A store a query reads, as the catalog describes it.
+#[derive(Debug, Clone)]
+pub struct StoreSource {
+    /// The store's ID, the name its view is registered under.
+    pub id: String,
+    /// The kind of events it holds.
+    pub kind: StoreKind,
+    /// Days an event is visible after its `eventTime`.
+    pub retention_days: i32,
+    /// Its table.
+    pub table: EventTable,
+}
+
+/// A query planned and ready to run.
+pub struct PlannedQuery {
+    /// The session the plan belongs to (functions, object stores).
+    pub context: SessionContext,
+    /// The optimized-to-be logical plan.
+    pub plan: LogicalPlan,
+    /// The result column keys, one per output column.
+    pub column_keys: Vec<String>,
+}
+
+/// Returns a session with traillake's configuration and the dialect's functions.
+pub fn new_context() -> SessionContext {
+    let config = SessionConfig::new()
+        .with_information_schema(false)
+        .with_create_default_catalog_and_schema(true)
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+        .set_bool("datafusion.execution.parquet.reorder_filters", true)
+        .set_bool("datafusion.sql_parser.enable_ident_normalization", true);
+    let context = SessionContext::new_with_config(config);
+    functions::register(&context);
+    context
+}
+
+/// Plans a prepared query over its stores, as they are at `now`.
+pub async fn plan(prepared: &PreparedQuery, stores: &[StoreSource], now: DateTime<Utc>) -> Result<PlannedQuery, QueryError> {
+    let context = new_context();
+    for store in stores {
+        let view = store_view(&context, store, now).await?;
+        context.register_table(TableReference::bare(store.id.clone()), view)?;
+    }
+    let statement = DFStatement::Statement(Box::new(Statement::Query(Box::new(prepared.query.clone()))));
+    let plan = context
+        .state()
+        .statement_to_plan(statement)
+        .await
+        .map_err(|error| QueryError::InvalidStatement(planning_message(&error)))?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|error| QueryError::InvalidStatement(planning_message(&error)))?;
+    let column_keys = result_keys(prepared, &plan);
+    Ok(PlannedQuery { context, plan, column_keys })
+}
+
+/// Returns a planning error as the caller should read it, without DataFusion's wrapping.
+fn planning_message(error: &datafusion::error::DataFusionError) -> String {
+    error.find_root().to_string()
+}
+
+/// Returns the view of one store: its events within retention, without the partition column.
+async fn store_view(context: &SessionContext, store: &StoreSource, now: DateTime<Utc>) -> Result<Arc<dyn TableProvider>, QueryError> {
+    let schema = event_schema(store.kind);
+    let source: Arc<dyn TableProvider> = match store.table.snapshot().await? {
+        Some(snapshot) => {
+            snapshot.update_datafusion_session(&context.state()).map_err(traillake_lake::LakeError::from)?;
+            snapshot.table_provider().await?
+        }
+        None => Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?),
+    };
+    let oldest = oldest_kept(store.retention_days, now).timestamp_micros();
+    let oldest = lit(ScalarValue::TimestampMicrosecond(Some(oldest), Some("UTC".into())));
+    let columns: Vec<_> = schema.fields().iter().map(|field| col(field.name().as_str())).collect();
+    let plan = LogicalPlanBuilder::scan(format!("{}.table", store.id), provider_as_source(source), None)?
+        .filter(col(EVENT_TIME).gt_eq(oldest))?
+        .project(columns)?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
+/// Returns one key per output column: the select list's keys, with a wildcard's columns keeping
+/// their names.
+fn result_keys(prepared: &PreparedQuery, plan: &LogicalPlan) -> Vec<String> {
+    let names: Vec<String> = plan.schema().fields().iter().map(|field| field.name().clone()).collect();
+    let keys = column_keys(&prepared.query);
+    let wildcards = keys.iter().filter(|key| key.is_none()).count();
+    let named = keys.len() - wildcards;
+    if wildcards > 1 || names.len() < named || (wildcards == 0 && names.len() != named) {
+        return names;
+    }
+    let expanded = names.len() - named;
+    let mut out = Vec::with_capacity(names.len());
+    for key in keys {
+        match key {
+            Some(key) => out.push(key),
+            None => out.extend(names[out.len()..out.len() + expanded].iter().cloned()),
+        }
+    }
+    out
+}
