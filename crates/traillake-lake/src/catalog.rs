@@ -137,6 +137,12 @@ impl Catalog {
         find(&state, account_id, id).cloned()
     }
 
+    /// Returns the stores of every account, pending deletion included.
+    pub async fn all_event_data_stores(&self) -> Vec<EventDataStoreRecord> {
+        let state = self.state.lock().await;
+        state.event_data_stores.values().cloned().collect()
+    }
+
     /// Returns the account's stores, oldest first, pending deletion included.
     pub async fn event_data_stores(&self, account_id: &str) -> Vec<EventDataStoreRecord> {
         let state = self.state.lock().await;

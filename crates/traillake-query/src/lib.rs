@@ -4,8 +4,12 @@
 //! HTTP or gRPC.
 
 pub mod dialect;
+pub mod engine;
 pub mod error;
 pub mod functions;
 pub mod planner;
+pub mod render;
+pub mod statistics;
 
+pub use engine::{EngineSettings, QueryEngine, QueryRecord, ResultRows};
 pub use error::QueryError;

@@ -86,9 +86,14 @@ pub async fn plan(prepared: &PreparedQuery, stores: &[StoreSource], now: DateTim
     Ok(PlannedQuery { context, plan, column_keys })
 }
 
-/// Returns a planning error as the caller should read it, without DataFusion's wrapping.
+/// Returns a planning error as the caller should read it: without DataFusion's wrapping, and
+/// without the list of every valid field that follows an unknown column.
 fn planning_message(error: &datafusion::error::DataFusionError) -> String {
-    error.find_root().to_string()
+    let text = error.find_root().to_string();
+    match text.split_once("\nValid fields are") {
+        Some((head, _)) => head.to_string(),
+        None => text,
+    }
 }
 
 /// Returns the view of one store: its events within retention, without the partition column.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use traillake_lake::Catalog;
+use traillake_lake::{Catalog, EventTable, LakeRoot};
 
 pub use gateway::GatewaySettings;
 pub use service::{Service, ServiceSettings};
@@ -26,7 +26,35 @@ pub async fn serve(
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
-/// Purges, every `every`, the event data stores that have been pending deletion for `wait`.
+/// Enforces retention every `every`: drops from each store's table the days wholly older than the
+/// store keeps (queries already never see them), and forgets queries past result retention.
+pub async fn enforce_retention(
+    root: LakeRoot,
+    catalog: Arc<Catalog>,
+    queries: Arc<traillake_query::QueryEngine>,
+    every: Duration,
+) {
+    loop {
+        let now = chrono::Utc::now();
+        for store in catalog.all_event_data_stores().await {
+            let first_kept_day = traillake_lake::loader::oldest_kept(store.retention_days, now).date_naive();
+            let table = EventTable::new(&root, &store.id, store.kind);
+            match table.drop_days_before(first_kept_day).await {
+                Ok(0) => {}
+                Ok(files) => tracing::info!(store_id = %store.id, files, %first_kept_day, "dropped days outside retention"),
+                Err(error) => tracing::warn!(store_id = %store.id, %error, "enforcing retention failed; will retry"),
+            }
+        }
+        match queries.forget_expired(now).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "forgot queries past result retention"),
+            Err(error) => tracing::warn!(%error, "forgetting expired queries failed; will retry"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Purges the stores whose pending deletion period ended, every `every`.
 pub async fn purge_deleted_stores(catalog: Arc<Catalog>, wait: Duration, every: Duration) {
     let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::days(7));
     loop {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use traillake_lake::{Catalog, LakeRoot, RootLocation, RootLock};
+use traillake_query::{EngineSettings, QueryEngine};
 use traillake_server::{GatewaySettings, Service, ServiceSettings};
 
 /// A self-hosted CloudTrail Lake: event data stores as Parquet, queried in SQL, through AWS's API.
@@ -53,6 +54,22 @@ struct ServeArgs {
     /// The largest request body accepted, in bytes; larger ones get HTTP 413.
     #[arg(long, env = "TRAILLAKE_MAX_REQUEST_BYTES", default_value_t = 2 * 1024 * 1024)]
     max_request_bytes: usize,
+    /// How long a query may run before it ends TIMED_OUT.
+    #[arg(long, env = "TRAILLAKE_QUERY_TIME_LIMIT", default_value = "1h", value_parser = humantime::parse_duration)]
+    query_time_limit: Duration,
+    /// Queries an account may have QUEUED or RUNNING at once; the next StartQuery gets
+    /// MaxConcurrentQueriesException.
+    #[arg(long, env = "TRAILLAKE_MAX_CONCURRENT_QUERIES", default_value_t = 10)]
+    max_concurrent_queries: usize,
+    /// Queries (of all accounts) that execute at once; the others wait QUEUED.
+    #[arg(long, env = "TRAILLAKE_QUERY_SLOTS", default_value_t = 4)]
+    query_slots: usize,
+    /// How long query records and results are kept after the query ended.
+    #[arg(long, env = "TRAILLAKE_QUERY_RESULT_RETENTION", default_value = "7d", value_parser = humantime::parse_duration)]
+    query_result_retention: Duration,
+    /// How often retention is enforced on the stores' tables.
+    #[arg(long, env = "TRAILLAKE_RETENTION_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    retention_interval: Duration,
 }
 
 fn parse_account_id(value: &str) -> Result<String, String> {
@@ -85,8 +102,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let root = LakeRoot::open(location).with_context(|| format!("opening the lake root {}", args.root))?;
     let lock = RootLock::acquire(&root).await?;
     let catalog = Arc::new(Catalog::load(&root).await?);
+    let engine_settings = EngineSettings {
+        max_active_per_account: args.max_concurrent_queries,
+        execution_slots: args.query_slots,
+        time_limit: args.query_time_limit,
+        result_retention: args.query_result_retention,
+    };
+    let queries = QueryEngine::open(root.clone(), Arc::clone(&catalog), engine_settings).await?;
     let service = Service::new(
         Arc::clone(&catalog),
+        Arc::clone(&queries),
         ServiceSettings { max_event_data_stores: args.max_event_data_stores },
     );
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -94,6 +119,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
     let purge_every = (args.pending_deletion_period / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let retention = tokio::spawn(traillake_server::enforce_retention(
+        root.clone(),
+        Arc::clone(&catalog),
+        queries,
+        args.retention_interval,
+    ));
     let purge = tokio::spawn(traillake_server::purge_deleted_stores(
         Arc::clone(&catalog),
         args.pending_deletion_period,
@@ -120,6 +151,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     traillake_server::serve(listener, service, settings, shutdown).await?;
     purge.abort();
+    retention.abort();
     lock.release().await;
     tracing::info!("stopped");
     Ok(())

@@ -26,6 +26,20 @@ pub(super) async fn call(service: &Service, operation: Operation, ctx: &RequestC
         Operation::AddTags => handle!(add_tags),
         Operation::RemoveTags => handle!(remove_tags),
         Operation::ListTags => handle!(list_tags),
+        Operation::StartQuery => handle!(start_query),
+        Operation::DescribeQuery => handle!(describe_query),
+        Operation::GetQueryResults => handle!(get_query_results),
+        Operation::CancelQuery => handle!(cancel_query),
+        Operation::ListQueries => {
+            // An unknown QueryStatus is InvalidQueryStatusException, as the model lists for ListQueries.
+            let request = decode(body).map_err(|error| match error.code {
+                ErrorCode::InvalidParameterException if error.message.contains("QueryStatus") => {
+                    ApiError { code: ErrorCode::InvalidQueryStatusException, ..error }
+                }
+                _ => error,
+            })?;
+            Ok(encode(&service.list_queries(ctx, request).await?))
+        }
         other => Err(ApiError::new(
             ErrorCode::UnsupportedOperationException,
             format!("traillake does not support the operation {} yet", other.name()),

@@ -1,7 +1,8 @@
-//! The conversion of lake errors into `ApiError` at the service boundary.
+//! The conversion of lake and query errors into `ApiError` at the service boundary.
 
 use traillake_api::{ApiError, ErrorCode};
 use traillake_lake::LakeError;
+use traillake_query::QueryError;
 
 /// Returns the `ApiError` of a lake error; faults of the server are logged and answered as
 /// `InternalFailure` without their detail.
@@ -34,5 +35,29 @@ pub(crate) trait IntoApi<T> {
 impl<T> IntoApi<T> for Result<T, LakeError> {
     fn api(self) -> Result<T, ApiError> {
         self.map_err(api_error)
+    }
+}
+
+/// Returns the `ApiError` of a query error; faults of the server are logged and answered as
+/// `InternalFailure` without their detail.
+fn query_api_error(error: QueryError) -> ApiError {
+    let code = match &error {
+        QueryError::InvalidStatement(_) => ErrorCode::InvalidQueryStatementException,
+        QueryError::InactiveEventDataStore(_) => ErrorCode::InactiveEventDataStoreException,
+        QueryError::MaxConcurrentQueries(_) => ErrorCode::MaxConcurrentQueriesException,
+        QueryError::QueryNotFound(_) => ErrorCode::QueryIdNotFoundException,
+        QueryError::InactiveQuery(..) => ErrorCode::InactiveQueryException,
+        QueryError::InvalidNextToken(_) => ErrorCode::InvalidNextTokenException,
+        QueryError::Lake(_) | QueryError::Engine(_) | QueryError::Storage(_) => {
+            tracing::error!(%error, "query operation failed");
+            return ApiError::internal();
+        }
+    };
+    ApiError::new(code, error.to_string())
+}
+
+impl<T> IntoApi<T> for Result<T, QueryError> {
+    fn api(self) -> Result<T, ApiError> {
+        self.map_err(query_api_error)
     }
 }

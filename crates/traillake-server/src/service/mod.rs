@@ -4,11 +4,13 @@
 
 mod errors;
 mod event_data_stores;
+mod queries;
 mod tags;
 
 use std::sync::Arc;
 
 use traillake_lake::Catalog;
+use traillake_query::QueryEngine;
 
 /// The settings of the service layer.
 #[derive(Debug, Clone)]
@@ -21,13 +23,14 @@ pub struct ServiceSettings {
 #[derive(Debug, Clone)]
 pub struct Service {
     catalog: Arc<Catalog>,
+    queries: Arc<QueryEngine>,
     settings: ServiceSettings,
 }
 
 impl Service {
-    /// Returns the service over a loaded catalog.
-    pub fn new(catalog: Arc<Catalog>, settings: ServiceSettings) -> Self {
-        Self { catalog, settings }
+    /// Returns the service over a loaded catalog and the query engine of the same root.
+    pub fn new(catalog: Arc<Catalog>, queries: Arc<QueryEngine>, settings: ServiceSettings) -> Self {
+        Self { catalog, queries, settings }
     }
 
     /// Returns the catalog the service acts on.

@@ -1,0 +1,559 @@
+//! `QueryEngine`: the life of CloudTrail Lake queries.
+//!
+//! - StartQuery checks the statement at once (dialect, stores, planning) and answers with a
+//!   QueryId; the query runs in the background. At most [`EngineSettings::max_active_per_account`]
+//!   queries of an account are QUEUED or RUNNING; [`EngineSettings::execution_slots`] of all
+//!   accounts' queries execute at a time, the rest wait QUEUED.
+//! - A query ends FINISHED, FAILED (with ErrorMessage), CANCELLED (CancelQuery stops the execution
+//!   by dropping its stream) or TIMED_OUT (past [`EngineSettings::time_limit`]); the rows produced
+//!   before a cancel or a time-out stay readable.
+//! - Each query is kept under the root as `queries/<id>/query.json` (its record) and
+//!   `queries/<id>/result.arrow` (its rows, Arrow IPC with the real types), so DescribeQuery and
+//!   GetQueryResults work after a restart, for [`EngineSettings::result_retention`] after the
+//!   query ended. A query that was QUEUED or RUNNING when the server stopped is FAILED on start.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::ipc::reader::FileReader;
+use datafusion::arrow::ipc::writer::FileWriter;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use futures::{StreamExt as _, TryStreamExt as _};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, watch};
+use traillake_api::shapes::QueryStatus;
+use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeRoot};
+
+use crate::dialect::prepare;
+use crate::error::QueryError;
+use crate::planner::{PlannedQuery, StoreSource, plan};
+use crate::statistics::{ScanStatistics, measure};
+
+const QUERIES: &str = "queries";
+
+/// The limits of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Queries an account may have QUEUED or RUNNING at once (10 in CloudTrail Lake).
+    pub max_active_per_account: usize,
+    /// Queries of all accounts that execute at once.
+    pub execution_slots: usize,
+    /// How long a query may run before it is TIMED_OUT.
+    pub time_limit: Duration,
+    /// How long a query's record and results are kept after it ended.
+    pub result_retention: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            max_active_per_account: 10,
+            execution_slots: 4,
+            time_limit: Duration::from_secs(3600),
+            result_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// What the engine keeps of a query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryRecord {
+    /// The QueryId.
+    pub id: String,
+    /// The account that started it.
+    pub account_id: String,
+    /// The statement as sent.
+    pub statement: String,
+    /// The IDs of the stores it reads.
+    pub store_ids: Vec<String>,
+    /// Its status.
+    pub status: QueryStatus,
+    /// Why it FAILED (or was TIMED_OUT).
+    pub error_message: Option<String>,
+    /// When StartQuery accepted it.
+    pub created: DateTime<Utc>,
+    /// When it started executing.
+    pub started: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended: Option<DateTime<Utc>>,
+    /// The result column keys.
+    pub column_keys: Vec<String>,
+    /// What its scans read, final once it ended.
+    pub scan: ScanStatistics,
+    /// Result rows produced (so far).
+    pub result_rows: u64,
+}
+
+impl QueryRecord {
+    /// Returns true while the query is QUEUED or RUNNING.
+    pub fn is_active(&self) -> bool {
+        matches!(self.status, QueryStatus::Queued | QueryStatus::Running)
+    }
+
+    /// Returns the execution time in milliseconds, up to `now` while it runs.
+    pub fn execution_millis(&self, now: DateTime<Utc>) -> i64 {
+        match self.started {
+            Some(started) => (self.ended.unwrap_or(now) - started).num_milliseconds().max(0),
+            None => 0,
+        }
+    }
+}
+
+/// A query's rows: its schema and batches.
+#[derive(Debug, Clone)]
+pub struct ResultRows {
+    /// The Arrow schema of the rows.
+    pub schema: SchemaRef,
+    /// The batches, in result order.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl ResultRows {
+    /// Returns the number of rows.
+    pub fn len(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// Returns true if there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A query the engine knows, with what is live while it runs.
+struct QueryEntry {
+    record: Mutex<QueryRecord>,
+    /// The rows so far (while running) or all of them; `None` until read back after a restart.
+    rows: Mutex<Option<Arc<ResultRows>>>,
+    /// The physical plan while it executes, for live statistics.
+    plan: Mutex<Option<Arc<dyn ExecutionPlan>>>,
+    /// Set to true by CancelQuery.
+    cancel: watch::Sender<bool>,
+}
+
+impl QueryEntry {
+    fn new(record: QueryRecord, rows: Option<Arc<ResultRows>>) -> Arc<Self> {
+        Arc::new(Self {
+            record: Mutex::new(record),
+            rows: Mutex::new(rows),
+            plan: Mutex::new(None),
+            cancel: watch::channel(false).0,
+        })
+    }
+
+    fn record(&self) -> QueryRecord {
+        self.record.lock().expect("query record lock").clone()
+    }
+}
+
+/// The query engine of a lake root.
+pub struct QueryEngine {
+    root: LakeRoot,
+    catalog: Arc<Catalog>,
+    settings: EngineSettings,
+    queries: Mutex<HashMap<String, Arc<QueryEntry>>>,
+    slots: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryEngine").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+fn record_path(id: &str) -> Path {
+    Path::from(format!("{QUERIES}/{id}/query.json"))
+}
+
+fn result_path(id: &str) -> Path {
+    Path::from(format!("{QUERIES}/{id}/result.arrow"))
+}
+
+impl QueryEngine {
+    /// Opens the engine: loads the kept queries, forgets those past retention, and fails those
+    /// that were running when the server stopped.
+    pub async fn open(root: LakeRoot, catalog: Arc<Catalog>, settings: EngineSettings) -> Result<Arc<Self>, QueryError> {
+        let engine = Arc::new(Self {
+            slots: Arc::new(Semaphore::new(settings.execution_slots.max(1))),
+            root,
+            catalog,
+            settings,
+            queries: Mutex::new(HashMap::new()),
+        });
+        let store = engine.root.store().clone();
+        let records: Vec<_> = store
+            .list(Some(&Path::from(QUERIES)))
+            .try_filter(|meta| futures::future::ready(meta.location.filename() == Some("query.json")))
+            .try_collect()
+            .await?;
+        let now = Utc::now();
+        for meta in records {
+            let bytes = store.get(&meta.location).await?.bytes().await?;
+            let mut record: QueryRecord = match serde_json::from_slice(&bytes) {
+                Ok(record) => record,
+                Err(error) => {
+                    tracing::warn!(path = %meta.location, %error, "skipping an unreadable query record");
+                    continue;
+                }
+            };
+            if record.is_active() {
+                record.status = QueryStatus::Failed;
+                record.error_message = Some("the server stopped while the query ran; start it again".to_string());
+                record.ended = Some(now);
+                engine.save_record(&record).await?;
+            }
+            engine.queries.lock().expect("queries lock").insert(record.id.clone(), QueryEntry::new(record, None));
+        }
+        engine.forget_expired(now).await?;
+        Ok(engine)
+    }
+
+    /// Returns the engine's settings.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// Removes the queries that ended longer ago than results are kept; returns how many.
+    pub async fn forget_expired(&self, now: DateTime<Utc>) -> Result<usize, QueryError> {
+        let retention = chrono::Duration::from_std(self.settings.result_retention).unwrap_or(chrono::Duration::MAX);
+        let expired: Vec<String> = {
+            let queries = self.queries.lock().expect("queries lock");
+            queries
+                .iter()
+                .filter(|(_, entry)| entry.record().ended.is_some_and(|ended| now - ended > retention))
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        for id in &expired {
+            let prefix = Path::from(format!("{QUERIES}/{id}"));
+            let locations = self.root.store().list(Some(&prefix)).map_ok(|meta| meta.location).boxed();
+            self.root.store().delete_stream(locations).try_collect::<Vec<_>>().await?;
+            self.queries.lock().expect("queries lock").remove(id);
+        }
+        Ok(expired.len())
+    }
+
+    async fn save_record(&self, record: &QueryRecord) -> Result<(), QueryError> {
+        let bytes = serde_json::to_vec_pretty(record).expect("a query record serializes");
+        self.root.store().put(&record_path(&record.id), PutPayload::from(bytes)).await?;
+        Ok(())
+    }
+
+    /// Returns the account's stores that a statement may name, by ID.
+    async fn account_stores(&self, account_id: &str) -> HashMap<String, EventDataStoreRecord> {
+        self.catalog.event_data_stores(account_id).await.into_iter().map(|store| (store.id.clone(), store)).collect()
+    }
+
+    /// Checks and plans a statement for an account, and starts it. Returns the QueryId.
+    pub async fn start(self: &Arc<Self>, account_id: &str, statement: &str) -> Result<String, QueryError> {
+        let stores = self.account_stores(account_id).await;
+        let mut sources: Vec<StoreSource> = Vec::new();
+        let prepared = prepare(statement, |written| {
+            let store = resolve_store(&stores, account_id, written)?;
+            if !sources.iter().any(|source| source.id == store.id) {
+                sources.push(StoreSource {
+                    id: store.id.clone(),
+                    kind: store.kind,
+                    retention_days: store.retention_days,
+                    table: EventTable::new(&self.root, &store.id, store.kind),
+                });
+            }
+            Ok(store.id.clone())
+        })?;
+        let now = Utc::now();
+        let planned = plan(&prepared, &sources, now).await?;
+        let record = QueryRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            account_id: account_id.to_string(),
+            statement: statement.to_string(),
+            store_ids: sources.iter().map(|source| source.id.clone()).collect(),
+            status: QueryStatus::Queued,
+            error_message: None,
+            created: now,
+            started: None,
+            ended: None,
+            column_keys: planned.column_keys.clone(),
+            scan: ScanStatistics::default(),
+            result_rows: 0,
+        };
+        let entry = {
+            let mut queries = self.queries.lock().expect("queries lock");
+            let active = queries
+                .values()
+                .filter(|entry| {
+                    let record = entry.record();
+                    record.account_id == account_id && record.is_active()
+                })
+                .count();
+            if active >= self.settings.max_active_per_account {
+                return Err(QueryError::MaxConcurrentQueries(self.settings.max_active_per_account));
+            }
+            let entry = QueryEntry::new(record.clone(), None);
+            queries.insert(record.id.clone(), Arc::clone(&entry));
+            entry
+        };
+        if let Err(error) = self.save_record(&record).await {
+            self.queries.lock().expect("queries lock").remove(&record.id);
+            return Err(error);
+        }
+        let engine = Arc::clone(self);
+        tokio::spawn(async move { engine.run(entry, planned).await });
+        Ok(record.id)
+    }
+
+    /// Runs a started query to its end and keeps its results.
+    async fn run(self: Arc<Self>, entry: Arc<QueryEntry>, planned: PlannedQuery) {
+        let mut cancelled = entry.cancel.subscribe();
+        let permit = tokio::select! {
+            permit = Arc::clone(&self.slots).acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = cancel_requested(&mut cancelled) => {
+                self.finish(&entry, None).await;
+                return;
+            }
+        };
+        let id = {
+            let mut record = entry.record.lock().expect("query record lock");
+            record.status = QueryStatus::Running;
+            record.started = Some(Utc::now());
+            record.id.clone()
+        };
+        let outcome = self.execute(&entry, planned, &mut cancelled).await;
+        drop(permit);
+        if let Err(error) = &outcome {
+            tracing::info!(query_id = %id, %error, "query failed");
+        }
+        self.finish(&entry, outcome.err()).await;
+    }
+
+    /// Executes the plan, gathering rows, until it ends, is cancelled or runs out of time.
+    async fn execute(
+        &self,
+        entry: &QueryEntry,
+        planned: PlannedQuery,
+        cancelled: &mut watch::Receiver<bool>,
+    ) -> Result<(), String> {
+        let state = planned.context.state();
+        let physical = state.create_physical_plan(&planned.plan).await.map_err(|e| e.to_string())?;
+        *entry.plan.lock().expect("plan lock") = Some(Arc::clone(&physical));
+        let schema = physical.schema();
+        *entry.rows.lock().expect("rows lock") = Some(Arc::new(ResultRows { schema, batches: Vec::new() }));
+        let mut stream = execute_stream(physical, planned.context.task_ctx()).map_err(|e| e.to_string())?;
+        let deadline = tokio::time::sleep(self.settings.time_limit);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                batch = stream.next() => match batch {
+                    None => return Ok(()),
+                    Some(Err(error)) => return Err(error.find_root().to_string()),
+                    Some(Ok(batch)) if batch.num_rows() == 0 => {}
+                    Some(Ok(batch)) => {
+                        let mut rows = entry.rows.lock().expect("rows lock");
+                        Arc::make_mut(rows.as_mut().expect("rows were set")).batches.push(batch);
+                    }
+                },
+                () = cancel_requested(cancelled) => return Ok(()),
+                () = &mut deadline => {
+                    let mut record = entry.record.lock().expect("query record lock");
+                    record.status = QueryStatus::TimedOut;
+                    record.error_message = Some(format!(
+                        "the query ran past its time limit of {} seconds",
+                        self.settings.time_limit.as_secs()
+                    ));
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Records the end of a query: its status, statistics and results.
+    async fn finish(&self, entry: &QueryEntry, error: Option<String>) {
+        let plan = entry.plan.lock().expect("plan lock").take();
+        let rows = entry.rows.lock().expect("rows lock").clone();
+        let record = {
+            let mut record = entry.record.lock().expect("query record lock");
+            record.ended = Some(Utc::now());
+            if let Some(plan) = &plan {
+                record.scan = measure(plan);
+            }
+            record.result_rows = rows.as_ref().map_or(0, |rows| rows.len() as u64);
+            match (record.status, error) {
+                (QueryStatus::Cancelled | QueryStatus::TimedOut, _) => {}
+                (_, Some(message)) => {
+                    record.status = QueryStatus::Failed;
+                    record.error_message = Some(error_message(&message));
+                }
+                (_, None) => record.status = QueryStatus::Finished,
+            }
+            record.clone()
+        };
+        if let Some(rows) = &rows
+            && let Err(error) = self.save_rows(&record.id, rows).await
+        {
+            tracing::error!(query_id = %record.id, %error, "could not keep the query's results");
+        }
+        if let Err(error) = self.save_record(&record).await {
+            tracing::error!(query_id = %record.id, %error, "could not keep the query's record");
+        }
+        tracing::info!(
+            query_id = %record.id,
+            status = ?record.status,
+            rows = record.result_rows,
+            events_scanned = record.scan.events_scanned,
+            bytes_scanned = record.scan.bytes_scanned,
+            execution_ms = record.execution_millis(Utc::now()),
+            "query ended"
+        );
+    }
+
+    async fn save_rows(&self, id: &str, rows: &ResultRows) -> Result<(), QueryError> {
+        let mut buffer = Vec::new();
+        {
+            let mut writer = FileWriter::try_new(&mut buffer, &rows.schema).map_err(datafusion::error::DataFusionError::from)?;
+            for batch in &rows.batches {
+                writer.write(batch).map_err(datafusion::error::DataFusionError::from)?;
+            }
+            writer.finish().map_err(datafusion::error::DataFusionError::from)?;
+        }
+        self.root.store().put(&result_path(id), PutPayload::from(buffer)).await?;
+        Ok(())
+    }
+
+    fn entry(&self, account_id: &str, id: &str) -> Result<Arc<QueryEntry>, QueryError> {
+        let queries = self.queries.lock().expect("queries lock");
+        match queries.get(id) {
+            Some(entry) if entry.record().account_id == account_id => Ok(Arc::clone(entry)),
+            _ => Err(QueryError::QueryNotFound(id.to_string())),
+        }
+    }
+
+    /// Returns a query of the account, with its live statistics while it runs.
+    pub fn describe(&self, account_id: &str, id: &str) -> Result<QueryRecord, QueryError> {
+        let entry = self.entry(account_id, id)?;
+        let mut record = entry.record();
+        if let Some(plan) = entry.plan.lock().expect("plan lock").as_ref() {
+            record.scan = measure(plan);
+        }
+        if let Some(rows) = entry.rows.lock().expect("rows lock").as_ref() {
+            record.result_rows = rows.len() as u64;
+        }
+        Ok(record)
+    }
+
+    /// Returns a query's record and its rows so far (all of them once it ended).
+    pub async fn results(&self, account_id: &str, id: &str) -> Result<(QueryRecord, Arc<ResultRows>), QueryError> {
+        let entry = self.entry(account_id, id)?;
+        let record = self.describe(account_id, id)?;
+        if let Some(rows) = entry.rows.lock().expect("rows lock").clone() {
+            return Ok((record, rows));
+        }
+        let rows = if record.is_active() || record.started.is_none() {
+            Arc::new(ResultRows { schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()), batches: Vec::new() })
+        } else {
+            Arc::new(self.load_rows(id).await?)
+        };
+        *entry.rows.lock().expect("rows lock") = Some(Arc::clone(&rows));
+        Ok((record, rows))
+    }
+
+    async fn load_rows(&self, id: &str) -> Result<ResultRows, QueryError> {
+        let bytes = match self.root.store().get(&result_path(id)).await {
+            Ok(result) => result.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Ok(ResultRows { schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()), batches: Vec::new() });
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let reader = FileReader::try_new(std::io::Cursor::new(bytes), None).map_err(datafusion::error::DataFusionError::from)?;
+        let schema = reader.schema();
+        let batches = reader.collect::<Result<Vec<_>, _>>().map_err(datafusion::error::DataFusionError::from)?;
+        Ok(ResultRows { schema, batches })
+    }
+
+    /// Cancels a QUEUED or RUNNING query; returns its record, now CANCELLED.
+    pub async fn cancel(&self, account_id: &str, id: &str) -> Result<QueryRecord, QueryError> {
+        let entry = self.entry(account_id, id)?;
+        let record = {
+            let mut record = entry.record.lock().expect("query record lock");
+            if !record.is_active() {
+                return Err(QueryError::InactiveQuery(id.to_string(), status_name(record.status)));
+            }
+            record.status = QueryStatus::Cancelled;
+            record.clone()
+        };
+        entry.cancel.send_replace(true);
+        self.save_record(&record).await?;
+        Ok(record)
+    }
+
+    /// Returns the account's queries that read the store, newest first.
+    pub fn list(&self, account_id: &str, store_id: &str) -> Vec<QueryRecord> {
+        let queries = self.queries.lock().expect("queries lock");
+        let mut records: Vec<QueryRecord> = queries
+            .values()
+            .map(|entry| entry.record())
+            .filter(|record| record.account_id == account_id && record.store_ids.iter().any(|id| id == store_id))
+            .collect();
+        records.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+        records
+    }
+}
+
+/// Returns once CancelQuery asked for the query to stop.
+async fn cancel_requested(cancelled: &mut watch::Receiver<bool>) {
+    if cancelled.wait_for(|cancel| *cancel).await.is_err() {
+        // The sender lives as long as the query's entry, so this does not happen; wait forever.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Returns the store a statement names (an ID or an ARN of the account), or why it cannot be read.
+fn resolve_store<'a>(
+    stores: &'a HashMap<String, EventDataStoreRecord>,
+    account_id: &str,
+    written: &str,
+) -> Result<&'a EventDataStoreRecord, QueryError> {
+    let not_a_store = || QueryError::InvalidStatement(format!("{written} in FROM is not an event data store of this account"));
+    let id = match written.strip_prefix("arn:") {
+        Some(_) => {
+            let arn = traillake_api::arn::CloudTrailArn::parse(written).ok_or_else(not_a_store)?;
+            if arn.account_id != account_id {
+                return Err(not_a_store());
+            }
+            arn.resource_id.to_ascii_lowercase()
+        }
+        None => written.to_ascii_lowercase(),
+    };
+    let store = stores.get(&id).ok_or_else(not_a_store)?;
+    if !store.is_active() {
+        return Err(QueryError::InactiveEventDataStore(store.id.clone()));
+    }
+    Ok(store)
+}
+
+/// Returns an ErrorMessage within the model's 4..1000 characters.
+fn error_message(message: &str) -> String {
+    let mut text: String = message.chars().take(1000).collect();
+    while text.chars().count() < 4 {
+        text.push('.');
+    }
+    text
+}
+
+/// Returns the AWS name of a status.
+pub fn status_name(status: QueryStatus) -> &'static str {
+    match status {
+        QueryStatus::Unspecified => "UNSPECIFIED",
+        QueryStatus::Queued => "QUEUED",
+        QueryStatus::Running => "RUNNING",
+        QueryStatus::Finished => "FINISHED",
+        QueryStatus::Failed => "FAILED",
+        QueryStatus::Cancelled => "CANCELLED",
+        QueryStatus::TimedOut => "TIMED_OUT",
+    }
+}

@@ -1,0 +1,209 @@
+//! StartQuery, DescribeQuery, GetQueryResults, CancelQuery, ListQueries.
+
+use chrono::{SecondsFormat, Utc};
+use traillake_api::arn;
+use traillake_api::paging;
+use traillake_api::queries::{check_list, check_query_request, check_results, check_start};
+use traillake_api::shapes::{
+    CancelQueryResponse, DescribeQueryResponse, GetQueryResultsRequest, GetQueryResultsResponse, ListQueriesRequest,
+    ListQueriesResponse, Query, QueryRequest, QueryResultColumn, QueryResultRow, QueryStatistics,
+    QueryStatisticsForDescribeQuery, QueryStatus, StartQueryRequest, StartQueryResponse,
+};
+use traillake_api::wire::timestamp;
+use traillake_api::{ApiError, ErrorCode, RequestContext};
+use traillake_query::QueryRecord;
+use traillake_query::render::render;
+
+use super::Service;
+use super::errors::IntoApi as _;
+
+impl Service {
+    /// Checks that an owner account named by the caller is the caller's own: stores shared by
+    /// resource policies are not supported yet, so any other account has no store to offer.
+    fn check_owner_account(ctx: &RequestContext, owner: Option<&str>) -> Result<(), ApiError> {
+        match owner {
+            Some(owner) if owner != ctx.account_id => Err(ApiError::new(
+                ErrorCode::EventDataStoreNotFoundException,
+                format!("account {owner} shares no event data store with account {}", ctx.account_id),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the deprecated EventDataStore member, when given: a store of the caller, active.
+    async fn check_query_store(&self, ctx: &RequestContext, store: Option<&str>) -> Result<Option<String>, ApiError> {
+        let Some(store) = store else { return Ok(None) };
+        let id = arn::event_data_store_id(ctx, "EventDataStore", Some(store))?;
+        let record = self.catalog.event_data_store(&ctx.account_id, &id).await.api()?;
+        if !record.is_active() {
+            return Err(ApiError::new(
+                ErrorCode::InactiveEventDataStoreException,
+                format!("event data store {id} is pending deletion"),
+            ));
+        }
+        Ok(Some(id))
+    }
+
+    /// Returns a query of the caller, refusing it while a store it read is pending deletion.
+    async fn query_record(&self, ctx: &RequestContext, query_id: &str) -> Result<QueryRecord, ApiError> {
+        let record = self.queries.describe(&ctx.account_id, query_id).api()?;
+        for store_id in &record.store_ids {
+            if let Ok(store) = self.catalog.event_data_store(&ctx.account_id, store_id).await
+                && !store.is_active()
+            {
+                return Err(ApiError::new(
+                    ErrorCode::InactiveEventDataStoreException,
+                    format!("event data store {store_id} of query {query_id} is pending deletion"),
+                ));
+            }
+        }
+        Ok(record)
+    }
+
+    /// StartQuery.
+    pub async fn start_query(&self, ctx: &RequestContext, request: StartQueryRequest) -> Result<StartQueryResponse, ApiError> {
+        let query = check_start(&request)?;
+        Self::check_owner_account(ctx, query.owner_account_id.as_deref())?;
+        let query_id = self.queries.start(&ctx.account_id, &query.statement).await.api()?;
+        Ok(StartQueryResponse { query_id: Some(query_id), event_data_store_owner_account_id: query.owner_account_id })
+    }
+
+    /// DescribeQuery.
+    pub async fn describe_query(&self, ctx: &RequestContext, request: QueryRequest) -> Result<DescribeQueryResponse, ApiError> {
+        let query_id = check_query_request(&request)?;
+        Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
+        self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
+        let record = self.query_record(ctx, &query_id).await?;
+        let now = Utc::now();
+        Ok(DescribeQueryResponse {
+            query_id: Some(record.id.clone()),
+            query_string: Some(record.statement.clone()),
+            query_status: Some(record.status.into()),
+            query_statistics: Some(QueryStatisticsForDescribeQuery {
+                events_matched: Some(record.scan.events_matched as i64),
+                events_scanned: Some(record.scan.events_scanned as i64),
+                bytes_scanned: Some(record.scan.bytes_scanned as i64),
+                execution_time_in_millis: Some(record.execution_millis(now).min(i64::from(i32::MAX)) as i32),
+                creation_time: Some(timestamp(record.created)),
+            }),
+            error_message: record.error_message.clone(),
+            delivery_s3_uri: None,
+            delivery_status: None,
+            prompt: None,
+            event_data_store_owner_account_id: request.event_data_store_owner_account_id,
+        })
+    }
+
+    /// GetQueryResults: a page of the rows produced so far, every value rendered as Lake does.
+    pub async fn get_query_results(
+        &self,
+        ctx: &RequestContext,
+        request: GetQueryResultsRequest,
+    ) -> Result<GetQueryResultsResponse, ApiError> {
+        let page = check_results(&request)?;
+        Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
+        self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
+        self.query_record(ctx, &page.query_id).await?;
+        let (record, rows) = self.queries.results(&ctx.account_id, &page.query_id).await.api()?;
+        let total = rows.len();
+        let start = match page.next_token.as_deref() {
+            None => 0,
+            Some(token) => page_offset(&page.query_id, token, total)?,
+        };
+        let end = (start + page.max_rows).min(total);
+        let mut out = Vec::with_capacity(end - start);
+        let mut first_row = 0;
+        for batch in &rows.batches {
+            let batch_end = first_row + batch.num_rows();
+            for row in start.max(first_row)..end.min(batch_end) {
+                let mut columns = Vec::with_capacity(batch.num_columns());
+                for (index, column) in batch.columns().iter().enumerate() {
+                    let value = render(column, row - first_row).map_err(|error| {
+                        tracing::error!(query_id = %record.id, %error, "could not render a result value");
+                        ApiError::internal()
+                    })?;
+                    if let Some(value) = value {
+                        let key = record.column_keys.get(index).cloned().unwrap_or_else(|| format!("_col{index}"));
+                        columns.push(QueryResultColumn { entry: [(key, value)].into() });
+                    }
+                }
+                out.push(QueryResultRow { columns });
+            }
+            first_row = batch_end;
+            if first_row >= end {
+                break;
+            }
+        }
+        let next_token = (end < total).then(|| paging::encode_token("GetQueryResults", &format!("{}:{end}", record.id)));
+        Ok(GetQueryResultsResponse {
+            query_status: Some(record.status.into()),
+            query_statistics: Some(QueryStatistics {
+                results_count: Some(out.len() as i32),
+                total_results_count: Some(total.min(i32::MAX as usize) as i32),
+                bytes_scanned: Some(record.scan.bytes_scanned as i64),
+            }),
+            query_result_rows: out,
+            next_token,
+            error_message: record.error_message,
+        })
+    }
+
+    /// CancelQuery.
+    pub async fn cancel_query(&self, ctx: &RequestContext, request: QueryRequest) -> Result<CancelQueryResponse, ApiError> {
+        let query_id = check_query_request(&request)?;
+        Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
+        self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
+        self.query_record(ctx, &query_id).await?;
+        let record = self.queries.cancel(&ctx.account_id, &query_id).await.api()?;
+        Ok(CancelQueryResponse {
+            query_id: Some(record.id),
+            query_status: Some(QueryStatus::Cancelled.into()),
+            event_data_store_owner_account_id: request.event_data_store_owner_account_id,
+        })
+    }
+
+    /// ListQueries: the queries of the past days that read the store, newest first.
+    pub async fn list_queries(&self, ctx: &RequestContext, request: ListQueriesRequest) -> Result<ListQueriesResponse, ApiError> {
+        let listing = check_list(&request)?;
+        let Some(store_id) = self.check_query_store(ctx, request.event_data_store.as_deref()).await? else {
+            return Err(ApiError::missing(ErrorCode::InvalidParameterException, "EventDataStore"));
+        };
+        let key = |r: &QueryRecord| format!("{}|{}", r.created.to_rfc3339_opts(SecondsFormat::Nanos, true), r.id);
+        let matching: Vec<QueryRecord> = self
+            .queries
+            .list(&ctx.account_id, &store_id)
+            .into_iter()
+            .filter(|r| listing.start.is_none_or(|start| r.created >= start))
+            .filter(|r| listing.end.is_none_or(|end| r.created <= end))
+            .filter(|r| listing.status.is_none_or(|status| r.status == status))
+            .filter(|r| listing.after.as_deref().is_none_or(|after| key(r).as_str() < after))
+            .collect();
+        let items: Vec<&QueryRecord> = matching.iter().take(listing.max_results).collect();
+        let next_token = (matching.len() > items.len())
+            .then(|| items.last().map(|r| paging::encode_token("ListQueries", &key(r))))
+            .flatten();
+        Ok(ListQueriesResponse {
+            queries: items
+                .into_iter()
+                .map(|r| Query {
+                    query_id: Some(r.id.clone()),
+                    query_status: Some(r.status.into()),
+                    creation_time: Some(timestamp(r.created)),
+                })
+                .collect(),
+            next_token,
+        })
+    }
+}
+
+/// Returns the row a GetQueryResults token of `query_id` starts at, or InvalidNextTokenException.
+fn page_offset(query_id: &str, token: &str, total: usize) -> Result<usize, ApiError> {
+    let invalid = || ApiError::new(ErrorCode::InvalidNextTokenException, format!("the NextToken is not a page token of query {query_id}"));
+    let position = paging::decode_token("GetQueryResults", token).map_err(|_| invalid())?;
+    let (id, offset) = position.rsplit_once(':').ok_or_else(invalid)?;
+    let offset: usize = offset.parse().map_err(|_| invalid())?;
+    if id != query_id || offset > total {
+        return Err(invalid());
+    }
+    Ok(offset)
+}
