@@ -40,7 +40,9 @@ def violations(model, shape_name, base):
             if "max" in target:
                 bad_values.append(("above range", target["max"] + 1))
         elif kind == "list" and "max" in target:
-            bad_values.append(("too many items", [{"Key": f"k{i}", "Value": "v"} for i in range(target["max"] + 1)]))
+            item_is_text = model["shapes"][target["member"]["shape"]]["type"] == "string"
+            items = [f"v{i}" if item_is_text else {"Key": f"k{i}", "Value": "v"} for i in range(target["max"] + 1)]
+            bad_values.append(("too many items", items))
         for description, value in bad_values:
             yield f"{member} {description}", member, {**base, member: value}
 
@@ -69,6 +71,11 @@ def test_every_constraint_of_the_model_is_checked(server, model, stores):
         "AddTags": {"ResourceId": arn, "TagsList": [{"Key": "k", "Value": "v"}]},
         "RemoveTags": {"ResourceId": arn, "TagsList": [{"Key": "keep"}]},
         "ListTags": {"ResourceIdList": [arn]},
+        "StartQuery": {"QueryStatement": f"SELECT eventName FROM {arn.rsplit('/', 1)[1]}"},
+        "DescribeQuery": {"QueryId": "00000000-0000-4000-8000-000000000000"},
+        "GetQueryResults": {"QueryId": "00000000-0000-4000-8000-000000000000"},
+        "CancelQuery": {"QueryId": "00000000-0000-4000-8000-000000000000"},
+        "ListQueries": {"EventDataStore": arn},
     }
     checked = 0
     for operation, base in bases.items():
@@ -82,7 +89,7 @@ def test_every_constraint_of_the_model_is_checked(server, model, stores):
             assert headers["x-amzn-errortype"] == reply["__type"], where
             assert member in reply["message"], where
             checked += 1
-    assert checked >= 40
+    assert checked >= 60
     assert snapshot(cloudtrail) == before
 
 

@@ -10,6 +10,7 @@ IMPLEMENTED = {
     "CreateEventDataStore", "GetEventDataStore", "ListEventDataStores", "UpdateEventDataStore",
     "DeleteEventDataStore", "RestoreEventDataStore", "StartEventDataStoreIngestion",
     "StopEventDataStoreIngestion", "AddTags", "RemoveTags", "ListTags",
+    "StartQuery", "DescribeQuery", "GetQueryResults", "CancelQuery", "ListQueries",
 }
 
 

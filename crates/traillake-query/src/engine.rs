@@ -7,6 +7,9 @@
 //! - A query ends FINISHED, FAILED (with ErrorMessage), CANCELLED (CancelQuery stops the execution
 //!   by dropping its stream) or TIMED_OUT (past [`EngineSettings::time_limit`]); the rows produced
 //!   before a cancel or a time-out stay readable.
+//! - Queries execute on a runtime of their own, so that a CPU-bound plan never starves the
+//!   server's requests (DataFusion's advice for services); cancelling drops the plan's stream, and
+//!   its tasks stop at their next yield.
 //! - Each query is kept under the root as `queries/<id>/query.json` (its record) and
 //!   `queries/<id>/result.arrow` (its rows, Arrow IPC with the real types), so DescribeQuery and
 //!   GetQueryResults work after a restart, for [`EngineSettings::result_retention`] after the
@@ -152,8 +155,31 @@ impl QueryEntry {
     }
 }
 
+/// The threads queries execute on; dropped without waiting for plans still in a CPU-bound step.
+struct QueryRuntime(Option<tokio::runtime::Runtime>);
+
+impl QueryRuntime {
+    fn new() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().thread_name("traillake-query").enable_all().build()?;
+        Ok(Self(Some(runtime)))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("the runtime lives until dropped").handle()
+    }
+}
+
+impl Drop for QueryRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// The query engine of a lake root.
 pub struct QueryEngine {
+    runtime: QueryRuntime,
     root: LakeRoot,
     catalog: Arc<Catalog>,
     settings: EngineSettings,
@@ -179,7 +205,9 @@ impl QueryEngine {
     /// Opens the engine: loads the kept queries, forgets those past retention, and fails those
     /// that were running when the server stopped.
     pub async fn open(root: LakeRoot, catalog: Arc<Catalog>, settings: EngineSettings) -> Result<Arc<Self>, QueryError> {
+        let runtime = QueryRuntime::new().map_err(|error| QueryError::Engine(error.into()))?;
         let engine = Arc::new(Self {
+            runtime,
             slots: Arc::new(Semaphore::new(settings.execution_slots.max(1))),
             root,
             catalog,
@@ -303,7 +331,7 @@ impl QueryEngine {
             return Err(error);
         }
         let engine = Arc::clone(self);
-        tokio::spawn(async move { engine.run(entry, planned).await });
+        self.runtime.handle().spawn(async move { engine.run(entry, planned).await });
         Ok(record.id)
     }
 

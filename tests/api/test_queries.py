@@ -1,0 +1,288 @@
+"""The query lifecycle through boto3 against the running server, on events stored with
+`traillake load`: statuses, statistics, rendering, paging (also across a restart), ListQueries,
+the per-account limit, cancel, the time limit, retention, and the modelled errors."""
+
+import datetime
+import json
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import ACCOUNT, Server, binary, error_code, store_id
+
+TERMINAL = {"FINISHED", "FAILED", "CANCELLED", "TIMED_OUT"}
+
+
+def load(server, store, *paths):
+    """Runs `traillake load` on the server's root; returns (exit code, stdout)."""
+    done = subprocess.run(
+        [binary(), "load", "--root", server.root, "--store", store, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def records(count, start, step_seconds=1, **fields):
+    """Returns `count` CloudTrail records from `start`, `step_seconds` apart, each with its own eventID."""
+    out = []
+    for index in range(count):
+        time_of = start + datetime.timedelta(seconds=index * step_seconds)
+        out.append(
+            {
+                "eventVersion": "1.08",
+                "eventTime": time_of.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "eventSource": "s3.amazonaws.com",
+                "eventName": ["GetObject", "PutObject", "ListBuckets"][index % 3],
+                "awsRegion": "us-east-1",
+                "sourceIPAddress": f"10.0.{index % 7}.{index % 250}",
+                "eventID": str(uuid.UUID(int=index + 1)),
+                "readOnly": index % 2 == 0,
+                "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/u{index % 5}"},
+                "requestParameters": {"bucketName": "b", "n": index},
+                **fields,
+            }
+        )
+    return out
+
+
+def write_records(path, items):
+    path.write_text(json.dumps({"Records": items}))
+    return path
+
+
+def wait(cloudtrail, query_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = cloudtrail.describe_query(QueryId=query_id)
+        if reply["QueryStatus"] in TERMINAL or time.monotonic() > deadline:
+            return reply
+        time.sleep(0.1)
+
+
+def all_rows(cloudtrail, query_id, page_rows=1000):
+    rows, token = [], None
+    while True:
+        kwargs = {"QueryId": query_id, "MaxQueryResults": page_rows}
+        if token:
+            kwargs["NextToken"] = token
+        page = cloudtrail.get_query_results(**kwargs)
+        rows.extend(page["QueryResultRows"])
+        token = page.get("NextToken")
+        if not token:
+            return rows
+
+
+def now_utc():
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+@pytest.fixture
+def loaded(server, tmp_path):
+    """A store holding 2,500 events of the last hours; returns (client, store ID)."""
+    cloudtrail = server.client()
+    arn = cloudtrail.create_event_data_store(Name="events", RetentionPeriod=90)["EventDataStoreArn"]
+    start = now_utc() - datetime.timedelta(hours=3)
+    code, output = load(server, "events", write_records(tmp_path / "events.json", records(2500, start)))
+    assert code == 0, output
+    assert "2500 stored" in output, output
+    return cloudtrail, store_id(arn)
+
+
+def test_query_lifecycle_statistics_and_rendering(loaded):
+    cloudtrail, eds = loaded
+    query_id = cloudtrail.start_query(
+        QueryStatement=f"SELECT eventName, count(*) AS n, min(eventTime) AS firstSeen, bool_and(readOnly), "
+        f"element_at(requestParameters, 'bucketName') AS bucket, userIdentity.arn "
+        f"FROM {eds} WHERE eventTime > '2000-01-01 00:00:00' "
+        f"GROUP BY eventName, element_at(requestParameters, 'bucketName'), userIdentity.arn ORDER BY n DESC, eventName, userIdentity.arn"
+    )["QueryId"]
+    described = wait(cloudtrail, query_id)
+    assert described["QueryStatus"] == "FINISHED", described
+    statistics = described["QueryStatistics"]
+    assert statistics["EventsScanned"] == 2500 and statistics["EventsMatched"] == 2500, statistics
+    assert statistics["BytesScanned"] > 0 and statistics["ExecutionTimeInMillis"] >= 0
+    assert abs((statistics["CreationTime"] - datetime.datetime.now(datetime.timezone.utc)).total_seconds()) < 60
+    assert described["QueryString"].startswith("SELECT eventName")
+
+    results = cloudtrail.get_query_results(QueryId=query_id)
+    assert results["QueryStatus"] == "FINISHED"
+    assert results["QueryStatistics"]["ResultsCount"] == results["QueryStatistics"]["TotalResultsCount"] == 15
+    first = results["QueryResultRows"][0]
+    keys = [next(iter(column)) for column in first]
+    assert keys == ["eventName", "n", "firstSeen", "_col3", "bucket", "arn"], first
+    values = {k: v for column in first for k, v in column.items()}
+    assert values["n"] == "167" and values["bucket"] == "b"
+    assert values["_col3"] in ("true", "false")
+    datetime.datetime.strptime(values["firstSeen"], "%Y-%m-%d %H:%M:%S.%f")
+    assert "NextToken" not in results
+
+    listed = cloudtrail.list_queries(EventDataStore=eds)["Queries"]
+    assert [q["QueryId"] for q in listed] == [query_id] and listed[0]["QueryStatus"] == "FINISHED"
+    assert cloudtrail.list_queries(EventDataStore=eds, QueryStatus="FAILED")["Queries"] == []
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)
+    assert cloudtrail.list_queries(EventDataStore=eds, StartTime=later)["Queries"] == []
+
+
+def test_nulls_are_left_out_and_nested_values_render_as_trino_text(loaded):
+    cloudtrail, eds = loaded
+    query_id = cloudtrail.start_query(
+        QueryStatement=f"SELECT eventID, errorCode, userIdentity, requestParameters, resources FROM {eds} "
+        f"ORDER BY eventTime LIMIT 1"
+    )["QueryId"]
+    assert wait(cloudtrail, query_id)["QueryStatus"] == "FINISHED"
+    row = cloudtrail.get_query_results(QueryId=query_id)["QueryResultRows"][0]
+    values = {k: v for column in row for k, v in column.items()}
+    assert "errorCode" not in values and "resources" not in values
+    assert values["requestParameters"] == "{bucketName=b, n=0}"
+    assert values["userIdentity"].startswith("{type=IAMUser, principalid=null, arn=arn:aws:iam::")
+
+
+def test_paging_2500_rows_survives_a_restart(server, loaded):
+    cloudtrail, eds = loaded
+    query_id = cloudtrail.start_query(QueryStatement=f"SELECT eventID FROM {eds} ORDER BY eventTime")["QueryId"]
+    assert wait(cloudtrail, query_id)["QueryStatus"] == "FINISHED"
+    first = cloudtrail.get_query_results(QueryId=query_id, MaxQueryResults=1000)
+    assert first["QueryStatistics"] == {"ResultsCount": 1000, "TotalResultsCount": 2500, "BytesScanned": first["QueryStatistics"]["BytesScanned"]}
+    token = first["NextToken"]
+
+    server.stop()
+    server.start()
+    cloudtrail = server.client()
+    rows = first["QueryResultRows"]
+    while token:
+        page = cloudtrail.get_query_results(QueryId=query_id, MaxQueryResults=1000, NextToken=token)
+        rows.extend(page["QueryResultRows"])
+        token = page.get("NextToken")
+    ids = [row[0]["eventID"] for row in rows]
+    assert ids == [str(uuid.UUID(int=i + 1)) for i in range(2500)]
+    assert cloudtrail.describe_query(QueryId=query_id)["QueryStatus"] == "FINISHED"
+
+    other = cloudtrail.start_query(QueryStatement=f"SELECT eventID FROM {eds} LIMIT 3")["QueryId"]
+    wait(cloudtrail, other)
+    with pytest.raises(cloudtrail.exceptions.InvalidNextTokenException):
+        cloudtrail.get_query_results(QueryId=other, NextToken=first["NextToken"])
+    with pytest.raises(cloudtrail.exceptions.InvalidNextTokenException):
+        cloudtrail.get_query_results(QueryId=query_id, NextToken="bm90IGEgdG9rZW4")
+
+
+HEAVY = "SELECT count(*) FROM {eds} a CROSS JOIN {eds} b CROSS JOIN {eds} c WHERE a.eventName <> c.eventID"
+
+
+def test_eleven_queries_and_cancel_stops_the_work(tmp_path):
+    server = Server(tmp_path / "lake", "--query-slots", "1").start()
+    try:
+        cloudtrail = server.client()
+        cloudtrail.create_event_data_store(Name="events")
+        code, output = load(server, "events", write_records(tmp_path / "e.json", records(600, now_utc() - datetime.timedelta(hours=1))))
+        assert code == 0, output
+        eds = store_id(cloudtrail.list_event_data_stores()["EventDataStores"][0]["EventDataStoreArn"])
+        queries = [cloudtrail.start_query(QueryStatement=HEAVY.format(eds=eds))["QueryId"] for _ in range(10)]
+        with pytest.raises(cloudtrail.exceptions.MaxConcurrentQueriesException):
+            cloudtrail.start_query(QueryStatement=f"SELECT 1 FROM {eds}")
+        deadline = time.monotonic() + 10
+        while True:
+            statuses = [cloudtrail.describe_query(QueryId=q)["QueryStatus"] for q in queries]
+            if "RUNNING" in statuses or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert statuses.count("RUNNING") == 1 and statuses.count("QUEUED") == 9, statuses
+        running = queries[statuses.index("RUNNING")]
+
+        for query_id in queries:
+            reply = cloudtrail.cancel_query(QueryId=query_id)
+            assert reply["QueryStatus"] == "CANCELLED"
+        with pytest.raises(cloudtrail.exceptions.InactiveQueryException):
+            cloudtrail.cancel_query(QueryId=running)
+        # The one execution slot is free again only if the cancelled query really stopped.
+        quick = cloudtrail.start_query(QueryStatement=f"SELECT count(*) AS n FROM {eds}")["QueryId"]
+        assert wait(cloudtrail, quick, timeout=30)["QueryStatus"] == "FINISHED"
+        assert cloudtrail.get_query_results(QueryId=quick)["QueryResultRows"] == [[{"n": "600"}]]
+        described = cloudtrail.describe_query(QueryId=running)
+        assert described["QueryStatus"] == "CANCELLED"
+        assert {q["QueryStatus"] for q in cloudtrail.list_queries(EventDataStore=eds, QueryStatus="CANCELLED")["Queries"]} == {"CANCELLED"}
+        assert len(cloudtrail.list_queries(EventDataStore=eds, QueryStatus="CANCELLED", MaxResults=4)["Queries"]) == 4
+    finally:
+        server.stop()
+
+
+def test_time_limit_ends_in_timed_out(tmp_path):
+    server = Server(tmp_path / "lake", "--query-time-limit", "2s").start()
+    try:
+        cloudtrail = server.client()
+        cloudtrail.create_event_data_store(Name="events")
+        code, output = load(server, "events", write_records(tmp_path / "e.json", records(600, now_utc() - datetime.timedelta(hours=1))))
+        assert code == 0, output
+        eds = store_id(cloudtrail.list_event_data_stores()["EventDataStores"][0]["EventDataStoreArn"])
+        query_id = cloudtrail.start_query(QueryStatement=HEAVY.format(eds=eds))["QueryId"]
+        described = wait(cloudtrail, query_id, timeout=30)
+        assert described["QueryStatus"] == "TIMED_OUT", described
+        assert "time limit" in described["ErrorMessage"]
+        assert cloudtrail.get_query_results(QueryId=query_id)["QueryStatus"] == "TIMED_OUT"
+    finally:
+        server.stop()
+
+
+def test_retention_is_exact_at_query_time(server, tmp_path):
+    cloudtrail = server.client()
+    arn = cloudtrail.create_event_data_store(Name="kept", RetentionPeriod=3653)["EventDataStoreArn"]
+    eds = store_id(arn)
+    old = records(10, now_utc() - datetime.timedelta(days=30))
+    recent = [dict(r, eventID=f"recent-{i}") for i, r in enumerate(records(5, now_utc() - datetime.timedelta(days=1)))]
+    code, output = load(server, "kept", write_records(tmp_path / "mixed.json", old + recent))
+    assert code == 0 and "15 stored" in output, output
+
+    def count():
+        query_id = cloudtrail.start_query(QueryStatement=f"SELECT count(*) AS n FROM {eds}")["QueryId"]
+        assert wait(cloudtrail, query_id)["QueryStatus"] == "FINISHED"
+        return cloudtrail.get_query_results(QueryId=query_id)["QueryResultRows"][0][0]["n"]
+
+    assert count() == "15"
+    cloudtrail.update_event_data_store(EventDataStore=arn, RetentionPeriod=7)
+    assert count() == "5"
+    code, output = load(server, "kept", write_records(tmp_path / "old.json", records(3, now_utc() - datetime.timedelta(days=20))))
+    assert code == 0 and "3 older than the store's 7-day retention (not stored)" in output, output
+
+
+def test_bad_statements_and_references(loaded, server):
+    cloudtrail, eds = loaded
+    for statement in [
+        f"DELETE FROM {eds}",
+        f"SELECT eventName FROM {eds}; SELECT 1 FROM {eds}",
+        "SELECT eventName FROM 11111111-2222-3333-4444-555555555555",
+        f"SELECT eventName FROM arn:aws:cloudtrail:us-east-1:210987654321:eventdatastore/{eds}",
+        f"SELECT * FROM read_parquet('/etc/passwd')",
+        "SELECT * FROM default.awsconfig",
+        f"SELECT nosuchcolumn FROM {eds}",
+        f"SELECT eventName FROM {eds} WHERE eventNameORDER BY eventName",
+        "x" * 10001,
+    ]:
+        with pytest.raises(cloudtrail.exceptions.InvalidQueryStatementException) as excinfo:
+            cloudtrail.start_query(QueryStatement=statement)
+        assert excinfo.value.response["Error"]["Message"], statement
+    with pytest.raises(cloudtrail.exceptions.QueryIdNotFoundException):
+        cloudtrail.describe_query(QueryId=str(uuid.uuid4()))
+    with pytest.raises(cloudtrail.exceptions.QueryIdNotFoundException):
+        cloudtrail.get_query_results(QueryId=str(uuid.uuid4()))
+    with pytest.raises(cloudtrail.exceptions.EventDataStoreNotFoundException):
+        cloudtrail.start_query(QueryStatement=f"SELECT 1 FROM {eds}", EventDataStoreOwnerAccountId="210987654321")
+    with pytest.raises(cloudtrail.exceptions.UnsupportedOperationException):
+        cloudtrail.start_query(QueryStatement=f"SELECT 1 FROM {eds}", DeliveryS3Uri="s3://bucket/prefix")
+    with pytest.raises(cloudtrail.exceptions.InvalidDateRangeException):
+        cloudtrail.list_queries(EventDataStore=eds, StartTime=datetime.datetime(2025, 1, 2), EndTime=datetime.datetime(2025, 1, 1))
+    status, _, reply = server.raw({"EventDataStore": eds, "QueryStatus": "DONE"}, target="ListQueries")
+    assert status == 400 and reply["__type"] == "InvalidQueryStatusException", reply
+
+    query_id = cloudtrail.start_query(QueryStatement=f"SELECT eventID FROM {eds} LIMIT 1")["QueryId"]
+    wait(cloudtrail, query_id)
+    cloudtrail.update_event_data_store(EventDataStore=eds, TerminationProtectionEnabled=False)
+    cloudtrail.delete_event_data_store(EventDataStore=eds)
+    with pytest.raises(cloudtrail.exceptions.InactiveEventDataStoreException):
+        cloudtrail.start_query(QueryStatement=f"SELECT eventID FROM {eds}")
+    with pytest.raises(cloudtrail.exceptions.InactiveEventDataStoreException):
+        cloudtrail.get_query_results(QueryId=query_id)
+    with pytest.raises(cloudtrail.exceptions.InactiveEventDataStoreException):
+        cloudtrail.list_queries(EventDataStore=eds)
