@@ -1,0 +1,126 @@
+//! The dialect and its functions, in sqllogictest files (`tests/slt/*.slt`), run against two stores
+//! loaded from `tests/slt/events.json`: `5e2676f8-9fce-46ef-8142-3e36a94e6691` holds every event,
+//! `0b3c8e1a-4f2d-4c6e-9a7b-1d2e3f4a5b6c` the events from February on. Values are rendered as
+//! GetQueryResults renders them, NULL as `NULL`. `EXPLAIN <query>` answers the predicates that
+//! reach the Parquet scans, one row each.
+
+use std::path::PathBuf;
+
+use chrono::{TimeZone, Utc};
+use datafusion::physical_plan::displayable;
+use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
+use traillake_api::selectors::StoreKind;
+use traillake_lake::loader::{EventWriter, file_rows};
+use traillake_lake::{EventTable, LakeRoot, RootLocation};
+use traillake_query::QueryError;
+use traillake_query::dialect::prepare;
+use traillake_query::planner::{StoreSource, plan};
+use traillake_query::render::render;
+
+const ALL: &str = "5e2676f8-9fce-46ef-8142-3e36a94e6691";
+const LATER: &str = "0b3c8e1a-4f2d-4c6e-9a7b-1d2e3f4a5b6c";
+
+struct Lake {
+    stores: Vec<StoreSource>,
+}
+
+impl Lake {
+    async fn load(root: &LakeRoot) -> Self {
+        let bytes = std::fs::read(slt_folder().join("events.json")).unwrap();
+        let rows = file_rows(&bytes, Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()).unwrap();
+        assert!(rows.rejected.is_empty(), "{:?}", rows.rejected);
+        let mut stores = Vec::new();
+        for (id, from) in [(ALL, "2000-01-01"), (LATER, "2026-02-01")] {
+            let table = EventTable::new(root, id, StoreKind::CloudTrail);
+            let mut writer = EventWriter::new(table.clone(), usize::MAX);
+            let from = chrono::NaiveDate::parse_from_str(from, "%Y-%m-%d").unwrap().and_time(Default::default()).and_utc();
+            writer.push(rows.rows.iter().filter(|row| row.event_time >= from).cloned().collect()).await.unwrap();
+            writer.commit().await.unwrap();
+            stores.push(StoreSource { id: id.to_string(), kind: StoreKind::CloudTrail, retention_days: 3653, table });
+        }
+        Self { stores }
+    }
+}
+
+fn slt_folder() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt")
+}
+
+#[async_trait::async_trait]
+impl AsyncDB for Lake {
+    type Error = QueryError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, QueryError> {
+        let trimmed = sql.trim_start();
+        let (explain, sql) = match trimmed.get(..8) {
+            Some(head) if head.eq_ignore_ascii_case("EXPLAIN ") => (true, &trimmed[8..]),
+            _ => (false, sql),
+        };
+        let stores = &self.stores;
+        let prepared = prepare(sql, |written| {
+            let id = written.to_ascii_lowercase();
+            match stores.iter().any(|store| store.id == id) {
+                true => Ok(id),
+                false => Err(QueryError::InvalidStatement(format!("{written} in FROM is not an event data store of this account"))),
+            }
+        })?;
+        let planned = plan(&prepared, stores, Utc::now()).await?;
+        if explain {
+            let physical = planned.context.state().create_physical_plan(&planned.plan).await?;
+            return Ok(DBOutput::Rows { types: vec![DefaultColumnType::Text], rows: scan_predicates(&displayable(physical.as_ref()).indent(false).to_string()) });
+        }
+        let batches = planned.context.execute_logical_plan(planned.plan).await?.collect().await?;
+        let mut rows = Vec::new();
+        for batch in &batches {
+            for row in 0..batch.num_rows() {
+                let values = batch.columns().iter().map(|column| render(column, row).map(|v| v.unwrap_or_else(|| "NULL".to_string())));
+                rows.push(values.collect::<Result<Vec<_>, _>>().map_err(datafusion::error::DataFusionError::from)?);
+            }
+        }
+        let types = vec![DefaultColumnType::Any; batches.first().map_or(0, |b| b.num_columns())];
+        Ok(DBOutput::Rows { types, rows })
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "traillake"
+    }
+}
+
+/// Returns, for each Parquet scan of a physical plan, the predicate it evaluates.
+fn scan_predicates(plan: &str) -> Vec<Vec<String>> {
+    plan.lines()
+        .filter(|line| line.contains("DataSourceExec"))
+        .filter_map(|line| line.split_once(", predicate=").map(|(_, rest)| rest))
+        .map(|rest| vec![rest.split(", pruning_predicate=").next().unwrap_or(rest).to_string()])
+        .collect()
+}
+
+#[tokio::test]
+async fn sqllogictest_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = LakeRoot::open(RootLocation::Local(dir.path().to_path_buf())).unwrap();
+    let lake = Lake::load(&root).await;
+    let stores = lake.stores.clone();
+    let mut files: Vec<_> = std::fs::read_dir(slt_folder())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "slt"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let mut failures = Vec::new();
+    for file in &files {
+        let stores = stores.clone();
+        let mut runner = Runner::new(move || {
+            let stores = stores.clone();
+            async move { Ok(Lake { stores }) }
+        });
+        if let Err(error) = runner.run_file_async(file).await {
+            failures.push(format!("{}: {error}", file.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
