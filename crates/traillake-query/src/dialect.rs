@@ -20,7 +20,7 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
-    ObjectNamePart, Query, SelectItem, SetExpr, Statement, Subscript, TableFactor, Value, VisitMut, VisitorMut,
+    ObjectNamePart, OneOrManyWithParens, Query, SelectItem, SetExpr, Statement, Subscript, TableFactor, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
 use datafusion::sql::sqlparser::parser::Parser;
@@ -92,7 +92,7 @@ pub fn prepare(sql: &str, mut resolve: impl FnMut(&str) -> Result<String, QueryE
     if let ControlFlow::Break(error) = query.visit(&mut tables) {
         return Err(error);
     }
-    if let ControlFlow::Break(error) = query.visit(&mut TrinoForms) {
+    if let ControlFlow::Break(error) = query.visit(&mut TrinoForms::default()) {
         return Err(error);
     }
     let stores = tables.stores;
@@ -162,8 +162,12 @@ impl<F: FnMut(&str) -> Result<String, QueryError>> VisitorMut for TableReference
 }
 
 /// Rewrites the Trino forms that DataFusion spells otherwise into DataFusion's, after the rest of
-/// an expression was visited (so nested forms are rewritten first).
-struct TrinoForms;
+/// an expression was visited (so nested forms are rewritten first). It knows the parameters of the
+/// lambdas it is inside, since `r.type` is a field of the parameter `r` there, not a column.
+#[derive(Default)]
+struct TrinoForms {
+    lambda_parameters: Vec<Vec<String>>,
+}
 
 /// Functions whose result is JSON text, so that `CAST(... AS VARCHAR)` of it unwraps a JSON string.
 const JSON_FUNCTIONS: &[&str] = &["json_extract", "json_parse", "json_array_get", "json_format"];
@@ -171,8 +175,33 @@ const JSON_FUNCTIONS: &[&str] = &["json_extract", "json_parse", "json_array_get"
 impl VisitorMut for TrinoForms {
     type Break = QueryError;
 
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<QueryError> {
+        if let Expr::Lambda(lambda) = expr {
+            let names = match &lambda.params {
+                OneOrManyWithParens::One(param) => vec![param.name.value.to_ascii_lowercase()],
+                OneOrManyWithParens::Many(params) => params.iter().map(|p| p.name.value.to_ascii_lowercase()).collect(),
+            };
+            self.lambda_parameters.push(names);
+        }
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<QueryError> {
         let rewritten = match expr {
+            Expr::Lambda(_) => {
+                self.lambda_parameters.pop();
+                None
+            }
+            Expr::CompoundIdentifier(parts) if self.is_lambda_parameter(&parts[0]) => {
+                let fields: String = parts[1..]
+                    .iter()
+                    .map(|part| {
+                        let field = if part.quote_style.is_some() { part.value.clone() } else { part.value.to_ascii_lowercase() };
+                        format!("['{}']", field.replace('\'', "''"))
+                    })
+                    .collect();
+                Some(format!("{}{fields}", parts[0]))
+            }
             Expr::Function(function) => rewrite_function(function),
             Expr::Cast { expr: inner, data_type, .. } => rewrite_cast(inner, data_type),
             Expr::CompoundFieldAccess { access_chain, .. } => {
@@ -194,6 +223,13 @@ impl VisitorMut for TrinoForms {
             }
             Err(error) => ControlFlow::Break(QueryError::InvalidStatement(format!("cannot rewrite {text}: {error}"))),
         }
+    }
+}
+
+impl TrinoForms {
+    fn is_lambda_parameter(&self, ident: &Ident) -> bool {
+        let name = ident.value.to_ascii_lowercase();
+        self.lambda_parameters.iter().any(|names| names.contains(&name))
     }
 }
 
