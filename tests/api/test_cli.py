@@ -1,8 +1,12 @@
 """A few calls with the AWS CLI, as users script them."""
 
+import datetime
 import json
 import os
 import subprocess
+import time
+
+from test_queries import load, now_utc, records, write_records
 
 
 def aws(server, *args):
@@ -33,4 +37,28 @@ def test_cli_errors(server):
     assert result.returncode != 0
     assert "InvalidParameterException" in result.stderr and "Name" in result.stderr
     result = aws(server, "start-query", "--query-statement", "SELECT 1")
+    assert result.returncode != 0 and "InvalidQueryStatementException" in result.stderr
+    result = aws(server, "list-channels")
     assert result.returncode != 0 and "UnsupportedOperationException" in result.stderr
+
+def test_query_with_the_cli(server, tmp_path):
+    created = json.loads(aws(server, "create-event-data-store", "--name", "cli-queries").stdout)
+    eds = created["EventDataStoreArn"].rsplit("/", 1)[1]
+    code, output = load(server, "cli-queries", write_records(tmp_path / "e.json", records(30, now_utc() - datetime.timedelta(hours=1))))
+    assert code == 0, output
+    started = aws(server, "start-query", "--query-statement",
+                  f"SELECT eventName, count(*) AS n FROM {eds} GROUP BY eventName ORDER BY eventName")
+    assert started.returncode == 0, started.stderr
+    query_id = json.loads(started.stdout)["QueryId"]
+    for _ in range(100):
+        described = json.loads(aws(server, "describe-query", "--query-id", query_id).stdout)
+        if described["QueryStatus"] == "FINISHED":
+            break
+        time.sleep(0.2)
+    assert described["QueryStatus"] == "FINISHED", described
+    results = json.loads(aws(server, "get-query-results", "--query-id", query_id).stdout)
+    assert results["QueryResultRows"] == [
+        [{"eventName": "GetObject"}, {"n": "10"}],
+        [{"eventName": "ListBuckets"}, {"n": "10"}],
+        [{"eventName": "PutObject"}, {"n": "10"}],
+    ]
