@@ -169,17 +169,22 @@ def test_paging_2500_rows_survives_a_restart(server, loaded):
         cloudtrail.get_query_results(QueryId=query_id, NextToken="bm90IGEgdG9rZW4")
 
 
+def server_with_events(tmp_path, *flags):
+    """Starts a server with `flags` and a store of 600 recent events; returns (server, client, store ID)."""
+    server = Server(tmp_path / "lake", *flags).start()
+    cloudtrail = server.client()
+    eds = store_id(cloudtrail.create_event_data_store(Name="events")["EventDataStoreArn"])
+    code, output = load(server, "events", write_records(tmp_path / "e.json", records(600, now_utc() - datetime.timedelta(hours=1))))
+    assert code == 0, output
+    return server, cloudtrail, eds
+
+
 HEAVY = "SELECT count(*) FROM {eds} a CROSS JOIN {eds} b CROSS JOIN {eds} c WHERE a.eventName <> c.eventID"
 
 
 def test_eleven_queries_and_cancel_stops_the_work(tmp_path):
-    server = Server(tmp_path / "lake", "--query-slots", "1").start()
+    server, cloudtrail, eds = server_with_events(tmp_path, "--query-slots", "1")
     try:
-        cloudtrail = server.client()
-        cloudtrail.create_event_data_store(Name="events")
-        code, output = load(server, "events", write_records(tmp_path / "e.json", records(600, now_utc() - datetime.timedelta(hours=1))))
-        assert code == 0, output
-        eds = store_id(cloudtrail.list_event_data_stores()["EventDataStores"][0]["EventDataStoreArn"])
         queries = [cloudtrail.start_query(QueryStatement=HEAVY.format(eds=eds))["QueryId"] for _ in range(10)]
         with pytest.raises(cloudtrail.exceptions.MaxConcurrentQueriesException):
             cloudtrail.start_query(QueryStatement=f"SELECT 1 FROM {eds}")
@@ -210,13 +215,8 @@ def test_eleven_queries_and_cancel_stops_the_work(tmp_path):
 
 
 def test_time_limit_ends_in_timed_out(tmp_path):
-    server = Server(tmp_path / "lake", "--query-time-limit", "2s").start()
+    server, cloudtrail, eds = server_with_events(tmp_path, "--query-time-limit", "2s")
     try:
-        cloudtrail = server.client()
-        cloudtrail.create_event_data_store(Name="events")
-        code, output = load(server, "events", write_records(tmp_path / "e.json", records(600, now_utc() - datetime.timedelta(hours=1))))
-        assert code == 0, output
-        eds = store_id(cloudtrail.list_event_data_stores()["EventDataStores"][0]["EventDataStoreArn"])
         query_id = cloudtrail.start_query(QueryStatement=HEAVY.format(eds=eds))["QueryId"]
         described = wait(cloudtrail, query_id, timeout=30)
         assert described["QueryStatus"] == "TIMED_OUT", described

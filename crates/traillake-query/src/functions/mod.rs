@@ -34,16 +34,20 @@ pub fn register(context: &SessionContext) {
     context.register_udaf(any_value.as_ref().clone().with_aliases(["arbitrary"]));
 }
 
-/// Returns the number of rows of a call and its arguments as text.
-pub(crate) fn string_args(args: &[ColumnarValue]) -> Result<(usize, Vec<TextColumn>)> {
-    let rows = args
-        .iter()
+/// Returns the number of rows of a call: its array arguments' length, 1 when all are scalars.
+pub(crate) fn call_rows(args: &[ColumnarValue]) -> usize {
+    args.iter()
         .filter_map(|arg| match arg {
             ColumnarValue::Array(array) => Some(array.len()),
             ColumnarValue::Scalar(_) => None,
         })
         .max()
-        .unwrap_or(1);
+        .unwrap_or(1)
+}
+
+/// Returns the number of rows of a call and its arguments as text.
+pub(crate) fn string_args(args: &[ColumnarValue]) -> Result<(usize, Vec<TextColumn>)> {
+    let rows = call_rows(args);
     let mut columns = Vec::with_capacity(args.len());
     for arg in args {
         let array = arg.to_array(1)?;

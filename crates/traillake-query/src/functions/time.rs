@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{DataFusionError, Result, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 
-use super::{finish, string_args};
+use super::{call_rows, finish, string_args};
 
 fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -43,16 +43,6 @@ fn utc(micros: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_micros(micros).ok_or_else(|| DataFusionError::Execution(format!("timestamp {micros} is out of range")))
 }
 
-fn rows_of(args: &[ColumnarValue]) -> usize {
-    args.iter()
-        .filter_map(|arg| match arg {
-            ColumnarValue::Array(array) => Some(array.len()),
-            ColumnarValue::Scalar(_) => None,
-        })
-        .max()
-        .unwrap_or(1)
-}
-
 /// `day_of_week(ts)`: ISO day of the week, 1 (Monday) to 7 (Sunday).
 fn day_of_week(name: &str) -> ScalarUDF {
     create_udf(
@@ -61,7 +51,7 @@ fn day_of_week(name: &str) -> ScalarUDF {
         DataType::Int64,
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let rows = rows_of(args);
+            let rows = call_rows(args);
             let times = timestamps(args, 0, rows)?;
             let mut out = Int64Builder::with_capacity(rows);
             for row in 0..rows {
@@ -109,7 +99,7 @@ fn date_add() -> ScalarUDF {
         timestamp_type(),
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let rows = rows_of(args);
+            let rows = call_rows(args);
             let (_, text) = string_args(&args[..2])?;
             let times = timestamps(args, 2, rows)?;
             let mut out = TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
@@ -162,7 +152,7 @@ fn date_diff() -> ScalarUDF {
         DataType::Int64,
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let rows = rows_of(args);
+            let rows = call_rows(args);
             let (_, unit) = string_args(&args[..1])?;
             let (start, end) = (timestamps(args, 1, rows)?, timestamps(args, 2, rows)?);
             let mut out = Int64Builder::with_capacity(rows);
@@ -215,7 +205,7 @@ fn format_times(name: &str, arity: usize, render: fn(DateTime<Utc>, Option<&str>
         DataType::Utf8,
         Volatility::Immutable,
         Arc::new(move |args: &[ColumnarValue]| {
-            let rows = rows_of(args);
+            let rows = call_rows(args);
             let times = timestamps(args, 0, rows)?;
             let (_, formats) = string_args(&args[1..])?;
             let mut out = StringBuilder::new();
@@ -287,7 +277,7 @@ fn date() -> ScalarUDF {
         DataType::Date32,
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let rows = rows_of(args);
+            let rows = call_rows(args);
             let times = timestamps(args, 0, rows)?;
             let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
             let mut out = Date32Builder::with_capacity(rows);
