@@ -7,8 +7,12 @@
 //!   time-bounded queries.
 //! - Commits are Delta transactions: atomic, optimistic (concurrent writers, such as the server and
 //!   `traillake load`, both append), and readers keep the snapshot they loaded.
+//! - Small files are compacted per day ([`EventTable::compact`]): a day written by many small
+//!   appends is rewritten as files sorted by `eventtime`, in one commit that removes exactly the
+//!   files it read, so appends made meanwhile are kept.
 //! - Parquet settings: see [`writer_properties`].
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Once};
 
 use chrono::NaiveDate;
@@ -19,7 +23,9 @@ use deltalake::logstore::{LogStore, LogStoreFactory, StorageConfig, default_logs
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
+use deltalake::operations::optimize::OptimizeType;
 use deltalake::protocol::SaveMode;
+use deltalake::{FilterOp, FilterValue};
 use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, ObjectStore, Path};
 use futures::StreamExt as _;
 use traillake_api::selectors::StoreKind;
@@ -28,6 +34,9 @@ use url::Url;
 use crate::error::LakeError;
 use crate::events::schema::{EVENT_DATE, EVENT_TIME, table_schema};
 use crate::root::LakeRoot;
+
+/// Files a day may have before [`EventTable::compact`] rewrites it.
+pub const COMPACT_AT_FILES: usize = 4;
 
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -146,6 +155,45 @@ impl EventTable {
             .await?;
         let version = table.version().unwrap_or_default();
         Ok(Commit { version, rows })
+    }
+
+    /// Returns the number of data files of each day of the latest snapshot.
+    pub async fn files_per_day(&self) -> Result<BTreeMap<String, usize>, LakeError> {
+        let Some(table) = self.snapshot().await? else { return Ok(BTreeMap::new()) };
+        let mut days = BTreeMap::new();
+        for uri in table.get_file_uris()? {
+            let Some(day) = uri.split('/').find_map(|part| part.strip_prefix(&format!("{EVENT_DATE}="))) else { continue };
+            *days.entry(day.to_string()).or_insert(0) += 1;
+        }
+        Ok(days)
+    }
+
+    /// Rewrites each day that has at least [`COMPACT_AT_FILES`] files as files sorted by
+    /// `eventtime`; returns the days rewritten.
+    pub async fn compact(&self) -> Result<Vec<String>, LakeError> {
+        let mut compacted = Vec::new();
+        for (day, files) in self.files_per_day().await? {
+            if files < COMPACT_AT_FILES {
+                continue;
+            }
+            let Some(table) = self.snapshot().await? else { break };
+            let filters = [(EVENT_DATE, FilterOp::Eq, FilterValue::Scalar(day.as_str()))];
+            let (_, metrics) = table
+                .optimize()
+                .with_type(OptimizeType::ZOrder(vec![EVENT_TIME.to_string()]))
+                .with_filters(&filters)
+                .with_writer_properties(writer_properties())
+                .await?;
+            tracing::info!(
+                store_id = %self.store_id,
+                %day,
+                files_removed = metrics.num_files_removed,
+                files_added = metrics.num_files_added,
+                "compacted a day"
+            );
+            compacted.push(day);
+        }
+        Ok(compacted)
     }
 
     /// Drops the days wholly before `first_kept_day` from the table, a metadata-only commit; the

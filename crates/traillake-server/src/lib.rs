@@ -26,9 +26,10 @@ pub async fn serve(
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
-/// Enforces retention every `every`: drops from each store's table the days wholly older than the
-/// store keeps (queries already never see them), and forgets queries past result retention.
-pub async fn enforce_retention(
+/// Maintains the lake every `every`: drops from each store's table the days wholly older than the
+/// store keeps (queries already never see them), compacts days written in many small appends, and
+/// forgets queries past result retention.
+pub async fn maintain_lake(
     root: LakeRoot,
     catalog: Arc<Catalog>,
     queries: Arc<traillake_query::QueryEngine>,
@@ -43,6 +44,9 @@ pub async fn enforce_retention(
                 Ok(0) => {}
                 Ok(files) => tracing::info!(store_id = %store.id, files, %first_kept_day, "dropped days outside retention"),
                 Err(error) => tracing::warn!(store_id = %store.id, %error, "enforcing retention failed; will retry"),
+            }
+            if let Err(error) = table.compact().await {
+                tracing::warn!(store_id = %store.id, %error, "compacting failed; will retry");
             }
         }
         match queries.forget_expired(now).await {

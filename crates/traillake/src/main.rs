@@ -67,9 +67,10 @@ struct ServeArgs {
     /// How long query records and results are kept after the query ended.
     #[arg(long, env = "TRAILLAKE_QUERY_RESULT_RETENTION", default_value = "7d", value_parser = humantime::parse_duration)]
     query_result_retention: Duration,
-    /// How often retention is enforced on the stores' tables.
-    #[arg(long, env = "TRAILLAKE_RETENTION_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
-    retention_interval: Duration,
+    /// How often the stores' tables are maintained: days outside retention dropped, days of many
+    /// small files compacted.
+    #[arg(long, env = "TRAILLAKE_MAINTENANCE_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
+    maintenance_interval: Duration,
 }
 
 fn parse_account_id(value: &str) -> Result<String, String> {
@@ -119,11 +120,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
     let purge_every = (args.pending_deletion_period / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
-    let retention = tokio::spawn(traillake_server::enforce_retention(
+    let maintenance = tokio::spawn(traillake_server::maintain_lake(
         root.clone(),
         Arc::clone(&catalog),
         queries,
-        args.retention_interval,
+        args.maintenance_interval,
     ));
     let purge = tokio::spawn(traillake_server::purge_deleted_stores(
         Arc::clone(&catalog),
@@ -151,7 +152,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     traillake_server::serve(listener, service, settings, shutdown).await?;
     purge.abort();
-    retention.abort();
+    maintenance.abort();
     lock.release().await;
     tracing::info!("stopped");
     Ok(())

@@ -133,3 +133,34 @@ async fn drops_days_outside_retention() {
     let ids = datafusion::arrow::compute::cast(ids[0].column(0), &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
     assert_eq!(ids.as_string::<i32>().iter().collect::<Vec<_>>(), vec![Some("c")]);
 }
+
+#[tokio::test]
+async fn compacts_a_day_of_small_appends_into_sorted_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = LakeRoot::open(RootLocation::Local(dir.path().to_path_buf())).unwrap();
+    let table = EventTable::new(&root, "1c2a6f0e-1111-4222-8333-444455556666", StoreKind::CloudTrail);
+    let keep_everything = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
+    let mut writer = EventWriter::new(table.clone(), 1);
+    // Five appends into one day, each later one holding earlier events.
+    for append in 0..5 {
+        let hour = 20 - append * 4;
+        let records = serde_json::json!([
+            {"eventTime": format!("2024-05-01T{hour:02}:00:00Z"), "eventID": format!("a{append}")},
+            {"eventTime": format!("2024-05-01T{hour:02}:30:00Z"), "eventID": format!("b{append}")},
+        ]);
+        writer.push(file_rows(records.to_string().as_bytes(), keep_everything).unwrap().rows).await.unwrap();
+    }
+    writer.push(file_rows(br#"{"eventTime": "2024-05-02T00:00:00Z", "eventID": "other"}"#, keep_everything).unwrap().rows).await.unwrap();
+    assert_eq!(table.files_per_day().await.unwrap().get("2024-05-01"), Some(&5));
+
+    assert_eq!(table.compact().await.unwrap(), vec!["2024-05-01".to_string()]);
+    let days = table.files_per_day().await.unwrap();
+    assert_eq!(days.get("2024-05-01"), Some(&1));
+    assert_eq!(days.get("2024-05-02"), Some(&1));
+    assert!(table.compact().await.unwrap().is_empty(), "nothing left to compact");
+
+    let times = query(&table, "SELECT eventtime FROM events WHERE eventdate = '2024-05-01'").await;
+    let values: Vec<i64> = times.iter().flat_map(|b| b.column(0).as_primitive::<TimestampMicrosecondType>().values().to_vec()).collect();
+    assert_eq!(values.len(), 10);
+    assert!(values.windows(2).all(|w| w[0] <= w[1]), "the compacted day is sorted by eventtime: {values:?}");
+}
