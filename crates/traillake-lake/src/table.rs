@@ -196,6 +196,15 @@ impl EventTable {
         Ok(compacted)
     }
 
+    /// Deletes the files that retention or compaction removed from the table more than
+    /// `removed_before` ago (readers of older snapshots may still read them until then); returns
+    /// how many were deleted.
+    pub async fn vacuum(&self, removed_before: chrono::Duration) -> Result<usize, LakeError> {
+        let Some(table) = self.snapshot().await? else { return Ok(0) };
+        let (_, metrics) = table.vacuum().with_retention_period(removed_before).with_enforce_retention_duration(false).await?;
+        Ok(metrics.files_deleted.len())
+    }
+
     /// Drops the days wholly before `first_kept_day` from the table, a metadata-only commit; the
     /// files go when [`EventTable::vacuum`] runs. Returns the number of files removed.
     pub async fn drop_days_before(&self, first_kept_day: NaiveDate) -> Result<usize, LakeError> {

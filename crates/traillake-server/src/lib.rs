@@ -27,14 +27,18 @@ pub async fn serve(
 }
 
 /// Maintains the lake every `every`: drops from each store's table the days wholly older than the
-/// store keeps (queries already never see them), compacts days written in many small appends, and
-/// forgets queries past result retention.
+/// store keeps (queries already never see them), compacts days written in many small appends,
+/// deletes the files removed from the tables more than `keep_removed_files` ago (longer than a
+/// query may run, since a query reads the snapshot it started on), and forgets queries past result
+/// retention.
 pub async fn maintain_lake(
     root: LakeRoot,
     catalog: Arc<Catalog>,
     queries: Arc<traillake_query::QueryEngine>,
     every: Duration,
+    keep_removed_files: Duration,
 ) {
+    let keep_removed_files = chrono::Duration::from_std(keep_removed_files).unwrap_or(chrono::Duration::days(7));
     loop {
         let now = chrono::Utc::now();
         for store in catalog.all_event_data_stores().await {
@@ -47,6 +51,11 @@ pub async fn maintain_lake(
             }
             if let Err(error) = table.compact().await {
                 tracing::warn!(store_id = %store.id, %error, "compacting failed; will retry");
+            }
+            match table.vacuum(keep_removed_files).await {
+                Ok(0) => {}
+                Ok(files) => tracing::info!(store_id = %store.id, files, "deleted files removed from the table"),
+                Err(error) => tracing::warn!(store_id = %store.id, %error, "vacuuming failed; will retry"),
             }
         }
         match queries.forget_expired(now).await {

@@ -125,6 +125,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&catalog),
         queries,
         args.maintenance_interval,
+        (args.query_time_limit + Duration::from_secs(600)).max(Duration::from_secs(2 * 3600)),
     ));
     let purge = tokio::spawn(traillake_server::purge_deleted_stores(
         Arc::clone(&catalog),

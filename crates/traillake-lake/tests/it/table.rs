@@ -129,6 +129,15 @@ async fn drops_days_outside_retention() {
     writer.push(rows.rows).await.unwrap();
     let removed = table.drop_days_before(chrono::NaiveDate::from_ymd_opt(2024, 1, 3).unwrap()).await.unwrap();
     assert_eq!(removed, 2);
+    let parquet_files = || {
+        let mut files = Vec::new();
+        files_under(&dir.path().join("stores"), &mut files);
+        files.iter().filter(|p| p.extension().is_some_and(|e| e == "parquet") && !p.to_string_lossy().contains("_delta_log")).count()
+    };
+    assert_eq!(parquet_files(), 3, "the dropped days' files stay until vacuumed");
+    assert_eq!(table.vacuum(chrono::Duration::hours(1)).await.unwrap(), 0, "removed too recently");
+    assert_eq!(table.vacuum(chrono::Duration::zero()).await.unwrap(), 2);
+    assert_eq!(parquet_files(), 1);
     let ids = query(&table, "SELECT eventid FROM events").await;
     let ids = datafusion::arrow::compute::cast(ids[0].column(0), &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
     assert_eq!(ids.as_string::<i32>().iter().collect::<Vec<_>>(), vec![Some("c")]);
