@@ -67,6 +67,8 @@ pub struct PreparedQuery {
     pub query: Query,
     /// The stores the query names, each as written (an ID or an ARN), in order of appearance.
     pub stores: Vec<String>,
+    /// Whether the query has lambdas (`x -> ...`).
+    pub has_lambdas: bool,
 }
 
 /// Parses a statement of the dialect into one query and collects the stores it names; `resolve`
@@ -92,14 +94,15 @@ pub fn prepare(sql: &str, mut resolve: impl FnMut(&str) -> Result<String, QueryE
     if let ControlFlow::Break(error) = query.visit(&mut tables) {
         return Err(error);
     }
-    if let ControlFlow::Break(error) = query.visit(&mut TrinoForms::default()) {
+    let mut forms = TrinoForms::default();
+    if let ControlFlow::Break(error) = query.visit(&mut forms) {
         return Err(error);
     }
     let stores = tables.stores;
     if stores.is_empty() {
         return Err(QueryError::InvalidStatement("the query names no event data store in FROM".to_string()));
     }
-    Ok(PreparedQuery { query: *query, stores })
+    Ok(PreparedQuery { query: *query, stores, has_lambdas: forms.lambdas > 0 })
 }
 
 /// Returns the first words of a statement that is not a query, for the error message.
@@ -167,6 +170,7 @@ impl<F: FnMut(&str) -> Result<String, QueryError>> VisitorMut for TableReference
 #[derive(Default)]
 struct TrinoForms {
     lambda_parameters: Vec<Vec<String>>,
+    lambdas: usize,
 }
 
 /// Functions whose result is JSON text, so that `CAST(... AS VARCHAR)` of it unwraps a JSON string.
@@ -182,6 +186,7 @@ impl VisitorMut for TrinoForms {
                 OneOrManyWithParens::Many(params) => params.iter().map(|p| p.name.value.to_ascii_lowercase()).collect(),
             };
             self.lambda_parameters.push(names);
+            self.lambdas += 1;
         }
         ControlFlow::Continue(())
     }

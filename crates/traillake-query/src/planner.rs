@@ -14,6 +14,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::catalog::view::ViewTable;
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::datasource::{MemTable, provider_as_source};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, col, lit};
 use datafusion::sql::parser::Statement as DFStatement;
@@ -51,6 +52,23 @@ pub struct PlannedQuery {
 }
 
 /// Returns a session with traillake's configuration and the dialect's functions.
+///
+/// Queries with lambdas plan without the physical `ProjectionPushdown` rule: on DataFusion 55.2 it
+/// re-indexes the columns a projection reads when it merges projections, but not the lambda
+/// variables, whose index then points at the wrong column ("Field of physical LambdaVariable ...
+/// doesn't match batch field").
+fn context_for(prepared: &PreparedQuery) -> SessionContext {
+    let context = new_context();
+    if !prepared.has_lambdas {
+        return context;
+    }
+    let state = context.state();
+    let rules = state.physical_optimizers().iter().filter(|rule| rule.name() != "ProjectionPushdown").cloned().collect();
+    let state = SessionStateBuilder::new_from_existing(state).with_physical_optimizer_rules(rules).build();
+    SessionContext::new_with_state(state)
+}
+
+/// Returns a session with traillake's configuration and the dialect's functions.
 pub fn new_context() -> SessionContext {
     let config = SessionConfig::new()
         .with_information_schema(false)
@@ -65,7 +83,7 @@ pub fn new_context() -> SessionContext {
 
 /// Plans a prepared query over its stores, as they are at `now`.
 pub async fn plan(prepared: &PreparedQuery, stores: &[StoreSource], now: DateTime<Utc>) -> Result<PlannedQuery, QueryError> {
-    let context = new_context();
+    let context = context_for(prepared);
     for store in stores {
         let view = store_view(&context, store, now).await?;
         context.register_table(TableReference::bare(store.id.clone()), view)?;

@@ -125,3 +125,4 @@ async fn sqllogictest_files() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+
