@@ -17,6 +17,7 @@ use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, col, lit};
+use datafusion::optimizer::{Analyzer, AnalyzerRule};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use traillake_api::selectors::StoreKind;
@@ -27,6 +28,7 @@ use traillake_lake::loader::oldest_kept;
 use crate::dialect::{PreparedQuery, column_keys};
 use crate::error::QueryError;
 use crate::functions;
+use crate::set_operations::TimestampsMeetTextAsText;
 
 /// A store a query reads, as the catalog describes it.
 #[derive(Debug, Clone)]
@@ -76,7 +78,14 @@ pub fn new_context() -> SessionContext {
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
         .set_bool("datafusion.execution.parquet.reorder_filters", true)
         .set_bool("datafusion.sql_parser.enable_ident_normalization", true);
-    let context = SessionContext::new_with_config(config);
+    let mut analyzer_rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![Arc::new(TimestampsMeetTextAsText)];
+    analyzer_rules.extend(Analyzer::new().rules);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_analyzer_rules(analyzer_rules)
+        .build();
+    let context = SessionContext::new_with_state(state);
     functions::register(&context);
     context
 }

@@ -20,7 +20,7 @@ use datafusion::prelude::SessionContext;
 
 /// Registers the dialect's functions in a session.
 pub fn register(context: &SessionContext) {
-    let mut scalars = vec![element_at::element_at(), replace()];
+    let mut scalars = vec![element_at::element_at(), replace(), timestamp_text()];
     scalars.extend(json::functions());
     scalars.extend(time::functions());
     for function in scalars {
@@ -66,6 +66,25 @@ impl TextColumn {
         let row = if self.0.len() == 1 { 0 } else { row };
         self.0.is_valid(row).then(|| self.0.value(row))
     }
+}
+
+/// Returns `lake_timestamp_text(ts)`: a timestamp as GetQueryResults renders it, for set
+/// operations that line timestamps up with text.
+pub fn timestamp_text() -> ScalarUDF {
+    create_udf(
+        "lake_timestamp_text",
+        vec![DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()))],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let array = args[0].to_array(call_rows(args))?;
+            let mut out = StringBuilder::new();
+            for row in 0..array.len() {
+                out.append_option(crate::render::render(&array, row)?);
+            }
+            finish(args, Arc::new(out.finish()))
+        }),
+    )
 }
 
 /// Returns the result of a call: a scalar when every argument was one.
