@@ -69,6 +69,8 @@ pub struct PreparedQuery {
     pub stores: Vec<String>,
     /// Whether the query has lambdas (`x -> ...`).
     pub has_lambdas: bool,
+    /// The result column keys of the select list as written ([`column_keys`]).
+    pub column_keys: Vec<Option<String>>,
 }
 
 /// Parses a statement of the dialect into one query and collects the stores it names; `resolve`
@@ -94,6 +96,8 @@ pub fn prepare(sql: &str, mut resolve: impl FnMut(&str) -> Result<String, QueryE
     if let ControlFlow::Break(error) = query.visit(&mut tables) {
         return Err(error);
     }
+    let keys = column_keys(&query);
+    name_repeated_select_items(&mut query);
     let mut forms = TrinoForms::default();
     if let ControlFlow::Break(error) = query.visit(&mut forms) {
         return Err(error);
@@ -102,7 +106,37 @@ pub fn prepare(sql: &str, mut resolve: impl FnMut(&str) -> Result<String, QueryE
     if stores.is_empty() {
         return Err(QueryError::InvalidStatement("the query names no event data store in FROM".to_string()));
     }
-    Ok(PreparedQuery { query: *query, stores, has_lambdas: forms.lambdas > 0 })
+    Ok(PreparedQuery { query: *query, stores, has_lambdas: forms.lambdas > 0, column_keys: keys })
+}
+
+/// Gives the unaliased items of the outer select list that repeat an earlier one (`SELECT
+/// eventName, eventName`) the alias `_colN`, since DataFusion refuses two output columns of one
+/// name where Trino allows them; their result keys were taken before.
+fn name_repeated_select_items(query: &mut Query) {
+    let mut body = query.body.as_mut();
+    loop {
+        match body {
+            SetExpr::SetOperation { left, .. } => body = left.as_mut(),
+            SetExpr::Query(inner) => body = inner.body.as_mut(),
+            _ => break,
+        }
+    }
+    let SetExpr::Select(select) = body else { return };
+    let mut seen = BTreeSet::new();
+    for (position, item) in select.projection.iter_mut().enumerate() {
+        let SelectItem::UnnamedExpr(expr) = item else { continue };
+        let text = published_text(&expr.to_string());
+        if !seen.insert(text) {
+            let expr = expr.clone();
+            *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('"', format!("_col{position}")) };
+        }
+    }
+}
+
+/// Returns an expression's text as DataFusion names it, for comparing select items.
+fn published_text(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    lower.replace("credentiaisissuedto", "credentialsissuedto").replace("errormssage", "errormessage")
 }
 
 /// Returns the first words of a statement that is not a query, for the error message.
@@ -197,7 +231,15 @@ impl VisitorMut for TrinoForms {
                 self.lambda_parameters.pop();
                 None
             }
-            Expr::CompoundIdentifier(parts) if self.is_lambda_parameter(&parts[0]) => {
+            Expr::CompoundIdentifier(parts) if !self.is_lambda_parameter(&parts[0]) => {
+                for part in parts.iter_mut() {
+                    if let Some(published) = published_name(&part.value) {
+                        *part = Ident::new(published);
+                    }
+                }
+                None
+            }
+            Expr::CompoundIdentifier(parts) => {
                 let fields: String = parts[1..]
                     .iter()
                     .map(|part| {
@@ -228,6 +270,17 @@ impl VisitorMut for TrinoForms {
             }
             Err(error) => ControlFlow::Break(QueryError::InvalidStatement(format!("cannot rewrite {text}: {error}"))),
         }
+    }
+}
+
+/// Returns the column a misspelling in the published schemas stands for: the docs spell
+/// `useridentity.inscopeof.credentialsissuedto` as `credentiaisissuedto`, and
+/// `eventdata.errormessage` as `errormssage`.
+fn published_name(name: &str) -> Option<&'static str> {
+    match name.to_ascii_lowercase().as_str() {
+        "credentiaisissuedto" => Some("credentialsissuedto"),
+        "errormssage" => Some("errormessage"),
+        _ => None,
     }
 }
 

@@ -25,7 +25,7 @@ use traillake_lake::EventTable;
 use traillake_lake::events::schema::{EVENT_TIME, event_schema};
 use traillake_lake::loader::oldest_kept;
 
-use crate::dialect::{PreparedQuery, column_keys};
+use crate::dialect::PreparedQuery;
 use crate::error::QueryError;
 use crate::functions;
 use crate::set_operations::TimestampsMeetTextAsText;
@@ -147,7 +147,7 @@ async fn store_view(context: &SessionContext, store: &StoreSource, now: DateTime
 /// their names.
 fn result_keys(prepared: &PreparedQuery, plan: &LogicalPlan) -> Vec<String> {
     let names: Vec<String> = plan.schema().fields().iter().map(|field| field.name().clone()).collect();
-    let keys = column_keys(&prepared.query);
+    let keys = prepared.column_keys.clone();
     let wildcards = keys.iter().filter(|key| key.is_none()).count();
     let named = keys.len() - wildcards;
     if wildcards > 1 || names.len() < named || (wildcards == 0 && names.len() != named) {
