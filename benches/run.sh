@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the release binary, installs what the benchmark needs (boto3, DuckDB) into the test
+# virtualenv, and runs the end-to-end query benchmark against DuckDB on the same Parquet files.
+#   bash benches/run.sh [--events N] [--runs R]
+#   TRAILLAKE_VENV     the Python virtualenv (default ~/.cache/traillake-venv)
+#   CARGO_TARGET_DIR   where cargo builds (default ./target)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${TRAILLAKE_VENV:-$HOME/.cache/traillake-venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r benches/requirements.txt
+
+cargo build --release --locked -p traillake
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+"$venv/bin/python" benches/queries.py --binary "$target/release/traillake" "$@"
