@@ -170,6 +170,11 @@ impl<F: FnMut(&str) -> Result<String, QueryError>> VisitorMut for TableReference
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<QueryError> {
         match factor {
+            TableFactor::Table { name, args: Some(_), .. } if name.to_string().eq_ignore_ascii_case("unnest") => {
+                ControlFlow::Break(QueryError::InvalidStatement(
+                    "UNNEST in FROM is not supported yet; select unnest(array) in the select list instead".to_string(),
+                ))
+            }
             TableFactor::Table { name, args: Some(_), .. } => ControlFlow::Break(QueryError::InvalidStatement(format!(
                 "table functions are not allowed: {name}(...) in FROM"
             ))),
