@@ -22,6 +22,7 @@ def load(server, store, *paths):
         capture_output=True,
         text=True,
         timeout=300,
+        env=server.env,
     )
     return done.returncode, done.stdout + done.stderr
 
@@ -286,3 +287,23 @@ def test_bad_statements_and_references(loaded, server):
         cloudtrail.get_query_results(QueryId=query_id)
     with pytest.raises(cloudtrail.exceptions.InactiveEventDataStoreException):
         cloudtrail.list_queries(EventDataStore=eds)
+
+
+def test_queries_on_an_s3_root(s3_env, s3_bucket, tmp_path):
+    server = Server(f"s3://{s3_bucket}/lake", env=s3_env).start()
+    try:
+        cloudtrail = server.client()
+        eds = store_id(cloudtrail.create_event_data_store(Name="events")["EventDataStoreArn"])
+        code, output = load(server, "events", write_records(tmp_path / "e.json", records(300, now_utc() - datetime.timedelta(hours=2))))
+        assert code == 0 and "300 stored" in output, output
+        query_id = cloudtrail.start_query(QueryStatement=f"SELECT eventName, count(*) AS n FROM {eds} GROUP BY eventName ORDER BY eventName")["QueryId"]
+        described = wait(cloudtrail, query_id)
+        assert described["QueryStatus"] == "FINISHED", described
+        assert described["QueryStatistics"]["BytesScanned"] > 0
+        rows = cloudtrail.get_query_results(QueryId=query_id)["QueryResultRows"]
+        assert rows == [[{"eventName": name}, {"n": "100"}] for name in ("GetObject", "ListBuckets", "PutObject")]
+        server.stop()
+        server.start()
+        assert server.client().get_query_results(QueryId=query_id)["QueryResultRows"] == rows
+    finally:
+        server.stop()
