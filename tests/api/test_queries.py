@@ -128,6 +128,14 @@ def test_query_lifecycle_statistics_and_rendering(loaded):
     assert cloudtrail.list_queries(EventDataStore=eds, StartTime=later)["Queries"] == []
 
 
+def test_events_matched_counts_the_rows_the_where_clause_keeps(loaded):
+    cloudtrail, eds = loaded
+    query_id = cloudtrail.start_query(QueryStatement=f"SELECT eventID FROM {eds} WHERE eventName = 'GetObject'")["QueryId"]
+    statistics = wait(cloudtrail, query_id)["QueryStatistics"]
+    assert statistics["EventsScanned"] == 2500 and statistics["EventsMatched"] == 834, statistics
+    assert cloudtrail.get_query_results(QueryId=query_id)["QueryStatistics"]["TotalResultsCount"] == 834
+
+
 def test_nulls_are_left_out_and_nested_values_render_as_trino_text(loaded):
     cloudtrail, eds = loaded
     query_id = cloudtrail.start_query(
