@@ -45,15 +45,20 @@ pub const PAGE_ROWS: usize = 8 * 1024;
 
 /// Returns the Parquet settings of event files: zstd, row groups of [`ROW_GROUP_ROWS`] rows, page
 /// statistics (column and offset indexes) on every column, pages of at most [`PAGE_ROWS`] rows,
-/// and a bloom filter on `eventid`.
+/// a bloom filter on `eventid`, and no dictionary for the columns of distinct values.
 pub fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("zstd level 3 exists")))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_column_bloom_filter_enabled(ColumnPath::from("eventid"), true)
-        .build()
+        .set_column_bloom_filter_enabled(ColumnPath::from("eventid"), true);
+    // Columns whose values are (nearly) all distinct: a dictionary only costs a page that every
+    // read of the column chunk must fetch.
+    for column in ["eventid", "requestid", "eventjson", "eventjsonchecksum", "sharedeventid"] {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    builder.build()
 }
 
 /// Returns the folder of a store's table, relative to the root.
@@ -159,13 +164,10 @@ impl EventTable {
 
     /// Returns the number of data files of each day of the latest snapshot.
     pub async fn files_per_day(&self) -> Result<BTreeMap<String, usize>, LakeError> {
-        let Some(table) = self.snapshot().await? else { return Ok(BTreeMap::new()) };
-        let mut days = BTreeMap::new();
-        for uri in table.get_file_uris()? {
-            let Some(day) = uri.split('/').find_map(|part| part.strip_prefix(&format!("{EVENT_DATE}="))) else { continue };
-            *days.entry(day.to_string()).or_insert(0) += 1;
+        match self.snapshot().await? {
+            Some(table) => files_per_day(&table),
+            None => Ok(BTreeMap::new()),
         }
-        Ok(days)
     }
 
     /// Rewrites each day that has at least [`COMPACT_AT_FILES`] files as files sorted by
@@ -213,6 +215,17 @@ impl EventTable {
         let (_, metrics) = table.delete().with_predicate(predicate).await?;
         Ok(metrics.num_removed_files)
     }
+}
+
+/// Returns the number of data files of each day (`YYYY-MM-DD`) of a snapshot, oldest day first.
+pub fn files_per_day(table: &DeltaTable) -> Result<BTreeMap<String, usize>, LakeError> {
+    let mut days = BTreeMap::new();
+    let prefix = format!("{EVENT_DATE}=");
+    for uri in table.get_file_uris()? {
+        let Some(day) = uri.split('/').find_map(|part| part.strip_prefix(prefix.as_str())) else { continue };
+        *days.entry(day.to_string()).or_insert(0) += 1;
+    }
+    Ok(days)
 }
 
 /// Makes `s3://` tables use Delta's default log store, which commits with a conditional put

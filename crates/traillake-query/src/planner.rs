@@ -2,7 +2,8 @@
 //!
 //! Each store becomes a view registered under its ID: the store's Delta table (or an empty table
 //! while nothing was written), filtered to `eventtime >= now - retention` so that retention is
-//! exact at query time, projected to the event columns (the `eventdate` partition column stays
+//! exact at query time (the filter is left out when the snapshot holds no day that old, so that a
+//! full scan does not read `eventtime` for nothing), projected to the event columns (the `eventdate` partition column stays
 //! hidden). DataFusion inlines the views, so the retention filter and the query's own `eventtime`
 //! predicates reach the Delta scan, which prunes files by their statistics, then row groups and
 //! pages by the Parquet statistics.
@@ -22,6 +23,7 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use traillake_api::selectors::StoreKind;
 use traillake_lake::EventTable;
+use traillake_lake::table::files_per_day;
 use traillake_lake::events::schema::{EVENT_TIME, event_schema};
 use traillake_lake::loader::oldest_kept;
 
@@ -126,21 +128,24 @@ fn planning_message(error: &datafusion::error::DataFusionError) -> String {
 /// Returns the view of one store: its events within retention, without the partition column.
 async fn store_view(context: &SessionContext, store: &StoreSource, now: DateTime<Utc>) -> Result<Arc<dyn TableProvider>, QueryError> {
     let schema = event_schema(store.kind);
-    let source: Arc<dyn TableProvider> = match store.table.snapshot().await? {
+    let oldest = oldest_kept(store.retention_days, now);
+    let (source, may_hold_older): (Arc<dyn TableProvider>, bool) = match store.table.snapshot().await? {
         Some(snapshot) => {
             snapshot.update_datafusion_session(&context.state()).map_err(traillake_lake::LakeError::from)?;
-            snapshot.table_provider().await?
+            // A day after the oldest kept day holds no event older than retention.
+            let oldest_day = files_per_day(&snapshot)?.into_keys().next();
+            let older = oldest_day.is_some_and(|day| day <= oldest.format("%Y-%m-%d").to_string());
+            (snapshot.table_provider().await?, older)
         }
-        None => Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?),
+        None => (Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?), false),
     };
-    let oldest = oldest_kept(store.retention_days, now).timestamp_micros();
-    let oldest = lit(ScalarValue::TimestampMicrosecond(Some(oldest), Some("UTC".into())));
     let columns: Vec<_> = schema.fields().iter().map(|field| col(field.name().as_str())).collect();
-    let plan = LogicalPlanBuilder::scan(format!("{}.table", store.id), provider_as_source(source), None)?
-        .filter(col(EVENT_TIME).gt_eq(oldest))?
-        .project(columns)?
-        .build()?;
-    Ok(Arc::new(ViewTable::new(plan, None)))
+    let mut plan = LogicalPlanBuilder::scan(format!("{}.table", store.id), provider_as_source(source), None)?;
+    if may_hold_older {
+        let oldest = lit(ScalarValue::TimestampMicrosecond(Some(oldest.timestamp_micros()), Some("UTC".into())));
+        plan = plan.filter(col(EVENT_TIME).gt_eq(oldest))?;
+    }
+    Ok(Arc::new(ViewTable::new(plan.project(columns)?.build()?, None)))
 }
 
 /// Returns one key per output column: the select list's keys, with a wildcard's columns keeping
