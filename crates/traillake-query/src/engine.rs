@@ -24,6 +24,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::reader::FileReader;
 use datafusion::arrow::ipc::writer::FileWriter;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::path::Path;
@@ -180,6 +181,8 @@ impl Drop for QueryRuntime {
 /// The query engine of a lake root.
 pub struct QueryEngine {
     runtime: QueryRuntime,
+    /// DataFusion's runtime shared by every query: object stores, Parquet metadata cache.
+    datafusion: Arc<RuntimeEnv>,
     root: LakeRoot,
     catalog: Arc<Catalog>,
     settings: EngineSettings,
@@ -208,6 +211,7 @@ impl QueryEngine {
         let runtime = QueryRuntime::new().map_err(|error| QueryError::Engine(error.into()))?;
         let engine = Arc::new(Self {
             runtime,
+            datafusion: Arc::new(RuntimeEnv::default()),
             slots: Arc::new(Semaphore::new(settings.execution_slots.max(1))),
             root,
             catalog,
@@ -295,7 +299,7 @@ impl QueryEngine {
             Ok(store.id.clone())
         })?;
         let now = Utc::now();
-        let planned = plan(&prepared, &sources, now).await?;
+        let planned = plan(&prepared, &sources, now, &self.datafusion).await?;
         let record = QueryRecord {
             id: uuid::Uuid::new_v4().to_string(),
             account_id: account_id.to_string(),

@@ -16,6 +16,7 @@ use datafusion::catalog::view::ViewTable;
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, col, lit};
 use datafusion::optimizer::{Analyzer, AnalyzerRule};
@@ -61,8 +62,8 @@ pub struct PlannedQuery {
 /// re-indexes the columns a projection reads when it merges projections, but not the lambda
 /// variables, whose index then points at the wrong column ("Field of physical LambdaVariable ...
 /// doesn't match batch field").
-fn context_for(prepared: &PreparedQuery) -> SessionContext {
-    let context = new_context();
+fn context_for(prepared: &PreparedQuery, runtime: &Arc<RuntimeEnv>) -> SessionContext {
+    let context = new_context(runtime);
     if !prepared.has_lambdas {
         return context;
     }
@@ -72,8 +73,10 @@ fn context_for(prepared: &PreparedQuery) -> SessionContext {
     SessionContext::new_with_state(state)
 }
 
-/// Returns a session with traillake's configuration and the dialect's functions.
-pub fn new_context() -> SessionContext {
+/// Returns a session with traillake's configuration and the dialect's functions, on a runtime
+/// shared by the engine's queries (so that their object stores and the Parquet metadata cache
+/// carry over from one query to the next).
+pub fn new_context(runtime: &Arc<RuntimeEnv>) -> SessionContext {
     let config = SessionConfig::new()
         .with_information_schema(false)
         .with_create_default_catalog_and_schema(true)
@@ -84,6 +87,7 @@ pub fn new_context() -> SessionContext {
     analyzer_rules.extend(Analyzer::new().rules);
     let state = SessionStateBuilder::new()
         .with_config(config)
+        .with_runtime_env(Arc::clone(runtime))
         .with_default_features()
         .with_analyzer_rules(analyzer_rules)
         .build();
@@ -92,9 +96,14 @@ pub fn new_context() -> SessionContext {
     context
 }
 
-/// Plans a prepared query over its stores, as they are at `now`.
-pub async fn plan(prepared: &PreparedQuery, stores: &[StoreSource], now: DateTime<Utc>) -> Result<PlannedQuery, QueryError> {
-    let context = context_for(prepared);
+/// Plans a prepared query over its stores, as they are at `now`, on the engine's runtime.
+pub async fn plan(
+    prepared: &PreparedQuery,
+    stores: &[StoreSource],
+    now: DateTime<Utc>,
+    runtime: &Arc<RuntimeEnv>,
+) -> Result<PlannedQuery, QueryError> {
+    let context = context_for(prepared, runtime);
     for store in stores {
         let view = store_view(&context, store, now).await?;
         context.register_table(TableReference::bare(store.id.clone()), view)?;

@@ -50,7 +50,7 @@ async fn run(sql: &str, stores: &[StoreSource]) -> Result<Vec<RecordBatch>, Quer
             Err(QueryError::InvalidStatement(format!("{written} is not an event data store of this account")))
         }
     })?;
-    let planned = plan(&prepared, stores, Utc::now()).await?;
+    let planned = plan(&prepared, stores, Utc::now(), &Default::default()).await?;
     let frame = planned.context.execute_logical_plan(planned.plan).await?;
     Ok(frame.collect().await?)
 }

@@ -65,7 +65,7 @@ impl AsyncDB for Lake {
                 false => Err(QueryError::InvalidStatement(format!("{written} in FROM is not an event data store of this account"))),
             }
         })?;
-        let planned = plan(&prepared, stores, Utc::now()).await?;
+        let planned = plan(&prepared, stores, Utc::now(), &Default::default()).await?;
         if explain {
             let physical = planned.context.state().create_physical_plan(&planned.plan).await?;
             return Ok(DBOutput::Rows { types: vec![DefaultColumnType::Text], rows: scan_predicates(&displayable(physical.as_ref()).indent(false).to_string()) });
