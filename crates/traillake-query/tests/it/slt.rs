@@ -126,3 +126,4 @@ async fn sqllogictest_files() {
 }
 
 
+
