@@ -9,6 +9,7 @@ pub mod error;
 pub mod functions;
 pub mod planner;
 pub mod render;
+pub mod scan_predicates;
 pub mod set_operations;
 pub mod statistics;
 

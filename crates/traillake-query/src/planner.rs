@@ -31,6 +31,7 @@ use traillake_lake::loader::oldest_kept;
 use crate::dialect::PreparedQuery;
 use crate::error::QueryError;
 use crate::functions;
+use crate::scan_predicates::DistinctScanPredicates;
 use crate::set_operations::TimestampsMeetTextAsText;
 
 /// A store a query reads, as the catalog describes it.
@@ -90,6 +91,7 @@ pub fn new_context(runtime: &Arc<RuntimeEnv>) -> SessionContext {
         .with_runtime_env(Arc::clone(runtime))
         .with_default_features()
         .with_analyzer_rules(analyzer_rules)
+        .with_physical_optimizer_rule(Arc::new(DistinctScanPredicates))
         .build();
     let context = SessionContext::new_with_state(state);
     functions::register(&context);
