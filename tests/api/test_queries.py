@@ -136,6 +136,21 @@ def test_events_matched_counts_the_rows_the_where_clause_keeps(loaded):
     assert cloudtrail.get_query_results(QueryId=query_id)["QueryStatistics"]["TotalResultsCount"] == 834
 
 
+def test_each_query_sees_the_events_stored_before_it_started(server, loaded, tmp_path):
+    cloudtrail, eds = loaded
+
+    def count():
+        query_id = cloudtrail.start_query(QueryStatement=f"SELECT count(*) AS n FROM {eds}")["QueryId"]
+        assert wait(cloudtrail, query_id)["QueryStatus"] == "FINISHED"
+        return cloudtrail.get_query_results(QueryId=query_id)["QueryResultRows"][0][0]["n"]
+
+    assert count() == "2500"
+    more = [dict(r, eventID=f"more-{i}") for i, r in enumerate(records(7, now_utc() - datetime.timedelta(minutes=30)))]
+    code, output = load(server, "events", write_records(tmp_path / "more.json", more))
+    assert code == 0, output
+    assert count() == "2507"
+
+
 def test_nulls_are_left_out_and_nested_values_render_as_trino_text(loaded):
     cloudtrail, eds = loaded
     query_id = cloudtrail.start_query(

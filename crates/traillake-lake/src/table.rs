@@ -132,6 +132,14 @@ impl EventTable {
         }
     }
 
+    /// Returns the latest snapshot, bringing a snapshot loaded before up to date by reading only
+    /// the commits made since; `None` while nothing was ever written.
+    pub async fn refresh(&self, earlier: Option<DeltaTable>) -> Result<Option<DeltaTable>, LakeError> {
+        let Some(mut table) = earlier else { return self.snapshot().await };
+        table.update_incremental(None).await?;
+        Ok(Some(table))
+    }
+
     /// Returns true once the table's `_delta_log/` holds anything.
     async fn has_log(&self) -> Result<bool, LakeError> {
         let log = Path::from_url_path(self.url.path()).map_err(object_store::Error::from)?.join("_delta_log");

@@ -25,6 +25,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::reader::FileReader;
 use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use deltalake::DeltaTable;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::path::Path;
@@ -183,6 +184,8 @@ pub struct QueryEngine {
     runtime: QueryRuntime,
     /// DataFusion's runtime shared by every query: object stores, Parquet metadata cache.
     datafusion: Arc<RuntimeEnv>,
+    /// The last snapshot of each store's table, brought up to date at each query's start.
+    snapshots: Mutex<HashMap<String, DeltaTable>>,
     root: LakeRoot,
     catalog: Arc<Catalog>,
     settings: EngineSettings,
@@ -212,6 +215,7 @@ impl QueryEngine {
         let engine = Arc::new(Self {
             runtime,
             datafusion: Arc::new(RuntimeEnv::default()),
+            snapshots: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(settings.execution_slots.max(1))),
             root,
             catalog,
@@ -294,10 +298,18 @@ impl QueryEngine {
                     kind: store.kind,
                     retention_days: store.retention_days,
                     table: EventTable::new(&self.root, &store.id, store.kind),
+                    snapshot: None,
                 });
             }
             Ok(store.id.clone())
         })?;
+        for source in &mut sources {
+            let earlier = self.snapshots.lock().expect("snapshots lock").get(&source.id).cloned();
+            source.snapshot = source.table.refresh(earlier).await?;
+            if let Some(snapshot) = &source.snapshot {
+                self.snapshots.lock().expect("snapshots lock").insert(source.id.clone(), snapshot.clone());
+            }
+        }
         let now = Utc::now();
         let planned = plan(&prepared, &sources, now, &self.datafusion).await?;
         let record = QueryRecord {

@@ -23,6 +23,7 @@ use datafusion::optimizer::{Analyzer, AnalyzerRule};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use traillake_api::selectors::StoreKind;
+use deltalake::DeltaTable;
 use traillake_lake::EventTable;
 use traillake_lake::table::files_per_day;
 use traillake_lake::events::schema::{EVENT_TIME, event_schema};
@@ -45,6 +46,8 @@ pub struct StoreSource {
     pub retention_days: i32,
     /// Its table.
     pub table: EventTable,
+    /// The table's latest snapshot when the caller has it at hand; loaded while planning otherwise.
+    pub snapshot: Option<DeltaTable>,
 }
 
 /// A query planned and ready to run.
@@ -140,7 +143,11 @@ fn planning_message(error: &datafusion::error::DataFusionError) -> String {
 async fn store_view(context: &SessionContext, store: &StoreSource, now: DateTime<Utc>) -> Result<Arc<dyn TableProvider>, QueryError> {
     let schema = event_schema(store.kind);
     let oldest = oldest_kept(store.retention_days, now);
-    let (source, may_hold_older): (Arc<dyn TableProvider>, bool) = match store.table.snapshot().await? {
+    let snapshot = match &store.snapshot {
+        Some(snapshot) => Some(snapshot.clone()),
+        None => store.table.snapshot().await?,
+    };
+    let (source, may_hold_older): (Arc<dyn TableProvider>, bool) = match snapshot {
         Some(snapshot) => {
             snapshot.update_datafusion_session(&context.state()).map_err(traillake_lake::LakeError::from)?;
             // A day after the oldest kept day holds no event older than retention.

@@ -36,7 +36,7 @@ impl Lake {
             let from = chrono::NaiveDate::parse_from_str(from, "%Y-%m-%d").unwrap().and_time(Default::default()).and_utc();
             writer.push(rows.rows.iter().filter(|row| row.event_time >= from).cloned().collect()).await.unwrap();
             writer.commit().await.unwrap();
-            stores.push(StoreSource { id: id.to_string(), kind: StoreKind::CloudTrail, retention_days: 3653, table });
+            stores.push(StoreSource { id: id.to_string(), kind: StoreKind::CloudTrail, retention_days: 3653, table, snapshot: None });
         }
         Self { stores }
     }
