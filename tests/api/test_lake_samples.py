@@ -38,7 +38,7 @@ def substitute(sql, cloudtrail, activity, config):
     return re.sub(r"<\$EDS_ID>|\$EDS_ID|<EDS ID>|<event_data_store_id>|<Event data store Id>|event_data_store_ID", cloudtrail, sql)
 
 
-def test_every_sample_finishes_or_is_refused(server):
+def test_every_sample_finishes_or_is_refused(server, capsys):
     cloudtrail = server.client()
     trails = store_id(cloudtrail.create_event_data_store(Name="trails", RetentionPeriod=3653)["EventDataStoreArn"])
     selectors = lambda category: [{"FieldSelectors": [{"Field": "eventCategory", "Equals": [category]}]}]
@@ -74,6 +74,7 @@ def test_every_sample_finishes_or_is_refused(server):
             finished += 1
         else:
             problems.append(f"{name}: {described['QueryStatus']}: {described.get('ErrorMessage')}")
-    print(f"{finished} of {len(names)} lake samples finished, {refused} refused as they must be")
+    with capsys.disabled():
+        print(f"\n{finished} of {len(names)} lake samples finished, {refused} refused as they must be")
     assert not problems, "\n".join(problems)
     assert finished + refused == len(names) == 44
