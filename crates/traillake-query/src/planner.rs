@@ -82,6 +82,7 @@ fn context_for(prepared: &PreparedQuery, runtime: &Arc<RuntimeEnv>) -> SessionCo
 /// carry over from one query to the next).
 pub fn new_context(runtime: &Arc<RuntimeEnv>) -> SessionContext {
     let config = SessionConfig::new()
+        .with_batch_size(32 * 1024)
         .with_information_schema(false)
         .with_create_default_catalog_and_schema(true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
