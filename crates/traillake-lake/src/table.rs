@@ -96,24 +96,9 @@ impl EventTable {
         }
     }
 
-    /// Returns the store ID.
-    pub fn store_id(&self) -> &str {
-        &self.store_id
-    }
-
     /// Returns the columns of the stored table, the partition column last.
     pub fn schema(&self) -> SchemaRef {
         table_schema(self.kind)
-    }
-
-    /// Returns the table's URL.
-    pub fn url(&self) -> &Url {
-        &self.url
-    }
-
-    /// Returns the object store holding the table, addressed by full URL paths.
-    pub fn base_store(&self) -> &Arc<dyn ObjectStore> {
-        &self.base_store
     }
 
     fn builder(&self) -> DeltaResult<DeltaTableBuilder> {
@@ -182,13 +167,13 @@ impl EventTable {
     /// `eventtime`; returns the days rewritten.
     pub async fn compact(&self) -> Result<Vec<String>, LakeError> {
         let mut compacted = Vec::new();
-        for (day, files) in self.files_per_day().await? {
+        let Some(mut table) = self.snapshot().await? else { return Ok(compacted) };
+        for (day, files) in files_per_day(&table)? {
             if files < COMPACT_AT_FILES {
                 continue;
             }
-            let Some(table) = self.snapshot().await? else { break };
             let filters = [(EVENT_DATE, FilterOp::Eq, FilterValue::Scalar(day.as_str()))];
-            let (_, metrics) = table
+            let (optimized, metrics) = table
                 .optimize()
                 .with_type(OptimizeType::ZOrder(vec![EVENT_TIME.to_string()]))
                 .with_filters(&filters)
@@ -201,6 +186,7 @@ impl EventTable {
                 files_added = metrics.num_files_added,
                 "compacted a day"
             );
+            table = optimized;
             compacted.push(day);
         }
         Ok(compacted)

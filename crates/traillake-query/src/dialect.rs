@@ -135,8 +135,11 @@ fn name_repeated_select_items(query: &mut Query) {
 
 /// Returns an expression's text as DataFusion names it, for comparing select items.
 fn published_text(text: &str) -> String {
-    let lower = text.to_ascii_lowercase();
-    lower.replace("credentiaisissuedto", "credentialsissuedto").replace("errormssage", "errormessage")
+    let mut text = text.to_ascii_lowercase();
+    for (misspelled, column) in MISSPELLED_COLUMNS {
+        text = text.replace(misspelled, column);
+    }
+    text
 }
 
 /// Returns the first words of a statement that is not a query, for the error message.
@@ -282,12 +285,12 @@ impl VisitorMut for TrinoForms {
 /// `useridentity.inscopeof.credentialsissuedto` as `credentiaisissuedto`, and
 /// `eventdata.errormessage` as `errormssage`.
 fn published_name(name: &str) -> Option<&'static str> {
-    match name.to_ascii_lowercase().as_str() {
-        "credentiaisissuedto" => Some("credentialsissuedto"),
-        "errormssage" => Some("errormessage"),
-        _ => None,
-    }
+    MISSPELLED_COLUMNS.iter().find(|(misspelled, _)| name.eq_ignore_ascii_case(misspelled)).map(|(_, column)| *column)
 }
+
+/// The published schemas' misspellings, lowercase, and the columns they stand for.
+const MISSPELLED_COLUMNS: [(&str, &str); 2] =
+    [("credentiaisissuedto", "credentialsissuedto"), ("errormssage", "errormessage")];
 
 impl TrinoForms {
     fn is_lambda_parameter(&self, ident: &Ident) -> bool {

@@ -120,6 +120,11 @@ pub struct ResultRows {
 }
 
 impl ResultRows {
+    /// Returns no rows, of no columns: the rows of a query that never ran.
+    pub fn empty() -> Self {
+        Self { schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()), batches: Vec::new() }
+    }
+
     /// Returns the number of rows.
     pub fn len(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
@@ -478,26 +483,18 @@ impl QueryEngine {
 
     /// Returns a query of the account, with its live statistics while it runs.
     pub fn describe(&self, account_id: &str, id: &str) -> Result<QueryRecord, QueryError> {
-        let entry = self.entry(account_id, id)?;
-        let mut record = entry.record();
-        if let Some(plan) = entry.plan.lock().expect("plan lock").as_ref() {
-            record.scan = measure(plan);
-        }
-        if let Some(rows) = entry.rows.lock().expect("rows lock").as_ref() {
-            record.result_rows = rows.len() as u64;
-        }
-        Ok(record)
+        Ok(live_record(self.entry(account_id, id)?.as_ref()))
     }
 
     /// Returns a query's record and its rows so far (all of them once it ended).
     pub async fn results(&self, account_id: &str, id: &str) -> Result<(QueryRecord, Arc<ResultRows>), QueryError> {
         let entry = self.entry(account_id, id)?;
-        let record = self.describe(account_id, id)?;
+        let record = live_record(&entry);
         if let Some(rows) = entry.rows.lock().expect("rows lock").clone() {
             return Ok((record, rows));
         }
         let rows = if record.is_active() || record.started.is_none() {
-            Arc::new(ResultRows { schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()), batches: Vec::new() })
+            Arc::new(ResultRows::empty())
         } else {
             Arc::new(self.load_rows(id).await?)
         };
@@ -509,7 +506,7 @@ impl QueryEngine {
         let bytes = match self.root.store().get(&result_path(id)).await {
             Ok(result) => result.bytes().await?,
             Err(object_store::Error::NotFound { .. }) => {
-                return Ok(ResultRows { schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()), batches: Vec::new() });
+                return Ok(ResultRows::empty());
             }
             Err(error) => return Err(error.into()),
         };
@@ -546,6 +543,18 @@ impl QueryEngine {
         records.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
         records
     }
+}
+
+/// Returns an entry's record with the statistics and row count of the moment while it runs.
+fn live_record(entry: &QueryEntry) -> QueryRecord {
+    let mut record = entry.record();
+    if let Some(plan) = entry.plan.lock().expect("plan lock").as_ref() {
+        record.scan = measure(plan);
+    }
+    if let Some(rows) = entry.rows.lock().expect("rows lock").as_ref() {
+        record.result_rows = rows.len() as u64;
+    }
+    record
 }
 
 /// Returns once CancelQuery asked for the query to stop.

@@ -21,9 +21,6 @@ pub enum QueryError {
     /// CancelQuery on a query that already ended.
     #[error("query {0} is {1} and can no longer be cancelled")]
     InactiveQuery(String, &'static str),
-    /// A NextToken that is not a page token of this query.
-    #[error("the NextToken is not a page token of query {0}")]
-    InvalidNextToken(String),
     /// The lake failed.
     #[error(transparent)]
     Lake(#[from] LakeError),

@@ -57,12 +57,13 @@ pub fn cloudtrail_row(record: &Value, columns: &Fields) -> Result<EventRow, Inva
         })?,
     };
 
+    let event_json = compact(record);
     let mut row = Map::with_capacity(columns.len() + 1);
     for field in columns.iter() {
         let name = field.name().as_str();
         let value = match name {
-            EVENT_JSON => Value::String(compact(record)),
-            "eventjsonchecksum" => Value::String(checksum(&compact(record))),
+            EVENT_JSON => Value::String(event_json.clone()),
+            "eventjsonchecksum" => Value::String(checksum(&event_json)),
             "eventcategory" => match lookup(object, name) {
                 Some(value) if !value.is_null() => convert(value, field, name)?,
                 _ => Value::String(derive_event_category(object).to_string()),

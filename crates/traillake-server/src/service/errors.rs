@@ -47,7 +47,6 @@ fn query_api_error(error: QueryError) -> ApiError {
         QueryError::MaxConcurrentQueries(_) => ErrorCode::MaxConcurrentQueriesException,
         QueryError::QueryNotFound(_) => ErrorCode::QueryIdNotFoundException,
         QueryError::InactiveQuery(..) => ErrorCode::InactiveQueryException,
-        QueryError::InvalidNextToken(_) => ErrorCode::InvalidNextTokenException,
         QueryError::Lake(_) | QueryError::Engine(_) | QueryError::Storage(_) => {
             tracing::error!(%error, "query operation failed");
             return ApiError::internal();

@@ -44,20 +44,19 @@ impl Service {
         Ok(Some(id))
     }
 
-    /// Returns a query of the caller, refusing it while a store it read is pending deletion.
-    async fn query_record(&self, ctx: &RequestContext, query_id: &str) -> Result<QueryRecord, ApiError> {
-        let record = self.queries.describe(&ctx.account_id, query_id).api()?;
+    /// Refuses a query of the caller while a store it read is pending deletion.
+    async fn check_query_stores(&self, ctx: &RequestContext, record: &QueryRecord) -> Result<(), ApiError> {
         for store_id in &record.store_ids {
             if let Ok(store) = self.catalog.event_data_store(&ctx.account_id, store_id).await
                 && !store.is_active()
             {
                 return Err(ApiError::new(
                     ErrorCode::InactiveEventDataStoreException,
-                    format!("event data store {store_id} of query {query_id} is pending deletion"),
+                    format!("event data store {store_id} of query {} is pending deletion", record.id),
                 ));
             }
         }
-        Ok(record)
+        Ok(())
     }
 
     /// StartQuery.
@@ -73,7 +72,8 @@ impl Service {
         let query_id = check_query_request(&request)?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
-        let record = self.query_record(ctx, &query_id).await?;
+        let record = self.queries.describe(&ctx.account_id, &query_id).api()?;
+        self.check_query_stores(ctx, &record).await?;
         let now = Utc::now();
         Ok(DescribeQueryResponse {
             query_id: Some(record.id.clone()),
@@ -103,8 +103,8 @@ impl Service {
         let page = check_results(&request)?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
-        self.query_record(ctx, &page.query_id).await?;
         let (record, rows) = self.queries.results(&ctx.account_id, &page.query_id).await.api()?;
+        self.check_query_stores(ctx, &record).await?;
         let total = rows.len();
         let start = match page.next_token.as_deref() {
             None => 0,
@@ -153,7 +153,8 @@ impl Service {
         let query_id = check_query_request(&request)?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
-        self.query_record(ctx, &query_id).await?;
+        let record = self.queries.describe(&ctx.account_id, &query_id).api()?;
+        self.check_query_stores(ctx, &record).await?;
         let record = self.queries.cancel(&ctx.account_id, &query_id).await.api()?;
         Ok(CancelQueryResponse {
             query_id: Some(record.id),
