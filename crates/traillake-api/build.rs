@@ -19,7 +19,8 @@ const OMIT_EMPTY_LISTS: &[&str] = &["AdvancedFieldSelector", "EventDataStoreDesc
 const TRANSPARENT: &[&str] = &["QueryResultRow", "QueryResultColumn"];
 
 fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time: a build script compiled for another checkout of the same sources is reused.
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../proto");
     let proto_dir = root.join("traillake/v1");
     let mut protos: Vec<PathBuf> = std::fs::read_dir(&proto_dir)
         .expect("proto/traillake/v1 is readable")

@@ -75,6 +75,19 @@ pub struct EventTable {
     base_store: Arc<dyn ObjectStore>,
 }
 
+/// One Parquet file of a table snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    /// The file's path in [`EventTable::object_store`].
+    pub path: Path,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The UTC day of its events (the file's partition).
+    pub day: NaiveDate,
+    /// Its rows, when the log records them.
+    pub rows: Option<usize>,
+}
+
 /// What one append committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Commit {
@@ -94,6 +107,40 @@ impl EventTable {
             url: root.url(&table_folder(store_id)),
             base_store: root.base_store().clone(),
         }
+    }
+
+    /// Returns the object store holding the table's files, whose paths are those of
+    /// [`DataFile::path`].
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.base_store
+    }
+
+    /// Returns the URL under which [`EventTable::object_store`] is registered for reading:
+    /// `file:///` or `s3://bucket/`.
+    pub fn object_store_url(&self) -> Url {
+        let mut url = self.url.clone();
+        url.set_path("/");
+        url
+    }
+
+    /// Returns the data files of a snapshot of the table.
+    pub fn data_files(&self, snapshot: &DeltaTable) -> Result<Vec<DataFile>, LakeError> {
+        let folder = Path::from_url_path(self.url.path()).map_err(object_store::Error::from)?;
+        let mut files = Vec::new();
+        for file in snapshot.snapshot()?.log_data() {
+            let relative = file.object_store_path();
+            let day = file.partition_values_map().remove(EVENT_DATE).flatten();
+            let day = day.as_deref().and_then(|day| NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()).ok_or_else(|| {
+                LakeError::Invalid(format!("data file {relative} of store {} has no valid {EVENT_DATE}", self.store_id))
+            })?;
+            files.push(DataFile {
+                path: folder.parts().chain(relative.parts()).collect(),
+                size: u64::try_from(file.size()).unwrap_or_default(),
+                day,
+                rows: file.num_records(),
+            });
+        }
+        Ok(files)
     }
 
     /// Returns the columns of the stored table, the partition column last.

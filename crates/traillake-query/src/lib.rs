@@ -9,9 +9,9 @@ pub mod error;
 pub mod functions;
 pub mod planner;
 pub mod render;
-pub mod scan_predicates;
 pub mod set_operations;
 pub mod statistics;
+pub mod store_files;
 
 pub use engine::{EngineSettings, QueryEngine, QueryRecord, ResultRows};
 pub use error::QueryError;

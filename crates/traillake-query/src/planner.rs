@@ -1,12 +1,11 @@
 //! Planning a prepared query against the stores it names.
 //!
-//! Each store becomes a view registered under its ID: the store's Delta table (or an empty table
-//! while nothing was written), filtered to `eventtime >= now - retention` so that retention is
-//! exact at query time (the filter is left out when the snapshot holds no day that old, so that a
-//! full scan does not read `eventtime` for nothing), projected to the event columns (the `eventdate` partition column stays
-//! hidden). DataFusion inlines the views, so the retention filter and the query's own `eventtime`
-//! predicates reach the Delta scan, which prunes files by their statistics, then row groups and
-//! pages by the Parquet statistics.
+//! Each store becomes a view registered under its ID: the Parquet files of the store's snapshot
+//! ([`StoreFiles`]), filtered to `eventtime >= now - retention` so that retention is exact at
+//! query time (the filter is left out when the snapshot holds no day that old, so that a full scan
+//! does not read `eventtime` for nothing). DataFusion inlines the views, so the retention filter
+//! and the query's own `eventtime` predicates reach the Parquet scan, which skips files by their
+//! day, then row groups and pages by the Parquet statistics.
 
 use std::sync::Arc;
 
@@ -14,7 +13,8 @@ use chrono::{DateTime, Utc};
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::view::ViewTable;
 use datafusion::common::{ScalarValue, TableReference};
-use datafusion::datasource::{MemTable, provider_as_source};
+use datafusion::datasource::provider_as_source;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
@@ -25,15 +25,14 @@ use datafusion::sql::sqlparser::ast::Statement;
 use traillake_api::selectors::StoreKind;
 use deltalake::DeltaTable;
 use traillake_lake::EventTable;
-use traillake_lake::table::files_per_day;
-use traillake_lake::events::schema::{EVENT_TIME, event_schema};
+use traillake_lake::events::schema::EVENT_TIME;
 use traillake_lake::loader::oldest_kept;
 
 use crate::dialect::PreparedQuery;
 use crate::error::QueryError;
 use crate::functions;
-use crate::scan_predicates::DistinctScanPredicates;
 use crate::set_operations::TimestampsMeetTextAsText;
+use crate::store_files::StoreFiles;
 
 /// A store a query reads, as the catalog describes it.
 #[derive(Debug, Clone)]
@@ -95,7 +94,6 @@ pub fn new_context(runtime: &Arc<RuntimeEnv>) -> SessionContext {
         .with_runtime_env(Arc::clone(runtime))
         .with_default_features()
         .with_analyzer_rules(analyzer_rules)
-        .with_physical_optimizer_rule(Arc::new(DistinctScanPredicates))
         .build();
     let context = SessionContext::new_with_state(state);
     functions::register(&context);
@@ -142,24 +140,22 @@ fn planning_message(error: &datafusion::error::DataFusionError) -> String {
 
 /// Returns the view of one store: its events within retention, without the partition column.
 async fn store_view(context: &SessionContext, store: &StoreSource, now: DateTime<Utc>) -> Result<Arc<dyn TableProvider>, QueryError> {
-    let schema = event_schema(store.kind);
     let oldest = oldest_kept(store.retention_days, now);
     let snapshot = match &store.snapshot {
         Some(snapshot) => Some(snapshot.clone()),
         None => store.table.snapshot().await?,
     };
-    let (source, may_hold_older): (Arc<dyn TableProvider>, bool) = match snapshot {
-        Some(snapshot) => {
-            snapshot.update_datafusion_session(&context.state()).map_err(traillake_lake::LakeError::from)?;
-            // A day after the oldest kept day holds no event older than retention.
-            let oldest_day = files_per_day(&snapshot)?.into_keys().next();
-            let older = oldest_day.is_some_and(|day| day <= oldest.format("%Y-%m-%d").to_string());
-            (snapshot.table_provider().await?, older)
-        }
-        None => (Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?), false),
+    let files = match &snapshot {
+        Some(snapshot) => store.table.data_files(snapshot)?,
+        None => Vec::new(),
     };
-    let columns: Vec<_> = schema.fields().iter().map(|field| col(field.name().as_str())).collect();
-    let mut plan = LogicalPlanBuilder::scan(format!("{}.table", store.id), provider_as_source(source), None)?;
+    // A day after the oldest kept day holds no event older than retention.
+    let may_hold_older = files.iter().any(|file| file.day <= oldest.date_naive());
+    let url = store.table.object_store_url();
+    context.runtime_env().register_object_store(&url, Arc::clone(store.table.object_store()));
+    let source = StoreFiles::new(store.kind, ObjectStoreUrl::parse(url.as_str())?, files);
+    let columns: Vec<_> = source.schema().fields().iter().map(|field| col(field.name().as_str())).collect();
+    let mut plan = LogicalPlanBuilder::scan(format!("{}.table", store.id), provider_as_source(Arc::new(source)), None)?;
     if may_hold_older {
         let oldest = lit(ScalarValue::TimestampMicrosecond(Some(oldest.timestamp_micros()), Some("UTC".into())));
         plan = plan.filter(col(EVENT_TIME).gt_eq(oldest))?;
