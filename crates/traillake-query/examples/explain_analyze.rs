@@ -30,6 +30,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let files = table.data_files(snapshot)?;
         println!("store {}: {} data files", store.id, files.len());
     }
+    for _ in 0..3 {
+        let began = Instant::now();
+        let refreshed = table.refresh(snapshot.clone()).await?;
+        println!("refresh: {:.2} ms", began.elapsed().as_secs_f64() * 1000.0);
+        drop(refreshed);
+    }
     for run in 0..runs {
         let began = Instant::now();
         let prepared = prepare(&statement, |_| Ok(store.id.clone()))?;
