@@ -2,9 +2,9 @@
 //! `stores/<id>/table/` in the lake root.
 //!
 //! - Partitioned by [`EVENT_DATE`] (the UTC date of `eventtime`), so retention drops whole days
-//!   with a metadata-only delete; every file's rows are sorted by `eventtime`, so the per-file
-//!   statistics that Delta keeps in its log, and the Parquet row group and page statistics, prune
-//!   time-bounded queries.
+//!   with a metadata-only delete, and a time-bounded query skips the files of other days; every
+//!   file's rows are sorted by `eventtime`, so the Parquet row group and page statistics prune
+//!   within a day.
 //! - Commits are Delta transactions: atomic, optimistic (concurrent writers, such as the server and
 //!   `traillake load`, both append), and readers keep the snapshot they loaded.
 //! - Small files are compacted per day ([`EventTable::compact`]): a day written by many small

@@ -1,9 +1,9 @@
 //! The statistics of a query, measured from the metrics of its executed physical plan.
 //!
 //! Definitions (also in README.md):
-//! - **EventsScanned**: rows the scans of the stores read from Parquet after pruning by the Delta
-//!   log (files), the row group statistics and the page index (`eventTime` bounds and retention
-//!   prune there), summed over every scan of the query: the scans' output rows plus the rows the
+//! - **EventsScanned**: rows the scans of the stores read from Parquet after pruning files by
+//!   their day, row groups by their statistics and pages by the page index (`eventTime` bounds and
+//!   retention prune there), summed over every scan of the query: the scans' output rows plus the rows the
 //!   scans' own row filters dropped.
 //! - **EventsMatched**: rows that passed the `WHERE` predicates evaluated on those scans (the
 //!   filter right above each scan, or the scan's own row filter), before joins, aggregation and
