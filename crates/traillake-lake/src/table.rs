@@ -153,6 +153,15 @@ impl EventTable {
         Ok(files)
     }
 
+    /// Returns the number of data files of each day (`YYYY-MM-DD`) of a snapshot, oldest day first.
+    fn days_of(&self, snapshot: &DeltaTable) -> Result<BTreeMap<String, usize>, LakeError> {
+        let mut days = BTreeMap::new();
+        for file in self.data_files(snapshot)? {
+            *days.entry(file.day.format("%Y-%m-%d").to_string()).or_insert(0) += 1;
+        }
+        Ok(days)
+    }
+
     /// Returns the columns of the stored table, the partition column last.
     pub fn schema(&self) -> SchemaRef {
         table_schema(self.kind)
@@ -215,7 +224,7 @@ impl EventTable {
     /// Returns the number of data files of each day of the latest snapshot.
     pub async fn files_per_day(&self) -> Result<BTreeMap<String, usize>, LakeError> {
         match self.snapshot().await? {
-            Some(table) => files_per_day(&table),
+            Some(table) => self.days_of(&table),
             None => Ok(BTreeMap::new()),
         }
     }
@@ -225,7 +234,7 @@ impl EventTable {
     pub async fn compact(&self) -> Result<Vec<String>, LakeError> {
         let mut compacted = Vec::new();
         let Some(mut table) = self.snapshot().await? else { return Ok(compacted) };
-        for (day, files) in files_per_day(&table)? {
+        for (day, files) in self.days_of(&table)? {
             if files < COMPACT_AT_FILES {
                 continue;
             }
@@ -266,17 +275,6 @@ impl EventTable {
         let (_, metrics) = table.delete().with_predicate(predicate).await?;
         Ok(metrics.num_removed_files)
     }
-}
-
-/// Returns the number of data files of each day (`YYYY-MM-DD`) of a snapshot, oldest day first.
-pub fn files_per_day(table: &DeltaTable) -> Result<BTreeMap<String, usize>, LakeError> {
-    let mut days = BTreeMap::new();
-    let prefix = format!("{EVENT_DATE}=");
-    for uri in table.get_file_uris()? {
-        let Some(day) = uri.split('/').find_map(|part| part.strip_prefix(prefix.as_str())) else { continue };
-        *days.entry(day.to_string()).or_insert(0) += 1;
-    }
-    Ok(days)
 }
 
 /// Makes `s3://` tables use Delta's default log store, which commits with a conditional put
