@@ -171,7 +171,8 @@ def main():
             f"CREATE VIEW events AS SELECT * FROM read_parquet('{root}/stores/{store}/table/*/*.parquet', hive_partitioning = true)"
         )
 
-        window_start = end - datetime.timedelta(days=10)
+        # A whole hour, the same in every run, so that runs read the same pages.
+        window_start = (end - datetime.timedelta(days=10)).replace(hour=12, minute=0, second=0)
         window = (window_start.strftime("%Y-%m-%d %H:%M:%S"), (window_start + datetime.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"))
         probe_id = str(uuid.UUID(int=args.events // 2))
         queries = [
