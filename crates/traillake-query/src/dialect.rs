@@ -110,8 +110,8 @@ pub fn prepare(sql: &str, mut resolve: impl FnMut(&str) -> Result<String, QueryE
 }
 
 /// Gives the unaliased items of the outer select list that repeat an earlier one (`SELECT
-/// eventName, eventName`) the alias `_colN`, since DataFusion refuses two output columns of one
-/// name where Trino allows them; their result keys were taken before.
+/// eventName, eventName`, or two scalar sub-queries) the alias `_colN`, since DataFusion refuses
+/// two output columns of one name where Trino allows them; their result keys were taken before.
 fn name_repeated_select_items(query: &mut Query) {
     let mut body = query.body.as_mut();
     loop {
@@ -125,7 +125,11 @@ fn name_repeated_select_items(query: &mut Query) {
     let mut seen = BTreeSet::new();
     for (position, item) in select.projection.iter_mut().enumerate() {
         let SelectItem::UnnamedExpr(expr) = item else { continue };
-        let text = published_text(&expr.to_string());
+        // DataFusion names every scalar sub-query alike.
+        let text = match expr {
+            Expr::Subquery(_) => "(<subquery>)".to_string(),
+            _ => published_text(&expr.to_string()),
+        };
         if !seen.insert(text) {
             let expr = expr.clone();
             *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('"', format!("_col{position}")) };
