@@ -1,14 +1,24 @@
 //! The one write path for CloudTrail record files, shared by `traillake load` and by imports: a
-//! file's bytes become rows ([`file_rows`]), rows gather in an [`EventWriter`], and the writer
+//! file's bytes become an Arrow batch of rows ([`file_rows`], CPU work that callers run on
+//! blocking threads, several files at once), batches gather in an [`EventWriter`], and the writer
 //! commits them to the store's table in large appends.
+//!
+//! A file's records stay JSON text until each is made a row, and rows become Arrow columns in
+//! chunks of [`ROWS_PER_CHUNK`]: a file in flight holds its text and its batch, not trees of
+//! parsed records, and pending rows are held as compact Arrow batches.
 
 use chrono::{DateTime, Utc};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::json::ReaderBuilder;
 use traillake_api::selectors::StoreKind;
 
 use crate::error::LakeError;
-use crate::events::schema::event_schema;
-use crate::events::{EventRow, InvalidFile, cloudtrail_row, read_records, rows_to_batch};
+use crate::events::schema::{event_schema, table_schema};
+use crate::events::{EventRow, InvalidFile, InvalidRecord, cloudtrail_row, read_records};
 use crate::table::{Commit, EventTable};
+
+/// Rows made Arrow columns at a time while a file's rows are made.
+pub const ROWS_PER_CHUNK: usize = 8 * 1024;
 
 /// A record of a file that could not be made a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,12 +30,12 @@ pub struct RejectedRecord {
 }
 
 /// The rows of one file of records.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FileRows {
     /// Records the file holds.
     pub records: usize,
-    /// The rows to store.
-    pub rows: Vec<EventRow>,
+    /// The rows to store, in the table schema of CloudTrail stores.
+    pub batch: RecordBatch,
     /// Records older than the store keeps, not stored.
     pub outside_retention: usize,
     /// Records that could not be made rows.
@@ -36,15 +46,32 @@ pub struct FileRows {
 pub fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>) -> Result<FileRows, InvalidFile> {
     let records = read_records(bytes)?;
     let schema = event_schema(StoreKind::CloudTrail);
-    let mut out = FileRows { records: records.len(), ..FileRows::default() };
+    let arrow_error = |error: datafusion::arrow::error::ArrowError| InvalidFile {
+        reason: format!("the rows could not be made Arrow columns: {error}"),
+    };
+    let mut decoder = ReaderBuilder::new(table_schema(StoreKind::CloudTrail))
+        .with_batch_size(records.len().max(1))
+        .build_decoder()
+        .map_err(arrow_error)?;
+    let mut chunk: Vec<EventRow> = Vec::with_capacity(ROWS_PER_CHUNK.min(records.len()));
+    let (mut outside_retention, mut rejected) = (0, Vec::new());
     for (index, record) in records.iter().enumerate() {
-        match cloudtrail_row(record, schema.fields()) {
-            Ok(row) if row.event_time < oldest_kept => out.outside_retention += 1,
-            Ok(row) => out.rows.push(row),
-            Err(invalid) => out.rejected.push(RejectedRecord { position: index + 1, reason: invalid.reason }),
+        let row = serde_json::from_str(record.get())
+            .map_err(|error| InvalidRecord { reason: format!("the record is not JSON: {error}") })
+            .and_then(|record: serde_json::Value| cloudtrail_row(&record, schema.fields()));
+        match row {
+            Ok(row) if row.event_time < oldest_kept => outside_retention += 1,
+            Ok(row) => chunk.push(row),
+            Err(invalid) => rejected.push(RejectedRecord { position: index + 1, reason: invalid.reason }),
+        }
+        if chunk.len() == ROWS_PER_CHUNK {
+            decoder.serialize(&chunk.iter().map(|row| &row.columns).collect::<Vec<_>>()).map_err(arrow_error)?;
+            chunk.clear();
         }
     }
-    Ok(out)
+    decoder.serialize(&chunk.iter().map(|row| &row.columns).collect::<Vec<_>>()).map_err(arrow_error)?;
+    let batch = decoder.flush().map_err(arrow_error)?.unwrap_or_else(|| RecordBatch::new_empty(table_schema(StoreKind::CloudTrail)));
+    Ok(FileRows { records: records.len(), batch, outside_retention, rejected })
 }
 
 /// Returns the oldest event time a store with the given retention keeps at `now`.
@@ -56,7 +83,8 @@ pub fn oldest_kept(retention_days: i32, now: DateTime<Utc>) -> DateTime<Utc> {
 #[derive(Debug)]
 pub struct EventWriter {
     table: EventTable,
-    pending: Vec<EventRow>,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
     commit_rows: usize,
 }
 
@@ -66,13 +94,17 @@ impl EventWriter {
 
     /// Returns a writer for the table.
     pub fn new(table: EventTable, commit_rows: usize) -> Self {
-        Self { table, pending: Vec::new(), commit_rows: commit_rows.max(1) }
+        Self { table, pending: Vec::new(), pending_rows: 0, commit_rows: commit_rows.max(1) }
     }
 
-    /// Adds rows; commits when enough are pending. Returns the commit made, if one was.
-    pub async fn push(&mut self, rows: Vec<EventRow>) -> Result<Option<Commit>, LakeError> {
-        self.pending.extend(rows);
-        if self.pending.len() < self.commit_rows {
+    /// Adds a batch of rows in the table's schema; commits when enough are pending. Returns the
+    /// commit made, if one was.
+    pub async fn push(&mut self, batch: RecordBatch) -> Result<Option<Commit>, LakeError> {
+        if batch.num_rows() > 0 {
+            self.pending_rows += batch.num_rows();
+            self.pending.push(batch);
+        }
+        if self.pending_rows < self.commit_rows {
             return Ok(None);
         }
         self.commit().await
@@ -83,14 +115,14 @@ impl EventWriter {
         if self.pending.is_empty() {
             return Ok(None);
         }
-        let batch = rows_to_batch(self.table.schema(), &self.pending)?;
-        let commit = self.table.append(&[batch]).await?;
+        let commit = self.table.append(&self.pending).await?;
         self.pending.clear();
+        self.pending_rows = 0;
         Ok(Some(commit))
     }
 
     /// Returns the rows waiting for a commit.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.pending_rows
     }
 }

@@ -68,12 +68,12 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
         summary.files += 1;
         match rows {
             Err(reason) => summary.failed_files.push((path, reason)),
-            Ok(FileRows { records, rows, outside_retention, rejected }) => {
+            Ok(FileRows { records, batch, outside_retention, rejected }) => {
                 summary.records += records;
                 summary.outside_retention += outside_retention;
                 summary.rejected.extend(rejected.into_iter().map(|r| (path.clone(), r.position, r.reason)));
-                summary.stored += rows.len();
-                writer.push(rows).await.with_context(|| format!("storing the events of {}", path.display()))?;
+                summary.stored += batch.num_rows();
+                writer.push(batch).await.with_context(|| format!("storing the events of {}", path.display()))?;
             }
         }
         progress.inc(1);

@@ -7,7 +7,9 @@
 use std::io::Read;
 
 use flate2::read::MultiGzDecoder;
+use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Why a file holds no records that can be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,7 +33,10 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 }
 
 /// Returns the records of a file's bytes, unpacking gzip first.
-pub fn read_records(bytes: &[u8]) -> Result<Vec<Value>, InvalidFile> {
+///
+/// Each record is its JSON text, checked but not parsed into a tree: a file's records as trees
+/// take about ten times the file's text, and callers parse one record at a time.
+pub fn read_records(bytes: &[u8]) -> Result<Vec<Box<RawValue>>, InvalidFile> {
     if bytes.starts_with(b"PK\x03\x04") {
         return Err(InvalidFile::new("the file is a zip archive: unpack it and load what it holds"));
     }
@@ -46,9 +51,9 @@ pub fn read_records(bytes: &[u8]) -> Result<Vec<Value>, InvalidFile> {
 }
 
 /// Returns the records of uncompressed JSON text.
-pub fn parse_records(text: &[u8]) -> Result<Vec<Value>, InvalidFile> {
+pub fn parse_records(text: &[u8]) -> Result<Vec<Box<RawValue>>, InvalidFile> {
     let mut values = Vec::new();
-    for (index, value) in serde_json::Deserializer::from_slice(text).into_iter::<Value>().enumerate() {
+    for (index, value) in serde_json::Deserializer::from_slice(text).into_iter::<Box<RawValue>>().enumerate() {
         match value {
             Ok(value) => values.push(value),
             Err(error) if index == 0 => return Err(InvalidFile::new(format!("the file is not JSON: {error}"))),
@@ -62,34 +67,44 @@ pub fn parse_records(text: &[u8]) -> Result<Vec<Value>, InvalidFile> {
     }
 }
 
+/// The members of a document object that say what it is; the others are skipped unparsed.
+#[derive(Deserialize)]
+struct Document {
+    #[serde(rename = "Records")]
+    records: Option<Box<RawValue>>,
+    #[serde(rename = "Events")]
+    events: Option<Box<RawValue>>,
+}
+
 /// Returns the records of a file that holds one JSON document.
-fn unwrap_document(document: Value) -> Result<Vec<Value>, InvalidFile> {
-    match document {
-        Value::Array(records) => Ok(records),
-        Value::Object(mut object) => {
-            if let Some(records) = object.remove("Records") {
-                let Value::Array(records) = records else {
-                    return Err(InvalidFile::new("the Records member is not an array"));
-                };
-                return Ok(records);
-            }
-            if let Some(Value::Array(events)) = object.get("Events") {
-                return lookup_events_records(events);
-            }
-            Ok(vec![Value::Object(object)])
-        }
-        other => Err(InvalidFile::new(format!("the file holds a bare JSON value ({other}), not records"))),
+fn unwrap_document(document: Box<RawValue>) -> Result<Vec<Box<RawValue>>, InvalidFile> {
+    let text = document.get();
+    if text.starts_with('[') {
+        return serde_json::from_str(text).map_err(|error| InvalidFile::new(format!("the file is not JSON: {error}")));
     }
+    if !text.starts_with('{') {
+        return Err(InvalidFile::new(format!("the file holds a bare JSON value ({text}), not records")));
+    }
+    let members: Document = serde_json::from_str(text).map_err(|error| InvalidFile::new(format!("the file is not JSON: {error}")))?;
+    if let Some(records) = members.records {
+        return serde_json::from_str(records.get()).map_err(|_| InvalidFile::new("the Records member is not an array"));
+    }
+    if let Some(events) = members.events
+        && let Ok(events) = serde_json::from_str::<Vec<Value>>(events.get())
+    {
+        return lookup_events_records(&events);
+    }
+    Ok(vec![document])
 }
 
 /// Returns the records of a `LookupEvents` answer: each event's `CloudTrailEvent` text.
-fn lookup_events_records(events: &[Value]) -> Result<Vec<Value>, InvalidFile> {
+fn lookup_events_records(events: &[Value]) -> Result<Vec<Box<RawValue>>, InvalidFile> {
     let mut records = Vec::with_capacity(events.len());
     for (index, event) in events.iter().enumerate() {
         let Some(text) = event.get("CloudTrailEvent").and_then(Value::as_str) else {
             return Err(InvalidFile::new(format!("Events[{index}] has no CloudTrailEvent text")));
         };
-        let record = serde_json::from_str(text)
+        let record = RawValue::from_string(text.to_string())
             .map_err(|error| InvalidFile::new(format!("Events[{index}].CloudTrailEvent is not JSON: {error}")))?;
         records.push(record);
     }
@@ -106,6 +121,10 @@ mod tests {
 
     use super::*;
 
+    fn values(records: Vec<Box<RawValue>>) -> Vec<Value> {
+        records.iter().map(|record| serde_json::from_str(record.get()).unwrap()).collect()
+    }
+
     #[test]
     fn reads_every_shape() {
         let record = json!({"eventTime": "2024-01-02T03:04:05Z"});
@@ -114,12 +133,15 @@ mod tests {
         gzip.write_all(envelope.as_bytes()).unwrap();
         assert_eq!(read_records(&gzip.finish().unwrap()).unwrap().len(), 2);
         assert_eq!(read_records(envelope.as_bytes()).unwrap().len(), 2);
-        assert_eq!(read_records(json!([record]).to_string().as_bytes()).unwrap(), vec![record.clone()]);
-        assert_eq!(read_records(record.to_string().as_bytes()).unwrap(), vec![record.clone()]);
+        assert_eq!(values(read_records(json!([record]).to_string().as_bytes()).unwrap()), vec![record.clone()]);
+        assert_eq!(values(read_records(record.to_string().as_bytes()).unwrap()), vec![record.clone()]);
         let lines = format!("{record}\n{record}\n{record}\n");
         assert_eq!(read_records(lines.as_bytes()).unwrap().len(), 3);
         let lookup = json!({"Events": [{"EventId": "x", "CloudTrailEvent": record.to_string()}]}).to_string();
-        assert_eq!(read_records(lookup.as_bytes()).unwrap(), vec![record]);
+        assert_eq!(values(read_records(lookup.as_bytes()).unwrap()), vec![record.clone()]);
+        // An object with an Events member that is not a list of events is one record.
+        let odd = json!({"eventTime": "2024-01-02T03:04:05Z", "Events": 3});
+        assert_eq!(values(read_records(odd.to_string().as_bytes()).unwrap()), vec![odd]);
     }
 
     #[test]

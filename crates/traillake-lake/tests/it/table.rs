@@ -54,9 +54,9 @@ async fn stores_every_real_trail_record_that_is_a_row_and_reports_the_rest() {
         match file_rows(&std::fs::read(path).unwrap(), keep_everything) {
             Ok(rows) => {
                 assert_eq!(rows.outside_retention, 0);
-                stored += rows.rows.len();
+                stored += rows.batch.num_rows();
                 rejected.extend(rows.rejected.into_iter().map(|r| (path.clone(), r.reason)));
-                commits += usize::from(writer.push(rows.rows).await.unwrap().is_some());
+                commits += usize::from(writer.push(rows.batch).await.unwrap().is_some());
             }
             Err(invalid) => failed_files.push((path.clone(), invalid.reason)),
         }
@@ -126,7 +126,7 @@ async fn drops_days_outside_retention() {
     ]);
     let rows = file_rows(records.to_string().as_bytes(), Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()).unwrap();
     let mut writer = EventWriter::new(table.clone(), 1);
-    writer.push(rows.rows).await.unwrap();
+    writer.push(rows.batch).await.unwrap();
     let removed = table.drop_days_before(chrono::NaiveDate::from_ymd_opt(2024, 1, 3).unwrap()).await.unwrap();
     assert_eq!(removed, 2);
     let parquet_files = || {
@@ -157,9 +157,9 @@ async fn compacts_a_day_of_small_appends_into_sorted_files() {
             {"eventTime": format!("2024-05-01T{hour:02}:00:00Z"), "eventID": format!("a{append}")},
             {"eventTime": format!("2024-05-01T{hour:02}:30:00Z"), "eventID": format!("b{append}")},
         ]);
-        writer.push(file_rows(records.to_string().as_bytes(), keep_everything).unwrap().rows).await.unwrap();
+        writer.push(file_rows(records.to_string().as_bytes(), keep_everything).unwrap().batch).await.unwrap();
     }
-    writer.push(file_rows(br#"{"eventTime": "2024-05-02T00:00:00Z", "eventID": "other"}"#, keep_everything).unwrap().rows).await.unwrap();
+    writer.push(file_rows(br#"{"eventTime": "2024-05-02T00:00:00Z", "eventID": "other"}"#, keep_everything).unwrap().batch).await.unwrap();
     assert_eq!(table.files_per_day().await.unwrap().get("2024-05-01"), Some(&5));
 
     assert_eq!(table.compact().await.unwrap(), vec!["2024-05-01".to_string()]);

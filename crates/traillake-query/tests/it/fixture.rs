@@ -53,8 +53,8 @@ pub async fn lake() -> Lake {
     let mut visible_events = 0;
     for path in files {
         if let Ok(rows) = file_rows(&std::fs::read(&path).unwrap(), oldest) {
-            visible_events += rows.rows.len();
-            writer.push(rows.rows).await.unwrap();
+            visible_events += rows.batch.num_rows();
+            writer.push(rows.batch).await.unwrap();
         }
     }
     writer.commit().await.unwrap();

@@ -27,14 +27,14 @@ struct Lake {
 impl Lake {
     async fn load(root: &LakeRoot) -> Self {
         let bytes = std::fs::read(slt_folder().join("events.json")).unwrap();
-        let rows = file_rows(&bytes, Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()).unwrap();
-        assert!(rows.rejected.is_empty(), "{:?}", rows.rejected);
         let mut stores = Vec::new();
-        for (id, from) in [(ALL, "2000-01-01"), (LATER, "2026-02-01")] {
+        for (id, from) in [(ALL, (2000, 1)), (LATER, (2026, 2))] {
+            // The events before `from` are left out as if they were past retention.
+            let rows = file_rows(&bytes, Utc.with_ymd_and_hms(from.0, from.1, 1, 0, 0, 0).unwrap()).unwrap();
+            assert!(rows.rejected.is_empty(), "{:?}", rows.rejected);
             let table = EventTable::new(root, id, StoreKind::CloudTrail);
             let mut writer = EventWriter::new(table.clone(), usize::MAX);
-            let from = chrono::NaiveDate::parse_from_str(from, "%Y-%m-%d").unwrap().and_time(Default::default()).and_utc();
-            writer.push(rows.rows.iter().filter(|row| row.event_time >= from).cloned().collect()).await.unwrap();
+            writer.push(rows.batch).await.unwrap();
             writer.commit().await.unwrap();
             stores.push(StoreSource { id: id.to_string(), kind: StoreKind::CloudTrail, retention_days: 3653, table, snapshot: None });
         }
