@@ -144,7 +144,8 @@ def main():
     args = parser.parse_args()
 
     work = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="traillake-bench-"))
-    end = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) - datetime.timedelta(days=1)
+    # Midnight, so that every run lays the events out against the same times of day.
+    end = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - datetime.timedelta(days=1)
     print(f"generating {args.events:,} events in {work}", flush=True)
     began = time.perf_counter()
     files = write_files(work / "input", args.events, end)
@@ -171,7 +172,7 @@ def main():
             f"CREATE VIEW events AS SELECT * FROM read_parquet('{root}/stores/{store}/table/*/*.parquet', hive_partitioning = true)"
         )
 
-        # A whole hour, the same in every run, so that runs read the same pages.
+        # A whole hour at the same place in every run's events, so that runs read the same pages.
         window_start = (end - datetime.timedelta(days=10)).replace(hour=12, minute=0, second=0)
         window = (window_start.strftime("%Y-%m-%d %H:%M:%S"), (window_start + datetime.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"))
         probe_id = str(uuid.UUID(int=args.events // 2))
