@@ -9,6 +9,8 @@
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::json::reader::Decoder;
 use datafusion::arrow::json::ReaderBuilder;
 use traillake_api::selectors::StoreKind;
 
@@ -46,7 +48,7 @@ pub struct FileRows {
 pub fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>) -> Result<FileRows, InvalidFile> {
     let records = read_records(bytes)?;
     let schema = event_schema(StoreKind::CloudTrail);
-    let arrow_error = |error: datafusion::arrow::error::ArrowError| InvalidFile {
+    let arrow_error = |error: ArrowError| InvalidFile {
         reason: format!("the rows could not be made Arrow columns: {error}"),
     };
     let mut decoder = ReaderBuilder::new(table_schema(StoreKind::CloudTrail))
@@ -65,13 +67,20 @@ pub fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>) -> Result<FileRows, I
             Err(invalid) => rejected.push(RejectedRecord { position: index + 1, reason: invalid.reason }),
         }
         if chunk.len() == ROWS_PER_CHUNK {
-            decoder.serialize(&chunk.iter().map(|row| &row.columns).collect::<Vec<_>>()).map_err(arrow_error)?;
-            chunk.clear();
+            serialize_chunk(&mut decoder, &mut chunk).map_err(arrow_error)?;
         }
     }
-    decoder.serialize(&chunk.iter().map(|row| &row.columns).collect::<Vec<_>>()).map_err(arrow_error)?;
+    serialize_chunk(&mut decoder, &mut chunk).map_err(arrow_error)?;
     let batch = decoder.flush().map_err(arrow_error)?.unwrap_or_else(|| RecordBatch::new_empty(table_schema(StoreKind::CloudTrail)));
     Ok(FileRows { records: records.len(), batch, outside_retention, rejected })
+}
+
+/// Makes the rows of a chunk Arrow columns in the decoder, and empties the chunk.
+fn serialize_chunk(decoder: &mut Decoder, chunk: &mut Vec<EventRow>) -> Result<(), ArrowError> {
+    let columns: Vec<_> = chunk.iter().map(|row| &row.columns).collect();
+    decoder.serialize(&columns)?;
+    chunk.clear();
+    Ok(())
 }
 
 /// Returns the oldest event time a store with the given retention keeps at `now`.
