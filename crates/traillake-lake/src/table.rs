@@ -27,6 +27,7 @@ use deltalake::operations::optimize::OptimizeType;
 use deltalake::protocol::SaveMode;
 use deltalake::{FilterOp, FilterValue};
 use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, ObjectStore, Path};
+use object_store::ObjectStoreExt as _;
 use futures::StreamExt as _;
 use traillake_api::selectors::StoreKind;
 use url::Url;
@@ -185,16 +186,31 @@ impl EventTable {
 
     /// Returns the latest snapshot, bringing a snapshot loaded before up to date by reading only
     /// the commits made since; `None` while nothing was ever written.
+    ///
+    /// Delta commits are numbered without gaps, so a snapshot is current exactly when the log has no
+    /// commit after its version: one `head` request answers that, where a log listing costs ten
+    /// times more on a local disk and a LIST request on S3.
     pub async fn refresh(&self, earlier: Option<DeltaTable>) -> Result<Option<DeltaTable>, LakeError> {
-        let Some(mut table) = earlier else { return self.snapshot().await };
-        table.update_incremental(None).await?;
+        let Some((mut table, version)) = earlier.and_then(|table| table.version().map(|version| (table, version))) else {
+            return self.snapshot().await;
+        };
+        let next_commit = self.log_path()?.join(format!("{:020}.json", version + 1));
+        match self.base_store.head(&next_commit).await {
+            Ok(_) => table.update_incremental(None).await?,
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
         Ok(Some(table))
     }
 
     /// Returns true once the table's `_delta_log/` holds anything.
     async fn has_log(&self) -> Result<bool, LakeError> {
-        let log = Path::from_url_path(self.url.path()).map_err(object_store::Error::from)?.join("_delta_log");
-        Ok(self.base_store.list(Some(&log)).next().await.transpose()?.is_some())
+        Ok(self.base_store.list(Some(&self.log_path()?)).next().await.transpose()?.is_some())
+    }
+
+    /// Returns the path of the table's `_delta_log/` folder in the base store.
+    fn log_path(&self) -> Result<Path, LakeError> {
+        Ok(Path::from_url_path(self.url.path()).map_err(object_store::Error::from)?.join("_delta_log"))
     }
 
     /// Appends batches of the table's schema in one commit, each file sorted by `eventtime`.

@@ -173,3 +173,30 @@ async fn compacts_a_day_of_small_appends_into_sorted_files() {
     assert_eq!(values.len(), 10);
     assert!(values.windows(2).all(|w| w[0] <= w[1]), "the compacted day is sorted by eventtime: {values:?}");
 }
+
+#[tokio::test]
+async fn refresh_brings_an_earlier_snapshot_to_the_latest_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = LakeRoot::open(RootLocation::Local(dir.path().to_path_buf())).unwrap();
+    let table = EventTable::new(&root, "2c2a6f0e-1111-4222-8333-444455556666", StoreKind::CloudTrail);
+    assert!(table.refresh(None).await.unwrap().is_none(), "nothing written yet");
+    let keep_everything = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
+    let mut writer = EventWriter::new(table.clone(), 1);
+    let append = |id: &str| file_rows(format!(r#"{{"eventTime": "2024-05-01T10:00:00Z", "eventID": "{id}"}}"#).as_bytes(), keep_everything).unwrap().batch;
+    writer.push(append("a")).await.unwrap();
+    let first = table.refresh(None).await.unwrap().expect("one commit");
+    let version = first.version().unwrap();
+
+    let unchanged = table.refresh(Some(first.clone())).await.unwrap().unwrap();
+    assert_eq!(unchanged.version(), Some(version));
+
+    // Two commits made by another writer (another process, as `traillake load` is) after `first`.
+    let other_writer = EventTable::new(&root, "2c2a6f0e-1111-4222-8333-444455556666", StoreKind::CloudTrail);
+    let mut writer = EventWriter::new(other_writer, 1);
+    writer.push(append("b")).await.unwrap();
+    writer.push(append("c")).await.unwrap();
+    let latest = table.refresh(Some(first)).await.unwrap().unwrap();
+    assert_eq!(latest.version(), Some(version + 2));
+    let rows: usize = table.data_files(&latest).unwrap().iter().filter_map(|file| file.rows).sum();
+    assert_eq!(rows, 3);
+}
