@@ -13,11 +13,6 @@ use traillake_lake::{Catalog, LakeRoot, RootLocation, RootLock};
 use traillake_query::{EngineSettings, QueryEngine};
 use traillake_server::{GatewaySettings, Service, ServiceSettings};
 
-/// mimalloc: parsing records and executing queries allocate and free many small and large
-/// buffers, which the system allocator returns to the kernel and faults back in.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A self-hosted CloudTrail Lake: event data stores as Parquet, queried in SQL, through AWS's API.
 #[derive(Parser)]
 #[command(version, about)]
