@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{ArrayRef, AsArray as _, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::ipc::reader::FileReader;
 use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::execution::runtime_env::RuntimeEnv;
@@ -402,6 +402,7 @@ impl QueryEngine {
                     Some(Err(error)) => return Err(error.find_root().to_string()),
                     Some(Ok(batch)) if batch.num_rows() == 0 => {}
                     Some(Ok(batch)) => {
+                        let batch = without_unused_view_data(batch);
                         let mut rows = entry.rows.lock().expect("rows lock");
                         Arc::make_mut(rows.as_mut().expect("rows were set")).batches.push(batch);
                     }
@@ -543,6 +544,28 @@ impl QueryEngine {
         records.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
         records
     }
+}
+
+/// Returns a batch whose string and binary view columns hold only the bytes of their own rows.
+///
+/// A scan's view columns share the buffers of the pages they were decoded from, so a result of a
+/// few rows would otherwise keep (in memory and in its saved file) megabytes of other rows' data: a
+/// one-row `SELECT *` was saved as a 1 MB file. Views nested in structs and lists are left as they
+/// are; the scans produce views at the top level only.
+fn without_unused_view_data(batch: RecordBatch) -> RecordBatch {
+    if !batch.columns().iter().any(|column| matches!(column.data_type(), DataType::Utf8View | DataType::BinaryView)) {
+        return batch;
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| match column.data_type() {
+            DataType::Utf8View => Arc::new(column.as_string_view().gc()) as ArrayRef,
+            DataType::BinaryView => Arc::new(column.as_binary_view().gc()) as ArrayRef,
+            _ => Arc::clone(column),
+        })
+        .collect();
+    RecordBatch::try_new(batch.schema(), columns).expect("the same columns under the same schema")
 }
 
 /// Returns an entry's record with the statistics and row count of the moment while it runs.
