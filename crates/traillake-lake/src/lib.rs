@@ -15,4 +15,4 @@ pub use catalog::{Catalog, EventDataStoreRecord};
 pub use error::LakeError;
 pub use lock::RootLock;
 pub use root::{LakeRoot, RootLocation};
-pub use table::EventTable;
+pub use table::{AppProgress, EventTable};

@@ -24,6 +24,8 @@ use deltalake::parquet::basic::{Compression, Encoding, ZstdLevel};
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::operations::optimize::OptimizeType;
+use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use deltalake::{FilterOp, FilterValue};
 use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, ObjectStore, Path};
@@ -108,6 +110,15 @@ pub struct Commit {
     pub version: u64,
     /// The rows appended.
     pub rows: usize,
+}
+
+/// A writer's progress counter, committed with its rows: see [`EventTable::append_marked`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppProgress {
+    /// Who writes: one name per resumable piece of work (an import).
+    pub writer: String,
+    /// How far the writer got with this commit; grows with each commit.
+    pub progress: i64,
 }
 
 impl EventTable {
@@ -217,6 +228,13 @@ impl EventTable {
 
     /// Appends batches of the table's schema in one commit, each file sorted by `eventtime`.
     pub async fn append(&self, batches: &[RecordBatch]) -> Result<Commit, LakeError> {
+        self.append_marked(batches, None).await
+    }
+
+    /// Appends batches in one commit that also records `mark`: a writer's own progress counter
+    /// (a Delta application transaction), committed atomically with the rows, so that a writer
+    /// that resumes after a crash knows exactly which of its work is stored.
+    pub async fn append_marked(&self, batches: &[RecordBatch], mark: Option<&AppProgress>) -> Result<Commit, LakeError> {
         let schema = self.schema();
         let batch = concat_batches(&schema, batches)?;
         let rows = batch.num_rows();
@@ -229,14 +247,26 @@ impl EventTable {
             Some(table) => table,
             None => self.builder()?.build()?,
         };
-        let table = table
+        let mut write = table
             .write(vec![sorted])
             .with_save_mode(SaveMode::Append)
             .with_partition_columns([EVENT_DATE])
-            .with_writer_properties(writer_properties())
-            .await?;
+            .with_writer_properties(writer_properties());
+        if let Some(mark) = mark {
+            let transaction = Transaction::new(&mark.writer, mark.progress);
+            write = write.with_commit_properties(CommitProperties::default().with_application_transaction(transaction));
+        }
+        let table = write.await?;
         let version = table.version().unwrap_or_default();
         Ok(Commit { version, rows })
+    }
+
+    /// Returns the progress a writer last committed with [`EventTable::append_marked`] in the
+    /// latest snapshot, or `None` if it never committed.
+    pub async fn committed_progress(&self, writer: &str) -> Result<Option<i64>, LakeError> {
+        let Some(table) = self.snapshot().await? else { return Ok(None) };
+        let state = table.snapshot()?;
+        Ok(state.transaction_version(table.log_store().as_ref(), writer).await?)
     }
 
     /// Returns the number of data files of each day of the latest snapshot.

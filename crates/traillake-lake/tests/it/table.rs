@@ -200,3 +200,24 @@ async fn refresh_brings_an_earlier_snapshot_to_the_latest_commit() {
     let rows: usize = table.data_files(&latest).unwrap().iter().filter_map(|file| file.rows).sum();
     assert_eq!(rows, 3);
 }
+
+#[tokio::test]
+async fn a_writers_progress_is_committed_with_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = LakeRoot::open(RootLocation::Local(dir.path().to_path_buf())).unwrap();
+    let table = EventTable::new(&root, "3c2a6f0e-1111-4222-8333-444455556666", StoreKind::CloudTrail);
+    assert_eq!(table.committed_progress("import-a").await.unwrap(), None, "no table yet");
+    let keep_everything = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
+    let rows = |id: &str| file_rows(format!(r#"{{"eventTime": "2024-05-01T10:00:00Z", "eventID": "{id}"}}"#).as_bytes(), keep_everything).unwrap().batch;
+    table.append(&[rows("unmarked")]).await.unwrap();
+    assert_eq!(table.committed_progress("import-a").await.unwrap(), None);
+    let mark = |progress| traillake_lake::AppProgress { writer: "import-a".to_string(), progress };
+    table.append_marked(&[rows("a1")], Some(&mark(3))).await.unwrap();
+    table.append_marked(&[rows("a2")], Some(&mark(7))).await.unwrap();
+    assert_eq!(table.committed_progress("import-a").await.unwrap(), Some(7));
+    assert_eq!(table.committed_progress("import-b").await.unwrap(), None);
+    // Compaction rewrites the files but keeps what the writers committed.
+    table.append(&[rows("more")]).await.unwrap();
+    assert_eq!(table.compact().await.unwrap(), vec!["2024-05-01".to_string()]);
+    assert_eq!(table.committed_progress("import-a").await.unwrap(), Some(7));
+}
