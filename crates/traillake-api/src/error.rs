@@ -29,6 +29,7 @@ error_codes!(
     ValidationException,
     // Modelled CloudTrail exceptions.
     AccessDeniedException,
+    AccountHasOngoingImportException,
     IncompleteSignatureException,
     ChannelARNInvalidException,
     ChannelExistsForEDSException,
@@ -43,6 +44,7 @@ error_codes!(
     EventDataStoreNotFoundException,
     EventDataStoreTerminationProtectedException,
     InactiveEventDataStoreException,
+    ImportNotFoundException,
     InactiveQueryException,
     InsufficientS3BucketPolicyException,
     InvalidDateRangeException,
@@ -56,6 +58,7 @@ error_codes!(
     InvalidEventDataStoreCategoryException,
     InvalidEventDataStoreStatusException,
     InvalidEventSelectorsException,
+    InvalidImportSourceException,
     InvalidKmsKeyIdException,
     InvalidMaxResultsException,
     InvalidNextTokenException,

@@ -7,6 +7,7 @@ pub mod arn;
 pub mod context;
 pub mod error;
 pub mod event_data_stores;
+pub mod imports;
 pub mod operations;
 pub mod paging;
 pub mod queries;
