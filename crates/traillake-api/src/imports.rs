@@ -4,17 +4,14 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::arn::EVENT_DATA_STORE_REF;
 use crate::error::{ApiError, ErrorCode};
 use crate::paging;
-use crate::queries::QUERY_ID;
+use crate::queries::UUID;
 use crate::shapes::{ImportRequest, ImportStatus, ListImportFailuresRequest, ListImportsRequest, StartImportRequest};
 use crate::validate::{self, Pattern, StringRule};
 use crate::wire::utc;
 
-static EVENT_DATA_STORE_ARN_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9._/\-:]+$");
-/// `EventDataStoreArn`: a destination of an import, 3..256 characters.
-pub static EVENT_DATA_STORE_ARN: StringRule =
-    StringRule { min: 3, max: 256, pattern: Some(&EVENT_DATA_STORE_ARN_PATTERN), code: ErrorCode::InvalidParameterException };
 static REGION_PATTERN: Pattern = Pattern::new(r"[a-z]{2}(-[a-z]+)+-\d+");
 static REGION: StringRule = StringRule { min: 1, max: 64, pattern: Some(&REGION_PATTERN), code: ErrorCode::InvalidParameterException };
 static ROLE_ARN_PATTERN: Pattern = Pattern::new(r"arn:aws[a-z\-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@\-/]+");
@@ -83,7 +80,7 @@ pub enum ImportStart {
 /// Checks StartImport's members.
 pub fn check_start(request: &StartImportRequest) -> Result<ImportStart, ApiError> {
     if let Some(id) = request.import_id.as_deref() {
-        QUERY_ID.check("ImportId", id)?;
+        UUID.check("ImportId", id)?;
         if !request.destinations.is_empty()
             || request.import_source.is_some()
             || request.start_event_time.is_some()
@@ -101,7 +98,7 @@ pub fn check_start(request: &StartImportRequest) -> Result<ImportStart, ApiError
     }
     validate::list_length(ErrorCode::InvalidParameterException, "Destinations", request.destinations.len(), 1, 1)?;
     let destination = &request.destinations[0];
-    EVENT_DATA_STORE_ARN.check("Destinations.member", destination)?;
+    EVENT_DATA_STORE_REF.check("Destinations.member", destination)?;
     let Some(source) = request.import_source.as_ref() else {
         return Err(ApiError::missing(ErrorCode::InvalidParameterException, "ImportSource"));
     };
@@ -137,7 +134,7 @@ pub fn check_start(request: &StartImportRequest) -> Result<ImportStart, ApiError
 
 /// Checks the ImportId of GetImport and StopImport; returns it.
 pub fn check_import_request(request: &ImportRequest) -> Result<String, ApiError> {
-    Ok(QUERY_ID.check_required("ImportId", request.import_id.as_deref())?.to_string())
+    Ok(UUID.check_required("ImportId", request.import_id.as_deref())?.to_string())
 }
 
 /// A ListImports request that passed the member checks (the destination is resolved by the caller).
@@ -157,7 +154,7 @@ pub struct ImportListing {
 pub fn check_list(request: &ListImportsRequest) -> Result<ImportListing, ApiError> {
     let max_results = request.max_results.unwrap_or(1000);
     validate::range(ErrorCode::InvalidParameterException, "MaxResults", max_results.into(), 1, 1000)?;
-    EVENT_DATA_STORE_ARN.check_optional("Destination", request.destination.as_deref())?;
+    EVENT_DATA_STORE_REF.check_optional("Destination", request.destination.as_deref())?;
     let after = match request.next_token.as_deref() {
         Some(token) => Some(paging::decode_token("ListImports", token)?),
         None => None,
@@ -179,7 +176,7 @@ pub struct FailureListing {
 
 /// Checks ListImportFailures' members.
 pub fn check_list_failures(request: &ListImportFailuresRequest) -> Result<FailureListing, ApiError> {
-    let import_id = QUERY_ID.check_required("ImportId", request.import_id.as_deref())?.to_string();
+    let import_id = UUID.check_required("ImportId", request.import_id.as_deref())?.to_string();
     let max_results = request.max_results.unwrap_or(1000);
     validate::range(ErrorCode::InvalidParameterException, "MaxResults", max_results.into(), 1, 1000)?;
     let start = match request.next_token.as_deref() {

@@ -15,8 +15,8 @@ pub const MAX_STATEMENT_CHARS: usize = 10_000;
 pub const DEFAULT_PAGE_ROWS: usize = 1000;
 
 static UUID_PATTERN: Pattern = Pattern::new(r"^[a-f0-9\-]+$");
-/// `UUID`: a query ID, 36 characters.
-pub static QUERY_ID: StringRule =
+/// `UUID`: a query or import ID, 36 characters.
+pub static UUID: StringRule =
     StringRule { min: 36, max: 36, pattern: Some(&UUID_PATTERN), code: ErrorCode::InvalidParameterException };
 static DIGITS: Pattern = Pattern::new(r"\d+");
 /// `AccountId`: 12..16 digits.
@@ -95,7 +95,7 @@ fn check_dashboard_members(alias: Option<&str>, refresh_id: Option<&str>) -> Res
 pub fn check_query_request(request: &QueryRequest) -> Result<String, ApiError> {
     check_dashboard_members(request.query_alias.as_deref(), request.refresh_id.as_deref())?;
     ACCOUNT_ID.check_optional("EventDataStoreOwnerAccountId", request.event_data_store_owner_account_id.as_deref())?;
-    Ok(QUERY_ID.check_required("QueryId", request.query_id.as_deref())?.to_string())
+    Ok(UUID.check_required("QueryId", request.query_id.as_deref())?.to_string())
 }
 
 /// A GetQueryResults page request that passed the member checks.
@@ -112,7 +112,7 @@ pub struct ResultsPage {
 /// Checks GetQueryResults' members.
 pub fn check_results(request: &GetQueryResultsRequest) -> Result<ResultsPage, ApiError> {
     ACCOUNT_ID.check_optional("EventDataStoreOwnerAccountId", request.event_data_store_owner_account_id.as_deref())?;
-    let query_id = QUERY_ID.check_required("QueryId", request.query_id.as_deref())?.to_string();
+    let query_id = UUID.check_required("QueryId", request.query_id.as_deref())?.to_string();
     let max_rows = request.max_query_results.unwrap_or(DEFAULT_PAGE_ROWS as i32);
     validate::range(ErrorCode::InvalidMaxResultsException, "MaxQueryResults", max_rows.into(), 1, 1000)?;
     if let Some(token) = request.next_token.as_deref() {

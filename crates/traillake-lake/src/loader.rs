@@ -7,6 +7,8 @@
 //! chunks of [`ROWS_PER_CHUNK`]: a file in flight holds its text and its batch, not trees of
 //! parsed records, and pending rows are held as compact Arrow batches.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::error::ArrowError;
@@ -51,7 +53,8 @@ pub fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>) -> Result<FileRows, I
     let arrow_error = |error: ArrowError| InvalidFile {
         reason: format!("the rows could not be made Arrow columns: {error}"),
     };
-    let mut decoder = ReaderBuilder::new(table_schema(StoreKind::CloudTrail))
+    let table_schema = table_schema(StoreKind::CloudTrail);
+    let mut decoder = ReaderBuilder::new(Arc::clone(&table_schema))
         .with_batch_size(records.len().max(1))
         .build_decoder()
         .map_err(arrow_error)?;
@@ -71,7 +74,7 @@ pub fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>) -> Result<FileRows, I
         }
     }
     serialize_chunk(&mut decoder, &mut chunk).map_err(arrow_error)?;
-    let batch = decoder.flush().map_err(arrow_error)?.unwrap_or_else(|| RecordBatch::new_empty(table_schema(StoreKind::CloudTrail)));
+    let batch = decoder.flush().map_err(arrow_error)?.unwrap_or_else(|| RecordBatch::new_empty(table_schema));
     Ok(FileRows { records: records.len(), batch, outside_retention, rejected })
 }
 
