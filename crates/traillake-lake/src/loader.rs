@@ -14,6 +14,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::json::reader::Decoder;
 use datafusion::arrow::json::ReaderBuilder;
+use serde_json::value::RawValue;
 use traillake_api::selectors::StoreKind;
 
 use crate::error::LakeError;
@@ -48,7 +49,12 @@ pub struct FileRows {
 
 /// Returns the rows of a file of CloudTrail records, leaving out events older than `oldest_kept`.
 pub fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>) -> Result<FileRows, InvalidFile> {
-    let records = read_records(bytes)?;
+    records_rows(&read_records(bytes)?, oldest_kept)
+}
+
+/// Returns the rows of a file's records (as [`read_records`] returns them), leaving out events
+/// older than `oldest_kept`.
+pub fn records_rows(records: &[Box<RawValue>], oldest_kept: DateTime<Utc>) -> Result<FileRows, InvalidFile> {
     let schema = event_schema(StoreKind::CloudTrail);
     let arrow_error = |error: ArrowError| InvalidFile {
         reason: format!("the rows could not be made Arrow columns: {error}"),

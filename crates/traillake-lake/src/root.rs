@@ -50,6 +50,18 @@ impl std::fmt::Display for RootLocation {
     }
 }
 
+/// Returns the object store of a bucket on the S3-compatible server the environment names: the
+/// usual `AWS_*` variables, with `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`) for a server other
+/// than AWS. Lake roots and import sources are both reached this way.
+pub fn s3_bucket(bucket: &str) -> Result<Arc<dyn ObjectStore>, LakeError> {
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
+    if let Ok(endpoint) = endpoint {
+        builder = builder.with_endpoint(&endpoint).with_allow_http(endpoint.starts_with("http://"));
+    }
+    Ok(Arc::new(builder.build()?))
+}
+
 /// The lake's root, opened: its location and the object store that reads and writes under it.
 #[derive(Debug, Clone)]
 pub struct LakeRoot {
@@ -77,12 +89,7 @@ impl LakeRoot {
                 (Arc::new(LocalFileSystem::new_with_prefix(&absolute)?), Arc::new(LocalFileSystem::new()), url)
             }
             RootLocation::S3 { bucket, prefix } => {
-                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-                let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
-                if let Ok(endpoint) = endpoint {
-                    builder = builder.with_endpoint(&endpoint).with_allow_http(endpoint.starts_with("http://"));
-                }
-                let s3: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
+                let s3 = s3_bucket(bucket)?;
                 let folder = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
                 let url = Url::parse(&format!("s3://{bucket}/{folder}"))
                     .map_err(|error| LakeError::InvalidRoot(format!("{location}: {error}")))?;
