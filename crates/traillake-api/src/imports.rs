@@ -140,7 +140,7 @@ pub fn check_import_request(request: &ImportRequest) -> Result<String, ApiError>
 /// A ListImports request that passed the member checks (the destination is resolved by the caller).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportListing {
-    /// The import ID after which the page starts.
+    /// The key (creation time and ID) of the import after which the page starts.
     pub after: Option<String>,
     /// Imports per page.
     pub max_results: usize,

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use traillake_ingest::imports::Imports;
+use traillake_ingest::imports::runner::RunSettings;
 use traillake_lake::{Catalog, LakeRoot, RootLocation, RootLock};
 use traillake_query::{EngineSettings, QueryEngine};
 use traillake_server::{GatewaySettings, Service, ServiceSettings};
@@ -71,6 +73,13 @@ struct ServeArgs {
     /// small files compacted.
     #[arg(long, env = "TRAILLAKE_MAINTENANCE_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
     maintenance_interval: Duration,
+    /// Events an import gathers before it commits them with its progress (also committed every
+    /// few seconds, so that statistics move).
+    #[arg(long, env = "TRAILLAKE_IMPORT_COMMIT_ROWS", default_value_t = RunSettings::default().commit_rows)]
+    import_commit_rows: usize,
+    /// Log files an import fetches and parses at once.
+    #[arg(long, env = "TRAILLAKE_IMPORT_FILES_IN_FLIGHT", default_value_t = RunSettings::default().files_in_flight)]
+    import_files_in_flight: usize,
 }
 
 fn parse_account_id(value: &str) -> Result<String, String> {
@@ -110,9 +119,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         result_retention: args.query_result_retention,
     };
     let queries = QueryEngine::open(root.clone(), Arc::clone(&catalog), engine_settings).await?;
+    let import_settings = RunSettings {
+        commit_rows: args.import_commit_rows,
+        files_in_flight: args.import_files_in_flight.max(1),
+        ..RunSettings::default()
+    };
+    let imports = Imports::open(root.clone(), Arc::clone(&catalog), import_settings, true).await?;
     let service = Service::new(
         Arc::clone(&catalog),
         Arc::clone(&queries),
+        imports,
         ServiceSettings { max_event_data_stores: args.max_event_data_stores },
     );
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -30,6 +30,11 @@ pub(super) async fn call(service: &Service, operation: Operation, ctx: &RequestC
         Operation::DescribeQuery => handle!(describe_query),
         Operation::GetQueryResults => handle!(get_query_results),
         Operation::CancelQuery => handle!(cancel_query),
+        Operation::StartImport => handle!(start_import),
+        Operation::GetImport => handle!(get_import),
+        Operation::ListImports => handle!(list_imports),
+        Operation::ListImportFailures => handle!(list_import_failures),
+        Operation::StopImport => handle!(stop_import),
         Operation::ListQueries => {
             // An unknown QueryStatus is InvalidQueryStatusException, as the model lists for ListQueries.
             let request = decode(body).map_err(|error| match error.code {

@@ -1,6 +1,7 @@
 //! The conversion of lake and query errors into `ApiError` at the service boundary.
 
 use traillake_api::{ApiError, ErrorCode};
+use traillake_ingest::imports::ImportError;
 use traillake_lake::LakeError;
 use traillake_query::QueryError;
 
@@ -58,5 +59,31 @@ fn query_api_error(error: QueryError) -> ApiError {
 impl<T> IntoApi<T> for Result<T, QueryError> {
     fn api(self) -> Result<T, ApiError> {
         self.map_err(query_api_error)
+    }
+}
+
+/// Returns the `ApiError` of an import error; faults of the server are logged and answered as
+/// `InternalFailure` without their detail.
+pub(crate) fn import_api_error(error: ImportError) -> ApiError {
+    if let ImportError::Lake(error) = error {
+        return api_error(error);
+    }
+    let code = match &error {
+        ImportError::NotFound(_) => ErrorCode::ImportNotFoundException,
+        ImportError::AccountHasOngoingImport(_) => ErrorCode::AccountHasOngoingImportException,
+        ImportError::InvalidSource(_) => ErrorCode::InvalidImportSourceException,
+        ImportError::InvalidCategory(_) => ErrorCode::InvalidEventDataStoreCategoryException,
+        ImportError::InvalidParameter(_) => ErrorCode::InvalidParameterException,
+        ImportError::Lake(_) | ImportError::Storage(_) | ImportError::Corrupt { .. } => {
+            tracing::error!(%error, "import operation failed");
+            return ApiError::internal();
+        }
+    };
+    ApiError::new(code, error.to_string())
+}
+
+impl<T> IntoApi<T> for Result<T, ImportError> {
+    fn api(self) -> Result<T, ApiError> {
+        self.map_err(import_api_error)
     }
 }

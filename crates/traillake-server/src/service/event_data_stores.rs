@@ -10,7 +10,7 @@ use traillake_api::shapes::{
     ListEventDataStoresResponse, UpdateEventDataStoreRequest,
 };
 use traillake_api::wire::timestamp;
-use traillake_api::{ApiError, RequestContext};
+use traillake_api::{ApiError, ErrorCode, RequestContext};
 use traillake_lake::EventDataStoreRecord;
 
 use super::Service;
@@ -53,6 +53,17 @@ fn store_id(ctx: &RequestContext, request: &EventDataStoreRequest) -> Result<Str
 }
 
 impl Service {
+    /// Refuses to change a store while an import copies events into it.
+    fn check_no_ongoing_import(&self, ctx: &RequestContext, id: &str, change: &str) -> Result<(), ApiError> {
+        if self.imports.has_ongoing_import(&ctx.account_id, id) {
+            return Err(ApiError::new(
+                ErrorCode::EventDataStoreHasOngoingImportException,
+                format!("event data store {id} cannot be {change} while an import into it is running; stop the import or wait for it to end"),
+            ));
+        }
+        Ok(())
+    }
+
     /// CreateEventDataStore.
     pub async fn create_event_data_store(
         &self,
@@ -118,6 +129,7 @@ impl Service {
         request: UpdateEventDataStoreRequest,
     ) -> Result<EventDataStoreDescription, ApiError> {
         let (id, changes) = check_update(ctx, &request)?;
+        self.check_no_ongoing_import(ctx, &id, "updated")?;
         let store = self.catalog.update_event_data_store(&ctx.account_id, &id, changes, Utc::now()).await.api()?;
         Ok(describe(ctx, &store, Describe::Update))
     }
@@ -125,6 +137,7 @@ impl Service {
     /// DeleteEventDataStore: the store waits in PENDING_DELETION, restorable, until it is purged.
     pub async fn delete_event_data_store(&self, ctx: &RequestContext, request: EventDataStoreRequest) -> Result<Empty, ApiError> {
         let id = store_id(ctx, &request)?;
+        self.check_no_ongoing_import(ctx, &id, "deleted")?;
         self.catalog.delete_event_data_store(&ctx.account_id, &id, Utc::now()).await.api()?;
         tracing::info!(store_id = %id, "event data store pending deletion");
         Ok(Empty {})

@@ -4,11 +4,13 @@
 
 mod errors;
 mod event_data_stores;
+mod imports;
 mod queries;
 mod tags;
 
 use std::sync::Arc;
 
+use traillake_ingest::imports::Imports;
 use traillake_lake::Catalog;
 use traillake_query::QueryEngine;
 
@@ -24,13 +26,14 @@ pub struct ServiceSettings {
 pub struct Service {
     catalog: Arc<Catalog>,
     queries: Arc<QueryEngine>,
+    imports: Arc<Imports>,
     settings: ServiceSettings,
 }
 
 impl Service {
-    /// Returns the service over a loaded catalog and the query engine of the same root.
-    pub fn new(catalog: Arc<Catalog>, queries: Arc<QueryEngine>, settings: ServiceSettings) -> Self {
-        Self { catalog, queries, settings }
+    /// Returns the service over a loaded catalog, and the query engine and imports of the same root.
+    pub fn new(catalog: Arc<Catalog>, queries: Arc<QueryEngine>, imports: Arc<Imports>, settings: ServiceSettings) -> Self {
+        Self { catalog, queries, imports, settings }
     }
 
     /// Returns the catalog the service acts on.
