@@ -8,12 +8,13 @@ import gzip
 import json
 import re
 import signal
+import subprocess
 import time
 
 import boto3
 import pytest
 
-from conftest import ACCOUNT, REGION, REPO, Server, error_code, store_id
+from conftest import ACCOUNT, REGION, REPO, Server, binary, store_id
 from test_queries import all_rows, wait
 
 GRYCAP = REPO.parent / "shared/data/trails/grycap-cloudtrail-tracker"
@@ -377,3 +378,30 @@ def test_list_imports_pages(tmp_path, s3_env, s3_server):
         assert all(i["Destinations"] == [arn] for i in cloudtrail.list_imports()["Imports"])
     finally:
         server.stop()
+
+
+def test_the_import_command_runs_the_same_import(tmp_path, s3_env, s3_server, trail_bucket):
+    server = importer(tmp_path, s3_env)
+    arn = server.client().create_event_data_store(Name="cli", RetentionPeriod=3653)["EventDataStoreArn"]
+    server.stop()
+    day_uri = f"s3://{BUCKET}/AWSLogs/974349055189/CloudTrail/sa-east-1/"
+    command = [binary(), "import", "--root", server.root, "--store", "cli", day_uri]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=server.env)
+    output = done.stdout + done.stderr
+    only_sa = {k: v for k, v in trail_bucket.items() if k.startswith("AWSLogs/974349055189/CloudTrail/sa-east-1/")}
+    events, files, failed, prefixes = expected(only_sa, 3653)
+    assert events > 0, "grycap has sa-east-1 logs inside the retention"
+    assert (done.returncode == 0) == (not failed), output
+    assert f"{files} files, {events} events stored, {len(failed)} failed" in output, output
+    restarted = Server(server.root, *server.args, env=s3_env).start()
+    try:
+        cloudtrail = restarted.client()
+        [listed] = cloudtrail.list_imports(Destination=arn)["Imports"]
+        assert listed["ImportStatus"] == ("FAILED" if failed else "COMPLETED")
+        assert cloudtrail.get_import(ImportId=listed["ImportId"])["ImportSource"]["S3"]["S3LocationUri"] == day_uri
+        assert count(cloudtrail, store_id(arn)) == events
+    finally:
+        restarted.stop()
+    refused = subprocess.run([binary(), "import", "--root", server.root, "--store", "nope", day_uri],
+                             capture_output=True, text=True, timeout=60, env=server.env)
+    assert refused.returncode != 0 and "nope" in refused.stderr, refused.stderr

@@ -86,7 +86,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
 }
 
 /// Returns the active CloudTrail store of the account named by ID, name or ARN.
-async fn find_store(catalog: &Catalog, account_id: &str, wanted: &str) -> anyhow::Result<EventDataStoreRecord> {
+pub(crate) async fn find_store(catalog: &Catalog, account_id: &str, wanted: &str) -> anyhow::Result<EventDataStoreRecord> {
     let id = wanted.rsplit('/').next().unwrap_or(wanted);
     let stores = catalog.event_data_stores(account_id).await;
     let Some(store) = stores.into_iter().find(|s| s.id == id || s.name == wanted) else {

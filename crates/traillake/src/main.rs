@@ -1,6 +1,7 @@
 //! The traillake command line: `traillake serve` runs the server on a lake root; `traillake load`
-//! stores CloudTrail records from local files.
+//! stores CloudTrail records from local files; `traillake import` copies trail log files from S3.
 
+mod import;
 mod load;
 
 use std::net::SocketAddr;
@@ -30,6 +31,9 @@ enum Command {
     /// Stores CloudTrail records from local files and folders in an event data store; exits
     /// non-zero if a file or a record could not be stored.
     Load(load::LoadArgs),
+    /// Copies the trail log files of an S3-compatible bucket into an event data store, as
+    /// StartImport does; exits non-zero unless every file was copied.
+    Import(import::ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -100,6 +104,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Load(args) => {
             if !load::load(args).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Import(args) => {
+            if !import::import(args).await? {
                 std::process::exit(1);
             }
             Ok(())

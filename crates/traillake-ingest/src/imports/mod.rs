@@ -98,12 +98,19 @@ impl std::fmt::Debug for Imports {
 }
 
 impl Imports {
-    /// Loads the imports stored under the root; with `resume`, runs again those that were running
-    /// when the last server stopped (a server does; `traillake import` beside a server does not).
+    /// Loads the imports stored under the root. With `resume` (a server, which owns the root),
+    /// settles their pending checkpoints and runs again those that were running when the last
+    /// server stopped; without (`traillake import`, which may run beside a server), only reads
+    /// them.
     pub async fn open(root: LakeRoot, catalog: Arc<Catalog>, settings: RunSettings, resume: bool) -> Result<Arc<Self>, ImportError> {
         let mut slots = BTreeMap::new();
         for record in load_records(root.store().as_ref()).await? {
-            let (record, failures) = settle(&root, record).await?;
+            let (record, failures) = if resume {
+                settle(&root, record).await?
+            } else {
+                let failures = load_failures(root.store().as_ref(), &record.id, record.checkpoint.seq, false).await?;
+                (record, Failures::new(failures))
+            };
             let slot = Slot { record, failures, stop: None };
             slots.insert(slot.record.id.clone(), Arc::new(Mutex::new(slot)));
         }
@@ -330,6 +337,6 @@ async fn settle(root: &LakeRoot, mut record: ImportRecord) -> Result<(ImportReco
         record.settle(committed);
         save_record(root.store().as_ref(), &record).await?;
     }
-    let failures = load_failures(root.store().as_ref(), &record.id, record.checkpoint.seq).await?;
+    let failures = load_failures(root.store().as_ref(), &record.id, record.checkpoint.seq, true).await?;
     Ok((record, Failures::new(failures)))
 }

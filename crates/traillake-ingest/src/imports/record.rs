@@ -178,9 +178,10 @@ pub async fn load_records(store: &dyn ObjectStore) -> Result<Vec<ImportRecord>, 
 }
 
 /// Returns the failure entries of an import up to checkpoint `seq`, each location once with its
-/// latest entry, in the order the locations first failed; deletes the entries of checkpoints after
-/// `seq`, which were never committed.
-pub async fn load_failures(store: &dyn ObjectStore, id: &str, seq: i64) -> Result<Vec<ImportFailure>, ImportError> {
+/// latest entry, in the order the locations first failed. With `discard_later`, deletes the
+/// entries of checkpoints after `seq`, which were never committed (only the import's runner may:
+/// they may be the pending checkpoint of a run in another process).
+pub async fn load_failures(store: &dyn ObjectStore, id: &str, seq: i64, discard_later: bool) -> Result<Vec<ImportFailure>, ImportError> {
     let mut paths: Vec<Path> = store.list(Some(&failures_folder(id))).map_ok(|meta| meta.location).try_collect().await?;
     paths.sort();
     let mut failures: Vec<ImportFailure> = Vec::new();
@@ -188,7 +189,9 @@ pub async fn load_failures(store: &dyn ObjectStore, id: &str, seq: i64) -> Resul
     for path in paths {
         let chunk_seq = path.filename().and_then(|name| name.strip_suffix(".json")).and_then(|n| n.parse::<i64>().ok());
         if chunk_seq.is_none_or(|chunk_seq| chunk_seq > seq) {
-            store.delete(&path).await?;
+            if discard_later {
+                store.delete(&path).await?;
+            }
             continue;
         }
         let bytes = store.get(&path).await?.bytes().await?;
