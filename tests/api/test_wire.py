@@ -11,6 +11,7 @@ IMPLEMENTED = {
     "DeleteEventDataStore", "RestoreEventDataStore", "StartEventDataStoreIngestion",
     "StopEventDataStoreIngestion", "AddTags", "RemoveTags", "ListTags",
     "StartQuery", "DescribeQuery", "GetQueryResults", "CancelQuery", "ListQueries",
+    "StartImport", "GetImport", "ListImports", "ListImportFailures", "StopImport",
 }
 
 

@@ -123,6 +123,7 @@ impl Imports {
                 tracing::info!(import_id = %id, "resuming the import that was running when the server stopped");
                 if let Err(error) = imports.launch(&slot).await {
                     tracing::error!(import_id = %id, %error, "could not resume the import");
+                    imports.end_unlaunched(&slot).await;
                 }
             }
         }
@@ -191,7 +192,10 @@ impl Imports {
             return Err(error);
         }
         tracing::info!(import_id = %record.id, source = %record.source.uri, store_id = %record.destination, "import started");
-        self.launch(&slot).await?;
+        if let Err(error) = self.launch(&slot).await {
+            self.end_unlaunched(&slot).await;
+            return Err(error);
+        }
         Ok(record)
     }
 
@@ -269,6 +273,20 @@ impl Imports {
         slot.lock().expect("import slot").stop = Some(stop);
         tokio::spawn(runner.run());
         Ok(())
+    }
+
+    /// Ends an import whose run could not start (its destination is gone) as FAILED, so that it
+    /// does not hold the account's one running import.
+    async fn end_unlaunched(&self, slot: &SharedSlot) {
+        let record = {
+            let mut guard = slot.lock().expect("import slot");
+            guard.record.status = ImportStatus::Failed;
+            guard.record.updated = Utc::now();
+            guard.record.clone()
+        };
+        if let Err(error) = save_record(self.root.store().as_ref(), &record).await {
+            tracing::error!(import_id = %record.id, %error, "could not store the import's status");
+        }
     }
 
     /// Returns an import of the account.
