@@ -13,11 +13,13 @@ Usage: python benches/imports.py --binary target/release/traillake [--events 100
 """
 
 import argparse
+import base64
 import datetime
 import gzip
 import json
 import os
 import pathlib
+import random
 import resource
 import socket
 import subprocess
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 
 import boto3
 import botocore.config
@@ -63,7 +66,11 @@ def write_trail_files(folder, count, per_file):
         total += len(data)
         number += 1
 
+    rng = random.Random(11)
     for record in synthetic_events(count, end):
+        # Per-request values real trails carry, so that an event takes about 120 bytes gzipped.
+        record["sharedEventID"] = str(uuid.UUID(int=rng.getrandbits(128)))
+        record["additionalEventData"] = {"x-amz-id-2": base64.b64encode(rng.randbytes(18)).decode(), "bytesTransferredOut": rng.randrange(10**6)}
         batch.append(record)
         if len(batch) == per_file:
             flush()
@@ -134,14 +141,14 @@ def run_traillake(binary, root, s3_url, events):
         server.wait(timeout=60)
 
 
-def run_duckdb(folder, out, threads):
+def run_duckdb(folder, out, threads, largest_file):
     connection = duckdb.connect()
     connection.execute(f"SET threads = {threads}")
     before = resource.getrusage(resource.RUSAGE_SELF)
     began = time.perf_counter()
     connection.execute(
         f"COPY (SELECT unnest(Records, recursive := false) FROM read_json('{folder}/AWSLogs/**/*.json.gz', "
-        f"format = 'auto', maximum_object_size = 1073741824)) TO '{out}' (FORMAT parquet, COMPRESSION zstd)"
+        f"format = 'auto', maximum_object_size = {largest_file})) TO '{out}' (FORMAT parquet, COMPRESSION zstd)"
     )
     wall = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_SELF)
@@ -175,7 +182,8 @@ def main():
         finally:
             s3.terminate()
             s3.wait(timeout=30)
-        duck_wall, duck_cpu, duck_rows = run_duckdb(tmp / "files", tmp / "duckdb.parquet", cores)
+        largest = max(len(gzip.decompress((tmp / "files" / key).read_bytes())) for key in keys[:5])
+        duck_wall, duck_cpu, duck_rows = run_duckdb(tmp / "files", tmp / "duckdb.parquet", cores, 2 * largest)
         if duck_rows != args.events:
             raise RuntimeError(f"DuckDB converted {duck_rows} rows of {args.events}")
 

@@ -50,7 +50,7 @@ impl Default for RunSettings {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
-            commit_rows: 128 * 1024,
+            commit_rows: 64 * 1024,
             commit_every: Duration::from_secs(5),
             files_in_flight: 2 * cores,
             max_file_bytes: 64 * 1024 * 1024,
@@ -174,7 +174,11 @@ impl Runner {
                 slot.failures = self.failures.clone();
             }
         }
-        self.slot.lock().expect("import slot").stop = None;
+        // A retry may already have started the next run, with its own stop channel.
+        let mut slot = self.slot.lock().expect("import slot");
+        if slot.stop.as_ref().is_some_and(|stop| stop.subscribe().same_channel(&self.stop)) {
+            slot.stop = None;
+        }
     }
 
     async fn run_to_end(&mut self) -> Result<ImportStatus, ImportError> {
