@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the release binary, installs what the benchmark needs (boto3, DuckDB) into the test
 # virtualenv, and runs the end-to-end query benchmark against DuckDB on the same Parquet files.
-#   bash benches/run.sh [--events N] [--runs R]
+#   bash benches/run.sh [--events N] [--runs R]      the query benchmark (queries.py)
+#   bash benches/run.sh --imports [--events N]       the import benchmark (imports.py)
 #   TRAILLAKE_VENV     the Python virtualenv (default ~/.cache/traillake-venv)
 #   CARGO_TARGET_DIR   where cargo builds (default ./target)
 set -euo pipefail
@@ -15,4 +16,9 @@ fi
 
 cargo build --release --locked -p traillake
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-"$venv/bin/python" benches/queries.py --binary "$target/release/traillake" "$@"
+if [ "${1:-}" = "--imports" ]; then
+  shift
+  "$venv/bin/python" benches/imports.py --binary "$target/release/traillake" "$@"
+else
+  "$venv/bin/python" benches/queries.py --binary "$target/release/traillake" "$@"
+fi
