@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use traillake_api::imports::{ImportStart, check_start};
 use traillake_api::shapes::{ImportFailureStatus, ImportSource, ImportStatus, S3ImportSource, StartImportRequest};
-use traillake_ingest::imports::record::{ImportRecord, ImportSourceRecord};
+use traillake_ingest::imports::record::ImportRecord;
 use traillake_ingest::imports::runner::RunSettings;
 use traillake_ingest::imports::{Imports, NewImport};
 use traillake_lake::{Catalog, LakeRoot, RootLocation};
@@ -78,19 +78,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<bool> {
             let ImportStart::New(new) = check_start(&request).map_err(|error| anyhow::anyhow!("{}", error.message))? else {
                 bail!("a new import was asked for");
             };
-            let new = NewImport {
-                destination: store.id,
-                source: ImportSourceRecord {
-                    uri: new.uri,
-                    bucket: new.location.bucket,
-                    prefix: new.location.prefix,
-                    region: new.region,
-                    role_arn: new.role_arn,
-                },
-                start: new.start,
-                end: new.end,
-            };
-            imports.start(account, new, chrono::Utc::now()).await?
+            imports.start(account, NewImport::new(store.id, new), chrono::Utc::now()).await?
         }
     };
     println!("import {} from {} into event data store {}", started.id, started.source.uri, started.destination);

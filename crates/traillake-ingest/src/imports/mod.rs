@@ -83,6 +83,25 @@ pub struct NewImport {
     pub end: Option<DateTime<Utc>>,
 }
 
+impl NewImport {
+    /// Returns the import StartImport's checked members ask for, into the store `destination` (the
+    /// ID the caller resolved from the ARN or name given).
+    pub fn new(destination: String, checked: traillake_api::imports::NewImport) -> Self {
+        Self {
+            destination,
+            source: ImportSourceRecord {
+                uri: checked.uri,
+                bucket: checked.location.bucket,
+                prefix: checked.location.prefix,
+                region: checked.region,
+                role_arn: checked.role_arn,
+            },
+            start: checked.start,
+            end: checked.end,
+        }
+    }
+}
+
 /// The imports of a lake.
 pub struct Imports {
     root: LakeRoot,

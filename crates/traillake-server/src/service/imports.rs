@@ -14,7 +14,7 @@ use traillake_api::shapes::{
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};
 use traillake_ingest::imports::{ImportError, NewImport};
-use traillake_ingest::imports::record::{ImportRecord, ImportSourceRecord};
+use traillake_ingest::imports::record::ImportRecord;
 
 use super::Service;
 use super::errors::{IntoApi as _, import_api_error};
@@ -56,19 +56,7 @@ impl Service {
             ImportStart::Retry(id) => self.imports.retry(&ctx.account_id, &id).await.api()?,
             ImportStart::New(new) => {
                 let destination = arn::event_data_store_id(ctx, "Destinations.member", Some(&new.destination))?;
-                let new = NewImport {
-                    destination,
-                    source: ImportSourceRecord {
-                        uri: new.uri,
-                        bucket: new.location.bucket,
-                        prefix: new.location.prefix,
-                        region: new.region,
-                        role_arn: new.role_arn,
-                    },
-                    start: new.start,
-                    end: new.end,
-                };
-                self.imports.start(&ctx.account_id, new, Utc::now()).await.api()?
+                self.imports.start(&ctx.account_id, NewImport::new(destination, new), Utc::now()).await.api()?
             }
         };
         Ok(describe(ctx, &record, false))
