@@ -32,6 +32,11 @@ impl Failures {
         }
     }
 
+    /// Returns the entry of a location, if it has one.
+    pub fn get(&self, location: &str) -> Option<&ImportFailure> {
+        self.index.get(location).map(|&at| &self.entries[at])
+    }
+
     /// Returns the entries in order.
     pub fn entries(&self) -> &[ImportFailure] {
         &self.entries

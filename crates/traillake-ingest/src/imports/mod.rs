@@ -231,9 +231,10 @@ impl Imports {
         let destination = slot.lock().expect("import slot").record.destination.clone();
         self.destination(account_id, &destination).await?;
         let previous = {
+            // Checked and taken under the lock of all imports, so that no start comes between.
             let slots = self.slots.lock().expect("imports");
-            let mut guard = slot.lock().expect("import slot");
-            match guard.record.status {
+            let status = slot.lock().expect("import slot").record.status;
+            match status {
                 ImportStatus::Failed | ImportStatus::Stopped => {}
                 ImportStatus::Completed => {
                     return Err(ImportError::InvalidParameter(format!(
@@ -242,12 +243,10 @@ impl Imports {
                 }
                 _ => return Err(ImportError::AccountHasOngoingImport(id.to_string())),
             }
-            drop(guard);
             if let Some(ongoing) = self.ongoing_in(&slots, account_id) {
                 return Err(ImportError::AccountHasOngoingImport(ongoing));
             }
-            guard = slot.lock().expect("import slot");
-            std::mem::replace(&mut guard.record.status, ImportStatus::Initializing)
+            std::mem::replace(&mut slot.lock().expect("import slot").record.status, ImportStatus::Initializing)
         };
         let settled = async {
             let record = slot.lock().expect("import slot").record.clone();
@@ -356,9 +355,11 @@ impl Imports {
     pub async fn wait(&self, account_id: &str, id: &str) -> Result<ImportRecord, ImportError> {
         let slot = self.slot(account_id, id)?;
         loop {
-            let record = slot.lock().expect("import slot").record.clone();
-            if !record.is_ongoing() && slot.lock().expect("import slot").stop.is_none() {
-                return Ok(record);
+            {
+                let guard = slot.lock().expect("import slot");
+                if !guard.record.is_ongoing() && guard.stop.is_none() {
+                    return Ok(guard.record.clone());
+                }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -292,7 +292,7 @@ impl Runner {
                     self.batches.push(batch);
                 }
                 if let Work::Retry { key } = &work
-                    && let Some(failure) = self.failures.entries().iter().find(|f| f.location == *key)
+                    && let Some(failure) = self.failures.get(key)
                 {
                     let failure = ImportFailure { status: ImportFailureStatus::Succeeded, updated: now, ..failure.clone() };
                     self.change(failure);
@@ -320,10 +320,7 @@ impl Runner {
     /// Records that the source could not be listed.
     fn source_failed(&mut self, error: &object_store::Error) {
         tracing::warn!(import_id = %self.record.id, %error, "listing the import's source failed");
-        let error_type = match error {
-            object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => "AccessDenied",
-            _ => "ListFailed",
-        };
+        let error_type = if is_access_denied(error) { "AccessDenied" } else { "ListFailed" };
         self.change(ImportFailure {
             location: self.record.source.uri.clone(),
             status: ImportFailureStatus::Failed,
@@ -403,6 +400,11 @@ async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     }
 }
 
+/// Returns true if the bucket refused the credentials or the request.
+fn is_access_denied(error: &object_store::Error) -> bool {
+    matches!(error, object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. })
+}
+
 /// Fetches a file and makes its rows on a blocking thread.
 async fn read_file(source: &TrailSource, work: &Work, oldest_kept: DateTime<Utc>, settings: RunSettings) -> FileOutcome {
     if let Work::Listed { size, .. } = work
@@ -412,10 +414,10 @@ async fn read_file(source: &TrailSource, work: &Work, oldest_kept: DateTime<Utc>
     }
     let bytes = match source.fetch(work.key()).await {
         Ok(bytes) => bytes,
-        Err(error @ (object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. })) => {
-            return FileOutcome::failed("AccessDenied", format!("the object could not be read: {error}"));
+        Err(error) => {
+            let error_type = if is_access_denied(&error) { "AccessDenied" } else { "ReadFailed" };
+            return FileOutcome::failed(error_type, format!("the object could not be read: {error}"));
         }
-        Err(error) => return FileOutcome::failed("ReadFailed", format!("the object could not be read: {error}")),
     };
     if bytes.len() as u64 > settings.max_file_bytes {
         return too_large(bytes.len() as u64, settings.max_file_bytes);
