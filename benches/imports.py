@@ -58,7 +58,8 @@ def write_trail_files(folder, count, per_file):
         delivered = last + datetime.timedelta(minutes=5)
         key = (f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{delivered:%Y/%m/%d}/"
                f"{ACCOUNT}_CloudTrail_us-east-1_{delivered:%Y%m%dT%H%M}Z_{number:016d}.json.gz")
-        data = gzip.compress(json.dumps({"Records": batch}).encode(), 6)
+        # Compact JSON, as CloudTrail writes its log files.
+        data = gzip.compress(json.dumps({"Records": batch}, separators=(",", ":")).encode(), 6)
         path = folder / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)

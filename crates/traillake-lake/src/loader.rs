@@ -3,27 +3,17 @@
 //! blocking threads, several files at once), batches gather in an [`EventWriter`], and the writer
 //! commits them to the store's table in large appends.
 //!
-//! A file's records stay JSON text until each is made a row, and rows become Arrow columns in
-//! chunks of [`ROWS_PER_CHUNK`]: a file in flight holds its text and its batch, not trees of
-//! parsed records, and pending rows are held as compact Arrow batches.
-
-use std::sync::Arc;
+//! A file's records stay JSON text until each is made a row, and rows go straight into Arrow
+//! builders: a file in flight holds its text and its batch, not trees of parsed records, and
+//! pending rows are held as compact Arrow batches.
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::error::ArrowError;
-use datafusion::arrow::json::reader::Decoder;
-use datafusion::arrow::json::ReaderBuilder;
 use serde_json::value::RawValue;
-use traillake_api::selectors::StoreKind;
 
 use crate::error::LakeError;
-use crate::events::schema::{event_schema, table_schema};
-use crate::events::{EventRow, InvalidFile, InvalidRecord, cloudtrail_row, read_records};
+use crate::events::{CloudTrailRows, InvalidFile, cloudtrail_row, read_records};
 use crate::table::{Commit, EventTable};
-
-/// Rows made Arrow columns at a time while a file's rows are made.
-pub const ROWS_PER_CHUNK: usize = 8 * 1024;
 
 /// A record of a file that could not be made a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,47 +39,22 @@ pub struct FileRows {
 
 /// Returns the rows of a file of CloudTrail records, leaving out events older than `oldest_kept`.
 pub fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>) -> Result<FileRows, InvalidFile> {
-    records_rows(&read_records(bytes)?, oldest_kept)
+    Ok(records_rows(&read_records(bytes)?, oldest_kept))
 }
 
 /// Returns the rows of a file's records (as [`read_records`] returns them), leaving out events
 /// older than `oldest_kept`.
-pub fn records_rows(records: &[Box<RawValue>], oldest_kept: DateTime<Utc>) -> Result<FileRows, InvalidFile> {
-    let schema = event_schema(StoreKind::CloudTrail);
-    let arrow_error = |error: ArrowError| InvalidFile {
-        reason: format!("the rows could not be made Arrow columns: {error}"),
-    };
-    let table_schema = table_schema(StoreKind::CloudTrail);
-    let mut decoder = ReaderBuilder::new(Arc::clone(&table_schema))
-        .with_batch_size(records.len().max(1))
-        .build_decoder()
-        .map_err(arrow_error)?;
-    let mut chunk: Vec<EventRow> = Vec::with_capacity(ROWS_PER_CHUNK.min(records.len()));
+pub fn records_rows(records: &[Box<RawValue>], oldest_kept: DateTime<Utc>) -> FileRows {
+    let mut rows = CloudTrailRows::new(records.len());
     let (mut outside_retention, mut rejected) = (0, Vec::new());
     for (index, record) in records.iter().enumerate() {
-        let row = serde_json::from_str(record.get())
-            .map_err(|error| InvalidRecord { reason: format!("the record is not JSON: {error}") })
-            .and_then(|record: serde_json::Value| cloudtrail_row(&record, schema.fields()));
-        match row {
+        match cloudtrail_row(record) {
             Ok(row) if row.event_time < oldest_kept => outside_retention += 1,
-            Ok(row) => chunk.push(row),
+            Ok(row) => rows.append(&row),
             Err(invalid) => rejected.push(RejectedRecord { position: index + 1, reason: invalid.reason }),
         }
-        if chunk.len() == ROWS_PER_CHUNK {
-            serialize_chunk(&mut decoder, &mut chunk).map_err(arrow_error)?;
-        }
     }
-    serialize_chunk(&mut decoder, &mut chunk).map_err(arrow_error)?;
-    let batch = decoder.flush().map_err(arrow_error)?.unwrap_or_else(|| RecordBatch::new_empty(table_schema));
-    Ok(FileRows { records: records.len(), batch, outside_retention, rejected })
-}
-
-/// Makes the rows of a chunk Arrow columns in the decoder, and empties the chunk.
-fn serialize_chunk(decoder: &mut Decoder, chunk: &mut Vec<EventRow>) -> Result<(), ArrowError> {
-    let columns: Vec<_> = chunk.iter().map(|row| &row.columns).collect();
-    decoder.serialize(&columns)?;
-    chunk.clear();
-    Ok(())
+    FileRows { records: records.len(), batch: rows.finish(), outside_retention, rejected }
 }
 
 /// Returns the oldest event time a store with the given retention keeps at `now`.

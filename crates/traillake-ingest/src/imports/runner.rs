@@ -448,10 +448,9 @@ fn file_outcome(bytes: &[u8], oldest_kept: DateTime<Utc>, max_text_bytes: u64) -
         Err(invalid) => return FileOutcome::failed("InvalidJson", invalid.reason),
     };
     drop(text);
-    match records_rows(&records, oldest_kept) {
-        Err(invalid) => FileOutcome::failed("InvalidRecord", invalid.reason),
-        Ok(rows) if !rows.rejected.is_empty() => {
-            let first = &rows.rejected[0];
+    let rows = records_rows(&records, oldest_kept);
+    match rows.rejected.first() {
+        Some(first) => {
             FileOutcome::failed(
                 "InvalidRecord",
                 format!(
@@ -463,7 +462,7 @@ fn file_outcome(bytes: &[u8], oldest_kept: DateTime<Utc>, max_text_bytes: u64) -
                 ),
             )
         }
-        Ok(rows) => FileOutcome::Stored { batch: rows.batch },
+        None => FileOutcome::Stored { batch: rows.batch },
     }
 }
 

@@ -2,8 +2,10 @@
 //! rows of a store's table.
 
 pub mod cloudtrail;
+pub mod columns;
 pub mod files;
+pub mod json;
 pub mod schema;
 
-pub use cloudtrail::{EventRow, InvalidRecord, cloudtrail_row};
+pub use cloudtrail::{CloudTrailRows, EventRow, InvalidRecord, cloudtrail_row};
 pub use files::{InvalidFile, read_records};

@@ -221,3 +221,32 @@ async fn a_writers_progress_is_committed_with_its_rows() {
     assert_eq!(table.compact().await.unwrap(), vec!["2024-05-01".to_string()]);
     assert_eq!(table.committed_progress("import-a").await.unwrap(), Some(7));
 }
+
+#[tokio::test]
+async fn an_append_over_several_days_writes_one_sorted_file_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = LakeRoot::open(RootLocation::Local(dir.path().to_path_buf())).unwrap();
+    let table = EventTable::new(&root, "4c2a6f0e-1111-4222-8333-444455556666", StoreKind::CloudTrail);
+    let keep_everything = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
+    let rows = |times: &[&str]| {
+        let records: Vec<_> = times.iter().map(|time| serde_json::json!({"eventTime": time, "eventID": time})).collect();
+        file_rows(serde_json::Value::from(records).to_string().as_bytes(), keep_everything).unwrap().batch
+    };
+    // The first append creates the table; the second, over three days in two batches, appends to it.
+    table.append(&[rows(&["2024-05-01T12:00:00Z"])]).await.unwrap();
+    let later = [
+        rows(&["2024-05-03T09:00:00Z", "2024-05-01T23:00:00Z", "2024-05-02T05:00:00Z"]),
+        rows(&["2024-05-02T01:00:00Z", "2024-05-03T08:00:00Z", "2024-05-01T00:00:01Z"]),
+    ];
+    assert_eq!(table.append(&later).await.unwrap().rows, 6);
+    let days = table.files_per_day().await.unwrap();
+    assert_eq!(days.into_iter().collect::<Vec<_>>(), [("2024-05-01".to_string(), 2), ("2024-05-02".to_string(), 1), ("2024-05-03".to_string(), 1)]);
+    for (day, expected) in [("2024-05-02", 2), ("2024-05-03", 2)] {
+        let batches = query(&table, &format!("SELECT eventtime, eventid FROM events WHERE eventdate = '{day}'")).await;
+        let times: Vec<i64> = batches.iter().flat_map(|b| b.column(0).as_primitive::<TimestampMicrosecondType>().values().to_vec()).collect();
+        assert_eq!(times.len(), expected, "{day}");
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{day} is sorted: {times:?}");
+    }
+    let all = query(&table, "SELECT count(*) FROM events").await;
+    assert_eq!(all[0].column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0), 7);
+}

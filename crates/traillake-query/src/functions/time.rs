@@ -184,7 +184,7 @@ fn from_iso8601_timestamp() -> ScalarUDF {
                     out.append_null();
                     continue;
                 };
-                let parsed = traillake_lake::events::cloudtrail::parse_timestamp(&serde_json::Value::from(value))
+                let parsed = traillake_lake::events::columns::parse_timestamp(value)
                     .or_else(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().map(|d| d.and_time(Default::default()).and_utc()));
                 match parsed {
                     Some(time) => out.append_value(time.timestamp_micros()),
