@@ -7,12 +7,15 @@
 //! builders: a file in flight holds its text and its batch, not trees of parsed records, and
 //! pending rows are held as compact Arrow batches.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
 use serde_json::value::RawValue;
 
 use crate::error::LakeError;
-use crate::events::{CloudTrailRows, InvalidFile, cloudtrail_row, read_records};
+use crate::events::files::{file_text, parse_records};
+use crate::events::{CloudTrailRows, InvalidFile, cloudtrail_row};
 use crate::table::{Commit, EventTable};
 
 /// A record of a file that could not be made a row.
@@ -39,13 +42,14 @@ pub struct FileRows {
 
 /// Returns the rows of a file of CloudTrail records, leaving out events older than `oldest_kept`.
 pub fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>) -> Result<FileRows, InvalidFile> {
-    Ok(records_rows(&read_records(bytes)?, oldest_kept))
+    Ok(records_rows(&parse_records(&file_text(bytes)?)?, oldest_kept))
 }
 
-/// Returns the rows of a file's records (as [`read_records`] returns them), leaving out events
+/// Returns the rows of a file's records (as [`parse_records`] returns them), leaving out events
 /// older than `oldest_kept`.
-pub fn records_rows(records: &[Box<RawValue>], oldest_kept: DateTime<Utc>) -> FileRows {
-    let mut rows = CloudTrailRows::new(records.len());
+pub fn records_rows(records: &[Cow<'_, RawValue>], oldest_kept: DateTime<Utc>) -> FileRows {
+    let text_bytes = records.iter().map(|record| record.get().len()).sum();
+    let mut rows = CloudTrailRows::new(records.len(), text_bytes);
     let (mut outside_retention, mut rejected) = (0, Vec::new());
     for (index, record) in records.iter().enumerate() {
         match cloudtrail_row(record) {

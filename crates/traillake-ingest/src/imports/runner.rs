@@ -447,7 +447,6 @@ fn file_outcome(bytes: &[u8], oldest_kept: DateTime<Utc>, max_text_bytes: u64) -
         Ok(records) => records,
         Err(invalid) => return FileOutcome::failed("InvalidJson", invalid.reason),
     };
-    drop(text);
     let rows = records_rows(&records, oldest_kept);
     match rows.rejected.first() {
         Some(first) => {

@@ -157,10 +157,13 @@ pub struct CloudTrailRows {
 }
 
 impl CloudTrailRows {
-    /// Returns an empty set of rows with room for `rows` rows.
-    pub fn new(rows: usize) -> Self {
-        let columns = COLUMNS.shape.children.iter().map(|shape| ColumnBuilder::new(shape, rows)).collect();
-        Self { columns, event_dates: StringBuilder::with_capacity(rows, rows * 10), rows: 0 }
+    /// Returns an empty set of rows with room for `rows` rows of records of `text_bytes` bytes in
+    /// all (the size of `eventjson`).
+    pub fn new(rows: usize, text_bytes: usize) -> Self {
+        let columns = &*COLUMNS;
+        let mut builders: Vec<_> = columns.shape.children.iter().map(|shape| ColumnBuilder::new(shape, rows)).collect();
+        builders[columns.event_json] = ColumnBuilder::Text(StringBuilder::with_capacity(rows, text_bytes));
+        Self { columns: builders, event_dates: StringBuilder::with_capacity(rows, rows * 10), rows: 0 }
     }
 
     /// Appends a row.
@@ -204,7 +207,7 @@ mod tests {
     fn row(record: Value) -> Result<Map<String, Value>, InvalidRecord> {
         let text: Box<RawValue> = serde_json::from_str(&record.to_string()).unwrap();
         let row = cloudtrail_row(&text)?;
-        let mut rows = CloudTrailRows::new(1);
+        let mut rows = CloudTrailRows::new(1, text.get().len());
         rows.append(&row);
         let mut writer = ArrayWriter::new(Vec::new());
         writer.write(&rows.finish()).unwrap();

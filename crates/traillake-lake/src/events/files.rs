@@ -4,6 +4,7 @@
 //! (`{"Events": [{"CloudTrailEvent": "<record as text>"}]}`). A file that is none of these is an
 //! [`InvalidFile`] with the reason.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use flate2::read::MultiGzDecoder;
@@ -32,73 +33,84 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&GZIP_MAGIC)
 }
 
-/// Returns the records of a file's bytes, unpacking gzip first.
-///
-/// Each record is its JSON text, checked but not parsed into a tree: a file's records as trees
-/// take about ten times the file's text, and callers parse one record at a time.
-pub fn read_records(bytes: &[u8]) -> Result<Vec<Box<RawValue>>, InvalidFile> {
+/// Returns a file's text: its bytes, unpacked first if they are gzip.
+pub fn file_text(bytes: &[u8]) -> Result<Cow<'_, [u8]>, InvalidFile> {
     if bytes.starts_with(b"PK\x03\x04") {
         return Err(InvalidFile::new("the file is a zip archive: unpack it and load what it holds"));
     }
-    if is_gzip(bytes) {
-        let mut text = Vec::with_capacity(bytes.len() * 8);
-        MultiGzDecoder::new(bytes)
-            .read_to_end(&mut text)
-            .map_err(|error| InvalidFile::new(format!("the gzip stream is broken: {error}")))?;
-        return parse_records(&text);
+    if !is_gzip(bytes) {
+        return Ok(Cow::Borrowed(bytes));
     }
-    parse_records(bytes)
+    let mut text = Vec::with_capacity(bytes.len() * 8);
+    MultiGzDecoder::new(bytes)
+        .read_to_end(&mut text)
+        .map_err(|error| InvalidFile::new(format!("the gzip stream is broken: {error}")))?;
+    Ok(Cow::Owned(text))
 }
 
 /// Returns the records of uncompressed JSON text.
-pub fn parse_records(text: &[u8]) -> Result<Vec<Box<RawValue>>, InvalidFile> {
+///
+/// Each record is its JSON text, checked but not parsed into a tree: a file's records as trees
+/// take about ten times the file's text, and callers parse one record at a time. Records borrow
+/// the text, except those of a `LookupEvents` answer, which are unescaped from strings.
+pub fn parse_records(text: &[u8]) -> Result<Vec<Cow<'_, RawValue>>, InvalidFile> {
     let mut values = Vec::new();
-    for (index, value) in serde_json::Deserializer::from_slice(text).into_iter::<Box<RawValue>>().enumerate() {
+    for (index, value) in serde_json::Deserializer::from_slice(text).into_iter::<&RawValue>().enumerate() {
         match value {
-            Ok(value) => values.push(value),
+            Ok(value) => values.push(Cow::Borrowed(value)),
             Err(error) if index == 0 => return Err(InvalidFile::new(format!("the file is not JSON: {error}"))),
             Err(error) => return Err(InvalidFile::new(format!("JSON value {} is broken: {error}", index + 1))),
         }
     }
-    match values.len() {
-        0 => Err(InvalidFile::new("the file is empty")),
-        1 => unwrap_document(values.pop().expect("one value")),
-        _ => Ok(values),
+    match values.pop() {
+        None => Err(InvalidFile::new("the file is empty")),
+        Some(Cow::Borrowed(document)) if values.is_empty() => unwrap_document(document),
+        Some(last) => {
+            values.push(last);
+            Ok(values)
+        }
     }
 }
 
 /// The members of a document object that say what it is; the others are skipped unparsed.
 #[derive(Deserialize)]
-struct Document {
-    #[serde(rename = "Records")]
-    records: Option<Box<RawValue>>,
-    #[serde(rename = "Events")]
-    events: Option<Box<RawValue>>,
+struct Document<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Option<&'a RawValue>,
+    #[serde(rename = "Events", borrow)]
+    events: Option<&'a RawValue>,
 }
 
 /// Returns the records of a file that holds one JSON document.
-fn unwrap_document(document: Box<RawValue>) -> Result<Vec<Box<RawValue>>, InvalidFile> {
+fn unwrap_document(document: &RawValue) -> Result<Vec<Cow<'_, RawValue>>, InvalidFile> {
+    fn borrowed(records: Vec<&RawValue>) -> Vec<Cow<'_, RawValue>> {
+        records.into_iter().map(Cow::Borrowed).collect()
+    }
     let text = document.get();
     if text.starts_with('[') {
-        return serde_json::from_str(text).map_err(|error| InvalidFile::new(format!("the file is not JSON: {error}")));
+        return serde_json::from_str(text)
+            .map(borrowed)
+            .map_err(|error| InvalidFile::new(format!("the file is not JSON: {error}")));
     }
     if !text.starts_with('{') {
         return Err(InvalidFile::new(format!("the file holds a bare JSON value ({text}), not records")));
     }
     let members: Document = serde_json::from_str(text).map_err(|error| InvalidFile::new(format!("the file is not JSON: {error}")))?;
     if let Some(records) = members.records {
-        return serde_json::from_str(records.get()).map_err(|_| InvalidFile::new("the Records member is not an array"));
+        return serde_json::from_str(records.get())
+            .map(borrowed)
+            .map_err(|_| InvalidFile::new("the Records member is not an array"));
     }
     if let Some(events) = members.events
         && let Ok(events) = serde_json::from_str::<Vec<Value>>(events.get())
     {
         return lookup_events_records(&events);
     }
-    Ok(vec![document])
+    Ok(vec![Cow::Borrowed(document)])
 }
 
 /// Returns the records of a `LookupEvents` answer: each event's `CloudTrailEvent` text.
-fn lookup_events_records(events: &[Value]) -> Result<Vec<Box<RawValue>>, InvalidFile> {
+fn lookup_events_records(events: &[Value]) -> Result<Vec<Cow<'static, RawValue>>, InvalidFile> {
     let mut records = Vec::with_capacity(events.len());
     for (index, event) in events.iter().enumerate() {
         let Some(text) = event.get("CloudTrailEvent").and_then(Value::as_str) else {
@@ -106,7 +118,7 @@ fn lookup_events_records(events: &[Value]) -> Result<Vec<Box<RawValue>>, Invalid
         };
         let record = RawValue::from_string(text.to_string())
             .map_err(|error| InvalidFile::new(format!("Events[{index}].CloudTrailEvent is not JSON: {error}")))?;
-        records.push(record);
+        records.push(Cow::Owned(record));
     }
     Ok(records)
 }
@@ -121,8 +133,12 @@ mod tests {
 
     use super::*;
 
-    fn values(records: Vec<Box<RawValue>>) -> Vec<Value> {
+    fn values(records: Vec<Cow<'_, RawValue>>) -> Vec<Value> {
         records.iter().map(|record| serde_json::from_str(record.get()).unwrap()).collect()
+    }
+
+    fn read_records(bytes: &[u8]) -> Result<Vec<Value>, InvalidFile> {
+        Ok(values(parse_records(&file_text(bytes)?)?))
     }
 
     #[test]
@@ -133,15 +149,15 @@ mod tests {
         gzip.write_all(envelope.as_bytes()).unwrap();
         assert_eq!(read_records(&gzip.finish().unwrap()).unwrap().len(), 2);
         assert_eq!(read_records(envelope.as_bytes()).unwrap().len(), 2);
-        assert_eq!(values(read_records(json!([record]).to_string().as_bytes()).unwrap()), vec![record.clone()]);
-        assert_eq!(values(read_records(record.to_string().as_bytes()).unwrap()), vec![record.clone()]);
+        assert_eq!(read_records(json!([record]).to_string().as_bytes()).unwrap(), vec![record.clone()]);
+        assert_eq!(read_records(record.to_string().as_bytes()).unwrap(), vec![record.clone()]);
         let lines = format!("{record}\n{record}\n{record}\n");
         assert_eq!(read_records(lines.as_bytes()).unwrap().len(), 3);
         let lookup = json!({"Events": [{"EventId": "x", "CloudTrailEvent": record.to_string()}]}).to_string();
-        assert_eq!(values(read_records(lookup.as_bytes()).unwrap()), vec![record.clone()]);
+        assert_eq!(read_records(lookup.as_bytes()).unwrap(), vec![record.clone()]);
         // An object with an Events member that is not a list of events is one record.
         let odd = json!({"eventTime": "2024-01-02T03:04:05Z", "Events": 3});
-        assert_eq!(values(read_records(odd.to_string().as_bytes()).unwrap()), vec![odd]);
+        assert_eq!(read_records(odd.to_string().as_bytes()).unwrap(), vec![odd]);
     }
 
     #[test]

@@ -8,4 +8,4 @@ pub mod json;
 pub mod schema;
 
 pub use cloudtrail::{CloudTrailRows, EventRow, InvalidRecord, cloudtrail_row};
-pub use files::{InvalidFile, read_records};
+pub use files::InvalidFile;
