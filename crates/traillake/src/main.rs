@@ -16,11 +16,6 @@ use traillake_lake::{Catalog, LakeRoot, RootLocation, RootLock};
 use traillake_query::{EngineSettings, QueryEngine};
 use traillake_server::{GatewaySettings, Service, ServiceSettings};
 
-/// mimalloc keeps freed memory for reuse: with the system allocator, the large short-lived buffers
-/// of imports and queries went back to the kernel and came back as fresh zeroed pages.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A self-hosted CloudTrail Lake: event data stores as Parquet, queried in SQL, through AWS's API.
 #[derive(Parser)]
 #[command(version, about)]

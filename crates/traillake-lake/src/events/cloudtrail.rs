@@ -103,9 +103,12 @@ pub fn cloudtrail_row(record: &RawValue) -> Result<EventRow<'_>, InvalidRecord> 
         })?,
     };
     let mut cells = Vec::with_capacity(slots.len());
-    for ((slot, shape), field) in slots.iter().zip(&columns.shape.children).zip(&columns.shape.fields) {
+    for (position, ((slot, shape), field)) in slots.iter().zip(&columns.shape.children).zip(&columns.shape.fields).enumerate() {
         let value = match slot {
             None => Cell::Null,
+            // Parsed above already; the columns computed below are not read from the record.
+            Some(_) if position == columns.event_time => Cell::Timestamp(event_time.timestamp_micros()),
+            Some(_) if position == columns.event_json || position == columns.checksum => Cell::Null,
             Some(value) => cell(value, shape).map_err(|error| InvalidRecord::new(error.within(field.name()).to_string()))?,
         };
         cells.push(value);
