@@ -12,7 +12,7 @@ const PACKAGE: &str = "traillake.v1";
 /// Messages whose empty lists are left out on the JSON wire: the operators a field selector does
 /// not use, and the members of a store description that the answering operation does not return.
 /// Every other list is written even when empty, as clients index `resp["EventDataStores"]`.
-const OMIT_EMPTY_LISTS: &[&str] = &["AdvancedFieldSelector", "EventDataStoreDescription"];
+const OMIT_EMPTY_LISTS: &[&str] = &["AdvancedFieldSelector", "EventDataStoreDescription", "ChannelDescription"];
 
 /// Messages of one field that the JSON wire writes as that field alone: a result row is a bare
 /// list of columns, a column a bare one-entry map.

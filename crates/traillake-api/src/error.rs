@@ -32,7 +32,9 @@ error_codes!(
     AccountHasOngoingImportException,
     IncompleteSignatureException,
     ChannelARNInvalidException,
+    ChannelAlreadyExistsException,
     ChannelExistsForEDSException,
+    ChannelMaxLimitExceededException,
     ChannelNotFoundException,
     CloudTrailARNInvalidException,
     ConflictException,
@@ -51,6 +53,7 @@ error_codes!(
     InvalidQueryStatementException,
     InvalidQueryStatusException,
     InvalidS3BucketNameException,
+    InvalidSourceException,
     InvalidS3PrefixException,
     MaxConcurrentQueriesException,
     QueryIdNotFoundException,
@@ -67,11 +70,20 @@ error_codes!(
     InvalidTokenException,
     InvalidTrailNameException,
     OperationNotPermittedException,
+    ResourceARNNotValidException,
     ResourceNotFoundException,
+    ResourcePolicyNotFoundException,
+    ResourcePolicyNotValidException,
     ResourceTypeNotSupportedException,
     TagsLimitExceededException,
     ThrottlingException,
     UnsupportedOperationException,
+    // Modelled CloudTrail Data exceptions (PutAuditEvents).
+    ChannelInsufficientPermission,
+    ChannelNotFound,
+    ChannelUnsupportedSchema,
+    DuplicatedAuditEventId,
+    InvalidChannelARN,
 );
 
 impl fmt::Display for ErrorCode {

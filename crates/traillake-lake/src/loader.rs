@@ -12,10 +12,11 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
 use serde_json::value::RawValue;
+use traillake_api::selectors::StoreKind;
 
 use crate::error::LakeError;
 use crate::events::files::{file_text, parse_records};
-use crate::events::{CloudTrailRows, InvalidFile, cloudtrail_row};
+use crate::events::{EventRows, InvalidFile, cloudtrail_row};
 use crate::table::{Commit, EventTable};
 
 /// A record of a file that could not be made a row.
@@ -49,7 +50,7 @@ pub fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>) -> Result<FileRows, I
 /// older than `oldest_kept`.
 pub fn records_rows(records: &[Cow<'_, RawValue>], oldest_kept: DateTime<Utc>) -> FileRows {
     let text_bytes = records.iter().map(|record| record.get().len()).sum();
-    let mut rows = CloudTrailRows::new(records.len(), text_bytes);
+    let mut rows = EventRows::new(StoreKind::CloudTrail, records.len(), text_bytes);
     let (mut outside_retention, mut rejected) = (0, Vec::new());
     for (index, record) in records.iter().enumerate() {
         match cloudtrail_row(record) {

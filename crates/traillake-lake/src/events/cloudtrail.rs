@@ -13,21 +13,19 @@
 //! shape) is an [`InvalidRecord`] naming the field and the reason.
 //!
 //! Records are read from their text without building trees of values: a row borrows its strings
-//! from the record, and [`CloudTrailRows`] appends rows straight into Arrow builders.
+//! from the record, and [`super::rows::EventRows`] appends rows straight into Arrow builders.
 
-use std::fmt::Write as _;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use base64::Engine;
-use chrono::{DateTime, Datelike, Utc};
-use datafusion::arrow::array::{RecordBatch, StringBuilder};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use traillake_api::selectors::StoreKind;
 
-use super::columns::{Cell, ColumnBuilder, Shape, StructShape, boolean, cell, members, parse_timestamp, string};
+use super::columns::{Cell, Shape, StructShape, boolean, cell, members, parse_timestamp, string};
 use super::json::{Kind, Members, compact};
-use super::schema::{EVENT_JSON, EVENT_TIME, event_schema, table_schema};
+use super::rows::EventRow;
+use super::schema::{EVENT_JSON, EVENT_TIME, event_schema};
 
 /// Why a record could not be made a row.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,15 +76,6 @@ static COLUMNS: LazyLock<CloudTrailColumns> = LazyLock::new(|| {
         shape,
     }
 });
-
-/// A record made ready for the table: a cell per column of the CloudTrail schema.
-#[derive(Debug, Clone)]
-pub struct EventRow<'a> {
-    /// The event time, in UTC.
-    pub event_time: DateTime<Utc>,
-    /// The cells, in the order of the schema's columns.
-    pub cells: Vec<Cell<'a>>,
-}
 
 /// Returns the row of a CloudTrail record.
 pub fn cloudtrail_row(record: &RawValue) -> Result<EventRow<'_>, InvalidRecord> {
@@ -147,55 +136,8 @@ fn derive_event_category(management: Option<bool>, cells: &[Cell<'_>], columns: 
     if s3_object || lambda_invoke { "Data" } else { "Management" }
 }
 
-fn checksum(text: &str) -> String {
+pub(super) fn checksum(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
-}
-
-/// Gathers rows of CloudTrail records as Arrow columns of the CloudTrail table schema.
-#[derive(Debug)]
-pub struct CloudTrailRows {
-    columns: Vec<ColumnBuilder>,
-    event_dates: StringBuilder,
-    rows: usize,
-}
-
-impl CloudTrailRows {
-    /// Returns an empty set of rows with room for `rows` rows of records of `text_bytes` bytes in
-    /// all (the size of `eventjson`).
-    pub fn new(rows: usize, text_bytes: usize) -> Self {
-        let columns = &*COLUMNS;
-        let mut builders: Vec<_> = columns.shape.children.iter().map(|shape| ColumnBuilder::new(shape, rows)).collect();
-        builders[columns.event_json] = ColumnBuilder::Text(StringBuilder::with_capacity(rows, text_bytes));
-        Self { columns: builders, event_dates: StringBuilder::with_capacity(rows, rows * 10), rows: 0 }
-    }
-
-    /// Appends a row.
-    pub fn append(&mut self, row: &EventRow<'_>) {
-        for (column, cell) in self.columns.iter_mut().zip(&row.cells) {
-            column.append(cell);
-        }
-        let date = row.event_time.date_naive();
-        write!(self.event_dates, "{:04}-{:02}-{:02}", date.year(), date.month(), date.day()).expect("writes to memory");
-        self.event_dates.append_value("");
-        self.rows += 1;
-    }
-
-    /// Returns the number of rows appended.
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
-    /// Returns true if no row was appended.
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
-    /// Returns the rows as a batch of the CloudTrail table schema.
-    pub fn finish(mut self) -> RecordBatch {
-        let mut arrays: Vec<_> = self.columns.into_iter().map(ColumnBuilder::finish).collect();
-        arrays.push(Arc::new(self.event_dates.finish()));
-        RecordBatch::try_new(table_schema(StoreKind::CloudTrail), arrays).expect("the builders follow the table schema")
-    }
 }
 
 #[cfg(test)]
@@ -204,13 +146,14 @@ mod tests {
     use serde_json::{Map, Value, json};
 
     use super::*;
+    use crate::events::rows::EventRows;
     use crate::events::schema::EVENT_DATE;
 
     /// Returns the record's row as JSON, as Arrow's JSON writer renders it (NULLs left out).
     fn row(record: Value) -> Result<Map<String, Value>, InvalidRecord> {
         let text: Box<RawValue> = serde_json::from_str(&record.to_string()).unwrap();
         let row = cloudtrail_row(&text)?;
-        let mut rows = CloudTrailRows::new(1, text.get().len());
+        let mut rows = EventRows::new(StoreKind::CloudTrail, 1, text.get().len());
         rows.append(&row);
         let mut writer = ArrayWriter::new(Vec::new());
         writer.write(&rows.finish()).unwrap();

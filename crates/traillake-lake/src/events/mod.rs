@@ -1,11 +1,15 @@
-//! Events: their Arrow schemas, the reading of record files, and the turning of records into
-//! rows of a store's table.
+//! Events: their Arrow schemas, the reading of record files, and the turning of CloudTrail records
+//! and integration (audit) events into rows of a store's table.
 
+pub mod audit;
 pub mod cloudtrail;
 pub mod columns;
 pub mod files;
 pub mod json;
+pub mod rows;
 pub mod schema;
 
-pub use cloudtrail::{CloudTrailRows, EventRow, InvalidRecord, cloudtrail_row};
+pub use audit::{AuditEnvelope, AuditProblem, InvalidAuditEvent, audit_row};
+pub use cloudtrail::{InvalidRecord, cloudtrail_row};
+pub use rows::{EventRow, EventRows};
 pub use files::InvalidFile;
