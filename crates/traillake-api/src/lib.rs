@@ -4,6 +4,8 @@
 //! `ApiError` with the AWS error codes. This crate does no I/O.
 
 pub mod arn;
+pub mod audit_events;
+pub mod channels;
 pub mod context;
 pub mod error;
 pub mod event_data_stores;
@@ -11,6 +13,7 @@ pub mod imports;
 pub mod operations;
 pub mod paging;
 pub mod queries;
+pub mod resource_policy;
 pub mod selectors;
 pub mod tags;
 pub mod validate;
