@@ -31,6 +31,7 @@ error_codes!(
     AccessDeniedException,
     AccountHasOngoingImportException,
     IncompleteSignatureException,
+    InvalidSignatureException,
     ChannelARNInvalidException,
     ChannelAlreadyExistsException,
     ChannelExistsForEDSException,

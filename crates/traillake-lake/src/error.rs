@@ -30,6 +30,26 @@ pub enum LakeError {
     /// New selectors contradict the store's kind.
     #[error("{0}")]
     InvalidEventSelectors(String),
+    /// No channel of the account has the ID.
+    #[error("channel {0} not found")]
+    ChannelNotFound(String),
+    /// Another channel of the account has the name or the source.
+    #[error("{0}")]
+    ChannelAlreadyExists(String),
+    /// The account has as many channels as it may.
+    #[error("the account already has the maximum of {0} channels")]
+    ChannelMaxLimitExceeded(usize),
+    /// A channel delivers to the store.
+    #[error("event data store {store} is the destination of channel {channel}; delete the channel or change its destinations first")]
+    ChannelExistsForEventDataStore {
+        /// The store.
+        store: String,
+        /// A channel that names it.
+        channel: String,
+    },
+    /// The resource has no resource policy.
+    #[error("{0} has no resource policy")]
+    ResourcePolicyNotFound(String),
     /// A resource would carry more tags than allowed.
     #[error("{0}")]
     TagsLimitExceeded(String),

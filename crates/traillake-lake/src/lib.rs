@@ -11,7 +11,7 @@ pub mod lock;
 pub mod root;
 pub mod table;
 
-pub use catalog::{Catalog, EventDataStoreRecord};
+pub use catalog::{Catalog, ChannelRecord, EventDataStoreRecord, TaggedResource};
 pub use error::LakeError;
 pub use lock::RootLock;
 pub use root::{LakeRoot, RootLocation};

@@ -249,16 +249,35 @@ impl EventTable {
     /// that day's file in chunks of [`WRITE_CHUNK_ROWS`] gathered from the batches: no copy of all
     /// the rows is made, so an append needs little memory beyond its batches.
     pub async fn append_marked(&self, batches: &[RecordBatch], mark: Option<&AppProgress>) -> Result<Commit, LakeError> {
-        let order = event_time_order(batches)?;
-        if order.is_empty() {
-            return Err(LakeError::Invalid("an append needs at least one event".to_string()));
-        }
+        check_not_empty(batches)?;
         let mut table = self.snapshot_or_create().await?;
+        self.write(&mut table, batches, mark).await
+    }
+
+    /// Appends batches in one commit on a snapshot the caller keeps between appends (`None` the
+    /// first time, or after a failed append): a writer that commits often, such as PutAuditEvents'
+    /// group commit, does not load the log for each commit. Commits other writers made meanwhile
+    /// are merged in by Delta's conflict resolution (appends never conflict with appends or with
+    /// compaction).
+    pub async fn append_kept(&self, kept: &mut Option<DeltaTable>, batches: &[RecordBatch]) -> Result<Commit, LakeError> {
+        check_not_empty(batches)?;
+        let mut table = match kept.take() {
+            Some(table) => table,
+            None => self.snapshot_or_create().await?,
+        };
+        let commit = self.write(&mut table, batches, None).await?;
+        *kept = Some(table);
+        Ok(commit)
+    }
+
+    /// Writes the batches to `table`'s files and commits them, bringing `table` to the new version.
+    async fn write(&self, table: &mut DeltaTable, batches: &[RecordBatch], mark: Option<&AppProgress>) -> Result<Commit, LakeError> {
+        let order = event_time_order(batches)?;
         let mut properties = CommitProperties::default();
         if let Some(mark) = mark {
             properties = properties.with_application_transaction(Transaction::new(&mark.writer, mark.progress));
         }
-        let mut writer = RecordBatchWriter::for_table(&table)?
+        let mut writer = RecordBatchWriter::for_table(table)?
             .with_writer_properties(writer_properties())
             .with_commit_properties(properties);
         let batches: Vec<&RecordBatch> = batches.iter().collect();
@@ -273,7 +292,7 @@ impl EventTable {
                 writer.write_partition(interleave_record_batch(&batches, &rows)?, &values, WriteMode::Default).await?;
             }
         }
-        let version = writer.flush_and_commit(&mut table).await?;
+        let version = writer.flush_and_commit(table).await?;
         Ok(Commit { version: u64::try_from(version).unwrap_or_default(), rows: order.len() })
     }
 
@@ -380,6 +399,14 @@ impl LogStoreFactory for ConditionalPutLogStore {
     ) -> DeltaResult<Arc<dyn LogStore>> {
         Ok(default_logstore(prefixed_store, root_store, location, options))
     }
+}
+
+/// Refuses an append of no rows, before anything is created or written.
+fn check_not_empty(batches: &[RecordBatch]) -> Result<(), LakeError> {
+    if batches.iter().all(|batch| batch.num_rows() == 0) {
+        return Err(LakeError::Invalid("an append needs at least one event".to_string()));
+    }
+    Ok(())
 }
 
 /// Rows gathered from an append's batches and written at a time: small enough that the buffers

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use traillake_ingest::channels::Channels;
 use traillake_ingest::imports::Imports;
 use traillake_ingest::imports::runner::RunSettings;
 use traillake_lake::{Catalog, LakeRoot, RootLocation, RootLock};
@@ -139,6 +140,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&catalog),
         Arc::clone(&queries),
         imports,
+        Arc::new(Channels::new(root.clone(), Arc::clone(&catalog))),
         ServiceSettings { max_event_data_stores: args.max_event_data_stores },
     );
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -1,12 +1,31 @@
-//! The caller's account. Until SigV4 verification lands (with configured credentials), every
-//! access key maps to the development account; the `Authorization` header, when present, must still
-//! be a well-formed SigV4 header, as AWS clients always send one.
+//! The caller's account. Until SigV4 verification lands (with configured credentials), no
+//! signature is checked: an access key of 12 digits is taken as the caller's account ID (as
+//! LocalStack does, so that tests and tools can act as several accounts), and every other access
+//! key maps to the development account. The `Authorization` header, when present, must still be a
+//! well-formed SigV4 header whose scope names the API the request is for, as AWS clients always
+//! send one.
 
 use axum::http::HeaderMap;
 use traillake_api::{ApiError, ErrorCode};
 
+/// The API a request is routed to, as the SigV4 scope names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Service {
+    CloudTrail,
+    CloudTrailData,
+}
+
+impl Service {
+    fn signing_name(self) -> &'static str {
+        match self {
+            Service::CloudTrail => "cloudtrail",
+            Service::CloudTrailData => "cloudtrail-data",
+        }
+    }
+}
+
 /// Returns the account of the request's credentials.
-pub(super) fn account_id(headers: &HeaderMap, development_account_id: &str) -> Result<String, ApiError> {
+pub(super) fn account_id(headers: &HeaderMap, service: Service, development_account_id: &str) -> Result<String, ApiError> {
     let Some(authorization) = headers.get("authorization") else {
         return Ok(development_account_id.to_string());
     };
@@ -14,12 +33,23 @@ pub(super) fn account_id(headers: &HeaderMap, development_account_id: &str) -> R
     let credential = text
         .strip_prefix("AWS4-HMAC-SHA256 ")
         .and_then(|rest| rest.split(',').map(str::trim).find_map(|part| part.strip_prefix("Credential=")));
-    let scope_is_valid = credential.is_some_and(|credential| credential.split('/').count() == 5);
-    if !scope_is_valid {
+    let scope: Vec<&str> = credential.map(|credential| credential.split('/').collect()).unwrap_or_default();
+    let [access_key, _date, _region, signing_name, "aws4_request"] = scope.as_slice() else {
         return Err(ApiError::new(
             ErrorCode::IncompleteSignatureException,
             "the Authorization header is not a valid AWS4-HMAC-SHA256 header with Credential=KEY/DATE/REGION/SERVICE/aws4_request",
         ));
+    };
+    if *signing_name != service.signing_name() {
+        let mut error = ApiError::new(
+            ErrorCode::InvalidSignatureException,
+            format!("the request is signed for the service {signing_name}, but it is a {} request", service.signing_name()),
+        );
+        error.status = 403;
+        return Err(error);
+    }
+    if access_key.len() == 12 && access_key.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(access_key.to_string());
     }
     Ok(development_account_id.to_string())
 }

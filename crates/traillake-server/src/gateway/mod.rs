@@ -14,6 +14,8 @@ use axum::body::{Body, to_bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
+use traillake_api::shapes::PutAuditEventsRequest;
+use traillake_api::wire::{decode, encode};
 use traillake_api::{ApiError, ErrorCode, Operation, RequestContext};
 
 use crate::service::Service;
@@ -87,7 +89,7 @@ async fn route(
             return (Api::CloudTrail, name, Err(error));
         }
         let result = async {
-            let ctx = context(state, headers, request_id)?;
+            let ctx = context(state, headers, request_id, auth::Service::CloudTrail)?;
             let body = read_body(body, state.settings.max_request_bytes).await?;
             dispatch::call(&state.service, operation, &ctx, &body).await
         }
@@ -95,11 +97,21 @@ async fn route(
         return (Api::CloudTrail, name, result);
     }
     if method == Method::POST && uri.path() == "/PutAuditEvents" {
-        let error = ApiError::new(
-            ErrorCode::UnsupportedOperationException,
-            "traillake does not support PutAuditEvents yet",
-        );
-        return (Api::CloudTrailData, "PutAuditEvents".into(), Err(error));
+        let result = async {
+            let ctx = context(state, headers, request_id, auth::Service::CloudTrailData)?;
+            let body = read_body(body, state.settings.max_request_bytes).await?;
+            let mut request: PutAuditEventsRequest = decode(&body)?;
+            for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+                match name.as_ref() {
+                    "channelArn" => request.channel_arn = Some(value.into_owned()),
+                    "externalId" => request.external_id = Some(value.into_owned()),
+                    _ => {}
+                }
+            }
+            Ok(encode(&state.service.put_audit_events(&ctx, request).await?))
+        }
+        .await;
+        return (Api::CloudTrailData, "PutAuditEvents".into(), result);
     }
     let mut error = ApiError::new(
         ErrorCode::UnknownOperationException,
@@ -109,8 +121,8 @@ async fn route(
     (Api::CloudTrail, "none".into(), Err(error))
 }
 
-fn context(state: &GatewayState, headers: &HeaderMap, request_id: &str) -> Result<RequestContext, ApiError> {
-    let account_id = auth::account_id(headers, &state.settings.development_account_id)?;
+fn context(state: &GatewayState, headers: &HeaderMap, request_id: &str, service: auth::Service) -> Result<RequestContext, ApiError> {
+    let account_id = auth::account_id(headers, service, &state.settings.development_account_id)?;
     Ok(RequestContext { account_id, region: state.settings.region.clone(), request_id: request_id.to_string() })
 }
 

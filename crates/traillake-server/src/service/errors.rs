@@ -1,6 +1,7 @@
 //! The conversion of lake and query errors into `ApiError` at the service boundary.
 
 use traillake_api::{ApiError, ErrorCode};
+use traillake_ingest::channels::ChannelError;
 use traillake_ingest::imports::ImportError;
 use traillake_lake::LakeError;
 use traillake_query::QueryError;
@@ -19,6 +20,11 @@ fn api_error(error: LakeError) -> ApiError {
         LakeError::InvalidParameter(_) => ErrorCode::InvalidParameterException,
         LakeError::InvalidEventSelectors(_) => ErrorCode::InvalidEventSelectorsException,
         LakeError::TagsLimitExceeded(_) => ErrorCode::TagsLimitExceededException,
+        LakeError::ChannelNotFound(_) => ErrorCode::ChannelNotFoundException,
+        LakeError::ChannelAlreadyExists(_) => ErrorCode::ChannelAlreadyExistsException,
+        LakeError::ChannelMaxLimitExceeded(_) => ErrorCode::ChannelMaxLimitExceededException,
+        LakeError::ChannelExistsForEventDataStore { .. } => ErrorCode::ChannelExistsForEDSException,
+        LakeError::ResourcePolicyNotFound(_) => ErrorCode::ResourcePolicyNotFoundException,
         _ => {
             tracing::error!(%error, "lake operation failed");
             return ApiError::internal();
@@ -85,5 +91,25 @@ pub(crate) fn import_api_error(error: ImportError) -> ApiError {
 impl<T> IntoApi<T> for Result<T, ImportError> {
     fn api(self) -> Result<T, ApiError> {
         self.map_err(import_api_error)
+    }
+}
+
+/// Returns the `ApiError` of a PutAuditEvents failure, in the CloudTrail Data API's codes.
+fn channel_api_error(error: ChannelError) -> ApiError {
+    let code = match &error {
+        ChannelError::NotFound(_) => ErrorCode::ChannelNotFound,
+        ChannelError::InsufficientPermission(_) => ErrorCode::ChannelInsufficientPermission,
+        ChannelError::UnsupportedSchema(_) => ErrorCode::ChannelUnsupportedSchema,
+        ChannelError::Lake(_) => {
+            tracing::error!(%error, "PutAuditEvents failed");
+            return ApiError::internal();
+        }
+    };
+    ApiError::new(code, error.to_string())
+}
+
+impl<T> IntoApi<T> for Result<T, ChannelError> {
+    fn api(self) -> Result<T, ApiError> {
+        self.map_err(channel_api_error)
     }
 }

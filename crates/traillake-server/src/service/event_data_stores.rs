@@ -1,9 +1,8 @@
 //! CreateEventDataStore ... StopEventDataStoreIngestion.
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use traillake_api::arn::{self, event_data_store_arn};
 use traillake_api::event_data_stores::{check_create, check_list, check_update};
-use traillake_api::paging;
 use traillake_api::shapes::{
     CreateEventDataStoreRequest, Empty, EventDataStore, EventDataStoreDescription, EventDataStoreRequest,
     EventDataStoreStatus, FederationStatus, ListEventDataStoresRequest,
@@ -13,7 +12,7 @@ use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};
 use traillake_lake::EventDataStoreRecord;
 
-use super::Service;
+use super::{Service, page_after};
 use super::errors::IntoApi as _;
 
 /// Which operation a description answers, since each returns different members.
@@ -99,17 +98,7 @@ impl Service {
     ) -> Result<ListEventDataStoresResponse, ApiError> {
         let page = check_list(&request)?;
         let stores = self.catalog.event_data_stores(&ctx.account_id).await;
-        // The key of a store in the list's order; a page starts after the key in its token, so
-        // that a store deleted between two pages does not shift the next one.
-        let key = |s: &EventDataStoreRecord| format!("{}|{}", s.created.to_rfc3339_opts(SecondsFormat::Nanos, true), s.id);
-        let rest: Vec<_> = match &page.after {
-            Some(after) => stores.iter().filter(|s| key(s).as_str() > after.as_str()).collect(),
-            None => stores.iter().collect(),
-        };
-        let items: Vec<_> = rest.iter().take(page.max_results).copied().collect();
-        let next_token = (rest.len() > items.len())
-            .then(|| items.last().map(|s| paging::encode_token("ListEventDataStores", &key(s))))
-            .flatten();
+        let (items, next_token) = page_after(&stores, &page, "ListEventDataStores", |s| (s.created, s.id.as_str()));
         Ok(ListEventDataStoresResponse {
             event_data_stores: items
                 .into_iter()

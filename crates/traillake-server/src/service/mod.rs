@@ -2,13 +2,20 @@
 //! `ApiError`. Both front doors call it; it holds no wire format, storage or query logic of its own
 //! but validates through `traillake-api` and acts through `traillake-lake`.
 
+mod channels;
 mod errors;
 mod event_data_stores;
 mod imports;
 mod queries;
+mod resource_policies;
 mod tags;
 
 use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use traillake_api::event_data_stores::PageRequest;
+use traillake_api::paging;
+use traillake_ingest::channels::Channels;
 
 use traillake_ingest::imports::Imports;
 use traillake_lake::Catalog;
@@ -27,17 +34,49 @@ pub struct Service {
     catalog: Arc<Catalog>,
     queries: Arc<QueryEngine>,
     imports: Arc<Imports>,
+    channels: Arc<Channels>,
     settings: ServiceSettings,
 }
 
 impl Service {
-    /// Returns the service over a loaded catalog, and the query engine and imports of the same root.
-    pub fn new(catalog: Arc<Catalog>, queries: Arc<QueryEngine>, imports: Arc<Imports>, settings: ServiceSettings) -> Self {
-        Self { catalog, queries, imports, settings }
+    /// Returns the service over a loaded catalog, and the query engine, imports and channels of
+    /// the same root.
+    pub fn new(
+        catalog: Arc<Catalog>,
+        queries: Arc<QueryEngine>,
+        imports: Arc<Imports>,
+        channels: Arc<Channels>,
+        settings: ServiceSettings,
+    ) -> Self {
+        Self { catalog, queries, imports, channels, settings }
     }
 
     /// Returns the catalog the service acts on.
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
     }
+}
+
+/// Returns a page of a list ordered by creation time and ID, and the token of the next page: a
+/// page starts after the key in its token, so that an item deleted between two pages does not
+/// shift the next one.
+pub(crate) fn page_after<'a, T>(
+    items: &'a [T],
+    page: &PageRequest,
+    operation: &str,
+    key: impl Fn(&T) -> (DateTime<Utc>, &str),
+) -> (Vec<&'a T>, Option<String>) {
+    let key = |item: &T| {
+        let (created, id) = key(item);
+        format!("{}|{id}", created.to_rfc3339_opts(SecondsFormat::Nanos, true))
+    };
+    let rest: Vec<&T> = match &page.after {
+        Some(after) => items.iter().filter(|item| key(item).as_str() > after.as_str()).collect(),
+        None => items.iter().collect(),
+    };
+    let page_items: Vec<&T> = rest.iter().take(page.max_results).copied().collect();
+    let next_token = (rest.len() > page_items.len())
+        .then(|| page_items.last().map(|item| paging::encode_token(operation, &key(item))))
+        .flatten();
+    (page_items, next_token)
 }

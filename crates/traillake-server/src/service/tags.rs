@@ -2,9 +2,11 @@
 
 use chrono::Utc;
 use traillake_api::arn::{CloudTrailArn, ResourceType, check_owner, event_data_store_arn};
+use traillake_api::channels::channel_arn;
 use traillake_api::shapes::{Empty, ListTagsRequest, ListTagsResponse, ResourceTag, TagsRequest};
 use traillake_api::tags::{check_list_tags, check_tags};
 use traillake_api::{ApiError, ErrorCode, RequestContext};
+use traillake_lake::TaggedResource;
 
 use super::Service;
 use super::errors::IntoApi as _;
@@ -17,12 +19,44 @@ fn check_request_tags(request: &TagsRequest) -> Result<(), ApiError> {
     check_tags("TagsList", &request.tags_list, ErrorCode::InvalidTagParameterException)
 }
 
-/// Resolves a tagged resource's ARN to the ID of an event data store of the caller.
-fn tagged_store_id(ctx: &RequestContext, field: &str, value: Option<&str>) -> Result<String, ApiError> {
-    let value = value.ok_or_else(|| ApiError::missing(ErrorCode::CloudTrailARNInvalidException, field))?;
+/// A resource of the caller that carries tags and a resource policy, by ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Resource {
+    EventDataStore(String),
+    Channel(String),
+}
+
+impl Resource {
+    /// Returns the catalog's reference to the resource.
+    pub(super) fn catalog_ref(&self) -> TaggedResource<'_> {
+        match self {
+            Resource::EventDataStore(id) => TaggedResource::EventDataStore(id),
+            Resource::Channel(id) => TaggedResource::Channel(id),
+        }
+    }
+
+    /// Returns the resource's ARN.
+    pub(super) fn arn(&self, ctx: &RequestContext) -> String {
+        match self {
+            Resource::EventDataStore(id) => event_data_store_arn(ctx, id),
+            Resource::Channel(id) => channel_arn(ctx, id),
+        }
+    }
+}
+
+/// Resolves the full ARN of a resource of the caller: `malformed` answers a value that is not a
+/// CloudTrail ARN; `foreign` answers an ARN of another account or Region, by resource type.
+pub(super) fn resolve_resource(
+    ctx: &RequestContext,
+    field: &str,
+    value: Option<&str>,
+    malformed: ErrorCode,
+    foreign: impl Fn(ResourceType) -> ErrorCode,
+) -> Result<Resource, ApiError> {
+    let value = value.ok_or_else(|| ApiError::missing(malformed, field))?;
     let Some(arn) = CloudTrailArn::parse(value) else {
         return Err(ApiError::new(
-            ErrorCode::CloudTrailARNInvalidException,
+            malformed,
             format!(
                 "{field} '{value}' is not the ARN of a CloudTrail resource \
                  (arn:aws:cloudtrail:REGION:ACCOUNT:eventdatastore/ID, channel/ID, trail/NAME or dashboard/NAME)"
@@ -30,39 +64,44 @@ fn tagged_store_id(ctx: &RequestContext, field: &str, value: Option<&str>) -> Re
         ));
     };
     match arn.kind() {
-        Some(ResourceType::EventDataStore) => {
-            check_owner(ctx, field, value, &arn, ErrorCode::EventDataStoreARNInvalidException)?;
-            Ok(arn.resource_id.to_ascii_lowercase())
-        }
-        Some(ResourceType::Channel) => {
-            check_owner(ctx, field, value, &arn, ErrorCode::ChannelARNInvalidException)?;
-            Err(ApiError::new(ErrorCode::ChannelNotFoundException, format!("channel {value} not found")))
+        Some(kind @ (ResourceType::EventDataStore | ResourceType::Channel)) => {
+            check_owner(ctx, field, value, &arn, foreign(kind))?;
+            let id = arn.resource_id.to_ascii_lowercase();
+            Ok(if kind == ResourceType::Channel { Resource::Channel(id) } else { Resource::EventDataStore(id) })
         }
         Some(kind @ (ResourceType::Trail | ResourceType::Dashboard)) => Err(ApiError::new(
             ErrorCode::UnsupportedOperationException,
-            format!("traillake does not keep {}s, so {value} cannot be tagged", kind.as_str()),
+            format!("traillake does not keep {}s, so {value} has no tags or policy", kind.as_str()),
         )),
         None => Err(ApiError::new(
             ErrorCode::ResourceTypeNotSupportedException,
-            format!("{field} '{value}' names a resource type that cannot be tagged: {}", arn.resource_type),
+            format!("{field} '{value}' names a resource type that cannot be tagged or given a policy: {}", arn.resource_type),
         )),
     }
+}
+
+/// Resolves a tagged resource's ARN.
+fn tagged_resource(ctx: &RequestContext, field: &str, value: Option<&str>) -> Result<Resource, ApiError> {
+    resolve_resource(ctx, field, value, ErrorCode::CloudTrailARNInvalidException, |kind| match kind {
+        ResourceType::Channel => ErrorCode::ChannelARNInvalidException,
+        _ => ErrorCode::EventDataStoreARNInvalidException,
+    })
 }
 
 impl Service {
     /// AddTags: adds tags, replacing the values of existing keys; at most 50 per resource.
     pub async fn add_tags(&self, ctx: &RequestContext, request: TagsRequest) -> Result<Empty, ApiError> {
-        let id = tagged_store_id(ctx, "ResourceId", request.resource_id.as_deref())?;
+        let resource = tagged_resource(ctx, "ResourceId", request.resource_id.as_deref())?;
         check_request_tags(&request)?;
-        self.catalog.add_tags(&ctx.account_id, &id, &request.tags_list, Utc::now()).await.api()?;
+        self.catalog.add_tags(&ctx.account_id, resource.catalog_ref(), &request.tags_list, Utc::now()).await.api()?;
         Ok(Empty {})
     }
 
     /// RemoveTags: removes the tags with the given keys.
     pub async fn remove_tags(&self, ctx: &RequestContext, request: TagsRequest) -> Result<Empty, ApiError> {
-        let id = tagged_store_id(ctx, "ResourceId", request.resource_id.as_deref())?;
+        let resource = tagged_resource(ctx, "ResourceId", request.resource_id.as_deref())?;
         check_request_tags(&request)?;
-        self.catalog.remove_tags(&ctx.account_id, &id, &request.tags_list, Utc::now()).await.api()?;
+        self.catalog.remove_tags(&ctx.account_id, resource.catalog_ref(), &request.tags_list, Utc::now()).await.api()?;
         Ok(Empty {})
     }
 
@@ -71,18 +110,9 @@ impl Service {
         check_list_tags(&request)?;
         let mut resource_tags = Vec::with_capacity(request.resource_id_list.len());
         for (i, resource) in request.resource_id_list.iter().enumerate() {
-            let id = tagged_store_id(ctx, &format!("ResourceIdList[{i}]"), Some(resource))?;
-            let store = self.catalog.event_data_store(&ctx.account_id, &id).await.api()?;
-            if !store.is_active() {
-                return Err(ApiError::new(
-                    ErrorCode::InactiveEventDataStoreException,
-                    format!("event data store {id} is pending deletion"),
-                ));
-            }
-            resource_tags.push(ResourceTag {
-                resource_id: Some(event_data_store_arn(ctx, &store.id)),
-                tags_list: store.tags,
-            });
+            let resource = tagged_resource(ctx, &format!("ResourceIdList[{i}]"), Some(resource))?;
+            let tags = self.catalog.tags(&ctx.account_id, resource.catalog_ref()).await.api()?;
+            resource_tags.push(ResourceTag { resource_id: Some(resource.arn(ctx)), tags_list: tags });
         }
         Ok(ListTagsResponse { resource_tag_list: resource_tags, next_token: None })
     }

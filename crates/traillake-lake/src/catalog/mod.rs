@@ -1,10 +1,16 @@
-//! `Catalog`: the event data stores of every account and their tags, persisted as one JSON
+//! `Catalog`: the event data stores and channels of every account, with their tags and resource
+//! policies, persisted as one JSON
 //! document under the lake root (`catalog/catalog.json`), rewritten whole on every change. The
 //! lock on the root (see `lock`) makes this server its only writer; a mutex orders its own
 //! changes, and a change is visible only once it is stored.
 //!
-//! The catalog owns the rules that depend on what is stored: names unique per account, the limit
-//! on stores, the status machine of a store, and the settings that may not change.
+//! The catalog owns the rules that depend on what is stored: names unique per account, the limits
+//! on stores and channels, the status machine of a store, the settings that may not change, and
+//! which stores a channel may deliver to (`channels`).
+
+mod channels;
+
+pub use channels::ChannelRecord;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -62,6 +68,9 @@ pub struct EventDataStoreRecord {
     pub updated: DateTime<Utc>,
     /// When the store entered `PendingDeletion`.
     pub deleted: Option<DateTime<Utc>>,
+    /// The store's resource policy, as the owner put it.
+    #[serde(default)]
+    pub resource_policy: Option<String>,
 }
 
 impl EventDataStoreRecord {
@@ -85,6 +94,53 @@ pub fn data_prefix(id: &str) -> Path {
 struct CatalogDocument {
     version: u32,
     event_data_stores: BTreeMap<String, EventDataStoreRecord>,
+    #[serde(default)]
+    channels: BTreeMap<String, ChannelRecord>,
+}
+
+/// A resource that carries tags and a resource policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaggedResource<'a> {
+    /// An event data store, by ID.
+    EventDataStore(&'a str),
+    /// A channel, by ID.
+    Channel(&'a str),
+}
+
+/// The parts of a resource that tags and policies change.
+struct ResourceParts<'a> {
+    name: String,
+    tags: &'a mut Vec<Tag>,
+    policy: &'a mut Option<String>,
+    updated: &'a mut DateTime<Utc>,
+}
+
+/// Returns the parts of an active resource of the account.
+fn resource_parts<'a>(
+    doc: &'a mut CatalogDocument,
+    account_id: &str,
+    resource: TaggedResource<'_>,
+) -> Result<ResourceParts<'a>, LakeError> {
+    match resource {
+        TaggedResource::EventDataStore(id) => {
+            let store = find_active_mut(doc, account_id, id)?;
+            Ok(ResourceParts {
+                name: format!("event data store {}", store.id),
+                tags: &mut store.tags,
+                policy: &mut store.resource_policy,
+                updated: &mut store.updated,
+            })
+        }
+        TaggedResource::Channel(id) => {
+            let channel = channels::find_mut(doc, account_id, id)?;
+            Ok(ResourceParts {
+                name: format!("channel {}", channel.id),
+                tags: &mut channel.tags,
+                policy: &mut channel.resource_policy,
+                updated: &mut channel.updated,
+            })
+        }
+    }
 }
 
 /// The catalog of a lake root.
@@ -185,6 +241,7 @@ impl Catalog {
                 created: now,
                 updated: now,
                 deleted: None,
+                resource_policy: None,
             };
             doc.event_data_stores.insert(record.id.clone(), record.clone());
             Ok(record)
@@ -258,6 +315,10 @@ impl Catalog {
     /// Moves an active store without termination protection to `PendingDeletion`.
     pub async fn delete_event_data_store(&self, account_id: &str, id: &str, now: DateTime<Utc>) -> Result<(), LakeError> {
         self.change(|doc| {
+            let delivering = doc.channels.values().find(|c| c.account_id == account_id && c.destinations.iter().any(|d| d == id));
+            if let Some(channel) = delivering {
+                return Err(LakeError::ChannelExistsForEventDataStore { store: id.to_string(), channel: channel.id.clone() });
+            }
             let store = find_active_mut(doc, account_id, id)?;
             if store.termination_protection {
                 return Err(LakeError::TerminationProtected(store.id.clone()));
@@ -329,11 +390,17 @@ impl Catalog {
         .await
     }
 
-    /// Adds tags to an active store, replacing the values of keys it has; at most 50 in all.
-    pub async fn add_tags(&self, account_id: &str, id: &str, tags: &[Tag], now: DateTime<Utc>) -> Result<(), LakeError> {
+    /// Adds tags to an active resource, replacing the values of keys it has; at most 50 in all.
+    pub async fn add_tags(
+        &self,
+        account_id: &str,
+        resource: TaggedResource<'_>,
+        tags: &[Tag],
+        now: DateTime<Utc>,
+    ) -> Result<(), LakeError> {
         self.change(|doc| {
-            let store = find_active_mut(doc, account_id, id)?;
-            let mut merged = store.tags.clone();
+            let parts = resource_parts(doc, account_id, resource)?;
+            let mut merged = parts.tags.clone();
             for tag in tags {
                 match merged.iter_mut().find(|t| t.key == tag.key) {
                     Some(existing) => existing.value = tag.value.clone(),
@@ -342,27 +409,67 @@ impl Catalog {
             }
             if merged.len() > MAX_TAGS {
                 return Err(LakeError::TagsLimitExceeded(format!(
-                    "event data store {} would have {} tags; a resource takes at most {MAX_TAGS}",
-                    store.id,
+                    "{} would have {} tags; a resource takes at most {MAX_TAGS}",
+                    parts.name,
                     merged.len()
                 )));
             }
-            store.tags = merged;
-            store.updated = now;
+            *parts.tags = merged;
+            *parts.updated = now;
             Ok(())
         })
         .await
     }
 
-    /// Removes the tags with the given keys from an active store.
-    pub async fn remove_tags(&self, account_id: &str, id: &str, tags: &[Tag], now: DateTime<Utc>) -> Result<(), LakeError> {
+    /// Removes the tags with the given keys from an active resource.
+    pub async fn remove_tags(
+        &self,
+        account_id: &str,
+        resource: TaggedResource<'_>,
+        tags: &[Tag],
+        now: DateTime<Utc>,
+    ) -> Result<(), LakeError> {
         self.change(|doc| {
-            let store = find_active_mut(doc, account_id, id)?;
-            store.tags.retain(|t| !tags.iter().any(|r| r.key == t.key));
-            store.updated = now;
+            let parts = resource_parts(doc, account_id, resource)?;
+            parts.tags.retain(|t| !tags.iter().any(|r| r.key == t.key));
+            *parts.updated = now;
             Ok(())
         })
         .await
+    }
+
+    /// Returns the tags of an active resource.
+    pub async fn tags(&self, account_id: &str, resource: TaggedResource<'_>) -> Result<Vec<Tag>, LakeError> {
+        let mut state = self.state.lock().await;
+        Ok(resource_parts(&mut state, account_id, resource)?.tags.clone())
+    }
+
+    /// Sets (`Some`) or deletes (`None`) the resource policy of an active resource; deleting a
+    /// policy the resource does not have is `ResourcePolicyNotFound`.
+    pub async fn set_resource_policy(
+        &self,
+        account_id: &str,
+        resource: TaggedResource<'_>,
+        policy: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), LakeError> {
+        self.change(|doc| {
+            let parts = resource_parts(doc, account_id, resource)?;
+            if policy.is_none() && parts.policy.is_none() {
+                return Err(LakeError::ResourcePolicyNotFound(parts.name));
+            }
+            *parts.policy = policy;
+            *parts.updated = now;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Returns the resource policy of an active resource.
+    pub async fn resource_policy(&self, account_id: &str, resource: TaggedResource<'_>) -> Result<String, LakeError> {
+        let mut state = self.state.lock().await;
+        let parts = resource_parts(&mut state, account_id, resource)?;
+        parts.policy.clone().ok_or(LakeError::ResourcePolicyNotFound(parts.name))
     }
 
     /// Purges the stores that have been pending deletion for `wait` or longer: their data, then

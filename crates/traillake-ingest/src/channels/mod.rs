@@ -1,0 +1,245 @@
+//! PutAuditEvents: events from outside AWS, taken through a channel into its ActivityAuditLog
+//! event data stores, in the order of `reference/cloudtrail-lake-semantics.md` §3.3: the channel
+//! (its owner may be another account), who may call it (the owner, or an account its resource
+//! policy allows, with the external ID the policy names), each event on its own (its `id`, its
+//! checksum, its `eventData` against the integration schema), then one group commit per
+//! destination store. Events are acknowledged only once committed to every destination that
+//! ingests; a destination whose ingestion is stopped gets nothing.
+//!
+//! Each channel's latest attempt, success and error code are kept in memory for GetChannel.
+
+mod group_commit;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
+use traillake_api::audit_events::{ChannelRef, check_event_id};
+use traillake_api::resource_policy::{PolicyTarget, ResourcePolicy};
+use traillake_api::selectors::StoreKind;
+use traillake_api::shapes::{
+    AuditEvent, AuditEventResultEntry, EventDataStoreStatus, IngestionStatus, PutAuditEventsResponse, ResultErrorEntry,
+};
+use traillake_api::wire::timestamp;
+use traillake_lake::events::{AuditEnvelope, EventRows, audit_row};
+use traillake_lake::{Catalog, ChannelRecord, LakeError, LakeRoot};
+
+use group_commit::GroupCommit;
+
+/// A PutAuditEvents request that fails as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The channel does not exist in its owner's account.
+    #[error("channel {0} not found")]
+    NotFound(String),
+    /// The caller may not put events on the channel.
+    #[error("{0}")]
+    InsufficientPermission(String),
+    /// The channel's destinations cannot take audit events.
+    #[error("{0}")]
+    UnsupportedSchema(String),
+    /// The lake failed.
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+}
+
+/// Who calls PutAuditEvents, on which channel, from where.
+#[derive(Debug, Clone)]
+pub struct AuditCall<'a> {
+    /// The caller's account.
+    pub caller_account_id: &'a str,
+    /// The Region the server serves.
+    pub region: &'a str,
+    /// The channel named by the request.
+    pub channel: &'a ChannelRef,
+    /// The request's external ID.
+    pub external_id: Option<&'a str>,
+}
+
+/// The channels' ingestion.
+#[derive(Debug)]
+pub struct Channels {
+    root: LakeRoot,
+    catalog: Arc<Catalog>,
+    commits: GroupCommit,
+    status: Mutex<HashMap<String, IngestionStatus>>,
+}
+
+impl Channels {
+    /// Returns the ingestion of the channels of a root's catalog.
+    pub fn new(root: LakeRoot, catalog: Arc<Catalog>) -> Self {
+        Self { root, catalog, commits: GroupCommit::default(), status: Mutex::new(HashMap::new()) }
+    }
+
+    /// Returns the latest ingestion attempt, success and error of a channel, as far as this server
+    /// has seen them.
+    pub fn ingestion_status(&self, channel_id: &str) -> IngestionStatus {
+        let status = self.status.lock().expect("the status lock is never poisoned");
+        status.get(channel_id).cloned().unwrap_or_default()
+    }
+
+    /// Stores the valid events of a request and reports each event as stored or failed, in
+    /// request order. The request's own checks (`traillake_api::audit_events::check_request`) are
+    /// the caller's to make first.
+    pub async fn put_audit_events(&self, call: &AuditCall<'_>, events: &[AuditEvent]) -> Result<PutAuditEventsResponse, ChannelError> {
+        let owner = &call.channel.owner_account_id;
+        let channel = match self.catalog.channel(owner, &call.channel.channel_id).await {
+            Ok(channel) => channel,
+            Err(LakeError::ChannelNotFound(_)) => return Err(ChannelError::NotFound(channel_arn(call, &call.channel.channel_id))),
+            Err(error) => return Err(error.into()),
+        };
+        let arn = channel_arn(call, &channel.id);
+        self.authorize(call, &channel, &arn)?;
+        let destinations = self.ingesting_destinations(&channel).await?;
+
+        let now = Utc::now();
+        let mut response = PutAuditEventsResponse::default();
+        let mut rows = EventRows::new(StoreKind::ActivityAuditLog, events.len(), events.iter().map(|e| e.event_data.as_ref().map_or(0, String::len) + 512).sum());
+        let mut accepted = Vec::with_capacity(events.len());
+        for event in events {
+            let id = event.id.clone().unwrap_or_default();
+            let event_id = uuid::Uuid::new_v4().to_string();
+            match check_event(event, &event_id, call, &arn, now) {
+                Ok(row) => {
+                    rows.append(&row);
+                    accepted.push((id, event_id));
+                }
+                Err((code, message)) => response.failed.push(failure(id, code, message)),
+            }
+        }
+
+        if !accepted.is_empty() {
+            if destinations.is_empty() {
+                let message = format!(
+                    "no destination of channel {} is ingesting: start the ingestion of its event data stores",
+                    channel.id
+                );
+                response.failed.extend(accepted.drain(..).map(|(id, _)| failure(id, "InternalFailure", message.clone())));
+            } else {
+                let batch = rows.finish();
+                let commits = destinations.iter().map(|store| self.commits.append(&self.root, store, batch.clone()));
+                let outcomes = futures::future::join_all(commits).await;
+                if let Some(Err(reason)) = outcomes.into_iter().find(Result::is_err) {
+                    response.failed.extend(accepted.drain(..).map(|(id, _)| failure(id, "InternalFailure", reason.clone())));
+                }
+            }
+        }
+        response.successful = accepted
+            .into_iter()
+            .map(|(id, event_id)| AuditEventResultEntry { id: Some(id), event_id: Some(event_id) })
+            .collect();
+        sort_in_request_order(&mut response, events);
+        self.record_attempt(&channel.id, &response, now);
+        Ok(response)
+    }
+
+    /// The owner may call unless its policy denies it; another account needs the policy's Allow.
+    fn authorize(&self, call: &AuditCall<'_>, channel: &ChannelRecord, arn: &str) -> Result<(), ChannelError> {
+        let caller = call.caller_account_id;
+        let refused = || {
+            ChannelError::InsufficientPermission(format!(
+                "account {caller} may not call PutAuditEvents on channel {arn}: it is not the owner and the channel's \
+                 resource policy does not allow it{}",
+                if call.external_id.is_none() { " (a policy with an external ID needs externalId)" } else { " with this externalId" }
+            ))
+        };
+        let Some(text) = &channel.resource_policy else {
+            return if caller == channel.account_id { Ok(()) } else { Err(refused()) };
+        };
+        let policy = ResourcePolicy::parse(text, arn, PolicyTarget::Channel).map_err(|error| {
+            tracing::error!(channel_id = %channel.id, %error, "a stored channel policy no longer parses");
+            ChannelError::InsufficientPermission(format!("the resource policy of channel {arn} cannot be evaluated"))
+        })?;
+        if policy.permits_put_audit_events(caller, &channel.account_id, call.external_id) {
+            Ok(())
+        } else {
+            Err(refused())
+        }
+    }
+
+    /// Returns the destination stores that take events now; a destination of another kind makes
+    /// the channel unusable.
+    async fn ingesting_destinations(&self, channel: &ChannelRecord) -> Result<Vec<String>, ChannelError> {
+        let mut ingesting = Vec::with_capacity(channel.destinations.len());
+        for id in &channel.destinations {
+            let store = self.catalog.event_data_store(&channel.account_id, id).await?;
+            if store.kind != StoreKind::ActivityAuditLog {
+                return Err(ChannelError::UnsupportedSchema(format!(
+                    "channel {} delivers to event data store {id}, which holds {:?} events, not ActivityAuditLog events",
+                    channel.id, store.kind
+                )));
+            }
+            if store.status == EventDataStoreStatus::Enabled {
+                ingesting.push(store.id);
+            }
+        }
+        Ok(ingesting)
+    }
+
+    fn record_attempt(&self, channel_id: &str, response: &PutAuditEventsResponse, now: DateTime<Utc>) {
+        let mut status = self.status.lock().expect("the status lock is never poisoned");
+        let entry = status.entry(channel_id.to_string()).or_default();
+        entry.latest_ingestion_attempt_time = Some(timestamp(now));
+        let last_success = response.successful.last().and_then(|entry| entry.event_id.clone());
+        entry.latest_ingestion_attempt_event_id = last_success.clone().or(entry.latest_ingestion_attempt_event_id.take());
+        if let Some(event_id) = last_success {
+            entry.latest_ingestion_success_time = Some(timestamp(now));
+            entry.latest_ingestion_success_event_id = Some(event_id);
+        }
+        if let Some(failure) = response.failed.last() {
+            entry.latest_ingestion_error_code = failure.error_code.clone();
+        }
+    }
+}
+
+fn channel_arn(call: &AuditCall<'_>, id: &str) -> String {
+    format!("arn:aws:cloudtrail:{}:{}:channel/{id}", call.region, call.channel.owner_account_id)
+}
+
+fn failure(id: String, code: &str, message: String) -> ResultErrorEntry {
+    let mut message = message;
+    if message.chars().count() > 1024 {
+        message = message.chars().take(1021).collect::<String>() + "...";
+    }
+    ResultErrorEntry { id: Some(id), error_code: Some(code.to_string()), error_message: Some(message) }
+}
+
+/// Checks one event and returns its row, or the per-event error code and message.
+fn check_event<'a>(
+    event: &'a AuditEvent,
+    event_id: &str,
+    call: &AuditCall<'_>,
+    channel_arn: &str,
+    now: DateTime<Utc>,
+) -> Result<traillake_lake::events::EventRow<'a>, (&'static str, String)> {
+    check_event_id(event.id.as_deref().unwrap_or_default())?;
+    let data = event.event_data.as_deref().unwrap_or_default();
+    if let Some(expected) = &event.event_data_checksum {
+        let actual = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data.as_bytes()));
+        if *expected != actual {
+            return Err((
+                "InvalidChecksum",
+                "eventDataChecksum is not the base64 SHA-256 of eventData's UTF-8 bytes.".to_string(),
+            ));
+        }
+    }
+    let envelope = AuditEnvelope {
+        event_id,
+        region: call.region,
+        owner_account_id: &call.channel.owner_account_id,
+        channel_arn,
+        ingestion_time: now,
+    };
+    audit_row(data, &envelope).map_err(|error| (error.problem.code(), error.message))
+}
+
+/// Orders both lists as the events were in the request.
+fn sort_in_request_order(response: &mut PutAuditEventsResponse, events: &[AuditEvent]) {
+    let position: HashMap<&str, usize> =
+        events.iter().enumerate().map(|(i, event)| (event.id.as_deref().unwrap_or_default(), i)).collect();
+    let place = |id: &Option<String>| position.get(id.as_deref().unwrap_or_default()).copied().unwrap_or(usize::MAX);
+    response.successful.sort_by_key(|entry| place(&entry.id));
+    response.failed.sort_by_key(|entry| place(&entry.id));
+}
