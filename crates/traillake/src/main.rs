@@ -55,6 +55,9 @@ struct ServeArgs {
     /// The most event data stores an account may have, not counting those pending deletion.
     #[arg(long, env = "TRAILLAKE_MAX_EVENT_DATA_STORES", default_value_t = 10)]
     max_event_data_stores: usize,
+    /// The most channels an account may have.
+    #[arg(long, env = "TRAILLAKE_MAX_CHANNELS", default_value_t = traillake_api::channels::MAX_CHANNELS)]
+    max_channels: usize,
     /// How long a deleted event data store stays restorable before it is purged.
     #[arg(long, env = "TRAILLAKE_PENDING_DELETION_PERIOD", default_value = "7d", value_parser = humantime::parse_duration)]
     pending_deletion_period: Duration,
@@ -141,7 +144,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&queries),
         imports,
         Arc::new(Channels::new(root.clone(), Arc::clone(&catalog))),
-        ServiceSettings { max_event_data_stores: args.max_event_data_stores },
+        ServiceSettings { max_event_data_stores: args.max_event_data_stores, max_channels: args.max_channels },
     );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -1,10 +1,10 @@
 //! The channels of the catalog: their records and the rules that depend on what is stored (names
-//! and sources unique per account, at most [`MAX_CHANNELS`] per account, destinations that are
+//! and sources unique per account, a limit of channels per account, destinations that are
 //! active, single-Region ActivityAuditLog stores of the account).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use traillake_api::channels::{ChannelChanges, MAX_CHANNELS, NewChannel};
+use traillake_api::channels::{ChannelChanges, NewChannel};
 use traillake_api::selectors::StoreKind;
 use traillake_api::shapes::Tag;
 
@@ -74,8 +74,14 @@ fn check_name_free(doc: &CatalogDocument, account_id: &str, name: &str, except: 
 }
 
 impl Catalog {
-    /// Creates a channel.
-    pub async fn create_channel(&self, account_id: &str, new: NewChannel, now: DateTime<Utc>) -> Result<ChannelRecord, LakeError> {
+    /// Creates a channel; at most `max_channels` per account.
+    pub async fn create_channel(
+        &self,
+        account_id: &str,
+        new: NewChannel,
+        max_channels: usize,
+        now: DateTime<Utc>,
+    ) -> Result<ChannelRecord, LakeError> {
         self.change(|doc| {
             check_name_free(doc, account_id, &new.name, None)?;
             if let Some(other) = doc.channels.values().find(|c| c.account_id == account_id && c.source == new.source) {
@@ -84,8 +90,8 @@ impl Catalog {
                     other.id, new.source
                 )));
             }
-            if doc.channels.values().filter(|c| c.account_id == account_id).count() >= MAX_CHANNELS {
-                return Err(LakeError::ChannelMaxLimitExceeded(MAX_CHANNELS));
+            if doc.channels.values().filter(|c| c.account_id == account_id).count() >= max_channels {
+                return Err(LakeError::ChannelMaxLimitExceeded(max_channels));
             }
             check_destinations(doc, account_id, &new.destinations)?;
             let record = ChannelRecord {

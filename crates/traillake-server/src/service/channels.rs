@@ -59,7 +59,7 @@ impl Service {
     /// CreateChannel.
     pub async fn create_channel(&self, ctx: &RequestContext, request: CreateChannelRequest) -> Result<ChannelDescription, ApiError> {
         let new = check_create(ctx, &request)?;
-        let channel = self.catalog.create_channel(&ctx.account_id, new, Utc::now()).await.api()?;
+        let channel = self.catalog.create_channel(&ctx.account_id, new, self.settings.max_channels, Utc::now()).await.api()?;
         tracing::info!(channel_id = %channel.id, name = %channel.name, source = %channel.source, "channel created");
         Ok(self.describe_channel(ctx, &channel, Describe::Create))
     }

@@ -26,6 +26,8 @@ use traillake_query::QueryEngine;
 pub struct ServiceSettings {
     /// The most event data stores (not pending deletion) an account may have.
     pub max_event_data_stores: usize,
+    /// The most channels an account may have.
+    pub max_channels: usize,
 }
 
 /// The operations of traillake, over one lake.
