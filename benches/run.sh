@@ -3,6 +3,7 @@
 # virtualenv, and runs the end-to-end query benchmark against DuckDB on the same Parquet files.
 #   bash benches/run.sh [--events N] [--runs R]      the query benchmark (queries.py)
 #   bash benches/run.sh --imports [--events N]       the import benchmark (imports.py)
+#   bash benches/run.sh --ingest [--seconds S]       the PutAuditEvents benchmark (ingest.py)
 #   TRAILLAKE_VENV     the Python virtualenv (default ~/.cache/traillake-venv)
 #   CARGO_TARGET_DIR   where cargo builds (default ./target)
 set -euo pipefail
@@ -19,6 +20,9 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 if [ "${1:-}" = "--imports" ]; then
   shift
   "$venv/bin/python" benches/imports.py --binary "$target/release/traillake" "$@"
+elif [ "${1:-}" = "--ingest" ]; then
+  shift
+  "$venv/bin/python" benches/ingest.py --binary "$target/release/traillake" "$@"
 else
   "$venv/bin/python" benches/queries.py --binary "$target/release/traillake" "$@"
 fi

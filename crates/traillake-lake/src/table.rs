@@ -28,6 +28,7 @@ use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::{StructType, Transaction};
+use deltalake::TableProperty;
 use deltalake::kernel::scalars::ScalarExt;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
@@ -298,6 +299,11 @@ impl EventTable {
 
     /// Returns the latest snapshot, creating the table (schema and partitioning, no rows) if
     /// nothing was written yet. A table another writer created meanwhile is kept as it is.
+    ///
+    /// The log keeps column statistics of `eventtime` only (`delta.dataSkippingStatsColumns`):
+    /// queries prune with the Parquet files' own statistics, and every commit replays the
+    /// statistics of the files in the log, so statistics of the ~100 columns made each
+    /// PutAuditEvents group commit parse ~30 times more JSON than it needs.
     async fn snapshot_or_create(&self) -> Result<DeltaTable, LakeError> {
         if let Some(table) = self.snapshot().await? {
             return Ok(table);
@@ -309,6 +315,7 @@ impl EventTable {
             .create()
             .with_columns(schema.fields().cloned())
             .with_partition_columns([EVENT_DATE])
+            .with_configuration_property(TableProperty::DataSkippingStatsColumns, Some(EVENT_TIME))
             .with_save_mode(SaveMode::Ignore)
             .await?;
         Ok(table)
