@@ -5,7 +5,8 @@ use object_store::path::Path;
 use object_store::{ObjectStoreExt as _, PutPayload};
 use traillake_api::event_data_stores::{EventDataStoreChanges, check_create};
 use traillake_api::shapes::{BillingMode, CreateEventDataStoreRequest, EventDataStoreStatus, Tag};
-use traillake_lake::{Catalog, LakeError, LakeRoot, RootLocation};
+use traillake_api::channels::NewChannel;
+use traillake_lake::{Catalog, LakeError, LakeRoot, RootLocation, TaggedResource};
 
 const ACCOUNT: &str = "123456789012";
 
@@ -92,7 +93,7 @@ async fn persists_and_purges() {
         let catalog = Catalog::load(&root).await.unwrap();
         let kept = catalog.create_event_data_store(ACCOUNT, new_store("kept"), 10, now).await.unwrap();
         let tags = [Tag { key: Some("team".into()), value: Some("sec".into()) }];
-        catalog.add_tags(ACCOUNT, &kept.id, &tags, now).await.unwrap();
+        catalog.add_tags(ACCOUNT, TaggedResource::EventDataStore(&kept.id), &tags, now).await.unwrap();
         let purged = catalog.create_event_data_store(ACCOUNT, new_store("purged"), 10, now).await.unwrap();
         catalog.delete_event_data_store(ACCOUNT, &purged.id, now - Duration::days(8)).await.unwrap();
         (kept, purged)
@@ -109,4 +110,38 @@ async fn persists_and_purges() {
     assert!(matches!(root.store().head(&data).await, Err(object_store::Error::NotFound { .. })));
     let gone = Catalog::load(&root).await.unwrap().event_data_store(ACCOUNT, &purged.id).await;
     assert!(matches!(gone, Err(LakeError::EventDataStoreNotFound(_))));
+}
+
+#[tokio::test]
+async fn channels_persist_and_guard_their_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = open(&dir);
+    let now = Utc::now();
+    let selectors = r#"[{"FieldSelectors":[{"Field":"eventCategory","Equals":["ActivityAuditLog"]}]}]"#;
+    let request = CreateEventDataStoreRequest {
+        name: Some("activity".into()),
+        advanced_event_selectors: serde_json::from_str(selectors).unwrap(),
+        multi_region_enabled: Some(false),
+        termination_protection_enabled: Some(false),
+        ..Default::default()
+    };
+    let channel = {
+        let catalog = Catalog::load(&root).await.unwrap();
+        let store = catalog.create_event_data_store(ACCOUNT, check_create(&request).unwrap(), 10, now).await.unwrap();
+        let new = NewChannel { name: "app".into(), source: "Custom".into(), destinations: vec![store.id.clone()], tags: vec![] };
+        let channel = catalog.create_channel(ACCOUNT, new.clone(), 25, now).await.unwrap();
+        let again = catalog.create_channel(ACCOUNT, NewChannel { name: "other".into(), ..new }, 25, now).await;
+        assert!(matches!(again, Err(LakeError::ChannelAlreadyExists(_))), "one channel per source");
+        catalog.set_resource_policy(ACCOUNT, TaggedResource::Channel(&channel.id), Some("{}".into()), now).await.unwrap();
+        let refused = catalog.delete_event_data_store(ACCOUNT, &store.id, now).await;
+        assert!(matches!(refused, Err(LakeError::ChannelExistsForEventDataStore { .. })));
+        channel
+    };
+    let catalog = Catalog::load(&root).await.unwrap();
+    let reloaded = catalog.channel(ACCOUNT, &channel.id).await.unwrap();
+    assert_eq!(reloaded.resource_policy.as_deref(), Some("{}"));
+    assert_eq!((reloaded.name.as_str(), &reloaded.destinations), ("app", &channel.destinations));
+    assert!(matches!(catalog.channel("999999999999", &channel.id).await, Err(LakeError::ChannelNotFound(_))));
+    catalog.delete_channel(ACCOUNT, &channel.id).await.unwrap();
+    catalog.delete_event_data_store(ACCOUNT, &channel.destinations[0], now).await.unwrap();
 }
