@@ -13,6 +13,7 @@
 //!   the stored record: the envelope with `eventData` as the caller's object without whitespace.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
@@ -101,6 +102,7 @@ const OBJECT_FIELDS: &[(&str, usize)] =
 /// The ActivityAuditLog columns made ready, with the positions of the columns traillake fills.
 struct AuditColumns {
     shape: StructShape,
+    event_json: usize,
     event_data: usize,
     event_data_shape: StructShape,
     identity: usize,
@@ -115,7 +117,8 @@ static COLUMNS: LazyLock<AuditColumns> = LazyLock::new(|| {
     let identity = event_data_shape.position("useridentity").expect("eventdata has useridentity");
     let Shape::Struct(identity_shape) = &event_data_shape.children[identity] else { panic!("useridentity is a struct") };
     let identity_shape = StructShape::new(identity_shape.fields.clone());
-    AuditColumns { shape, event_data, event_data_shape, identity, identity_shape }
+    let event_json = shape.position(EVENT_JSON).expect("the ActivityAuditLog schema has eventjson");
+    AuditColumns { shape, event_json, event_data, event_data_shape, identity, identity_shape }
 });
 
 /// Returns the member of an object named `name` (ignoring ASCII case), if it has one.
@@ -245,23 +248,23 @@ pub fn audit_row<'a>(event_data: &'a str, envelope: &AuditEnvelope<'_>) -> Resul
     data_cells[columns.identity] = Cell::Struct(identity_cells);
 
     let ingestion_time = envelope.ingestion_time.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let event_time_utc = event_time.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-    let record = serde_json::json!({
-        "eventVersion": "1.0",
-        "eventCategory": "ActivityAuditLog",
-        "eventType": "ActivityLog",
-        "eventID": envelope.event_id,
-        "eventTime": event_time_utc,
-        "awsRegion": envelope.region,
-        "recipientAccountId": recipient,
-        "metadata": {"ingestionTime": ingestion_time, "channelARN": envelope.channel_arn},
-    });
-    // The caller's object goes in as its own text (keys in their order, strings as written).
-    let mut event_json = serde_json::to_string(&record).expect("the envelope serializes");
-    event_json.pop();
-    event_json.push_str(",\"eventData\":");
-    event_json.push_str(&compact(data));
-    event_json.push('}');
+    let quoted = |text: &str| serde_json::to_string(text).expect("strings serialize");
+    // The stored record: the envelope, then the caller's object as its own text (keys in their
+    // order, strings as written).
+    let mut event_json = String::with_capacity(event_data.len() + 320);
+    write!(
+        event_json,
+        "{{\"eventVersion\":\"1.0\",\"eventCategory\":\"ActivityAuditLog\",\"eventType\":\"ActivityLog\",\
+         \"eventID\":{},\"eventTime\":\"{}\",\"awsRegion\":{},\"recipientAccountId\":{},\
+         \"metadata\":{{\"ingestionTime\":\"{ingestion_time}\",\"channelARN\":{}}},\"eventData\":{}}}",
+        quoted(envelope.event_id),
+        event_time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        quoted(envelope.region),
+        quoted(&recipient),
+        quoted(envelope.channel_arn),
+        compact(data),
+    )
+    .expect("writes to memory");
 
     let text = |value: &str| Cell::Text(Cow::Owned(value.to_string()));
     let mut cells = Vec::with_capacity(columns.shape.fields.len());
@@ -275,12 +278,11 @@ pub fn audit_row<'a>(event_data: &'a str, envelope: &AuditEnvelope<'_>) -> Resul
             "awsregion" => text(envelope.region),
             "recipientaccountid" => text(&recipient),
             "metadata" => Cell::Struct(vec![text(&ingestion_time), text(envelope.channel_arn)]),
-            "eventdata" => Cell::Null,
-            EVENT_JSON => Cell::Text(Cow::Owned(event_json.clone())),
             _ => Cell::Null,
         };
         cells.push(value);
     }
+    cells[columns.event_json] = Cell::Text(Cow::Owned(event_json));
     cells[columns.event_data] = Cell::Struct(data_cells);
     Ok(EventRow { event_time, cells })
 }
