@@ -38,7 +38,7 @@ def test_cli_errors(server):
     assert "InvalidParameterException" in result.stderr and "Name" in result.stderr
     result = aws(server, "start-query", "--query-statement", "SELECT 1")
     assert result.returncode != 0 and "InvalidQueryStatementException" in result.stderr
-    result = aws(server, "list-channels")
+    result = aws(server, "list-trails")
     assert result.returncode != 0 and "UnsupportedOperationException" in result.stderr
 
 def test_query_with_the_cli(server, tmp_path):

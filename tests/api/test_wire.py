@@ -12,6 +12,8 @@ IMPLEMENTED = {
     "StopEventDataStoreIngestion", "AddTags", "RemoveTags", "ListTags",
     "StartQuery", "DescribeQuery", "GetQueryResults", "CancelQuery", "ListQueries",
     "StartImport", "GetImport", "ListImports", "ListImportFailures", "StopImport",
+    "CreateChannel", "GetChannel", "ListChannels", "UpdateChannel", "DeleteChannel",
+    "PutResourcePolicy", "GetResourcePolicy", "DeleteResourcePolicy",
 }
 
 
@@ -90,7 +92,14 @@ def test_put_audit_events_is_routed_and_answers_modelled(server):
             channelArn="arn:aws:cloudtrail:us-east-1:123456789012:channel/x",
             auditEvents=[{"id": "e1", "eventData": "{}"}],
         )
-    assert error_code(excinfo) == "UnsupportedOperationException"
+    assert error_code(excinfo) == "ChannelNotFound"
+    assert excinfo.value.response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"] == "ChannelNotFound"
+    signed_for_cloudtrail = "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/cloudtrail/aws4_request, SignedHeaders=host, Signature=00"
+    status, headers, reply = server.raw(
+        {"auditEvents": [{"id": "e1", "eventData": "{}"}]}, path="/PutAuditEvents?channelArn=x",
+        headers={"Authorization": signed_for_cloudtrail},
+    )
+    assert status == 403 and reply["__type"] == headers["x-amzn-errortype"] == "InvalidSignatureException"
 
 
 def test_malformed_authorization(server):

@@ -5,10 +5,11 @@ use std::collections::HashSet;
 
 use crate::context::RequestContext;
 use crate::error::{ApiError, ErrorCode};
-use crate::event_data_stores::{MAX_TAGS, PageRequest};
+use crate::event_data_stores::MAX_TAGS;
+use crate::paging::{self, PageRequest};
 use crate::shapes::{CreateChannelRequest, Destination, DestinationType, ListChannelsRequest, Tag, UpdateChannelRequest};
 use crate::validate::{self, Pattern, StringRule};
-use crate::{arn, paging, tags};
+use crate::{arn, tags};
 
 static NAME_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9._\-]+$");
 /// `ChannelName`: 3..128 characters of `[a-zA-Z0-9._-]`.
@@ -145,15 +146,10 @@ pub fn check_update(ctx: &RequestContext, request: &UpdateChannelRequest) -> Res
     Ok((id, ChannelChanges { name: request.name.clone(), destinations }))
 }
 
-/// Checks a ListChannels request and returns the page it asks for.
+/// Checks a ListChannels request and returns the page it asks for; the operation models no
+/// `InvalidMaxResultsException`, so a `MaxResults` out of range is `InvalidParameterException`.
 pub fn check_list(request: &ListChannelsRequest) -> Result<PageRequest, ApiError> {
-    let max_results = request.max_results.unwrap_or(1000);
-    validate::range(ErrorCode::InvalidParameterException, "MaxResults", max_results.into(), 1, 1000)?;
-    let after = match request.next_token.as_deref() {
-        Some(token) => Some(paging::decode_token("ListChannels", token)?),
-        None => None,
-    };
-    Ok(PageRequest { after, max_results: max_results as usize })
+    paging::check_page("ListChannels", request.max_results, request.next_token.as_deref(), ErrorCode::InvalidParameterException)
 }
 
 #[cfg(test)]

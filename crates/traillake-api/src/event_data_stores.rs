@@ -10,7 +10,8 @@ use crate::shapes::{
 };
 use crate::tags;
 use crate::validate::{self, Pattern, StringRule};
-use crate::{arn, paging};
+use crate::paging::{self, PageRequest};
+use crate::arn;
 
 static NAME_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9._\-]+$");
 /// `EventDataStoreName`: 3..128 characters of `[a-zA-Z0-9._-]`.
@@ -182,24 +183,14 @@ pub fn check_update(
     Ok((id, changes))
 }
 
-/// A page of a list: where it starts and how long it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageRequest {
-    /// The key after which the page starts, from the NextToken.
-    pub after: Option<String>,
-    /// The most items on the page.
-    pub max_results: usize,
-}
-
 /// Checks a ListEventDataStores request and returns the page it asks for.
 pub fn check_list(request: &ListEventDataStoresRequest) -> Result<PageRequest, ApiError> {
-    let max_results = request.max_results.unwrap_or(1000);
-    validate::range(ErrorCode::InvalidMaxResultsException, "MaxResults", max_results.into(), 1, 1000)?;
-    let after = match request.next_token.as_deref() {
-        Some(token) => Some(paging::decode_token("ListEventDataStores", token)?),
-        None => None,
-    };
-    Ok(PageRequest { after, max_results: max_results as usize })
+    paging::check_page(
+        "ListEventDataStores",
+        request.max_results,
+        request.next_token.as_deref(),
+        ErrorCode::InvalidMaxResultsException,
+    )
 }
 
 #[cfg(test)]

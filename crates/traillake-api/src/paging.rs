@@ -9,6 +9,32 @@ use crate::validate::PAGINATION_TOKEN;
 
 const VERSION: &str = "v1";
 
+/// A page of a list: where it starts and how long it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The key after which the page starts, from the NextToken.
+    pub after: Option<String>,
+    /// The most items on the page.
+    pub max_results: usize,
+}
+
+/// Checks the `MaxResults` (1..1000, default 1000; `max_results_code` when out of range) and
+/// `NextToken` of a list request of `operation`, and returns the page they ask for.
+pub fn check_page(
+    operation: &str,
+    max_results: Option<i32>,
+    next_token: Option<&str>,
+    max_results_code: ErrorCode,
+) -> Result<PageRequest, ApiError> {
+    let max_results = max_results.unwrap_or(1000);
+    crate::validate::range(max_results_code, "MaxResults", max_results.into(), 1, 1000)?;
+    let after = match next_token {
+        Some(token) => Some(decode_token(operation, token)?),
+        None => None,
+    };
+    Ok(PageRequest { after, max_results: max_results as usize })
+}
+
 /// Returns the token of the page of `operation` that starts after `after`.
 pub fn encode_token(operation: &str, after: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{VERSION}\n{operation}\n{after}"))

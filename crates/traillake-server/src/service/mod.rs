@@ -13,8 +13,7 @@ mod tags;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use traillake_api::event_data_stores::PageRequest;
-use traillake_api::paging;
+use traillake_api::paging::{self, PageRequest};
 use traillake_ingest::channels::Channels;
 
 use traillake_ingest::imports::Imports;
