@@ -9,10 +9,10 @@ import time
 from test_queries import load, now_utc, records, write_records
 
 
-def aws(server, *args):
+def aws(server, *args, service="cloudtrail"):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
     return subprocess.run(
-        ["aws", "--endpoint-url", server.url, "cloudtrail", *args, "--output", "json"],
+        ["aws", "--endpoint-url", server.url, service, *args, "--output", "json"],
         env=env, capture_output=True, text=True, timeout=120,
     )
 
@@ -62,3 +62,32 @@ def test_query_with_the_cli(server, tmp_path):
         [{"eventName": "ListBuckets"}, {"n": "10"}],
         [{"eventName": "PutObject"}, {"n": "10"}],
     ]
+
+
+def test_channel_and_put_audit_events_with_the_cli(server):
+    """The README's example: a channel's store, the channel, an event through cloudtrail-data, a query."""
+    selectors = json.dumps([{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}])
+    store = json.loads(aws(server, "create-event-data-store", "--name", "cli-app", "--no-multi-region-enabled",
+                           "--advanced-event-selectors", selectors).stdout)["EventDataStoreArn"]
+    created = aws(server, "create-channel", "--name", "cli-app", "--source", "Custom",
+                  "--destinations", f"Type=EVENT_DATA_STORE,Location={store}")
+    assert created.returncode == 0, created.stderr
+    channel = json.loads(created.stdout)["ChannelArn"]
+    data = json.dumps({"version": "1.0", "userIdentity": {"type": "CustomUser", "principalId": "alice"}, "eventSource": "my-app",
+                       "eventName": "Login", "eventTime": "2026-01-02T03:04:05Z", "UID": "u-1", "recipientAccountId": "123456789012"})
+    put = aws(server, "put-audit-events", "--channel-arn", channel, "--audit-events", json.dumps([{"id": "e1", "eventData": data}]),
+              service="cloudtrail-data")
+    assert put.returncode == 0, put.stderr
+    reply = json.loads(put.stdout)
+    assert reply["failed"] == [] and reply["successful"][0]["id"] == "e1"
+    query_id = json.loads(aws(server, "start-query", "--query-statement",
+                              f"SELECT eventID, eventData.userIdentity.principalId FROM {store.rsplit('/', 1)[1]}").stdout)["QueryId"]
+    for _ in range(100):
+        results = json.loads(aws(server, "get-query-results", "--query-id", query_id).stdout)
+        if results["QueryStatus"] == "FINISHED":
+            break
+        time.sleep(0.2)
+    assert results["QueryResultRows"] == [[{"eventID": reply["successful"][0]["eventID"]}, {"principalId": "alice"}]]
+    refused = aws(server, "put-audit-events", "--channel-arn", channel + "x", "--audit-events",
+                  json.dumps([{"id": "e1", "eventData": data}]), service="cloudtrail-data")
+    assert refused.returncode != 0 and "ChannelNotFound" in refused.stderr
