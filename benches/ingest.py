@@ -10,11 +10,14 @@ more CPU per request than the server does). The events are those of the integrat
 they happen).
 
 Usage: python benches/ingest.py --binary target/release/traillake [--clients 16] [--seconds 30]
+(TRAILLAKE_BENCH_LOG=FILE keeps the server's log; RUST_LOG=info,traillake_ingest=debug logs each
+group commit with its requests, rows and duration.)
 """
 
 import argparse
 import datetime
 import http.client
+import os
 import json
 import pathlib
 import random
@@ -101,7 +104,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="traillake-ingest-bench-") as root:
         server = subprocess.Popen(
             [args.binary, "serve", "--root", root, "--listen", "127.0.0.1:0", "--account-id", ACCOUNT],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            stdout=subprocess.PIPE, stderr=open(os.environ.get("TRAILLAKE_BENCH_LOG", os.devnull), "w"), text=True,
         )
         try:
             url = server.stdout.readline().split("listening on ", 1)[1].split()[0]

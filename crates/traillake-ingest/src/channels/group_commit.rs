@@ -58,9 +58,17 @@ async fn run_writer(table: EventTable, store_id: String, mut receiver: mpsc::Rec
             group.push(next);
         }
         let batches: Vec<RecordBatch> = group.iter().map(|pending| pending.batch.clone()).collect();
+        let started = std::time::Instant::now();
         let outcome = match table.append_kept(&mut kept, &batches).await {
             Ok(commit) => {
-                tracing::debug!(store_id = %store_id, requests = group.len(), rows = commit.rows, version = commit.version, "group commit");
+                tracing::debug!(
+                    store_id = %store_id,
+                    requests = group.len(),
+                    rows = commit.rows,
+                    version = commit.version,
+                    duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "group commit"
+                );
                 Ok(())
             }
             Err(error) => {
