@@ -90,6 +90,11 @@ impl CloudTrailArn {
     }
 }
 
+/// Returns true if `value` is an AWS account ID: 12 ASCII digits.
+pub fn is_account_id(value: &str) -> bool {
+    value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Returns the ARN of a resource of the caller's account and Region.
 pub fn arn(ctx: &RequestContext, kind: ResourceType, id: &str) -> String {
     format!("arn:aws:cloudtrail:{}:{}:{}/{id}", ctx.region, ctx.account_id, kind.as_str())

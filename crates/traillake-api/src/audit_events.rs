@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use crate::arn::{CloudTrailArn, ResourceType};
+use crate::arn::{CloudTrailArn, ResourceType, is_account_id};
 use crate::context::RequestContext;
 use crate::error::{ApiError, ErrorCode};
 use crate::shapes::PutAuditEventsRequest;
@@ -53,8 +53,7 @@ pub fn channel_ref(ctx: &RequestContext, value: Option<&str>) -> Result<ChannelR
     if arn.region != ctx.region {
         return Err(invalid(&format!("is in Region {}, not in {}", arn.region, ctx.region)));
     }
-    let account_is_valid = arn.account_id.len() == 12 && arn.account_id.bytes().all(|b| b.is_ascii_digit());
-    if !account_is_valid {
+    if !is_account_id(&arn.account_id) {
         return Err(invalid("does not name a 12-digit account"));
     }
     Ok(ChannelRef { owner_account_id: arn.account_id, channel_id: arn.resource_id.to_ascii_lowercase() })

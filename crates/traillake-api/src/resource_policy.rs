@@ -11,6 +11,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::arn::is_account_id;
 use crate::error::{ApiError, ErrorCode};
 use crate::validate::StringRule;
 
@@ -73,7 +74,7 @@ fn principal_account(principal: &str) -> Option<String> {
         .strip_prefix("arn:aws:iam::")
         .and_then(|rest| rest.strip_suffix(":root"))
         .unwrap_or(principal);
-    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_string())
+    is_account_id(account).then(|| account.to_string())
 }
 
 impl ResourcePolicy {

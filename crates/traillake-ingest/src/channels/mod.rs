@@ -95,42 +95,41 @@ impl Channels {
         let destinations = self.ingesting_destinations(&channel).await?;
 
         let now = Utc::now();
-        let mut response = PutAuditEventsResponse::default();
-        let mut rows = EventRows::new(StoreKind::ActivityAuditLog, events.len(), events.iter().map(|e| e.event_data.as_ref().map_or(0, String::len) + 512).sum());
-        let mut accepted = Vec::with_capacity(events.len());
+        let text_bytes = events.iter().map(|e| e.event_data.as_ref().map_or(0, String::len) + 512).sum();
+        let mut rows = EventRows::new(StoreKind::ActivityAuditLog, events.len(), text_bytes);
+        // Each event's eventID, or its error code and message, in request order.
+        let mut outcomes = Vec::with_capacity(events.len());
         for event in events {
-            let id = event.id.clone().unwrap_or_default();
             let event_id = uuid::Uuid::new_v4().to_string();
-            match check_event(event, &event_id, call, &arn, now) {
-                Ok(row) => {
-                    rows.append(&row);
-                    accepted.push((id, event_id));
-                }
-                Err((code, message)) => response.failed.push(failure(id, code, message)),
-            }
+            let outcome = check_event(event, &event_id, call, &arn, now).map(|row| {
+                rows.append(&row);
+                event_id
+            });
+            outcomes.push(outcome);
         }
 
-        if !accepted.is_empty() {
-            if destinations.is_empty() {
-                let message = format!(
-                    "no destination of channel {} is ingesting: start the ingestion of its event data stores",
-                    channel.id
-                );
-                response.failed.extend(accepted.drain(..).map(|(id, _)| failure(id, "InternalFailure", message.clone())));
+        if !rows.is_empty() {
+            let refusal = if destinations.is_empty() {
+                Some(format!("no destination of channel {} is ingesting: start the ingestion of its event data stores", channel.id))
             } else {
                 let batch = rows.finish();
                 let commits = destinations.iter().map(|store| self.commits.append(&self.root, store, batch.clone()));
-                let outcomes = futures::future::join_all(commits).await;
-                if let Some(Err(reason)) = outcomes.into_iter().find(Result::is_err) {
-                    response.failed.extend(accepted.drain(..).map(|(id, _)| failure(id, "InternalFailure", reason.clone())));
+                futures::future::join_all(commits).await.into_iter().find_map(Result::err)
+            };
+            if let Some(reason) = refusal {
+                for outcome in outcomes.iter_mut().filter(|outcome| outcome.is_ok()) {
+                    *outcome = Err(("InternalFailure", reason.clone()));
                 }
             }
         }
-        response.successful = accepted
-            .into_iter()
-            .map(|(id, event_id)| AuditEventResultEntry { id: Some(id), event_id: Some(event_id) })
-            .collect();
-        sort_in_request_order(&mut response, events);
+        let mut response = PutAuditEventsResponse::default();
+        for (event, outcome) in events.iter().zip(outcomes) {
+            let id = event.id.clone().unwrap_or_default();
+            match outcome {
+                Ok(event_id) => response.successful.push(AuditEventResultEntry { id: Some(id), event_id: Some(event_id) }),
+                Err((code, message)) => response.failed.push(failure(id, code, message)),
+            }
+        }
         self.record_attempt(&channel.id, &response, now);
         Ok(response)
     }
@@ -233,13 +232,4 @@ fn check_event<'a>(
         ingestion_time: now,
     };
     audit_row(data, &envelope).map_err(|error| (error.problem.code(), error.message))
-}
-
-/// Orders both lists as the events were in the request.
-fn sort_in_request_order(response: &mut PutAuditEventsResponse, events: &[AuditEvent]) {
-    let position: HashMap<&str, usize> =
-        events.iter().enumerate().map(|(i, event)| (event.id.as_deref().unwrap_or_default(), i)).collect();
-    let place = |id: &Option<String>| position.get(id.as_deref().unwrap_or_default()).copied().unwrap_or(usize::MAX);
-    response.successful.sort_by_key(|entry| place(&entry.id));
-    response.failed.sort_by_key(|entry| place(&entry.id));
 }

@@ -9,6 +9,7 @@
 //! prefix's date must lie within their dates, and the file name's delivery time within them.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike as _, Utc};
+use traillake_api::arn::is_account_id;
 
 /// An object in the trail layout: a log file of a day prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +33,7 @@ pub fn trail_file(key: &str) -> Option<TrailFile<'_>> {
         at += 1;
     }
     let account = parts.get(at)?;
-    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_account_id(account) {
         return None;
     }
     // ACCOUNT / CloudTrail / REGION / YYYY / MM / DD / NAME, and nothing deeper.

@@ -21,7 +21,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::value::RawValue;
 use traillake_api::selectors::StoreKind;
 
-use super::columns::{Cell, Shape, StructShape, cell, members, parse_timestamp, string};
+use super::columns::{Cell, Shape, StructShape, members, parse_timestamp, string, struct_cell};
 use super::json::{Kind, Members, compact};
 use super::rows::EventRow;
 use super::schema::{EVENT_JSON, EVENT_TIME, event_schema};
@@ -104,21 +104,22 @@ struct AuditColumns {
     shape: StructShape,
     event_json: usize,
     event_data: usize,
-    event_data_shape: StructShape,
-    identity: usize,
-    identity_shape: StructShape,
+}
+
+impl AuditColumns {
+    /// Returns the fields of the `eventdata` struct.
+    fn event_data_shape(&self) -> &StructShape {
+        let Shape::Struct(shape) = &self.shape.children[self.event_data] else { unreachable!("eventdata is a struct") };
+        shape
+    }
 }
 
 static COLUMNS: LazyLock<AuditColumns> = LazyLock::new(|| {
     let shape = StructShape::new(event_schema(StoreKind::ActivityAuditLog).fields().clone());
     let event_data = shape.position("eventdata").expect("the ActivityAuditLog schema has eventdata");
-    let Shape::Struct(data) = &shape.children[event_data] else { panic!("eventdata is a struct") };
-    let event_data_shape = StructShape::new(data.fields.clone());
-    let identity = event_data_shape.position("useridentity").expect("eventdata has useridentity");
-    let Shape::Struct(identity_shape) = &event_data_shape.children[identity] else { panic!("useridentity is a struct") };
-    let identity_shape = StructShape::new(identity_shape.fields.clone());
+    assert!(matches!(shape.children[event_data], Shape::Struct(_)), "eventdata is a struct");
     let event_json = shape.position(EVENT_JSON).expect("the ActivityAuditLog schema has eventjson");
-    AuditColumns { shape, event_json, event_data, event_data_shape, identity, identity_shape }
+    AuditColumns { shape, event_json, event_data }
 });
 
 /// Returns the member of an object named `name` (ignoring ASCII case), if it has one.
@@ -228,24 +229,10 @@ pub fn audit_row<'a>(event_data: &'a str, envelope: &AuditEnvelope<'_>) -> Resul
         ));
     }
 
-    let mut data_cells = columns
-        .event_data_shape
-        .slots(&fields)
-        .iter()
-        .zip(&columns.event_data_shape.children)
-        .zip(columns.event_data_shape.fields.iter())
-        .enumerate()
-        .map(|(position, ((slot, shape), field))| match slot {
-            None => Ok(Cell::Null),
-            // Checked above to be an object; read below with its own shape.
-            Some(_) if position == columns.identity => Ok(Cell::Null),
-            Some(value) => cell(value, shape).map_err(|error| error.within(field.name())),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| invalid(AuditProblem::InvalidData, format!("Field {error}.")))?;
-    let identity_cells = super::columns::struct_cell(&columns.identity_shape.slots(&identity_fields), &columns.identity_shape)
-        .map_err(|error| invalid(AuditProblem::InvalidData, format!("Field userIdentity{error}.")))?;
-    data_cells[columns.identity] = Cell::Struct(identity_cells);
+    // The checks above leave no value that cannot be read into its field.
+    let event_data_shape = columns.event_data_shape();
+    let data_cells = struct_cell(&event_data_shape.slots(&fields), event_data_shape)
+        .map_err(|error| invalid(AuditProblem::InvalidData, format!("Field eventData{error}.")))?;
 
     let ingestion_time = envelope.ingestion_time.to_rfc3339_opts(SecondsFormat::Secs, true);
     let quoted = |text: &str| serde_json::to_string(text).expect("strings serialize");

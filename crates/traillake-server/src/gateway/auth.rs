@@ -6,6 +6,7 @@
 //! send one.
 
 use axum::http::HeaderMap;
+use traillake_api::arn::is_account_id;
 use traillake_api::{ApiError, ErrorCode};
 
 /// The API a request is routed to, as the SigV4 scope names it.
@@ -48,7 +49,7 @@ pub(super) fn account_id(headers: &HeaderMap, service: Service, development_acco
         error.status = 403;
         return Err(error);
     }
-    if access_key.len() == 12 && access_key.bytes().all(|b| b.is_ascii_digit()) {
+    if is_account_id(access_key) {
         return Ok(access_key.to_string());
     }
     Ok(development_account_id.to_string())
