@@ -145,15 +145,19 @@ struct QueryEntry {
     plan: Mutex<Option<Arc<dyn ExecutionPlan>>>,
     /// Set to true by CancelQuery.
     cancel: watch::Sender<bool>,
+    /// Set to true once the query ended and its record and rows are final.
+    ended: watch::Sender<bool>,
 }
 
 impl QueryEntry {
     fn new(record: QueryRecord, rows: Option<Arc<ResultRows>>) -> Arc<Self> {
+        let ended = !record.is_active();
         Arc::new(Self {
             record: Mutex::new(record),
             rows: Mutex::new(rows),
             plan: Mutex::new(None),
             cancel: watch::channel(false).0,
+            ended: watch::channel(ended).0,
         })
     }
 
@@ -450,6 +454,7 @@ impl QueryEngine {
         if let Err(error) = self.save_record(&record).await {
             tracing::error!(query_id = %record.id, %error, "could not keep the query's record");
         }
+        entry.ended.send_replace(true);
         tracing::info!(
             query_id = %record.id,
             status = ?record.status,
@@ -485,6 +490,15 @@ impl QueryEngine {
     /// Returns a query of the account, with its live statistics while it runs.
     pub fn describe(&self, account_id: &str, id: &str) -> Result<QueryRecord, QueryError> {
         Ok(live_record(self.entry(account_id, id)?.as_ref()))
+    }
+
+    /// Waits until a query of the account ended (at once if it has), and returns its final record.
+    pub async fn wait_ended(&self, account_id: &str, id: &str) -> Result<QueryRecord, QueryError> {
+        let entry = self.entry(account_id, id)?;
+        let mut ended = entry.ended.subscribe();
+        // The sender lives in the entry held here, so the channel never closes while waiting.
+        let _ = ended.wait_for(|ended| *ended).await;
+        Ok(entry.record())
     }
 
     /// Returns a query's record and its rows so far (all of them once it ended).

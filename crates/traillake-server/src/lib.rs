@@ -1,7 +1,9 @@
 //! traillake's server: the service layer (one handler per operation) and its front doors, the AWS
-//! JSON gateway (and later gRPC), on one listener. It holds no storage or query logic.
+//! JSON gateway and gRPC (with Arrow Flight), on one listener. It holds no storage or query logic.
 
+mod auth;
 pub mod gateway;
+pub mod grpc;
 pub mod service;
 
 use std::future::Future;
@@ -14,15 +16,16 @@ use traillake_lake::{Catalog, EventTable, LakeRoot};
 pub use gateway::GatewaySettings;
 pub use service::{Service, ServiceSettings};
 
-/// Serves the gateway on `listener` until `shutdown` completes, then finishes the requests in
-/// flight.
+/// Serves the JSON gateway and gRPC on `listener` (HTTP/1.1 and HTTP/2, told apart per
+/// connection) until `shutdown` completes, then finishes the requests in flight.
 pub async fn serve(
     listener: TcpListener,
     service: Service,
     settings: GatewaySettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = gateway::router(service, settings);
+    // gRPC calls are routed by their method path; every other request goes to the JSON gateway.
+    let app = grpc::router(service.clone(), settings.clone()).await.fallback_service(gateway::router(service, settings));
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 

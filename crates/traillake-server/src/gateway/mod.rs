@@ -3,7 +3,6 @@
 //! requests, calls the service layer, and encodes responses and errors as AWS clients read them; it
 //! holds no operation's logic.
 
-mod auth;
 mod dispatch;
 
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use traillake_api::shapes::PutAuditEventsRequest;
 use traillake_api::wire::{decode, encode};
 use traillake_api::{ApiError, ErrorCode, Operation, RequestContext};
 
+use crate::auth::{self, Api};
 use crate::service::Service;
 
 const CLOUDTRAIL_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -44,14 +44,11 @@ pub fn router(service: Service, settings: GatewaySettings) -> Router {
     Router::new().fallback(handle).with_state(Arc::new(GatewayState { service, settings }))
 }
 
-/// Which API a request is for, which decides its content type and error encoding.
-#[derive(Clone, Copy)]
-enum Api {
-    CloudTrail,
-    CloudTrailData,
-}
-
 async fn handle(State(state): State<Arc<GatewayState>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+    if crate::grpc::is_grpc(&headers) {
+        // gRPC methods are routed before the gateway: a gRPC call here names no method traillake has.
+        return tonic::Status::unimplemented(format!("no gRPC method at {}", uri.path())).into_http();
+    }
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (api, operation, result) = route(&state, &method, &uri, &headers, body, &request_id).await;
@@ -89,7 +86,7 @@ async fn route(
             return (Api::CloudTrail, name, Err(error));
         }
         let result = async {
-            let ctx = context(state, headers, request_id, auth::Service::CloudTrail)?;
+            let ctx = context(state, headers, request_id, Api::CloudTrail)?;
             let body = read_body(body, state.settings.max_request_bytes).await?;
             dispatch::call(&state.service, operation, &ctx, &body).await
         }
@@ -98,7 +95,7 @@ async fn route(
     }
     if method == Method::POST && uri.path() == "/PutAuditEvents" {
         let result = async {
-            let ctx = context(state, headers, request_id, auth::Service::CloudTrailData)?;
+            let ctx = context(state, headers, request_id, Api::CloudTrailData)?;
             let body = read_body(body, state.settings.max_request_bytes).await?;
             let mut request: PutAuditEventsRequest = decode(&body)?;
             for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
@@ -121,8 +118,8 @@ async fn route(
     (Api::CloudTrail, "none".into(), Err(error))
 }
 
-fn context(state: &GatewayState, headers: &HeaderMap, request_id: &str, service: auth::Service) -> Result<RequestContext, ApiError> {
-    let account_id = auth::account_id(headers, service, &state.settings.development_account_id)?;
+fn context(state: &GatewayState, headers: &HeaderMap, request_id: &str, api: Api) -> Result<RequestContext, ApiError> {
+    let account_id = auth::account_id(headers, api, &state.settings.development_account_id)?;
     Ok(RequestContext { account_id, region: state.settings.region.clone(), request_id: request_id.to_string() })
 }
 

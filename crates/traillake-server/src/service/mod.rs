@@ -20,6 +20,8 @@ use traillake_ingest::imports::Imports;
 use traillake_lake::Catalog;
 use traillake_query::QueryEngine;
 
+pub use queries::ArrowResults;
+
 /// The settings of the service layer.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {

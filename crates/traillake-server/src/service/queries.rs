@@ -1,6 +1,10 @@
 //! StartQuery, DescribeQuery, GetQueryResults, CancelQuery, ListQueries.
 
+use std::sync::Arc;
+
 use chrono::{SecondsFormat, Utc};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use traillake_api::arn;
 use traillake_api::paging;
 use traillake_api::queries::{check_list, check_query_request, check_results, check_start};
@@ -194,6 +198,65 @@ impl Service {
                 .collect(),
             next_token,
         })
+    }
+}
+
+/// A query's results with their Arrow types, for the gRPC stream and Arrow Flight.
+#[derive(Debug, Clone)]
+pub struct ArrowResults {
+    /// The query's status: FINISHED, CANCELLED or TIMED_OUT.
+    pub status: QueryStatus,
+    /// The schema, its fields named by the result column keys (as GetQueryResults names columns).
+    pub schema: SchemaRef,
+    /// Every row the query kept, in result order.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl ArrowResults {
+    /// Returns the number of rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+impl Service {
+    /// GetQueryResultsArrow (gRPC) and Arrow Flight's DoGet: waits for a QUEUED or RUNNING query
+    /// to end, then returns every row it kept with their Arrow types; a FAILED query has no results
+    /// (InvalidQueryStatusException with its ErrorMessage).
+    pub async fn query_results_arrow(&self, ctx: &RequestContext, request: QueryRequest) -> Result<ArrowResults, ApiError> {
+        let query_id = check_query_request(&request)?;
+        Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
+        self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
+        let record = self.queries.wait_ended(&ctx.account_id, &query_id).await.api()?;
+        self.check_query_stores(ctx, &record).await?;
+        if record.status == QueryStatus::Failed {
+            let reason = record.error_message.as_deref().unwrap_or("no reason was recorded");
+            return Err(ApiError::new(
+                ErrorCode::InvalidQueryStatusException,
+                format!("query {query_id} is FAILED and has no results: {reason}"),
+            ));
+        }
+        let (record, rows) = self.queries.results(&ctx.account_id, &query_id).await.api()?;
+        let fields: Vec<Field> = rows
+            .schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(index, field)| match record.column_keys.get(index) {
+                Some(key) => field.as_ref().clone().with_name(key),
+                None => field.as_ref().clone(),
+            })
+            .collect();
+        let schema = Arc::new(Schema::new_with_metadata(fields, rows.schema.metadata().clone()));
+        let mut batches = Vec::with_capacity(rows.batches.len());
+        for batch in &rows.batches {
+            let renamed = RecordBatch::try_new(Arc::clone(&schema), batch.columns().to_vec()).map_err(|error| {
+                tracing::error!(query_id = %record.id, %error, "could not name the result columns");
+                ApiError::internal()
+            })?;
+            batches.push(renamed);
+        }
+        Ok(ArrowResults { status: record.status, schema, batches })
     }
 }
 

@@ -1,0 +1,136 @@
+//! The gRPC front door: the services of `proto/traillake/v1/service.proto` (CloudTrail and
+//! CloudTrailData, one RPC per operation of the JSON gateway, over the same service layer), query
+//! results as Arrow Flight, server reflection and the standard health service, as one axum router
+//! that shares the JSON gateway's listener. It decodes nothing by hand and holds no operation's
+//! logic: the messages are `traillake_api::shapes`, the same types the JSON gateway speaks.
+
+mod cloudtrail;
+mod flight;
+mod status;
+
+use std::time::Instant;
+
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::{Response, Status};
+use traillake_api::{ApiError, RequestContext};
+
+use crate::auth::{self, Api};
+use crate::gateway::GatewaySettings;
+use crate::service::Service;
+
+/// The services generated from `proto/traillake/v1/service.proto`.
+#[allow(missing_docs, clippy::all)]
+pub mod generated {
+    include!(concat!(env!("OUT_DIR"), "/traillake.v1.rs"));
+}
+
+/// The descriptors of traillake's .proto files, which server reflection serves.
+const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/traillake_descriptor.bin"));
+
+/// The response metadata that carries the request ID, as the JSON gateway's header does.
+const REQUEST_ID: &str = "x-amzn-requestid";
+
+/// What every gRPC service of traillake acts with.
+#[derive(Debug, Clone)]
+struct Front {
+    service: Service,
+    settings: GatewaySettings,
+}
+
+impl Front {
+    /// Returns the context of a call: the account of the `authorization` metadata, as the JSON
+    /// gateway reads the header of the same name.
+    fn context(&self, metadata: &MetadataMap, api: Api, request_id: &str) -> Result<RequestContext, ApiError> {
+        let headers = metadata.clone().into_headers();
+        let account_id = auth::account_id(&headers, api, &self.settings.development_account_id)?;
+        Ok(RequestContext { account_id, region: self.settings.region.clone(), request_id: request_id.to_string() })
+    }
+}
+
+/// One gRPC call, from its start to its answer: its request ID, and the log line of its end.
+struct Call {
+    operation: &'static str,
+    request_id: String,
+    started: Instant,
+}
+
+impl Call {
+    fn start(operation: &'static str) -> Self {
+        Self { operation, request_id: uuid::Uuid::new_v4().to_string(), started: Instant::now() }
+    }
+
+    /// Returns the answer of the call, logging it as the JSON gateway logs its requests.
+    fn answer<T>(self, result: Result<T, ApiError>) -> Result<Response<T>, Status> {
+        let request_id = MetadataValue::try_from(self.request_id.as_str()).expect("a uuid is a metadata value");
+        let (answer, code) = match result {
+            Ok(message) => {
+                let mut response = Response::new(message);
+                response.metadata_mut().insert(REQUEST_ID, request_id);
+                (Ok(response), tonic::Code::Ok)
+            }
+            Err(error) => {
+                let mut status = status::from_api_error(&error);
+                status.metadata_mut().insert(REQUEST_ID, request_id);
+                let code = status.code();
+                (Err(status), code)
+            }
+        };
+        tracing::info!(
+            operation = self.operation,
+            grpc_status = ?code,
+            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            request_id = %self.request_id,
+            "grpc request"
+        );
+        answer
+    }
+}
+
+/// Returns the router of the gRPC services, to serve beside the JSON gateway's.
+pub async fn router(service: Service, settings: GatewaySettings) -> axum::Router {
+    let max_message = settings.max_request_bytes;
+    let front = Front { service, settings };
+    let cloudtrail = generated::cloud_trail_server::CloudTrailServer::new(cloudtrail::CloudTrailRpcs(front.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_message);
+    let cloudtrail_data =
+        generated::cloud_trail_data_server::CloudTrailDataServer::new(cloudtrail::CloudTrailDataRpcs(front.clone()))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(max_message);
+    let flight = arrow_flight::flight_service_server::FlightServiceServer::new(flight::QueryResultsFlight(front))
+        .accept_compressed(CompressionEncoding::Gzip);
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<generated::cloud_trail_server::CloudTrailServer<cloudtrail::CloudTrailRpcs>>().await;
+    health_reporter
+        .set_serving::<generated::cloud_trail_data_server::CloudTrailDataServer<cloudtrail::CloudTrailDataRpcs>>()
+        .await;
+    health_reporter.set_serving::<arrow_flight::flight_service_server::FlightServiceServer<flight::QueryResultsFlight>>().await;
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1().expect("the descriptor sets are valid");
+    let reflection_v1alpha = reflection().build_v1alpha().expect("the descriptor sets are valid");
+
+    tonic::service::Routes::new(cloudtrail)
+        .add_service(cloudtrail_data)
+        .add_service(flight)
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .into_axum_router()
+}
+
+/// Returns true for a request in the gRPC protocol, by its content type.
+pub fn is_grpc(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/grpc"))
+}
