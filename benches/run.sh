@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the release binary, installs what the benchmark needs (boto3, DuckDB) into the test
+# Builds the release binary, installs what the benchmarks need (boto3, DuckDB, pyarrow, grpcio) into the test
 # virtualenv, and runs the end-to-end query benchmark against DuckDB on the same Parquet files.
 #   bash benches/run.sh [--events N] [--runs R]      the query benchmark (queries.py)
 #   bash benches/run.sh --imports [--events N]       the import benchmark (imports.py)
 #   bash benches/run.sh --ingest [--seconds S]       the PutAuditEvents benchmark (ingest.py)
+#   bash benches/run.sh --results [--events N]       reading a result: JSON pages, Arrow, Flight (results.py)
 #   TRAILLAKE_VENV     the Python virtualenv (default ~/.cache/traillake-venv)
 #   CARGO_TARGET_DIR   where cargo builds (default ./target)
 set -euo pipefail
@@ -20,6 +21,9 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 if [ "${1:-}" = "--imports" ]; then
   shift
   "$venv/bin/python" benches/imports.py --binary "$target/release/traillake" "$@"
+elif [ "${1:-}" = "--results" ]; then
+  shift
+  "$venv/bin/python" benches/results.py --binary "$target/release/traillake" "$@"
 elif [ "${1:-}" = "--ingest" ]; then
   shift
   "$venv/bin/python" benches/ingest.py --binary "$target/release/traillake" "$@"

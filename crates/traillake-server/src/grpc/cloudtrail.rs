@@ -185,3 +185,43 @@ impl Iterator for IpcChunks {
         Some(Ok(ArrowIpcChunk { ipc: Some(ipc) }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::ipc::reader::StreamReader;
+    use traillake_api::shapes::QueryStatus;
+
+    use super::*;
+
+    #[test]
+    fn pieces_are_one_readable_stream_of_bounded_messages() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false), Field::new("text", DataType::Utf8, false)]));
+        let rows = 200_000;
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..rows)),
+                Arc::new(StringArray::from_iter_values((0..rows).map(|n| format!("row {n:08}")))),
+            ],
+        )
+        .unwrap();
+        let empty = batch.slice(0, 0);
+        let results = ArrowResults { status: QueryStatus::Finished, schema, batches: vec![batch.clone(), empty, batch] };
+        let pieces: Vec<Vec<u8>> = IpcChunks::new(results).unwrap().map(|chunk| chunk.unwrap().ipc.unwrap()).collect();
+        assert!(pieces.len() > 4, "two 5 MB batches are cut into pieces: {}", pieces.len());
+        assert!(pieces.iter().all(|piece| piece.len() <= PIECE_BYTES + 4096), "a piece over the bound");
+
+        let reader = StreamReader::try_new(std::io::Cursor::new(pieces.concat()), None).unwrap();
+        let read: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
+        assert_eq!(read.iter().map(RecordBatch::num_rows).sum::<usize>(), 2 * rows as usize);
+        let first = read[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(first.value(0), 0);
+        // The first piece holds the schema alone; the last, the end-of-stream marker alone.
+        assert!(StreamReader::try_new(std::io::Cursor::new(pieces[0].clone()), None).unwrap().next().is_none());
+        assert_eq!(pieces.last().unwrap().len(), 8);
+    }
+}
