@@ -35,6 +35,7 @@ COLUMNS = "eventID, eventTime, eventName, eventSource, sourceIPAddress, userIden
 
 def grpc_modules(out):
     """Generates the Python stubs of proto/ into `out`; returns (service_pb2_grpc, queries_pb2)."""
+    out.mkdir(parents=True, exist_ok=True)
     includes = importlib.resources.files("grpc_tools") / "_proto"
     protos = sorted(str(path) for path in (REPO / "proto/traillake/v1").glob("*.proto"))
     if protoc.main(["protoc", f"-I{REPO / 'proto'}", f"-I{includes}", f"--python_out={out}", f"--grpc_python_out={out}", *protos]) != 0:

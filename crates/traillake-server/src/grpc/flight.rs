@@ -5,6 +5,7 @@
 //! The other Flight methods answer UNIMPLEMENTED: traillake takes no data through Flight.
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
@@ -13,12 +14,13 @@ use arrow_flight::{
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt as _, TryStreamExt as _};
-use tonic::metadata::MetadataValue;
+use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Request, Response, Status, Streaming};
 use traillake_api::shapes::QueryRequest;
 use traillake_api::wire::WireEnum as _;
 use traillake_api::{ApiError, ErrorCode};
 
+use super::arrow::{portable, portable_schema};
 use super::cloudtrail::QUERY_STATUS;
 use super::{Call, Front};
 use crate::auth::Api;
@@ -29,10 +31,10 @@ use crate::service::ArrowResults;
 pub(super) struct QueryResultsFlight(pub(super) Front);
 
 impl QueryResultsFlight {
-    /// Returns the results of the query a ticket or descriptor names, for the caller.
-    async fn results(&self, metadata: &tonic::metadata::MetadataMap, query_id: Result<String, ApiError>, request_id: &str) -> Result<ArrowResults, ApiError> {
+    /// Returns the results of a query of the caller.
+    async fn results(&self, metadata: &MetadataMap, query_id: String, request_id: &str) -> Result<ArrowResults, ApiError> {
         let ctx = self.0.context(metadata, Api::CloudTrail, request_id)?;
-        let request = QueryRequest { query_id: Some(query_id?), ..Default::default() };
+        let request = QueryRequest { query_id: Some(query_id), ..Default::default() };
         self.0.service.query_results_arrow(&ctx, request).await
     }
 }
@@ -75,13 +77,15 @@ impl FlightService for QueryResultsFlight {
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
         let call = Call::start("FlightDoGet");
-        let query_id = query_id(&request.get_ref().ticket, "ticket");
-        let result = self.results(request.metadata(), query_id, &call.request_id).await;
+        let result = match query_id(&request.get_ref().ticket, "ticket") {
+            Ok(query_id) => self.results(request.metadata(), query_id, &call.request_id).await,
+            Err(error) => Err(error),
+        };
         let status = result.as_ref().ok().map(|results| results.status);
         let result = result.map(|results| {
-            let batches = stream::iter(results.batches.into_iter().map(Ok));
-            let data = FlightDataEncoderBuilder::new().with_schema(results.schema).build(batches).map_err(Status::from);
-            data.boxed()
+            let batches = stream::iter(results.batches.into_iter().map(|batch| portable(&batch).map_err(FlightError::from)));
+            let encoder = FlightDataEncoderBuilder::new().with_schema(portable_schema(&results.schema));
+            encoder.build(batches).map_err(Status::from).boxed()
         });
         let mut response = call.answer(result)?;
         if let Some(status) = status {
@@ -94,11 +98,11 @@ impl FlightService for QueryResultsFlight {
         let call = Call::start("FlightGetFlightInfo");
         let descriptor = request.get_ref().clone();
         let result = async {
-            let query_id = descriptor_query_id(&descriptor);
+            let query_id = descriptor_query_id(&descriptor)?;
             let results = self.results(request.metadata(), query_id.clone(), &call.request_id).await?;
-            let ticket = Ticket::new(query_id?);
+            let ticket = Ticket::new(query_id);
             let info = FlightInfo::new()
-                .try_with_schema(&results.schema)
+                .try_with_schema(&portable_schema(&results.schema))
                 .map_err(|error| {
                     tracing::error!(%error, "could not encode a result schema");
                     ApiError::internal()
@@ -116,9 +120,9 @@ impl FlightService for QueryResultsFlight {
     async fn get_schema(&self, request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
         let call = Call::start("FlightGetSchema");
         let result = async {
-            let query_id = descriptor_query_id(request.get_ref());
+            let query_id = descriptor_query_id(request.get_ref())?;
             let results = self.results(request.metadata(), query_id, &call.request_id).await?;
-            SchemaAsIpc::new(&results.schema, &IpcWriteOptions::default()).try_into().map_err(|error: datafusion::arrow::error::ArrowError| {
+            SchemaAsIpc::new(&portable_schema(&results.schema), &IpcWriteOptions::default()).try_into().map_err(|error: datafusion::arrow::error::ArrowError| {
                 tracing::error!(%error, "could not encode a result schema");
                 ApiError::internal()
             })

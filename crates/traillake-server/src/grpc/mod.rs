@@ -4,6 +4,7 @@
 //! that shares the JSON gateway's listener. It decodes nothing by hand and holds no operation's
 //! logic: the messages are `traillake_api::shapes`, the same types the JSON gateway speaks.
 
+mod arrow;
 mod cloudtrail;
 mod flight;
 mod status;
