@@ -121,7 +121,7 @@ def main():
             ("GetQueryResults pages (boto3, JSON)", timed(lambda: read_json_pages(client, query_id), args.runs, rows)),
             ("GetQueryResultsArrow (gRPC, Arrow IPC)", timed(lambda: read_arrow_stream(stub, queries_pb2, query_id), args.runs, rows)),
             ("Flight DoGet (pyarrow)", timed(lambda: read_flight(flight_client, query_id), args.runs, rows)),
-            ("DuckDB: the same rows as Arrow from the Parquet files", timed(lambda: duck.execute(duck_sql).to_arrow_table().num_rows, args.runs, rows)),
+            ("DuckDB: the same rows as Arrow from the Parquet files", timed(lambda: duck.sql(duck_sql).to_arrow_table().num_rows, args.runs, rows)),
         ]
         json_rate = rows / results[0][1]
         print()
