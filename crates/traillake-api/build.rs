@@ -1,6 +1,7 @@
 //! Generates the operations' shapes from `proto/traillake/v1/*.proto` with prost, and adds the
 //! serde attributes that make the same types speak the AWS JSON wire: member names as written in
-//! the .proto, absent members omitted, timestamps as epoch seconds, enums as their AWS strings.
+//! the .proto, absent members omitted, timestamps as epoch seconds, enums as their AWS strings,
+//! bytes as base64.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -86,8 +87,8 @@ fn field_attributes(field: &prost_types::FieldDescriptorProto, omit_empty_lists:
     let repeated = field.label() == Label::Repeated;
     if repeated {
         assert!(
-            field.r#type() != Type::Enum && field.type_name() != ".google.protobuf.Timestamp",
-            "{name}: repeated enums and timestamps need a wire adapter first"
+            field.r#type() != Type::Enum && field.r#type() != Type::Bytes && field.type_name() != ".google.protobuf.Timestamp",
+            "{name}: repeated enums, bytes and timestamps need a wire adapter first"
         );
         attributes.push("#[serde(deserialize_with = \"crate::wire::null_as_default\")]".into());
         if omit_empty_lists {
@@ -103,6 +104,13 @@ fn field_attributes(field: &prost_types::FieldDescriptorProto, omit_empty_lists:
                 "#[serde(serialize_with = \"crate::wire::serialize_enum::<{rust_type}, _>\", \
                  deserialize_with = \"crate::wire::deserialize_enum::<{rust_type}, _>\")]"
             ));
+        }
+        Type::Bytes => {
+            attributes.push(
+                "#[serde(serialize_with = \"crate::wire::serialize_bytes\", \
+                 deserialize_with = \"crate::wire::deserialize_bytes\")]"
+                    .into(),
+            );
         }
         Type::Message if field.type_name() == ".google.protobuf.Timestamp" => {
             attributes.push(

@@ -293,8 +293,8 @@ def test_bad_statements_and_references(loaded, server):
         cloudtrail.get_query_results(QueryId=str(uuid.uuid4()))
     with pytest.raises(cloudtrail.exceptions.EventDataStoreNotFoundException):
         cloudtrail.start_query(QueryStatement=f"SELECT 1 FROM {eds}", EventDataStoreOwnerAccountId="210987654321")
-    with pytest.raises(cloudtrail.exceptions.UnsupportedOperationException):
-        cloudtrail.start_query(QueryStatement=f"SELECT 1 FROM {eds}", DeliveryS3Uri="s3://bucket/prefix")
+    with pytest.raises(cloudtrail.exceptions.InvalidS3BucketNameException):
+        cloudtrail.start_query(QueryStatement=f"SELECT 1 FROM {eds}", DeliveryS3Uri="s3://Bucket_Name/prefix")
     with pytest.raises(cloudtrail.exceptions.InvalidDateRangeException):
         cloudtrail.list_queries(EventDataStore=eds, StartTime=datetime.datetime(2025, 1, 2), EndTime=datetime.datetime(2025, 1, 1))
     status, _, reply = server.raw({"EventDataStore": eds, "QueryStatus": "DONE"}, target="ListQueries")

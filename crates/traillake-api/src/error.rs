@@ -68,6 +68,7 @@ error_codes!(
     InvalidNextTokenException,
     InvalidParameterException,
     InvalidTagParameterException,
+    InvalidTimeRangeException,
     InvalidTokenException,
     InvalidTrailNameException,
     OperationNotPermittedException,

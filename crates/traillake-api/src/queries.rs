@@ -40,10 +40,11 @@ pub struct NewQuery {
     pub statement: String,
     /// The owner account named by the caller, if any.
     pub owner_account_id: Option<String>,
+    /// `s3://bucket[/prefix]` to deliver the results to, checked.
+    pub delivery_s3_uri: Option<String>,
 }
 
-/// Checks StartQuery's members. Dashboards (QueryAlias, QueryParameters) are not supported, and
-/// delivery to S3 is refused until it is built, after its URI passed the model's checks.
+/// Checks StartQuery's members. Dashboards (QueryAlias, QueryParameters) are not supported.
 pub fn check_start(request: &StartQueryRequest) -> Result<NewQuery, ApiError> {
     check_dashboard_members(request.query_alias.as_deref(), None)?;
     if !request.query_parameters.is_empty() {
@@ -67,16 +68,45 @@ pub fn check_start(request: &StartQueryRequest) -> Result<NewQuery, ApiError> {
         ));
     }
     if let Some(uri) = request.delivery_s3_uri.as_deref() {
-        DELIVERY_S3_URI.check("DeliveryS3Uri", uri)?;
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedOperationException,
-            "delivering query results to S3 (DeliveryS3Uri) is not supported yet",
-        ));
+        check_delivery_uri(uri)?;
     }
     Ok(NewQuery {
         statement: statement.to_string(),
         owner_account_id: request.event_data_store_owner_account_id.clone(),
+        delivery_s3_uri: request.delivery_s3_uri.clone(),
     })
+}
+
+/// Checks a `DeliveryS3Uri`: a bucket name as S3 allows it (InvalidS3BucketNameException), then a
+/// key prefix of at most 200 characters without empty, `.` or `..` segments, backslashes or
+/// control characters (InvalidS3PrefixException).
+fn check_delivery_uri(uri: &str) -> Result<(), ApiError> {
+    let bucket_only = uri.split_once("://").map_or(uri, |(scheme, rest)| {
+        let bucket = rest.split('/').next().unwrap_or_default();
+        &uri[..scheme.len() + 3 + bucket.len()]
+    });
+    DELIVERY_S3_URI.check("DeliveryS3Uri", bucket_only)?;
+    let bucket = &bucket_only["s3://".len()..];
+    if bucket.contains("..") || bucket.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err(ApiError::validation(
+            ErrorCode::InvalidS3BucketNameException,
+            "DeliveryS3Uri",
+            uri,
+            "the bucket name must not contain '..' or be an IP address",
+        ));
+    }
+    DELIVERY_S3_URI.check("DeliveryS3Uri", uri)?;
+    let prefix = uri[bucket_only.len()..].trim_start_matches('/').trim_end_matches('/');
+    let bad_segment = !prefix.is_empty() && prefix.split('/').any(|segment| segment.is_empty() || segment == "." || segment == "..");
+    if prefix.chars().count() > 200 || bad_segment || prefix.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(ApiError::validation(
+            ErrorCode::InvalidS3PrefixException,
+            "DeliveryS3Uri",
+            uri,
+            "the key prefix must be at most 200 characters, without empty, '.' or '..' segments, backslashes or control characters",
+        ));
+    }
+    Ok(())
 }
 
 fn check_dashboard_members(alias: Option<&str>, refresh_id: Option<&str>) -> Result<(), ApiError> {

@@ -106,6 +106,24 @@ pub fn deserialize_timestamp<'de, D: Deserializer<'de>>(
     }
 }
 
+/// Serializes optional bytes as base64, as the AWS JSON protocols write blobs.
+pub fn serialize_bytes<S: Serializer>(value: &Option<Vec<u8>>, serializer: S) -> Result<S::Ok, S::Error> {
+    use base64::Engine as _;
+    match value {
+        Some(bytes) => serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes)),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Deserializes optional bytes from base64; `null` is absent.
+pub fn deserialize_bytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<u8>>, D::Error> {
+    use base64::Engine as _;
+    let Some(text) = Option::<String>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    base64::engine::general_purpose::STANDARD.decode(text).map(Some).map_err(|_| D::Error::custom("expected base64 bytes"))
+}
+
 /// Deserializes a list or map field, taking `null` as empty.
 pub fn null_as_default<'de, T: Deserialize<'de> + Default, D: Deserializer<'de>>(
     deserializer: D,

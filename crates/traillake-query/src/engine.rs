@@ -32,9 +32,11 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, watch};
-use traillake_api::shapes::QueryStatus;
+use traillake_api::shapes::{DeliveryStatus, QueryStatus};
 use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeRoot};
 
+use crate::delivery::keys::SigningKeys;
+use crate::delivery::{Delivery, DeliveryFailure, DeliveryTarget};
 use crate::dialect::prepare;
 use crate::error::QueryError;
 use crate::planner::{PlannedQuery, StoreSource, plan};
@@ -53,6 +55,12 @@ pub struct EngineSettings {
     pub time_limit: Duration,
     /// How long a query's record and results are kept after it ended.
     pub result_retention: Duration,
+    /// The server's Region, written in the sign files of deliveries.
+    pub region: String,
+    /// How long a signing key of deliveries is current before the next one is made.
+    pub signing_key_period: Duration,
+    /// The compressed size at which a delivered result file is closed and the next one begun.
+    pub delivery_file_bytes: usize,
 }
 
 impl Default for EngineSettings {
@@ -62,6 +70,9 @@ impl Default for EngineSettings {
             execution_slots: 4,
             time_limit: Duration::from_secs(3600),
             result_retention: Duration::from_secs(7 * 24 * 3600),
+            region: "us-east-1".to_string(),
+            signing_key_period: Duration::from_secs(30 * 24 * 3600),
+            delivery_file_bytes: 128 << 20,
         }
     }
 }
@@ -93,6 +104,12 @@ pub struct QueryRecord {
     pub scan: ScanStatistics,
     /// Result rows produced (so far).
     pub result_rows: u64,
+    /// Where the results are delivered, when StartQuery asked for it.
+    #[serde(default)]
+    pub delivery_s3_uri: Option<String>,
+    /// How the delivery went, when there is one.
+    #[serde(default)]
+    pub delivery_status: Option<DeliveryStatus>,
 }
 
 impl QueryRecord {
@@ -200,6 +217,8 @@ pub struct QueryEngine {
     settings: EngineSettings,
     queries: Mutex<HashMap<String, Arc<QueryEntry>>>,
     slots: Arc<Semaphore>,
+    /// The keys that sign deliveries.
+    keys: SigningKeys,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -221,7 +240,9 @@ impl QueryEngine {
     /// that were running when the server stopped.
     pub async fn open(root: LakeRoot, catalog: Arc<Catalog>, settings: EngineSettings) -> Result<Arc<Self>, QueryError> {
         let runtime = QueryRuntime::new().map_err(|error| QueryError::Engine(error.into()))?;
+        let keys = SigningKeys::open(root.clone(), settings.signing_key_period).await?;
         let engine = Arc::new(Self {
+            keys,
             runtime,
             datafusion: Arc::new(RuntimeEnv::default()),
             snapshots: Mutex::new(HashMap::new()),
@@ -251,6 +272,13 @@ impl QueryEngine {
                 record.status = QueryStatus::Failed;
                 record.error_message = Some("the server stopped while the query ran; start it again".to_string());
                 record.ended = Some(now);
+                if record.delivery_s3_uri.is_some() {
+                    record.delivery_status = Some(DeliveryStatus::Failed);
+                }
+                engine.save_record(&record).await?;
+            } else if record.delivery_status == Some(DeliveryStatus::Pending) {
+                tracing::warn!(query_id = %record.id, "the server stopped while the query's results were delivered");
+                record.delivery_status = Some(DeliveryStatus::Failed);
                 engine.save_record(&record).await?;
             }
             engine.queries.lock().expect("queries lock").insert(record.id.clone(), QueryEntry::new(record, None));
@@ -295,8 +323,9 @@ impl QueryEngine {
         self.catalog.event_data_stores(account_id).await.into_iter().map(|store| (store.id.clone(), store)).collect()
     }
 
-    /// Checks and plans a statement for an account, and starts it. Returns the QueryId.
-    pub async fn start(self: &Arc<Self>, account_id: &str, statement: &str) -> Result<String, QueryError> {
+    /// Checks and plans a statement for an account, and starts it; its results are delivered to
+    /// `delivery_s3_uri` (checked by the API layer) when it finishes. Returns the QueryId.
+    pub async fn start(self: &Arc<Self>, account_id: &str, statement: &str, delivery_s3_uri: Option<&str>) -> Result<String, QueryError> {
         let stores = self.account_stores(account_id).await;
         let mut sources: Vec<StoreSource> = Vec::new();
         let prepared = prepare(statement, |written| {
@@ -321,6 +350,9 @@ impl QueryEngine {
         }
         let now = Utc::now();
         let planned = plan(&prepared, &sources, now, &self.datafusion).await?;
+        if let Some(uri) = delivery_s3_uri {
+            check_bucket(uri).await?;
+        }
         let record = QueryRecord {
             id: uuid::Uuid::new_v4().to_string(),
             account_id: account_id.to_string(),
@@ -334,6 +366,8 @@ impl QueryEngine {
             column_keys: planned.column_keys.clone(),
             scan: ScanStatistics::default(),
             result_rows: 0,
+            delivery_s3_uri: delivery_s3_uri.map(str::to_string),
+            delivery_status: delivery_s3_uri.map(|_| DeliveryStatus::Pending),
         };
         let entry = {
             let mut queries = self.queries.lock().expect("queries lock");
@@ -464,6 +498,60 @@ impl QueryEngine {
             execution_ms = record.execution_millis(Utc::now()),
             "query ended"
         );
+        if record.delivery_s3_uri.is_some() {
+            self.finish_delivery(record, rows.as_deref()).await;
+        }
+    }
+
+    /// Delivers a FINISHED query's results (nothing for a query that ended otherwise) and keeps
+    /// the DeliveryStatus.
+    async fn finish_delivery(&self, mut record: QueryRecord, rows: Option<&ResultRows>) {
+        let status = match record.status {
+            QueryStatus::Finished => match self.deliver(&record, rows).await {
+                Ok(()) => DeliveryStatus::Success,
+                Err(failure) => {
+                    tracing::warn!(query_id = %record.id, status = ?failure.status, error = %failure, "delivering the results failed");
+                    failure.status
+                }
+            },
+            QueryStatus::Cancelled => DeliveryStatus::Cancelled,
+            _ => DeliveryStatus::Failed,
+        };
+        record.delivery_status = Some(status);
+        if let Some(entry) = self.queries.lock().expect("queries lock").get(&record.id) {
+            entry.record.lock().expect("query record lock").delivery_status = Some(status);
+        }
+        if let Err(error) = self.save_record(&record).await {
+            tracing::error!(query_id = %record.id, %error, "could not keep the query's record");
+        }
+    }
+
+    async fn deliver(&self, record: &QueryRecord, rows: Option<&ResultRows>) -> Result<(), DeliveryFailure> {
+        let uri = record.delivery_s3_uri.as_deref().unwrap_or_default();
+        let target = DeliveryTarget::parse(uri).ok_or_else(|| DeliveryFailure::failed(format!("{uri} is no s3:// URI")))?;
+        let bucket = traillake_lake::root::s3_bucket(&target.bucket).map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        let now = Utc::now();
+        let key = self.keys.current(now).await.map_err(|error| DeliveryFailure {
+            status: DeliveryStatus::FailedSigningFile,
+            message: format!("no signing key: {error}"),
+        })?;
+        let empty = ResultRows::empty();
+        let delivery = Delivery {
+            bucket,
+            folder: target.folder(&record.account_id, &record.id, now),
+            column_keys: &record.column_keys,
+            key: &key,
+            region: &self.settings.region,
+            max_file_bytes: self.settings.delivery_file_bytes,
+        };
+        let sign_file = delivery.deliver(rows.unwrap_or(&empty), now).await?;
+        tracing::info!(query_id = %record.id, files = sign_file.files.len(), folder = %delivery.folder, "delivered the results");
+        Ok(())
+    }
+
+    /// Returns the signing keys of deliveries.
+    pub fn signing_keys(&self) -> &SigningKeys {
+        &self.keys
     }
 
     async fn save_rows(&self, id: &str, rows: &ResultRows) -> Result<(), QueryError> {
@@ -540,6 +628,9 @@ impl QueryEngine {
                 return Err(QueryError::InactiveQuery(id.to_string(), status_name(record.status)));
             }
             record.status = QueryStatus::Cancelled;
+            if record.delivery_s3_uri.is_some() {
+                record.delivery_status = Some(DeliveryStatus::Cancelled);
+            }
             record.clone()
         };
         entry.cancel.send_replace(true);
@@ -624,6 +715,25 @@ fn resolve_store<'a>(
         return Err(QueryError::InactiveEventDataStore(store.id.clone()));
     }
     Ok(store)
+}
+
+/// Checks that the bucket of a `DeliveryS3Uri` can be listed on the configured S3 endpoint.
+async fn check_bucket(uri: &str) -> Result<(), QueryError> {
+    let Some(target) = DeliveryTarget::parse(uri) else {
+        return Err(QueryError::S3BucketDoesNotExist(uri.to_string(), "it is no s3:// URI".to_string()));
+    };
+    let unreachable = |reason: String| QueryError::S3BucketDoesNotExist(target.bucket.clone(), reason);
+    let bucket = traillake_lake::root::s3_bucket(&target.bucket).map_err(|error| unreachable(error.to_string()))?;
+    let prefix = (!target.prefix.is_empty()).then(|| Path::from(target.prefix.as_str()));
+    let first = tokio::time::timeout(Duration::from_secs(10), async { bucket.list(prefix.as_ref()).next().await }).await;
+    match first {
+        Err(_) => Err(unreachable("it did not answer within 10 seconds".to_string())),
+        Ok(Some(Err(object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }))) => {
+            Err(QueryError::InsufficientS3BucketPolicy(target.bucket.clone()))
+        }
+        Ok(Some(Err(error))) => Err(unreachable(error.to_string())),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// Returns an ErrorMessage within the model's 4..1000 characters.

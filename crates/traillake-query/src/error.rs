@@ -21,6 +21,15 @@ pub enum QueryError {
     /// CancelQuery on a query that already ended.
     #[error("query {0} is {1} and can no longer be cancelled")]
     InactiveQuery(String, &'static str),
+    /// The bucket of a DeliveryS3Uri cannot be reached.
+    #[error("the S3 bucket {0} of DeliveryS3Uri cannot be reached: {1}")]
+    S3BucketDoesNotExist(String, String),
+    /// The bucket of a DeliveryS3Uri refuses traillake's credentials.
+    #[error("the S3 bucket {0} of DeliveryS3Uri refuses access to traillake's credentials")]
+    InsufficientS3BucketPolicy(String),
+    /// A signing key could not be made or read.
+    #[error("signing key: {0}")]
+    Signing(String),
     /// The lake failed.
     #[error(transparent)]
     Lake(#[from] LakeError),

@@ -1,8 +1,9 @@
 //! traillake's query engine: CloudTrail Lake's SQL dialect on DataFusion (store IDs in FROM, Trino
 //! functions), planning against stores with retention applied, execution with the concurrency
-//! limit and time limit, statistics from the executed plan, and result pages. It knows nothing of
-//! HTTP or gRPC.
+//! limit and time limit, statistics from the executed plan, result pages, and the signed delivery
+//! of results to S3. It knows nothing of HTTP or gRPC.
 
+pub mod delivery;
 pub mod dialect;
 pub mod engine;
 pub mod error;

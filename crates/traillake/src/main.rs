@@ -3,6 +3,7 @@
 
 mod import;
 mod load;
+mod verify;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +36,9 @@ enum Command {
     /// Copies the trail log files of an S3-compatible bucket into an event data store, as
     /// StartImport does; exits non-zero unless every file was copied.
     Import(import::ImportArgs),
+    /// Checks a delivery of query results (s3://.../QUERYID/): every file's SHA-256, the sign
+    /// file's signature, and that no file is missing or extra; exits non-zero otherwise.
+    Verify(verify::VerifyArgs),
 }
 
 #[derive(clap::Args)]
@@ -77,6 +81,14 @@ struct ServeArgs {
     /// How long query records and results are kept after the query ended.
     #[arg(long, env = "TRAILLAKE_QUERY_RESULT_RETENTION", default_value = "7d", value_parser = humantime::parse_duration)]
     query_result_retention: Duration,
+    /// How long a key that signs result deliveries is current; then the next delivery makes a new
+    /// one (ListPublicKeys lists them all with their validity).
+    #[arg(long, env = "TRAILLAKE_SIGNING_KEY_ROTATION", default_value = "30d", value_parser = humantime::parse_duration)]
+    signing_key_rotation: Duration,
+    /// The compressed size, in bytes, at which a delivered result file is closed and the next
+    /// one begun.
+    #[arg(long, env = "TRAILLAKE_DELIVERY_FILE_BYTES", default_value_t = EngineSettings::default().delivery_file_bytes)]
+    delivery_file_bytes: usize,
     /// How often the stores' tables are maintained: days outside retention dropped, days of many
     /// small files compacted.
     #[arg(long, env = "TRAILLAKE_MAINTENANCE_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
@@ -118,6 +130,12 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Verify(args) => {
+            if !verify::verify(args).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -131,6 +149,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         execution_slots: args.query_slots,
         time_limit: args.query_time_limit,
         result_retention: args.query_result_retention,
+        region: args.region.clone(),
+        signing_key_period: args.signing_key_rotation,
+        delivery_file_bytes: args.delivery_file_bytes.max(1),
     };
     let queries = QueryEngine::open(root.clone(), Arc::clone(&catalog), engine_settings).await?;
     let import_settings = RunSettings {

@@ -76,6 +76,7 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, Api::CloudTrail, {
     ListImports => list_imports(ListImportsRequest) -> ListImportsResponse;
     ListImportFailures => list_import_failures(ListImportFailuresRequest) -> ListImportFailuresResponse;
     StopImport => stop_import(ImportRequest) -> ImportDescription;
+    ListPublicKeys => list_public_keys(ListPublicKeysRequest) -> ListPublicKeysResponse;
 }
 
     type GetQueryResultsArrowStream = BoxStream<'static, Result<ArrowIpcChunk, Status>>;

@@ -72,6 +72,7 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | InvalidNextTokenException
         | InvalidParameterException
         | InvalidTagParameterException
+        | InvalidTimeRangeException
         | InvalidTokenException
         | InvalidTrailNameException
         | ResourceARNNotValidException

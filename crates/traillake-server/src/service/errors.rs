@@ -54,7 +54,9 @@ fn query_api_error(error: QueryError) -> ApiError {
         QueryError::MaxConcurrentQueries(_) => ErrorCode::MaxConcurrentQueriesException,
         QueryError::QueryNotFound(_) => ErrorCode::QueryIdNotFoundException,
         QueryError::InactiveQuery(..) => ErrorCode::InactiveQueryException,
-        QueryError::Lake(_) | QueryError::Engine(_) | QueryError::Storage(_) => {
+        QueryError::S3BucketDoesNotExist(..) => ErrorCode::S3BucketDoesNotExistException,
+        QueryError::InsufficientS3BucketPolicy(_) => ErrorCode::InsufficientS3BucketPolicyException,
+        QueryError::Lake(_) | QueryError::Engine(_) | QueryError::Storage(_) | QueryError::Signing(_) => {
             tracing::error!(%error, "query operation failed");
             return ApiError::internal();
         }

@@ -6,6 +6,7 @@ mod channels;
 mod errors;
 mod event_data_stores;
 mod imports;
+mod public_keys;
 mod queries;
 mod resource_policies;
 mod tags;

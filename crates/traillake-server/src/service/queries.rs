@@ -67,7 +67,7 @@ impl Service {
     pub async fn start_query(&self, ctx: &RequestContext, request: StartQueryRequest) -> Result<StartQueryResponse, ApiError> {
         let query = check_start(&request)?;
         Self::check_owner_account(ctx, query.owner_account_id.as_deref())?;
-        let query_id = self.queries.start(&ctx.account_id, &query.statement).await.api()?;
+        let query_id = self.queries.start(&ctx.account_id, &query.statement, query.delivery_s3_uri.as_deref()).await.api()?;
         Ok(StartQueryResponse { query_id: Some(query_id), event_data_store_owner_account_id: query.owner_account_id })
     }
 
@@ -91,8 +91,8 @@ impl Service {
                 creation_time: Some(timestamp(record.created)),
             }),
             error_message: record.error_message.clone(),
-            delivery_s3_uri: None,
-            delivery_status: None,
+            delivery_s3_uri: record.delivery_s3_uri.clone(),
+            delivery_status: record.delivery_status.map(Into::into),
             prompt: None,
             event_data_store_owner_account_id: request.event_data_store_owner_account_id,
         })

@@ -1,0 +1,277 @@
+//! Delivery of a finished query's results to an S3-compatible bucket, signed, as CloudTrail Lake
+//! lays it out: `s3://bucket/prefix/AWSLogs/ACCOUNT/CloudTrail-Lake/Query/YYYY/MM/DD/QUERYID/` holds
+//! `result_1.csv.gz`, `result_2.csv.gz`, ... (gzip CSV: a header row of the column keys, RFC 4180
+//! quoting, values rendered as GetQueryResults renders them, NULL as an empty field; a new file
+//! when one reaches the size bound) and then `result_sign.json`, which lists each file's SHA-256
+//! and signs them with the current key of [`keys::SigningKeys`]. Files are written as multipart
+//! uploads while the rows are rendered, so a large result is never held a second time in memory.
+
+pub mod keys;
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use datafusion::arrow::array::RecordBatch;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload, WriteMultipart};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use traillake_api::shapes::DeliveryStatus;
+
+use crate::engine::ResultRows;
+use crate::render::render;
+use keys::SigningKey;
+
+/// The name of the sign file of a delivery.
+pub const SIGN_FILE: &str = "result_sign.json";
+
+/// Where a query's results go: a bucket, and the folder under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryTarget {
+    /// The bucket of `DeliveryS3Uri`.
+    pub bucket: String,
+    /// The key prefix of `DeliveryS3Uri`, without leading or trailing `/` (may be empty).
+    pub prefix: String,
+}
+
+impl DeliveryTarget {
+    /// Returns the target of a `DeliveryS3Uri` the API layer checked (`s3://bucket[/prefix]`).
+    pub fn parse(uri: &str) -> Option<Self> {
+        let rest = uri.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        Some(Self { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() })
+    }
+
+    /// Returns the folder of a query's delivery, relative to the bucket.
+    pub fn folder(&self, account_id: &str, query_id: &str, delivered: DateTime<Utc>) -> String {
+        let date = delivered.format("%Y/%m/%d");
+        let folder = format!("AWSLogs/{account_id}/CloudTrail-Lake/Query/{date}/{query_id}");
+        if self.prefix.is_empty() { folder } else { format!("{}/{folder}", self.prefix) }
+    }
+}
+
+/// One result file as the sign file lists it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct SignedFile {
+    /// Hex SHA-256 of the file's (compressed) bytes.
+    #[serde(rename = "fileHashValue")]
+    pub file_hash_value: String,
+    /// The file's name in the delivery folder.
+    #[serde(rename = "fileName")]
+    pub file_name: String,
+}
+
+/// The sign file, `result_sign.json`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SignFile {
+    /// `1.0`.
+    pub version: String,
+    /// The Region of the server.
+    pub region: String,
+    /// The result files, in order.
+    pub files: Vec<SignedFile>,
+    /// `SHA-256`.
+    pub hash_algorithm: String,
+    /// `SHA256withRSA`.
+    pub signature_algorithm: String,
+    /// When the results were delivered (RFC 3339, UTC); selects the key in ListPublicKeys.
+    pub query_complete_time: String,
+    /// Hex SHA256withRSA signature of [`SignFile::signing_string`].
+    pub hash_signature: String,
+    /// Hex MD5 fingerprint of the signing key's DER public key.
+    pub public_key_fingerprint: String,
+}
+
+impl SignFile {
+    /// Returns the string that is signed: the files' hashes in order, joined by single spaces.
+    pub fn signing_string(files: &[SignedFile]) -> String {
+        files.iter().map(|file| file.file_hash_value.as_str()).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// Why a delivery failed, as DeliveryStatus says it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct DeliveryFailure {
+    /// FAILED, ACCESS_DENIED, RESOURCE_NOT_FOUND, FAILED_SIGNING_FILE or ACCESS_DENIED_SIGNING_FILE.
+    pub status: DeliveryStatus,
+    /// What happened, for the log.
+    pub message: String,
+}
+
+impl DeliveryFailure {
+    fn storage(error: object_store::Error, signing_file: bool) -> Self {
+        let status = match (&error, signing_file) {
+            (object_store::Error::NotFound { .. }, _) => DeliveryStatus::ResourceNotFound,
+            (object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }, false) => {
+                DeliveryStatus::AccessDenied
+            }
+            (object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }, true) => {
+                DeliveryStatus::AccessDeniedSigningFile
+            }
+            (_, false) => DeliveryStatus::Failed,
+            (_, true) => DeliveryStatus::FailedSigningFile,
+        };
+        Self { status, message: error.to_string() }
+    }
+
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
+        Self { status: DeliveryStatus::Failed, message: message.into() }
+    }
+}
+
+/// What a delivery needs besides the rows.
+pub struct Delivery<'a> {
+    /// The bucket's object store.
+    pub bucket: Arc<dyn ObjectStore>,
+    /// The delivery folder in the bucket ([`DeliveryTarget::folder`]).
+    pub folder: String,
+    /// The result column keys, for the header row.
+    pub column_keys: &'a [String],
+    /// The key that signs.
+    pub key: &'a SigningKey,
+    /// The server's Region, for the sign file.
+    pub region: &'a str,
+    /// The compressed size at which a result file is closed and the next one begun.
+    pub max_file_bytes: usize,
+}
+
+impl Delivery<'_> {
+    /// Writes the result files and then the sign file; returns the sign file.
+    pub async fn deliver(&self, rows: &ResultRows, now: DateTime<Utc>) -> Result<SignFile, DeliveryFailure> {
+        let mut files = Vec::new();
+        let mut file: Option<ResultFile> = None;
+        for batch in &rows.batches {
+            for row in 0..batch.num_rows() {
+                if file.is_none() {
+                    let name = format!("result_{}.csv.gz", files.len() + 1);
+                    file = Some(self.start_file(name).await?);
+                }
+                let current = file.as_mut().expect("a file was started");
+                current.write_row(batch, row)?;
+                current.send_compressed().await?;
+                if current.size() >= self.max_file_bytes {
+                    files.push(file.take().expect("a file was started").finish().await?);
+                }
+            }
+        }
+        if files.is_empty() || file.is_some() {
+            // A result of no rows is one file holding the header row.
+            let current = match file {
+                Some(current) => current,
+                None => self.start_file("result_1.csv.gz".to_string()).await?,
+            };
+            files.push(current.finish().await?);
+        }
+
+        let signing_string = SignFile::signing_string(&files);
+        let signature = self.key.sign(signing_string.as_bytes());
+        let sign_file = SignFile {
+            version: "1.0".to_string(),
+            region: self.region.to_string(),
+            files,
+            hash_algorithm: "SHA-256".to_string(),
+            signature_algorithm: "SHA256withRSA".to_string(),
+            query_complete_time: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+            hash_signature: hex(&signature),
+            public_key_fingerprint: self.key.fingerprint.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&sign_file).expect("a sign file serializes");
+        let path = Path::from(format!("{}/{SIGN_FILE}", self.folder));
+        self.bucket.put(&path, PutPayload::from(bytes)).await.map_err(|error| DeliveryFailure::storage(error, true))?;
+        Ok(sign_file)
+    }
+
+    async fn start_file(&self, name: String) -> Result<ResultFile, DeliveryFailure> {
+        let path = Path::from(format!("{}/{name}", self.folder));
+        let upload = self.bucket.put_multipart(&path).await.map_err(|error| DeliveryFailure::storage(error, false))?;
+        let mut file = ResultFile {
+            name,
+            upload: WriteMultipart::new(upload),
+            text: csv::Writer::from_writer(Vec::new()),
+            gzip: GzEncoder::new(Vec::new(), Compression::default()),
+            hash: Sha256::new(),
+            compressed_bytes: 0,
+        };
+        file.text.write_record(self.column_keys).map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        Ok(file)
+    }
+}
+
+/// A result file being written: rows as CSV text, compressed with gzip, sent as the parts of a
+/// multipart upload, hashed as they are sent.
+struct ResultFile {
+    name: String,
+    upload: WriteMultipart,
+    text: csv::Writer<Vec<u8>>,
+    gzip: GzEncoder<Vec<u8>>,
+    hash: Sha256,
+    /// Compressed bytes sent so far.
+    compressed_bytes: usize,
+}
+
+/// CSV text gathered before it is compressed.
+const TEXT_BYTES: usize = 64 << 10;
+/// Compressed bytes gathered before they are handed to the upload.
+const COMPRESSED_BYTES: usize = 1 << 20;
+
+impl ResultFile {
+    fn write_row(&mut self, batch: &RecordBatch, row: usize) -> Result<(), DeliveryFailure> {
+        for column in batch.columns() {
+            let value = render(column, row).map_err(|error| DeliveryFailure::failed(format!("rendering a value: {error}")))?;
+            self.text.write_field(value.unwrap_or_default()).map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        }
+        self.text.write_record(None::<&[u8]>).map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        if self.text.get_ref().len() >= TEXT_BYTES {
+            self.compress_text()?;
+        }
+        Ok(())
+    }
+
+    /// Moves the CSV text written so far into the gzip stream, flushed, so that the file's
+    /// compressed size is known to within one piece of text.
+    fn compress_text(&mut self) -> Result<(), DeliveryFailure> {
+        let text = std::mem::replace(&mut self.text, csv::Writer::from_writer(Vec::new()));
+        let text = text.into_inner().map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        self.gzip.write_all(&text).map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        self.gzip.flush().map_err(|error| DeliveryFailure::failed(error.to_string()))
+    }
+
+    /// Hands the compressed bytes gathered so far to the upload, which sends them in parts.
+    async fn send_compressed(&mut self) -> Result<(), DeliveryFailure> {
+        if self.gzip.get_ref().len() < COMPRESSED_BYTES {
+            return Ok(());
+        }
+        let bytes = std::mem::take(self.gzip.get_mut());
+        self.hash.update(&bytes);
+        self.compressed_bytes += bytes.len();
+        // At most two parts in flight, so that a slow bucket bounds the memory instead of filling it.
+        self.upload.wait_for_capacity(2).await.map_err(|error| DeliveryFailure::storage(error, false))?;
+        self.upload.write(&bytes);
+        Ok(())
+    }
+
+    /// Returns the compressed bytes of the file so far.
+    fn size(&self) -> usize {
+        self.compressed_bytes + self.gzip.get_ref().len()
+    }
+
+    async fn finish(mut self) -> Result<SignedFile, DeliveryFailure> {
+        self.compress_text()?;
+        let Self { name, mut upload, gzip, mut hash, .. } = self;
+        let rest = gzip.finish().map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        hash.update(&rest);
+        upload.write(&rest);
+        upload.finish().await.map_err(|error| DeliveryFailure::storage(error, false))?;
+        Ok(SignedFile { file_hash_value: hex(&hash.finalize()), file_name: name })
+    }
+}
+
+/// Returns bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
