@@ -40,6 +40,8 @@ def test_cli_errors(server):
     assert result.returncode != 0 and "InvalidQueryStatementException" in result.stderr
     result = aws(server, "list-trails")
     assert result.returncode != 0 and "UnsupportedOperationException" in result.stderr
+    keys = json.loads(aws(server, "list-public-keys").stdout)["PublicKeyList"]
+    assert len(keys) == 1 and len(keys[0]["Fingerprint"]) == 32 and keys[0]["Value"], keys
 
 def test_query_with_the_cli(server, tmp_path):
     created = json.loads(aws(server, "create-event-data-store", "--name", "cli-queries").stdout)

@@ -13,7 +13,7 @@ IMPLEMENTED = {
     "StartQuery", "DescribeQuery", "GetQueryResults", "CancelQuery", "ListQueries",
     "StartImport", "GetImport", "ListImports", "ListImportFailures", "StopImport",
     "CreateChannel", "GetChannel", "ListChannels", "UpdateChannel", "DeleteChannel",
-    "PutResourcePolicy", "GetResourcePolicy", "DeleteResourcePolicy",
+    "PutResourcePolicy", "GetResourcePolicy", "DeleteResourcePolicy", "ListPublicKeys",
 }
 
 
