@@ -14,6 +14,9 @@
 //!   `queries/<id>/result.arrow` (its rows, Arrow IPC with the real types), so DescribeQuery and
 //!   GetQueryResults work after a restart, for [`EngineSettings::result_retention`] after the
 //!   query ended. A query that was QUEUED or RUNNING when the server stopped is FAILED on start.
+//! - A query started with a DeliveryS3Uri has its results delivered, signed, once it FINISHED
+//!   (see [`crate::delivery`]); DeliveryStatus is PENDING until then, CANCELLED or FAILED when the
+//!   query ended otherwise (partial results are never delivered).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -175,3 +175,32 @@ fn read_key(bytes: &[u8]) -> Result<SigningKey, String> {
     }
     Ok(SigningKey { fingerprint: file.fingerprint, valid_from: file.valid_from, valid_until: file.valid_until, public_key_der, private_key })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keys_sign_rotate_and_come_back_after_a_restart() {
+        let folder = tempfile::tempdir().unwrap();
+        let root = LakeRoot::open(traillake_lake::RootLocation::Local(folder.path().to_path_buf())).unwrap();
+        let keys = SigningKeys::open(root.clone(), std::time::Duration::from_secs(60)).await.unwrap();
+        let now = Utc::now();
+        let first = keys.current(now).await.unwrap();
+        assert_eq!(first.fingerprint.len(), 32);
+        assert!(Arc::ptr_eq(&first, &keys.current(now + Duration::seconds(30)).await.unwrap()), "still current");
+        let signature = first.sign(b"aaa bbb");
+        verify_signature(&first.public_key_der, b"aaa bbb", &signature).unwrap();
+        assert!(verify_signature(&first.public_key_der, b"aaa bbc", &signature).is_err());
+
+        let second = keys.current(now + Duration::seconds(61)).await.unwrap();
+        assert_ne!(first.fingerprint, second.fingerprint);
+        let both = keys.valid_between(now, now + Duration::seconds(61), now + Duration::seconds(61)).await.unwrap();
+        assert_eq!(both.len(), 2);
+
+        let reopened = SigningKeys::open(root, std::time::Duration::from_secs(60)).await.unwrap();
+        let kept = reopened.by_fingerprint(&first.fingerprint).await.expect("kept under the root");
+        verify_signature(&kept.public_key_der, b"aaa bbb", &kept.sign(b"aaa bbb")).unwrap();
+        assert_eq!(kept.valid_until, first.valid_until);
+    }
+}

@@ -275,3 +275,23 @@ impl ResultFile {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lays_out_deliveries_as_cloudtrail_lake_does() {
+        let target = DeliveryTarget::parse("s3://exports/team/lake/").unwrap();
+        assert_eq!((target.bucket.as_str(), target.prefix.as_str()), ("exports", "team/lake"));
+        let delivered = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
+        assert_eq!(target.folder("123456789012", "q1", delivered), "team/lake/AWSLogs/123456789012/CloudTrail-Lake/Query/2026/01/02/q1");
+        let bare = DeliveryTarget::parse("s3://exports").unwrap();
+        assert_eq!(bare.folder("123456789012", "q1", delivered), "AWSLogs/123456789012/CloudTrail-Lake/Query/2026/01/02/q1");
+        let files = [
+            SignedFile { file_hash_value: "aa".into(), file_name: "result_1.csv.gz".into() },
+            SignedFile { file_hash_value: "bb".into(), file_name: "result_2.csv.gz".into() },
+        ];
+        assert_eq!(SignFile::signing_string(&files), "aa bb");
+    }
+}
