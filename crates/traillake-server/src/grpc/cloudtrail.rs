@@ -95,7 +95,10 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, Api::CloudTrail, {
                 ApiError::internal()
             })?;
             let chunks = stream::iter(chunks.map(|chunk| {
-                chunk.map_err(|error| Status::internal(format!("could not write a result batch as Arrow IPC: {error}")))
+                chunk.map_err(|error| {
+                    tracing::error!(%error, "could not write a result batch as Arrow IPC");
+                    Status::internal(ApiError::internal().message)
+                })
             }));
             Ok((Box::pin(chunks) as Self::GetQueryResultsArrowStream, status))
         }

@@ -85,7 +85,11 @@ impl FlightService for QueryResultsFlight {
         let result = result.map(|results| {
             let batches = stream::iter(results.batches.into_iter().map(|batch| portable(&batch).map_err(FlightError::from)));
             let encoder = FlightDataEncoderBuilder::new().with_schema(portable_schema(&results.schema));
-            encoder.build(batches).map_err(Status::from).boxed()
+            let failed = |error: FlightError| {
+                tracing::error!(%error, "could not encode a result batch for Flight");
+                Status::internal(ApiError::internal().message)
+            };
+            encoder.build(batches).map_err(failed).boxed()
         });
         let mut response = call.answer(result)?;
         if let Some(status) = status {
