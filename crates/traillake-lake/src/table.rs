@@ -294,7 +294,7 @@ impl EventTable {
             }
         }
         let version = writer.flush_and_commit(table).await?;
-        Ok(Commit { version: u64::try_from(version).unwrap_or_default(), rows: order.len() })
+        Ok(Commit { version, rows: order.len() })
     }
 
     /// Returns the latest snapshot, creating the table (schema and partitioning, no rows) if

@@ -407,10 +407,8 @@ pub fn quote_store_references(sql: &str) -> String {
         }
         match c {
             b'(' => in_from.push(false),
-            b')' => {
-                if in_from.len() > 1 {
-                    in_from.pop();
-                }
+            b')' if in_from.len() > 1 => {
+                in_from.pop();
             }
             b',' => expect_table = *in_from.last().expect("depth 0 is never popped"),
             _ => {}
