@@ -8,6 +8,7 @@ use crate::arn::EVENT_DATA_STORE_REF;
 use crate::error::{ApiError, ErrorCode};
 use crate::paging;
 use crate::queries::UUID;
+use crate::s3_location::S3Location;
 use crate::shapes::{ImportRequest, ImportStatus, ListImportFailuresRequest, ListImportsRequest, StartImportRequest};
 use crate::validate::{self, Pattern, StringRule};
 use crate::wire::utc;
@@ -16,37 +17,12 @@ static REGION_PATTERN: Pattern = Pattern::new(r"[a-z]{2}(-[a-z]+)+-\d+");
 static REGION: StringRule = StringRule { min: 1, max: 64, pattern: Some(&REGION_PATTERN), code: ErrorCode::InvalidParameterException };
 static ROLE_ARN_PATTERN: Pattern = Pattern::new(r"arn:aws[a-z\-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@\-/]+");
 static ROLE_ARN: StringRule = StringRule { min: 20, max: 2048, pattern: Some(&ROLE_ARN_PATTERN), code: ErrorCode::InvalidParameterException };
-static BUCKET_PATTERN: Pattern = Pattern::new(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]");
 
-/// Where an import reads trail log files: a bucket and a key prefix ("" for the whole bucket).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Location {
-    /// The bucket.
-    pub bucket: String,
-    /// The key prefix, without a leading `/`; ends with `/` unless empty.
-    pub prefix: String,
-}
-
-impl S3Location {
-    /// Parses `s3://bucket[/prefix]`; anything else is `InvalidImportSourceException`.
-    pub fn parse(uri: &str) -> Result<Self, ApiError> {
-        let invalid = |why: &str| {
-            ApiError::new(ErrorCode::InvalidImportSourceException, format!("the S3LocationUri '{uri}' {why}"))
-        };
-        let Some(rest) = uri.strip_prefix("s3://") else {
-            return Err(invalid("does not start with s3://"));
-        };
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if !BUCKET_PATTERN.is_full_match(bucket) || bucket.contains("..") {
-            return Err(invalid("does not name a valid bucket (3..63 lowercase letters, digits, dots and hyphens)"));
-        }
-        let prefix = prefix.trim_matches('/');
-        if prefix.split('/').any(|part| part == "." || part == "..") || prefix.contains("//") {
-            return Err(invalid("has an invalid key prefix"));
-        }
-        let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
-        Ok(Self { bucket: bucket.to_string(), prefix })
-    }
+/// Returns the location `S3LocationUri` names; anything else is `InvalidImportSourceException`.
+pub fn source_location(uri: &str) -> Result<S3Location, ApiError> {
+    S3Location::read(uri).map_err(|problem| {
+        ApiError::new(ErrorCode::InvalidImportSourceException, format!("the S3LocationUri '{uri}' {}", problem.reason()))
+    })
 }
 
 /// A new import that passed the member checks (the destination is resolved by the caller).
@@ -108,7 +84,7 @@ pub fn check_start(request: &StartImportRequest) -> Result<ImportStart, ApiError
     let Some(uri) = s3.s3_location_uri.as_deref() else {
         return Err(ApiError::missing(ErrorCode::InvalidParameterException, "ImportSource.S3.S3LocationUri"));
     };
-    let location = S3Location::parse(uri)?;
+    let location = source_location(uri)?;
     let region = REGION.check_required("ImportSource.S3.S3BucketRegion", s3.s3_bucket_region.as_deref())?;
     let role_arn = ROLE_ARN.check_required("ImportSource.S3.S3BucketAccessRoleArn", s3.s3_bucket_access_role_arn.as_deref())?;
     let start = request.start_event_time.as_ref().and_then(utc);
@@ -226,13 +202,13 @@ mod tests {
 
     #[test]
     fn parses_the_source_uri() {
-        assert_eq!(S3Location::parse("s3://trail-bucket").unwrap(), S3Location { bucket: "trail-bucket".into(), prefix: "".into() });
+        assert_eq!(source_location("s3://trail-bucket").unwrap(), S3Location { bucket: "trail-bucket".into(), prefix: "".into() });
         assert_eq!(
-            S3Location::parse("s3://trail-bucket/logs/AWSLogs/").unwrap(),
+            source_location("s3://trail-bucket/logs/AWSLogs/").unwrap(),
             S3Location { bucket: "trail-bucket".into(), prefix: "logs/AWSLogs/".into() }
         );
         for bad in ["trail-bucket", "s3://", "s3://UPPER", "s3://a", "s3://bucket/../x", "https://bucket/x"] {
-            let error = S3Location::parse(bad).unwrap_err();
+            let error = source_location(bad).unwrap_err();
             assert_eq!(error.code, ErrorCode::InvalidImportSourceException, "{bad}");
             assert!(error.message.contains("S3LocationUri"), "{}", error.message);
         }

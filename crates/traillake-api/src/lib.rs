@@ -14,6 +14,7 @@ pub mod operations;
 pub mod paging;
 pub mod queries;
 pub mod resource_policy;
+pub mod s3_location;
 pub mod selectors;
 pub mod tags;
 pub mod validate;

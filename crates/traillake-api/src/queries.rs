@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::paging;
+use crate::s3_location::{S3Location, S3LocationProblem};
 use crate::shapes::{GetQueryResultsRequest, ListQueriesRequest, QueryRequest, QueryStatus, StartQueryRequest};
 use crate::validate::{self, Pattern, StringRule};
 use crate::wire::utc;
@@ -77,36 +78,24 @@ pub fn check_start(request: &StartQueryRequest) -> Result<NewQuery, ApiError> {
     })
 }
 
-/// Checks a `DeliveryS3Uri`: a bucket name as S3 allows it (InvalidS3BucketNameException), then a
-/// key prefix of at most 200 characters without empty, `.` or `..` segments, backslashes or
-/// control characters (InvalidS3PrefixException).
+/// Checks a `DeliveryS3Uri`: the model's pattern and a bucket name S3 allows
+/// (InvalidS3BucketNameException), then a key prefix that is an S3 location's and, as the keys
+/// of delivered files are built on it, of at most 200 characters without backslashes or control
+/// characters (InvalidS3PrefixException).
 fn check_delivery_uri(uri: &str) -> Result<(), ApiError> {
-    let bucket_only = uri.split_once("://").map_or(uri, |(scheme, rest)| {
-        let bucket = rest.split('/').next().unwrap_or_default();
-        &uri[..scheme.len() + 3 + bucket.len()]
-    });
-    DELIVERY_S3_URI.check("DeliveryS3Uri", bucket_only)?;
-    let bucket = &bucket_only["s3://".len()..];
-    if bucket.contains("..") || bucket.parse::<std::net::Ipv4Addr>().is_ok() {
-        return Err(ApiError::validation(
-            ErrorCode::InvalidS3BucketNameException,
-            "DeliveryS3Uri",
-            uri,
-            "the bucket name must not contain '..' or be an IP address",
-        ));
-    }
     DELIVERY_S3_URI.check("DeliveryS3Uri", uri)?;
-    let prefix = uri[bucket_only.len()..].trim_start_matches('/').trim_end_matches('/');
-    let bad_segment = !prefix.is_empty() && prefix.split('/').any(|segment| segment.is_empty() || segment == "." || segment == "..");
-    if prefix.chars().count() > 200 || bad_segment || prefix.chars().any(|c| c.is_control() || c == '\\') {
-        return Err(ApiError::validation(
-            ErrorCode::InvalidS3PrefixException,
-            "DeliveryS3Uri",
-            uri,
-            "the key prefix must be at most 200 characters, without empty, '.' or '..' segments, backslashes or control characters",
-        ));
-    }
-    Ok(())
+    let (code, constraint) = match S3Location::read(uri) {
+        Ok(location) => {
+            let prefix = location.prefix.trim_end_matches('/');
+            if prefix.chars().count() <= 200 && !prefix.chars().any(|c| c.is_control() || c == '\\') {
+                return Ok(());
+            }
+            (ErrorCode::InvalidS3PrefixException, "the key prefix must be at most 200 characters, without backslashes or control characters")
+        }
+        Err(problem @ S3LocationProblem::Prefix) => (ErrorCode::InvalidS3PrefixException, problem.reason()),
+        Err(problem) => (ErrorCode::InvalidS3BucketNameException, problem.reason()),
+    };
+    Err(ApiError::validation(code, "DeliveryS3Uri", uri, constraint))
 }
 
 fn check_dashboard_members(alias: Option<&str>, refresh_id: Option<&str>) -> Result<(), ApiError> {

@@ -35,11 +35,12 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, watch};
+use traillake_api::s3_location::S3Location;
 use traillake_api::shapes::{DeliveryStatus, QueryStatus};
 use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeRoot};
 
 use crate::delivery::keys::SigningKeys;
-use crate::delivery::{Delivery, DeliveryFailure, DeliveryTarget};
+use crate::delivery::{Delivery, DeliveryFailure, folder};
 use crate::dialect::prepare;
 use crate::error::QueryError;
 use crate::planner::{PlannedQuery, StoreSource, plan};
@@ -531,7 +532,7 @@ impl QueryEngine {
 
     async fn deliver(&self, record: &QueryRecord, rows: Option<&ResultRows>) -> Result<(), DeliveryFailure> {
         let uri = record.delivery_s3_uri.as_deref().unwrap_or_default();
-        let target = DeliveryTarget::parse(uri).ok_or_else(|| DeliveryFailure::failed(format!("{uri} is no s3:// URI")))?;
+        let target = S3Location::read(uri).map_err(|problem| DeliveryFailure::failed(format!("{uri} {}", problem.reason())))?;
         let bucket = traillake_lake::root::s3_bucket(&target.bucket).map_err(|error| DeliveryFailure::failed(error.to_string()))?;
         let now = Utc::now();
         let key = self.keys.current(now).await.map_err(|error| DeliveryFailure {
@@ -541,7 +542,7 @@ impl QueryEngine {
         let empty = ResultRows::empty();
         let delivery = Delivery {
             bucket,
-            folder: target.folder(&record.account_id, &record.id, now),
+            folder: folder(&target, &record.account_id, &record.id, now),
             column_keys: &record.column_keys,
             key: &key,
             region: &self.settings.region,
@@ -722,12 +723,10 @@ fn resolve_store<'a>(
 
 /// Checks that the bucket of a `DeliveryS3Uri` can be listed on the configured S3 endpoint.
 async fn check_bucket(uri: &str) -> Result<(), QueryError> {
-    let Some(target) = DeliveryTarget::parse(uri) else {
-        return Err(QueryError::S3BucketDoesNotExist(uri.to_string(), "it is no s3:// URI".to_string()));
-    };
+    let target = S3Location::read(uri).map_err(|problem| QueryError::S3BucketDoesNotExist(uri.to_string(), problem.reason().to_string()))?;
     let unreachable = |reason: String| QueryError::S3BucketDoesNotExist(target.bucket.clone(), reason);
     let bucket = traillake_lake::root::s3_bucket(&target.bucket).map_err(|error| unreachable(error.to_string()))?;
-    let prefix = (!target.prefix.is_empty()).then(|| Path::from(target.prefix.as_str()));
+    let prefix = (!target.prefix.is_empty()).then(|| Path::from(target.prefix.trim_end_matches('/')));
     let first = tokio::time::timeout(Duration::from_secs(10), async { bucket.list(prefix.as_ref()).next().await }).await;
     match first {
         Err(_) => Err(unreachable("it did not answer within 10 seconds".to_string())),

@@ -9,9 +9,10 @@ use futures::TryStreamExt as _;
 use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 use sha2::{Digest as _, Sha256};
+use traillake_api::s3_location::S3Location;
 use traillake_lake::{LakeRoot, RootLocation};
 use traillake_query::delivery::keys::{SigningKeys, verify_signature};
-use traillake_query::delivery::{DeliveryTarget, SIGN_FILE, SignFile, hex};
+use traillake_query::delivery::{SIGN_FILE, SignFile, hex};
 
 /// The arguments of `traillake verify`.
 #[derive(clap::Args)]
@@ -27,11 +28,12 @@ pub struct VerifyArgs {
 
 /// Runs `traillake verify`; returns false, having said why, if the delivery does not verify.
 pub async fn verify(args: VerifyArgs) -> anyhow::Result<bool> {
-    let Some(target) = DeliveryTarget::parse(&args.folder) else {
-        bail!("{} is not an s3://bucket/prefix/ folder", args.folder);
+    let target = match S3Location::read(&args.folder) {
+        Ok(target) => target,
+        Err(problem) => bail!("{} {}", args.folder, problem.reason()),
     };
     let bucket = traillake_lake::root::s3_bucket(&target.bucket)?;
-    let folder = Path::from(target.prefix.as_str());
+    let folder = Path::from(target.prefix.trim_end_matches('/'));
     let listed: Vec<_> = bucket.list(Some(&folder)).try_collect().await.with_context(|| format!("listing {}", args.folder))?;
     let names: BTreeSet<String> = listed
         .iter()

@@ -19,6 +19,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload, WriteMultipart};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
+use traillake_api::s3_location::S3Location;
 use traillake_api::shapes::DeliveryStatus;
 
 use crate::engine::ResultRows;
@@ -28,29 +29,10 @@ use keys::SigningKey;
 /// The name of the sign file of a delivery.
 pub const SIGN_FILE: &str = "result_sign.json";
 
-/// Where a query's results go: a bucket, and the folder under it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryTarget {
-    /// The bucket of `DeliveryS3Uri`.
-    pub bucket: String,
-    /// The key prefix of `DeliveryS3Uri`, without leading or trailing `/` (may be empty).
-    pub prefix: String,
-}
-
-impl DeliveryTarget {
-    /// Returns the target of a `DeliveryS3Uri` the API layer checked (`s3://bucket[/prefix]`).
-    pub fn parse(uri: &str) -> Option<Self> {
-        let rest = uri.strip_prefix("s3://")?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        Some(Self { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() })
-    }
-
-    /// Returns the folder of a query's delivery, relative to the bucket.
-    pub fn folder(&self, account_id: &str, query_id: &str, delivered: DateTime<Utc>) -> String {
-        let date = delivered.format("%Y/%m/%d");
-        let folder = format!("AWSLogs/{account_id}/CloudTrail-Lake/Query/{date}/{query_id}");
-        if self.prefix.is_empty() { folder } else { format!("{}/{folder}", self.prefix) }
-    }
+/// Returns the folder, in the bucket of `location`, of a query's delivery.
+pub fn folder(location: &S3Location, account_id: &str, query_id: &str, delivered: DateTime<Utc>) -> String {
+    let date = delivered.format("%Y/%m/%d");
+    format!("{}AWSLogs/{account_id}/CloudTrail-Lake/Query/{date}/{query_id}", location.prefix)
 }
 
 /// One result file as the sign file lists it.
@@ -128,7 +110,7 @@ impl DeliveryFailure {
 pub struct Delivery<'a> {
     /// The bucket's object store.
     pub bucket: Arc<dyn ObjectStore>,
-    /// The delivery folder in the bucket ([`DeliveryTarget::folder`]).
+    /// The delivery folder in the bucket ([`folder`]).
     pub folder: String,
     /// The result column keys, for the header row.
     pub column_keys: &'a [String],
@@ -282,12 +264,11 @@ mod tests {
 
     #[test]
     fn lays_out_deliveries_as_cloudtrail_lake_does() {
-        let target = DeliveryTarget::parse("s3://exports/team/lake/").unwrap();
-        assert_eq!((target.bucket.as_str(), target.prefix.as_str()), ("exports", "team/lake"));
         let delivered = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
-        assert_eq!(target.folder("123456789012", "q1", delivered), "team/lake/AWSLogs/123456789012/CloudTrail-Lake/Query/2026/01/02/q1");
-        let bare = DeliveryTarget::parse("s3://exports").unwrap();
-        assert_eq!(bare.folder("123456789012", "q1", delivered), "AWSLogs/123456789012/CloudTrail-Lake/Query/2026/01/02/q1");
+        let target = S3Location::read("s3://exports/team/lake/").unwrap();
+        assert_eq!(folder(&target, "123456789012", "q1", delivered), "team/lake/AWSLogs/123456789012/CloudTrail-Lake/Query/2026/01/02/q1");
+        let bare = S3Location::read("s3://exports").unwrap();
+        assert_eq!(folder(&bare, "123456789012", "q1", delivered), "AWSLogs/123456789012/CloudTrail-Lake/Query/2026/01/02/q1");
         let files = [
             SignedFile { file_hash_value: "aa".into(), file_name: "result_1.csv.gz".into() },
             SignedFile { file_hash_value: "bb".into(), file_name: "result_2.csv.gz".into() },
