@@ -10,9 +10,11 @@ pub mod loader;
 pub mod lock;
 pub mod root;
 pub mod table;
+pub mod wal;
 
 pub use catalog::{Catalog, ChannelRecord, EventDataStoreRecord, TaggedResource};
 pub use error::LakeError;
 pub use lock::RootLock;
 pub use root::{LakeRoot, RootLocation};
 pub use table::{AppProgress, EventTable};
+pub use wal::WriteAheadLog;

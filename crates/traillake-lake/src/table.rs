@@ -237,47 +237,51 @@ impl EventTable {
         Ok(Path::from_url_path(self.url.path()).map_err(object_store::Error::from)?.join("_delta_log"))
     }
 
-    /// Appends batches of the table's schema in one commit, each file sorted by `eventtime`.
-    pub async fn append(&self, batches: &[RecordBatch]) -> Result<Commit, LakeError> {
-        self.append_marked(batches, None).await
+    /// Returns the path of a folder beside the table's, in the store's folder of the base store.
+    pub(crate) fn sibling_path(&self, name: &str) -> Result<Path, LakeError> {
+        let table = Path::from_url_path(self.url.path()).map_err(object_store::Error::from)?;
+        let parts: Vec<_> = table.parts().collect();
+        Ok(parts[..parts.len().saturating_sub(1)].iter().cloned().chain([name.into()]).collect())
     }
 
-    /// Appends batches in one commit that also records `mark`: a writer's own progress counter
-    /// (a Delta application transaction), committed atomically with the rows, so that a writer
+    /// Appends batches of the table's schema in one commit, each file sorted by `eventtime`.
+    pub async fn append(&self, batches: &[RecordBatch]) -> Result<Commit, LakeError> {
+        self.append_marked(batches, &[]).await
+    }
+
+    /// Appends batches in one commit that also records `marks`: writers' own progress counters
+    /// (Delta application transactions), committed atomically with the rows, so that a writer
     /// that resumes after a crash knows exactly which of its work is stored.
     ///
     /// The rows are ordered by `eventtime` across the batches, and each day's rows are written to
     /// that day's file in chunks of [`WRITE_CHUNK_ROWS`] gathered from the batches: no copy of all
     /// the rows is made, so an append needs little memory beyond its batches.
-    pub async fn append_marked(&self, batches: &[RecordBatch], mark: Option<&AppProgress>) -> Result<Commit, LakeError> {
-        check_not_empty(batches)?;
-        let mut table = self.snapshot_or_create().await?;
-        self.write(&mut table, batches, mark).await
+    pub async fn append_marked(&self, batches: &[RecordBatch], marks: &[AppProgress]) -> Result<Commit, LakeError> {
+        self.append_in(self.snapshot().await?, batches, marks).await
     }
 
-    /// Appends batches in one commit on a snapshot the caller keeps between appends (`None` the
-    /// first time, or after a failed append): a writer that commits often, such as PutAuditEvents'
-    /// group commit, does not load the log for each commit. Commits other writers made meanwhile
-    /// are merged in by Delta's conflict resolution (appends never conflict with appends or with
-    /// compaction).
-    pub async fn append_kept(&self, kept: &mut Option<DeltaTable>, batches: &[RecordBatch]) -> Result<Commit, LakeError> {
+    /// Appends as [`EventTable::append_marked`] does, on a snapshot the caller loaded (`None`
+    /// when the table had none); commits made since are merged in by Delta's conflict resolution,
+    /// which refuses the commit if one of them recorded progress for the same writer.
+    pub(crate) async fn append_in(
+        &self,
+        snapshot: Option<DeltaTable>,
+        batches: &[RecordBatch],
+        marks: &[AppProgress],
+    ) -> Result<Commit, LakeError> {
         check_not_empty(batches)?;
-        let mut table = match kept.take() {
+        let mut table = match snapshot {
             Some(table) => table,
             None => self.snapshot_or_create().await?,
         };
-        let commit = self.write(&mut table, batches, None).await?;
-        *kept = Some(table);
-        Ok(commit)
+        self.write(&mut table, batches, marks).await
     }
 
     /// Writes the batches to `table`'s files and commits them, bringing `table` to the new version.
-    async fn write(&self, table: &mut DeltaTable, batches: &[RecordBatch], mark: Option<&AppProgress>) -> Result<Commit, LakeError> {
+    async fn write(&self, table: &mut DeltaTable, batches: &[RecordBatch], marks: &[AppProgress]) -> Result<Commit, LakeError> {
         let order = event_time_order(batches)?;
-        let mut properties = CommitProperties::default();
-        if let Some(mark) = mark {
-            properties = properties.with_application_transaction(Transaction::new(&mark.writer, mark.progress));
-        }
+        let transactions = marks.iter().map(|mark| Transaction::new(&mark.writer, mark.progress)).collect();
+        let properties = CommitProperties::default().with_application_transactions(transactions);
         let mut writer = RecordBatchWriter::for_table(table)?
             .with_writer_properties(writer_properties())
             .with_commit_properties(properties);
@@ -325,8 +329,12 @@ impl EventTable {
     /// latest snapshot, or `None` if it never committed.
     pub async fn committed_progress(&self, writer: &str) -> Result<Option<i64>, LakeError> {
         let Some(table) = self.snapshot().await? else { return Ok(None) };
-        let state = table.snapshot()?;
-        Ok(state.transaction_version(table.log_store().as_ref(), writer).await?)
+        Self::progress_in(&table, writer).await
+    }
+
+    /// Returns the progress a writer last committed in a snapshot, or `None` if it never committed.
+    pub(crate) async fn progress_in(snapshot: &DeltaTable, writer: &str) -> Result<Option<i64>, LakeError> {
+        Ok(snapshot.snapshot()?.transaction_version(snapshot.log_store().as_ref(), writer).await?)
     }
 
     /// Returns the number of data files of each day of the latest snapshot.

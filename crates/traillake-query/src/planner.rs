@@ -1,7 +1,9 @@
 //! Planning a prepared query against the stores it names.
 //!
 //! Each store becomes a view registered under its ID: the Parquet files of the store's snapshot
-//! ([`StoreFiles`]), filtered to `eventtime >= now - retention` so that retention is exact at
+//! ([`StoreFiles`]), with the rows of its write-ahead log that the snapshot does not hold yet
+//! (events acknowledged to PutAuditEvents, `traillake_lake::wal`) as an in-memory table beside
+//! them, filtered to `eventtime >= now - retention` so that retention is exact at
 //! query time (the filter is left out when the snapshot holds no day that old, so that a full scan
 //! does not read `eventtime` for nothing). DataFusion inlines the views, so the retention filter
 //! and the query's own `eventtime` predicates reach the Parquet scan, which skips files by their
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::view::ViewTable;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::datasource::provider_as_source;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -24,15 +27,15 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use traillake_api::selectors::StoreKind;
 use deltalake::DeltaTable;
-use traillake_lake::EventTable;
 use traillake_lake::events::schema::EVENT_TIME;
+use traillake_lake::{EventTable, LakeError, WriteAheadLog};
 use traillake_lake::loader::oldest_kept;
 
 use crate::dialect::PreparedQuery;
 use crate::error::QueryError;
 use crate::functions;
 use crate::set_operations::TimestampsMeetTextAsText;
-use crate::store_files::StoreFiles;
+use crate::store_files::{StoreFiles, log_rows_table};
 
 /// A store a query reads, as the catalog describes it.
 #[derive(Debug, Clone)]
@@ -141,26 +144,52 @@ fn planning_message(error: &datafusion::error::DataFusionError) -> String {
 /// Returns the view of one store: its events within retention, without the partition column.
 async fn store_view(context: &SessionContext, store: &StoreSource, now: DateTime<Utc>) -> Result<Arc<dyn TableProvider>, QueryError> {
     let oldest = oldest_kept(store.retention_days, now);
-    let snapshot = match &store.snapshot {
-        Some(snapshot) => Some(snapshot.clone()),
-        None => store.table.snapshot().await?,
-    };
+    let (snapshot, logged) = snapshot_and_log(store).await?;
     let files = match &snapshot {
         Some(snapshot) => store.table.data_files(snapshot)?,
         None => Vec::new(),
     };
-    // A day after the oldest kept day holds no event older than retention.
-    let may_hold_older = files.iter().any(|file| file.day <= oldest.date_naive());
+    // A day after the oldest kept day holds no event older than retention; the log's rows are few,
+    // and filtered whatever their days.
+    let may_hold_older = files.iter().any(|file| file.day <= oldest.date_naive()) || !logged.is_empty();
     let url = store.table.object_store_url();
     context.runtime_env().register_object_store(&url, Arc::clone(store.table.object_store()));
     let source = StoreFiles::new(store.kind, ObjectStoreUrl::parse(url.as_str())?, files);
     let columns: Vec<_> = source.schema().fields().iter().map(|field| col(field.name().as_str())).collect();
     let mut plan = LogicalPlanBuilder::scan(format!("{}.table", store.id), provider_as_source(Arc::new(source)), None)?;
+    if !logged.is_empty() {
+        let log = log_rows_table(store.kind, &logged)?;
+        plan = plan.union(LogicalPlanBuilder::scan(format!("{}.wal", store.id), provider_as_source(Arc::new(log)), None)?.build()?)?;
+    }
     if may_hold_older {
         let oldest = lit(ScalarValue::TimestampMicrosecond(Some(oldest.timestamp_micros()), Some("UTC".into())));
         plan = plan.filter(col(EVENT_TIME).gt_eq(oldest))?;
     }
     Ok(Arc::new(ViewTable::new(plan.project(columns)?.build()?, None)))
+}
+
+/// Returns the store's snapshot (the caller's, or the latest) and the rows of its write-ahead log
+/// that the snapshot does not hold. A segment that is gone by the time it is read was flushed into
+/// a newer version: the snapshot is then loaded again.
+async fn snapshot_and_log(store: &StoreSource) -> Result<(Option<DeltaTable>, Vec<RecordBatch>), QueryError> {
+    const ATTEMPTS: usize = 5;
+    let log = WriteAheadLog::new(&store.table)?;
+    let mut snapshot = match &store.snapshot {
+        Some(snapshot) => Some(snapshot.clone()),
+        None => store.table.snapshot().await?,
+    };
+    let mut attempt = 1;
+    loop {
+        let pending = log.pending(snapshot.as_ref()).await?;
+        match log.read(&pending).await {
+            Ok(batches) => return Ok((snapshot, batches)),
+            Err(LakeError::Storage(object_store::Error::NotFound { .. })) if attempt < ATTEMPTS => {
+                attempt += 1;
+                snapshot = store.table.snapshot().await?;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 /// Returns one key per output column: the select list's keys, with a wildcard's columns keeping

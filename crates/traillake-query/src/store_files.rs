@@ -1,4 +1,5 @@
-//! `StoreFiles`: the DataFusion table of the Parquet files of one store's snapshot.
+//! `StoreFiles`: the DataFusion table of the Parquet files of one store's snapshot (and
+//! [`log_rows_table`], the rows of its write-ahead log beside them).
 //!
 //! The files come from the Delta log of the snapshot, so a query reads exactly the files of one
 //! committed version, and the scan is a stock `DataSourceExec` over a `ParquetSource` (serializable,
@@ -15,12 +16,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::NaiveTime;
-use datafusion::arrow::array::{ArrayRef, BooleanArray, TimestampMicrosecondArray, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, TimestampMicrosecondArray, UInt64Array};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::stats::Precision;
-use datafusion::common::{Column, DFSchema, Result, ScalarValue, Statistics, project_schema};
+use datafusion::common::{Column, DFSchema, DataFusionError, Result, ScalarValue, Statistics, project_schema};
+use datafusion::datasource::MemTable;
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat as _;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -41,6 +44,24 @@ use traillake_lake::table::DataFile;
 /// `Utf8View`.
 pub fn scan_schema(kind: StoreKind) -> SchemaRef {
     Arc::new(transform_schema_to_view(&event_schema(kind)))
+}
+
+/// Returns the rows of a store's write-ahead log (batches of the table's schema) as an in-memory
+/// table of the columns of [`scan_schema`].
+pub fn log_rows_table(kind: StoreKind, batches: &[RecordBatch]) -> Result<MemTable> {
+    let schema = scan_schema(kind);
+    let mut converted = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let column = batch.column_by_name(field.name()).ok_or_else(|| {
+                DataFusionError::Internal(format!("a write-ahead log batch has no column {}", field.name()))
+            })?;
+            columns.push(cast(column, field.data_type())?);
+        }
+        converted.push(RecordBatch::try_new(Arc::clone(&schema), columns)?);
+    }
+    MemTable::try_new(schema, vec![converted])
 }
 
 /// The files of one snapshot of a store's table.

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use traillake_lake::{Catalog, EventTable, LakeRoot};
+use traillake_api::selectors::StoreKind;
+use traillake_lake::{Catalog, EventTable, LakeRoot, WriteAheadLog};
 
 pub use gateway::GatewaySettings;
 pub use service::{Service, ServiceSettings};
@@ -29,7 +30,7 @@ pub async fn serve(
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
-/// Maintains the lake every `every`: drops from each store's table the days wholly older than the
+/// Maintains the lake every `every`: flushes the write-ahead logs of channel stores, drops from each store's table the days wholly older than the
 /// store keeps (queries already never see them), compacts days written in many small appends,
 /// deletes the files removed from the tables more than `keep_removed_files` ago (longer than a
 /// query may run, since a query reads the snapshot it started on), and forgets queries past result
@@ -47,6 +48,9 @@ pub async fn maintain_lake(
         for store in catalog.all_event_data_stores().await {
             let first_kept_day = traillake_lake::loader::oldest_kept(store.retention_days, now).date_naive();
             let table = EventTable::new(&root, &store.id, store.kind);
+            if store.kind == StoreKind::ActivityAuditLog {
+                flush_write_ahead_log(&table, &store.id).await;
+            }
             match table.drop_days_before(first_kept_day).await {
                 Ok(0) => {}
                 Ok(files) => tracing::info!(store_id = %store.id, files, %first_kept_day, "dropped days outside retention"),
@@ -67,6 +71,22 @@ pub async fn maintain_lake(
             Err(error) => tracing::warn!(%error, "forgetting expired queries failed; will retry"),
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+/// Moves whatever waits in a store's write-ahead log into its table: the segments a server
+/// stopped before flushing, at start, and any a flusher left behind.
+async fn flush_write_ahead_log(table: &EventTable, store_id: &str) {
+    let log = match WriteAheadLog::new(table) {
+        Ok(log) => log,
+        Err(error) => return tracing::warn!(store_id = %store_id, %error, "the write-ahead log cannot be read; will retry"),
+    };
+    loop {
+        match log.flush().await {
+            Ok(flushed) if flushed.segments == 0 => return,
+            Ok(flushed) => tracing::info!(store_id = %store_id, segments = flushed.segments, rows = flushed.rows, "flushed the write-ahead log"),
+            Err(error) => return tracing::warn!(store_id = %store_id, %error, "flushing the write-ahead log failed; will retry"),
+        }
     }
 }
 

@@ -375,7 +375,7 @@ impl Runner {
             record.pending = Some(self.next.clone());
             save_record(self.lake.as_ref(), &record).await?;
             let mark = AppProgress { writer: record.writer(), progress: seq };
-            self.table.append_marked(&self.batches, Some(&mark)).await?;
+            self.table.append_marked(&self.batches, &[mark]).await?;
             record.pending = None;
         }
         record.checkpoint = self.next.clone();

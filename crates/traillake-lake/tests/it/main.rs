@@ -3,3 +3,4 @@
 mod catalog;
 mod lock;
 mod table;
+mod wal;

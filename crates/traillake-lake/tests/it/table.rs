@@ -212,8 +212,8 @@ async fn a_writers_progress_is_committed_with_its_rows() {
     table.append(&[rows("unmarked")]).await.unwrap();
     assert_eq!(table.committed_progress("import-a").await.unwrap(), None);
     let mark = |progress| traillake_lake::AppProgress { writer: "import-a".to_string(), progress };
-    table.append_marked(&[rows("a1")], Some(&mark(3))).await.unwrap();
-    table.append_marked(&[rows("a2")], Some(&mark(7))).await.unwrap();
+    table.append_marked(&[rows("a1")], &[mark(3)]).await.unwrap();
+    table.append_marked(&[rows("a2")], &[mark(7)]).await.unwrap();
     assert_eq!(table.committed_progress("import-a").await.unwrap(), Some(7));
     assert_eq!(table.committed_progress("import-b").await.unwrap(), None);
     // Compaction rewrites the files but keeps what the writers committed.
