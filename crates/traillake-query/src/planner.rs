@@ -169,26 +169,33 @@ async fn store_view(context: &SessionContext, store: &StoreSource, now: DateTime
 }
 
 /// Returns the store's snapshot (the caller's, or the latest) and the rows of its write-ahead log
-/// that the snapshot does not hold. A segment that is gone by the time it is read was flushed into
-/// a newer version: the snapshot is then loaded again.
+/// that the snapshot does not hold; only stores of channel events have a log.
+///
+/// A flush commits segments and then deletes them, so the log is read between two looks at the
+/// table: if no commit came after the snapshot by the time the segments were read, no segment the
+/// snapshot lacks was deleted before; otherwise the newer snapshot is taken and the log read again.
 async fn snapshot_and_log(store: &StoreSource) -> Result<(Option<DeltaTable>, Vec<RecordBatch>), QueryError> {
-    const ATTEMPTS: usize = 5;
-    let log = WriteAheadLog::new(&store.table)?;
     let mut snapshot = match &store.snapshot {
         Some(snapshot) => Some(snapshot.clone()),
         None => store.table.snapshot().await?,
     };
-    let mut attempt = 1;
+    if store.kind != StoreKind::ActivityAuditLog {
+        return Ok((snapshot, Vec::new()));
+    }
+    let log = WriteAheadLog::new(&store.table)?;
     loop {
         let pending = log.pending(snapshot.as_ref()).await?;
-        match log.read(&pending).await {
-            Ok(batches) => return Ok((snapshot, batches)),
-            Err(LakeError::Storage(object_store::Error::NotFound { .. })) if attempt < ATTEMPTS => {
-                attempt += 1;
-                snapshot = store.table.snapshot().await?;
-            }
+        let batches = match log.read(&pending).await {
+            Ok(batches) => batches,
+            Err(LakeError::Storage(object_store::Error::NotFound { .. })) => Vec::new(),
             Err(error) => return Err(error.into()),
+        };
+        let version = snapshot.as_ref().and_then(DeltaTable::version);
+        let latest = store.table.refresh(snapshot).await?;
+        if latest.as_ref().and_then(DeltaTable::version) == version {
+            return Ok((latest, batches));
         }
+        snapshot = latest;
     }
 }
 

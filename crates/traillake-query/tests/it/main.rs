@@ -4,3 +4,4 @@
 mod fixture;
 mod samples;
 mod slt;
+mod wal;
