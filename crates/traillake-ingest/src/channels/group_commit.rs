@@ -3,7 +3,7 @@
 //! store's write-ahead log (`traillake_lake::wal`). A request is answered only once the segment
 //! that holds its events is stored, so an acknowledged event is stored, and queries see it.
 //!
-//! A flusher task per store moves the log's segments into the store's table: once
+//! A flusher per store, on a thread of its own, moves the log's segments into the store's table: once
 //! [`FLUSH_AT_BYTES`] are waiting, or [`FLUSH_AFTER`] after the oldest waiting segment was
 //! written. When more than [`MAX_BACKLOG_BYTES`] wait (the table's storage fails or falls behind),
 //! the writer waits for the flusher before it writes more, so the log stays bounded.
@@ -70,7 +70,17 @@ fn start(root: &LakeRoot, store_id: &str) -> Result<mpsc::Sender<Pending>, LakeE
     let backlog = Arc::new(Backlog::default());
     let (sender, receiver) = mpsc::channel(QUEUE);
     tokio::spawn(run_writer(wal.writer(), store_id.to_string(), receiver, Arc::clone(&backlog)));
-    tokio::spawn(run_flusher(wal, store_id.to_string(), backlog));
+    // A flush encodes and compresses tens of thousands of rows without yielding: on a thread of
+    // its own, it takes turns with the request handlers instead of stalling one of them.
+    let flusher = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| LakeError::Io {
+        context: "starting the write-ahead log's flusher".to_string(),
+        source,
+    })?;
+    let store_id = store_id.to_string();
+    std::thread::Builder::new()
+        .name("wal-flusher".to_string())
+        .spawn(move || flusher.block_on(run_flusher(wal, store_id, backlog)))
+        .map_err(|source| LakeError::Io { context: "starting the write-ahead log's flusher".to_string(), source })?;
     Ok(sender)
 }
 
