@@ -27,6 +27,8 @@ error_codes!(
     ServiceUnavailable,
     RequestEntityTooLargeException,
     ValidationException,
+    MissingAuthenticationTokenException,
+    UnrecognizedClientException,
     // Modelled CloudTrail exceptions.
     AccessDeniedException,
     AccountHasOngoingImportException,
@@ -112,6 +114,9 @@ impl ApiError {
             ErrorCode::InternalFailure => 500,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::RequestEntityTooLargeException => 413,
+            ErrorCode::MissingAuthenticationTokenException
+            | ErrorCode::UnrecognizedClientException
+            | ErrorCode::InvalidSignatureException => 403,
             _ => 400,
         };
         Self { code, status, message: message.into() }

@@ -1,7 +1,7 @@
 //! traillake's server: the service layer (one handler per operation) and its front doors, the AWS
 //! JSON gateway and gRPC (with Arrow Flight), on one listener. It holds no storage or query logic.
 
-mod auth;
+pub mod auth;
 pub mod gateway;
 pub mod grpc;
 pub mod service;
@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use traillake_api::selectors::StoreKind;
 use traillake_lake::{Catalog, EventTable, LakeRoot, WriteAheadLog};
 
+pub use auth::{Authenticator, Credentials};
 pub use gateway::GatewaySettings;
 pub use service::{Service, ServiceSettings};
 

@@ -16,7 +16,7 @@ use traillake_ingest::imports::Imports;
 use traillake_ingest::imports::runner::RunSettings;
 use traillake_lake::{Catalog, LakeRoot, RootLocation, RootLock};
 use traillake_query::{EngineSettings, QueryEngine};
-use traillake_server::{GatewaySettings, Service, ServiceSettings};
+use traillake_server::{Authenticator, Credentials, GatewaySettings, Service, ServiceSettings};
 
 /// A self-hosted CloudTrail Lake: event data stores as Parquet, queried in SQL, through AWS's API.
 #[derive(Parser)]
@@ -53,9 +53,16 @@ struct ServeArgs {
     /// The AWS Region the server serves; every ARN names it.
     #[arg(long, env = "TRAILLAKE_REGION", default_value = "us-east-1")]
     region: String,
-    /// The development account that every access key maps to until credentials are configured.
+    /// The development account that every access key maps to when no credentials are configured
+    /// (an access key of 12 digits acts for that account instead).
     #[arg(long, env = "TRAILLAKE_ACCOUNT_ID", default_value = "123456789012", value_parser = parse_account_id)]
     account_id: String,
+    /// A JSON file of the access keys requests must be signed with (SigV4), each with its secret,
+    /// its account and optionally a session token: {"credentials": [{"accessKeyId": ...,
+    /// "secretAccessKey": ..., "accountId": ..., "sessionToken": ...}]}. Without it, no signature
+    /// is checked, which is allowed only on a loopback address.
+    #[arg(long, env = "TRAILLAKE_CREDENTIALS")]
+    credentials: Option<std::path::PathBuf>,
     /// The most event data stores an account may have, not counting those pending deletion.
     #[arg(long, env = "TRAILLAKE_MAX_EVENT_DATA_STORES", default_value_t = 10)]
     max_event_data_stores: usize,
@@ -140,6 +147,15 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let authenticator = match &args.credentials {
+        Some(path) => Authenticator::Verified(Arc::new(Credentials::load(path).map_err(anyhow::Error::msg)?)),
+        None if args.listen.ip().is_loopback() => Authenticator::Development { account_id: args.account_id.clone() },
+        None => anyhow::bail!(
+            "refusing to listen on {} without --credentials: with no credentials every access key is accepted, which is \
+             allowed only on a loopback address",
+            args.listen
+        ),
+    };
     let location = RootLocation::parse(&args.root)?;
     let root = LakeRoot::open(location).with_context(|| format!("opening the lake root {}", args.root))?;
     let lock = RootLock::acquire(&root).await?;
@@ -185,10 +201,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         purge_every,
     ));
 
-    tracing::warn!(
-        account_id = %args.account_id,
-        "no credentials are configured: every access key maps to the development account"
-    );
+    match &authenticator {
+        Authenticator::Development { account_id } => tracing::warn!(
+            %account_id,
+            "no credentials are configured: no signature is checked and every access key maps to the development account"
+        ),
+        Authenticator::Verified(credentials) => {
+            tracing::info!(access_keys = credentials.len(), "requests must be signed (SigV4) with a configured access key")
+        }
+    }
     println!("traillake listening on http://{address} (root {}, region {})", root.location(), args.region);
 
     let mut lost = lock.lost();
@@ -200,7 +221,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let settings = GatewaySettings {
         region: args.region,
-        development_account_id: args.account_id,
+        authenticator,
         max_request_bytes: args.max_request_bytes,
     };
     traillake_server::serve(listener, service, settings, shutdown).await?;

@@ -17,7 +17,7 @@ use traillake_api::shapes::PutAuditEventsRequest;
 use traillake_api::wire::{decode, encode};
 use traillake_api::{ApiError, ErrorCode, Operation, RequestContext};
 
-use crate::auth::{self, Api};
+use crate::auth::{Api, Authenticator, SignedRequest};
 use crate::service::Service;
 
 const CLOUDTRAIL_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -28,8 +28,8 @@ const CLOUDTRAIL_DATA_CONTENT_TYPE: &str = "application/json";
 pub struct GatewaySettings {
     /// The Region the server serves.
     pub region: String,
-    /// The account every request belongs to until credentials are configured.
-    pub development_account_id: String,
+    /// How requests are authenticated.
+    pub authenticator: Authenticator,
     /// The largest request body accepted; larger ones get HTTP 413.
     pub max_request_bytes: usize,
 }
@@ -86,8 +86,8 @@ async fn route(
             return (Api::CloudTrail, name, Err(error));
         }
         let result = async {
-            let ctx = context(state, headers, request_id, Api::CloudTrail)?;
             let body = read_body(body, state.settings.max_request_bytes).await?;
+            let ctx = context(state, method, uri, headers, &body, request_id, Api::CloudTrail)?;
             dispatch::call(&state.service, operation, &ctx, &body).await
         }
         .await;
@@ -95,8 +95,8 @@ async fn route(
     }
     if method == Method::POST && uri.path() == "/PutAuditEvents" {
         let result = async {
-            let ctx = context(state, headers, request_id, Api::CloudTrailData)?;
             let body = read_body(body, state.settings.max_request_bytes).await?;
+            let ctx = context(state, method, uri, headers, &body, request_id, Api::CloudTrailData)?;
             let mut request: PutAuditEventsRequest = decode(&body)?;
             for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
                 match name.as_ref() {
@@ -118,8 +118,19 @@ async fn route(
     (Api::CloudTrail, "none".into(), Err(error))
 }
 
-fn context(state: &GatewayState, headers: &HeaderMap, request_id: &str, api: Api) -> Result<RequestContext, ApiError> {
-    let account_id = auth::account_id(headers, api, &state.settings.development_account_id)?;
+/// Returns the context of a request: the account its signature (or, in development, its access
+/// key) names.
+fn context(
+    state: &GatewayState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    request_id: &str,
+    api: Api,
+) -> Result<RequestContext, ApiError> {
+    let signed = SignedRequest { method: method.as_str(), uri, headers, body: Some(body) };
+    let account_id = state.settings.authenticator.account_id(&signed, api)?;
     Ok(RequestContext { account_id, region: state.settings.region.clone(), request_id: request_id.to_string() })
 }
 

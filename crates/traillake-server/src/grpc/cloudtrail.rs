@@ -12,7 +12,6 @@ use super::generated::cloud_trail_data_server::CloudTrailData;
 use super::generated::cloud_trail_server::CloudTrail;
 use super::arrow::IpcChunks;
 use super::{Call, Front};
-use crate::auth::Api;
 
 /// The metadata of GetQueryResultsArrow's and DoGet's response that holds the query's status.
 pub(super) const QUERY_STATUS: &str = "x-traillake-query-status";
@@ -27,14 +26,14 @@ pub(super) struct CloudTrailDataRpcs(pub(super) Front);
 
 /// Implements a service's unary RPCs, each as the service layer's handler of the same name.
 macro_rules! unary_rpcs {
-    ($rpcs:ident: $service:ident, $api:expr, { $($operation:ident => $handler:ident($request:ty) -> $response:ty;)* } $($rest:item)*) => {
+    ($rpcs:ident: $service:ident, { $($operation:ident => $handler:ident($request:ty) -> $response:ty;)* } $($rest:item)*) => {
         #[tonic::async_trait]
         impl $service for $rpcs {
             $(
                 async fn $handler(&self, request: Request<$request>) -> Result<Response<$response>, Status> {
                     let call = Call::start(stringify!($operation));
                     let result = async {
-                        let ctx = self.0.context(request.metadata(), $api, &call.request_id)?;
+                        let ctx = self.0.context(request.extensions(), &call.request_id)?;
                         self.0.service.$handler(&ctx, request.into_inner()).await
                     }
                     .await;
@@ -46,7 +45,7 @@ macro_rules! unary_rpcs {
     };
 }
 
-unary_rpcs!(CloudTrailRpcs: CloudTrail, Api::CloudTrail, {
+unary_rpcs!(CloudTrailRpcs: CloudTrail, {
     CreateEventDataStore => create_event_data_store(CreateEventDataStoreRequest) -> EventDataStoreDescription;
     GetEventDataStore => get_event_data_store(EventDataStoreRequest) -> EventDataStoreDescription;
     ListEventDataStores => list_event_data_stores(ListEventDataStoresRequest) -> ListEventDataStoresResponse;
@@ -87,7 +86,7 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, Api::CloudTrail, {
     ) -> Result<Response<Self::GetQueryResultsArrowStream>, Status> {
         let call = Call::start("GetQueryResultsArrow");
         let result = async {
-            let ctx = self.0.context(request.metadata(), Api::CloudTrail, &call.request_id)?;
+            let ctx = self.0.context(request.extensions(), &call.request_id)?;
             let results = self.0.service.query_results_arrow(&ctx, request.into_inner()).await?;
             let status = results.status;
             let chunks = IpcChunks::new(results).map_err(|error| {
@@ -115,6 +114,6 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, Api::CloudTrail, {
     }
 );
 
-unary_rpcs!(CloudTrailDataRpcs: CloudTrailData, Api::CloudTrailData, {
+unary_rpcs!(CloudTrailDataRpcs: CloudTrailData, {
     PutAuditEvents => put_audit_events(PutAuditEventsRequest) -> PutAuditEventsResponse;
 });

@@ -14,7 +14,8 @@ use arrow_flight::{
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt as _, TryStreamExt as _};
-use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::Extensions;
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 use traillake_api::shapes::QueryRequest;
 use traillake_api::wire::WireEnum as _;
@@ -23,7 +24,6 @@ use traillake_api::{ApiError, ErrorCode};
 use super::arrow::{portable, portable_schema};
 use super::cloudtrail::QUERY_STATUS;
 use super::{Call, Front};
-use crate::auth::Api;
 use crate::service::ArrowResults;
 
 /// The Flight service over query results.
@@ -32,8 +32,8 @@ pub(super) struct QueryResultsFlight(pub(super) Front);
 
 impl QueryResultsFlight {
     /// Returns the results of a query of the caller.
-    async fn results(&self, metadata: &MetadataMap, query_id: String, request_id: &str) -> Result<ArrowResults, ApiError> {
-        let ctx = self.0.context(metadata, Api::CloudTrail, request_id)?;
+    async fn results(&self, extensions: &Extensions, query_id: String, request_id: &str) -> Result<ArrowResults, ApiError> {
+        let ctx = self.0.context(extensions, request_id)?;
         let request = QueryRequest { query_id: Some(query_id), ..Default::default() };
         self.0.service.query_results_arrow(&ctx, request).await
     }
@@ -78,7 +78,7 @@ impl FlightService for QueryResultsFlight {
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
         let call = Call::start("FlightDoGet");
         let result = match query_id(&request.get_ref().ticket, "ticket") {
-            Ok(query_id) => self.results(request.metadata(), query_id, &call.request_id).await,
+            Ok(query_id) => self.results(request.extensions(), query_id, &call.request_id).await,
             Err(error) => Err(error),
         };
         let status = result.as_ref().ok().map(|results| results.status);
@@ -103,7 +103,7 @@ impl FlightService for QueryResultsFlight {
         let descriptor = request.get_ref().clone();
         let result = async {
             let query_id = descriptor_query_id(&descriptor)?;
-            let results = self.results(request.metadata(), query_id.clone(), &call.request_id).await?;
+            let results = self.results(request.extensions(), query_id.clone(), &call.request_id).await?;
             let ticket = Ticket::new(query_id);
             let info = FlightInfo::new()
                 .try_with_schema(&portable_schema(&results.schema))
@@ -125,7 +125,7 @@ impl FlightService for QueryResultsFlight {
         let call = Call::start("FlightGetSchema");
         let result = async {
             let query_id = descriptor_query_id(request.get_ref())?;
-            let results = self.results(request.metadata(), query_id, &call.request_id).await?;
+            let results = self.results(request.extensions(), query_id, &call.request_id).await?;
             SchemaAsIpc::new(&portable_schema(&results.schema), &IpcWriteOptions::default()).try_into().map_err(|error: datafusion::arrow::error::ArrowError| {
                 tracing::error!(%error, "could not encode a result schema");
                 ApiError::internal()

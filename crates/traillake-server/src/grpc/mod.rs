@@ -11,12 +11,16 @@ mod status;
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
 use tonic::codec::CompressionEncoding;
-use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::{Response, Status};
+use tonic::metadata::MetadataValue;
+use tonic::{Extensions, Response, Status};
 use traillake_api::{ApiError, RequestContext};
 
-use crate::auth::{self, Api};
+use crate::auth::{Api, Authenticator, SignedRequest};
 use crate::gateway::GatewaySettings;
 use crate::service::Service;
 
@@ -40,12 +44,45 @@ struct Front {
 }
 
 impl Front {
-    /// Returns the context of a call: the account of the `authorization` metadata, as the JSON
-    /// gateway reads the header of the same name.
-    fn context(&self, metadata: &MetadataMap, api: Api, request_id: &str) -> Result<RequestContext, ApiError> {
-        let headers = metadata.clone().into_headers();
-        let account_id = auth::account_id(&headers, api, &self.settings.development_account_id)?;
-        Ok(RequestContext { account_id, region: self.settings.region.clone(), request_id: request_id.to_string() })
+    /// Returns the context of a call: the account [`authenticate`] found for it.
+    fn context(&self, extensions: &Extensions, request_id: &str) -> Result<RequestContext, ApiError> {
+        let Some(Caller(account_id)) = extensions.get::<Caller>() else {
+            tracing::error!(request_id, "a gRPC call reached its service without being authenticated");
+            return Err(ApiError::internal());
+        };
+        Ok(RequestContext { account_id: account_id.clone(), region: self.settings.region.clone(), request_id: request_id.to_string() })
+    }
+}
+
+/// The account a gRPC call acts for, put in the request's extensions by [`authenticate`].
+#[derive(Debug, Clone)]
+struct Caller(String);
+
+/// Authenticates a gRPC call before its service sees it, as the JSON gateway authenticates its
+/// requests: the `authorization`, `x-amz-date` (and `x-amz-security-token`) metadata are SigV4
+/// headers, signed over `POST /package.Service/Method` with the host (`:authority`) and an
+/// unsigned payload (`x-amz-content-sha256: UNSIGNED-PAYLOAD`, as S3 allows), since the message
+/// is streamed. CloudTrailData calls are signed for `cloudtrail-data`, every other service for
+/// `cloudtrail`; the health service answers anyone. A refused call ends with the error's status.
+async fn authenticate(State(authenticator): State<Arc<Authenticator>>, mut request: Request, next: Next) -> axum::response::Response {
+    let path = request.uri().path();
+    if !is_grpc(request.headers()) || path.starts_with("/grpc.health.v1.Health/") {
+        return next.run(request).await;
+    }
+    let api = if path.starts_with("/traillake.v1.CloudTrailData/") { Api::CloudTrailData } else { Api::CloudTrail };
+    let signed = SignedRequest { method: request.method().as_str(), uri: request.uri(), headers: request.headers(), body: None };
+    match authenticator.account_id(&signed, api) {
+        Ok(account_id) => {
+            request.extensions_mut().insert(Caller(account_id));
+            next.run(request).await
+        }
+        Err(error) => {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            tracing::info!(path = %request.uri().path(), code = error.code.as_str(), request_id = %request_id, "grpc request refused");
+            let mut status = status::from_api_error(&error);
+            status.metadata_mut().insert(REQUEST_ID, MetadataValue::try_from(request_id.as_str()).expect("a uuid is a metadata value"));
+            status.into_http()
+        }
     }
 }
 
@@ -101,7 +138,7 @@ pub async fn router(service: Service, settings: GatewaySettings) -> axum::Router
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(max_message);
-    let flight = arrow_flight::flight_service_server::FlightServiceServer::new(flight::QueryResultsFlight(front))
+    let flight = arrow_flight::flight_service_server::FlightServiceServer::new(flight::QueryResultsFlight(front.clone()))
         .accept_compressed(CompressionEncoding::Gzip);
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -119,6 +156,7 @@ pub async fn router(service: Service, settings: GatewaySettings) -> axum::Router
     let reflection_v1 = reflection().build_v1().expect("the descriptor sets are valid");
     let reflection_v1alpha = reflection().build_v1alpha().expect("the descriptor sets are valid");
 
+    let authenticator = Arc::new(front.settings.authenticator.clone());
     tonic::service::Routes::new(cloudtrail)
         .add_service(cloudtrail_data)
         .add_service(flight)
@@ -126,6 +164,7 @@ pub async fn router(service: Service, settings: GatewaySettings) -> axum::Router
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(authenticator, authenticate))
 }
 
 /// Returns true for a request in the gRPC protocol, by its content type.

@@ -50,7 +50,10 @@ pub(super) fn code(code: ErrorCode) -> Code {
         AccessDeniedException | ChannelInsufficientPermission | InsufficientS3BucketPolicyException => {
             Code::PermissionDenied
         }
-        IncompleteSignatureException | InvalidSignatureException => Code::Unauthenticated,
+        IncompleteSignatureException
+        | InvalidSignatureException
+        | MissingAuthenticationTokenException
+        | UnrecognizedClientException => Code::Unauthenticated,
         UnknownOperationException | UnsupportedOperationException => Code::Unimplemented,
         InternalFailure => Code::Internal,
         ServiceUnavailable => Code::Unavailable,
