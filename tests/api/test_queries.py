@@ -4,6 +4,7 @@ the per-account limit, cancel, the time limit, retention, and the modelled error
 
 import datetime
 import json
+import re
 import subprocess
 import time
 import uuid
@@ -246,6 +247,46 @@ def test_time_limit_ends_in_timed_out(tmp_path):
         assert described["QueryStatus"] == "TIMED_OUT", described
         assert "time limit" in described["ErrorMessage"]
         assert cloudtrail.get_query_results(QueryId=query_id)["QueryStatus"] == "TIMED_OUT"
+    finally:
+        server.stop()
+
+
+# A group per event: the aggregation's state is several times the memory it is given.
+WIDE_GROUP_BY = "SELECT count(*) AS groups, sum(n) AS events FROM (SELECT eventID, count(*) AS n FROM {eds} GROUP BY eventID)"
+
+
+def test_queries_spill_within_their_memory_and_fail_cleanly_beyond_it(tmp_path):
+    items = records(100000, now_utc() - datetime.timedelta(hours=30))
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    server = Server(tmp_path / "lake", "--query-memory", "16MiB", "--spill-directory", str(spill)).start()
+    try:
+        cloudtrail = server.client()
+        eds = store_id(cloudtrail.create_event_data_store(Name="wide")["EventDataStoreArn"])
+        code, output = load(server, "wide", write_records(tmp_path / "wide.json", items))
+        assert code == 0 and "100000 stored" in output, output
+        query_id = cloudtrail.start_query(QueryStatement=WIDE_GROUP_BY.format(eds=eds))["QueryId"]
+        described = wait(cloudtrail, query_id, timeout=300)
+        assert described["QueryStatus"] == "FINISHED", described.get("ErrorMessage")
+        assert all_rows(cloudtrail, query_id) == [[{"groups": "100000"}, {"events": "100000"}]]
+        ended = [line for line in server.log().splitlines() if f"query_id={query_id}" in line and "query ended" in line]
+        spilled = re.search(r"spilled_bytes=(\d+)", ended[0]) if ended else None
+        assert spilled and int(spilled.group(1)) > 0, ended
+    finally:
+        server.stop()
+
+    # With memory too small even to spill, the query fails with ResourcesExhausted; the server
+    # goes on answering.
+    server = Server(tmp_path / "lake", "--query-memory", "256KiB").start()
+    try:
+        cloudtrail = server.client()
+        query_id = cloudtrail.start_query(QueryStatement=WIDE_GROUP_BY.format(eds=eds))["QueryId"]
+        described = wait(cloudtrail, query_id, timeout=300)
+        assert described["QueryStatus"] == "FAILED", described
+        assert "Resources exhausted" in described["ErrorMessage"], described["ErrorMessage"]
+        quick = cloudtrail.start_query(QueryStatement=f"SELECT count(*) AS n FROM {eds}")["QueryId"]
+        assert wait(cloudtrail, quick)["QueryStatus"] == "FINISHED"
+        assert cloudtrail.get_query_results(QueryId=quick)["QueryResultRows"] == [[{"n": "100000"}]]
     finally:
         server.stop()
 

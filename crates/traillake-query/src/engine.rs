@@ -7,6 +7,9 @@
 //! - A query ends FINISHED, FAILED (with ErrorMessage), CANCELLED (CancelQuery stops the execution
 //!   by dropping its stream) or TIMED_OUT (past [`EngineSettings::time_limit`]); the rows produced
 //!   before a cancel or a time-out stay readable.
+//! - Executing queries share a memory pool of [`EngineSettings::memory_bytes`]: sorts,
+//!   aggregations and joins spill to disk to stay within it, and a query that still cannot fails
+//!   with `ResourcesExhausted` in its ErrorMessage instead of taking the server's memory.
 //! - Queries execute on a runtime of their own, so that a CPU-bound plan never starves the
 //!   server's requests (DataFusion's advice for services); cancelling drops the plan's stream, and
 //!   its tasks stop at their next yield.
@@ -19,6 +22,7 @@
 //!   query ended otherwise (partial results are never delivered).
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,7 +31,9 @@ use datafusion::arrow::array::{ArrayRef, AsArray as _, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::ipc::reader::FileReader;
 use datafusion::arrow::ipc::writer::FileWriter;
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use deltalake::DeltaTable;
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -44,7 +50,7 @@ use crate::delivery::{Delivery, DeliveryFailure, folder};
 use crate::dialect::prepare;
 use crate::error::QueryError;
 use crate::planner::{PlannedQuery, StoreSource, plan};
-use crate::statistics::{ScanStatistics, measure};
+use crate::statistics::{ScanStatistics, measure, spilled_bytes};
 
 const QUERIES: &str = "queries";
 
@@ -65,6 +71,12 @@ pub struct EngineSettings {
     pub signing_key_period: Duration,
     /// The compressed size at which a delivered result file is closed and the next one begun.
     pub delivery_file_bytes: usize,
+    /// The memory the executing queries share; operators that can (sorts, aggregations, joins)
+    /// spill to disk to stay within it, and a query that still needs more fails with DataFusion's
+    /// `ResourcesExhausted` in its ErrorMessage.
+    pub memory_bytes: usize,
+    /// Where queries spill; the OS temporary folder when `None`.
+    pub spill_directory: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineSettings {
@@ -77,6 +89,8 @@ impl Default for EngineSettings {
             region: "us-east-1".to_string(),
             signing_key_period: Duration::from_secs(30 * 24 * 3600),
             delivery_file_bytes: 128 << 20,
+            memory_bytes: 4 << 30,
+            spill_directory: None,
         }
     }
 }
@@ -248,7 +262,7 @@ impl QueryEngine {
         let engine = Arc::new(Self {
             keys,
             runtime,
-            datafusion: Arc::new(RuntimeEnv::default()),
+            datafusion: datafusion_runtime(&settings)?,
             snapshots: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(settings.execution_slots.max(1))),
             root,
@@ -467,6 +481,7 @@ impl QueryEngine {
     async fn finish(&self, entry: &QueryEntry, error: Option<String>) {
         let plan = entry.plan.lock().expect("plan lock").take();
         let rows = entry.rows.lock().expect("rows lock").clone();
+        let spilled_bytes = plan.as_ref().map_or(0, spilled_bytes);
         let record = {
             let mut record = entry.record.lock().expect("query record lock");
             record.ended = Some(Utc::now());
@@ -499,6 +514,7 @@ impl QueryEngine {
             rows = record.result_rows,
             events_scanned = record.scan.events_scanned,
             bytes_scanned = record.scan.bytes_scanned,
+            spilled_bytes,
             execution_ms = record.execution_millis(Utc::now()),
             "query ended"
         );
@@ -736,6 +752,21 @@ async fn check_bucket(uri: &str) -> Result<(), QueryError> {
         Ok(Some(Err(error))) => Err(unreachable(error.to_string())),
         Ok(_) => Ok(()),
     }
+}
+
+/// Returns DataFusion's runtime of the engine's queries: a memory pool of
+/// [`EngineSettings::memory_bytes`] shared fairly among the operators that spill (and naming the
+/// largest consumers when it runs out), and the folder they spill to.
+fn datafusion_runtime(settings: &EngineSettings) -> Result<Arc<RuntimeEnv>, QueryError> {
+    let pool = TrackConsumersPool::new(FairSpillPool::new(settings.memory_bytes), NonZeroUsize::new(3).expect("3 is not 0"));
+    let mode = match &settings.spill_directory {
+        Some(folder) => DiskManagerMode::Directories(vec![folder.clone()]),
+        None => DiskManagerMode::OsTmpDirectory,
+    };
+    Ok(RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(pool))
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode))
+        .build_arc()?)
 }
 
 /// Returns an ErrorMessage within the model's 4..1000 characters.

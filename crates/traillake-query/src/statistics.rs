@@ -89,3 +89,10 @@ fn add_scan(scan: &Arc<dyn ExecutionPlan>, statistics: &mut ScanStatistics) {
     statistics.events_scanned += output_rows(scan) + metric(scan, "pushdown_rows_pruned");
     statistics.bytes_scanned += metric(scan, "bytes_scanned");
 }
+
+/// Returns the bytes the operators of an executed plan spilled to disk to stay within the memory
+/// pool.
+pub fn spilled_bytes(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    let own = plan.metrics().and_then(|metrics| metrics.spilled_bytes()).unwrap_or(0) as u64;
+    own + plan.children().into_iter().map(spilled_bytes).sum::<u64>()
+}

@@ -82,6 +82,13 @@ struct ServeArgs {
     /// MaxConcurrentQueriesException.
     #[arg(long, env = "TRAILLAKE_MAX_CONCURRENT_QUERIES", default_value_t = 10)]
     max_concurrent_queries: usize,
+    /// The memory executing queries share (for example 4GiB); sorts, aggregations and joins
+    /// spill to disk beyond it, and a query that still needs more fails with ResourcesExhausted.
+    #[arg(long, env = "TRAILLAKE_QUERY_MEMORY", default_value = "4GiB")]
+    query_memory: bytesize::ByteSize,
+    /// Where queries spill to disk; the OS temporary folder by default.
+    #[arg(long, env = "TRAILLAKE_SPILL_DIRECTORY")]
+    spill_directory: Option<std::path::PathBuf>,
     /// Queries (of all accounts) that execute at once; the others wait QUEUED.
     #[arg(long, env = "TRAILLAKE_QUERY_SLOTS", default_value_t = 4)]
     query_slots: usize,
@@ -122,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,deltalake_core=warn,buoyant_kernel=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
@@ -168,6 +176,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         region: args.region.clone(),
         signing_key_period: args.signing_key_rotation,
         delivery_file_bytes: args.delivery_file_bytes.max(1),
+        memory_bytes: usize::try_from(args.query_memory.as_u64()).unwrap_or(usize::MAX),
+        spill_directory: args.spill_directory.clone(),
     };
     let queries = QueryEngine::open(root.clone(), Arc::clone(&catalog), engine_settings).await?;
     let import_settings = RunSettings {

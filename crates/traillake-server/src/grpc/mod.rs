@@ -9,9 +9,8 @@ mod cloudtrail;
 mod flight;
 mod status;
 
-use std::time::Instant;
-
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
