@@ -5,6 +5,7 @@ pub mod auth;
 pub mod gateway;
 pub mod grpc;
 pub mod service;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,16 +20,21 @@ pub use gateway::GatewaySettings;
 pub use service::{Service, ServiceSettings};
 
 /// Serves the JSON gateway and gRPC on `listener` (HTTP/1.1 and HTTP/2, told apart per
-/// connection) until `shutdown` completes, then finishes the requests in flight.
+/// connection; over TLS when `tls` is given) until `shutdown` completes, then finishes the
+/// requests in flight.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     service: Service,
     settings: GatewaySettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // gRPC calls are routed by their method path; every other request goes to the JSON gateway.
     let app = grpc::router(service.clone(), settings.clone()).await.fallback_service(gateway::router(service, settings));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    match tls {
+        Some(config) => axum::serve(tls::TlsListener::new(listener, config)?, app).with_graceful_shutdown(shutdown).await,
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+    }
 }
 
 /// Maintains the lake every `every`: flushes the write-ahead logs of channel stores, drops from each store's table the days wholly older than the

@@ -63,6 +63,13 @@ struct ServeArgs {
     /// is checked, which is allowed only on a loopback address.
     #[arg(long, env = "TRAILLAKE_CREDENTIALS")]
     credentials: Option<std::path::PathBuf>,
+    /// A PEM file of the server's certificate chain: with --tls-key, both front doors are served
+    /// over TLS (HTTP/2 and HTTP/1.1 by ALPN).
+    #[arg(long, env = "TRAILLAKE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// A PEM file of the private key of --tls-cert.
+    #[arg(long, env = "TRAILLAKE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     /// The most event data stores an account may have, not counting those pending deletion.
     #[arg(long, env = "TRAILLAKE_MAX_EVENT_DATA_STORES", default_value_t = 10)]
     max_event_data_stores: usize,
@@ -164,6 +171,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.listen
         ),
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(certificate), Some(key)) => Some(traillake_server::tls::server_config(certificate, key).map_err(anyhow::Error::msg)?),
+        _ => None,
+    };
     let location = RootLocation::parse(&args.root)?;
     let root = LakeRoot::open(location).with_context(|| format!("opening the lake root {}", args.root))?;
     let lock = RootLock::acquire(&root).await?;
@@ -220,7 +231,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!(access_keys = credentials.len(), "requests must be signed (SigV4) with a configured access key")
         }
     }
-    println!("traillake listening on http://{address} (root {}, region {})", root.location(), args.region);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("traillake listening on {scheme}://{address} (root {}, region {})", root.location(), args.region);
 
     let mut lost = lock.lost();
     let shutdown = async move {
@@ -234,7 +246,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         authenticator,
         max_request_bytes: args.max_request_bytes,
     };
-    traillake_server::serve(listener, service, settings, shutdown).await?;
+    traillake_server::serve(listener, tls, service, settings, shutdown).await?;
     purge.abort();
     maintenance.abort();
     lock.release().await;
