@@ -182,6 +182,9 @@ struct QueryEntry {
     cancel: watch::Sender<bool>,
     /// Set to true once the query ended and its record and rows are final.
     ended: watch::Sender<bool>,
+    /// Held while the query's end or its cancel is decided and kept, so that one comes after the
+    /// other and neither is seen before it is kept.
+    transition: tokio::sync::Mutex<()>,
 }
 
 impl QueryEntry {
@@ -193,6 +196,7 @@ impl QueryEntry {
             plan: Mutex::new(None),
             cancel: watch::channel(false).0,
             ended: watch::channel(ended).0,
+            transition: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -482,23 +486,23 @@ impl QueryEngine {
         let plan = entry.plan.lock().expect("plan lock").take();
         let rows = entry.rows.lock().expect("rows lock").clone();
         let spilled_bytes = plan.as_ref().map_or(0, spilled_bytes);
-        let record = {
-            let mut record = entry.record.lock().expect("query record lock");
-            record.ended = Some(Utc::now());
-            if let Some(plan) = &plan {
-                record.scan = measure(plan);
+        // The ended record is kept under the root before callers see it: a client told FINISHED
+        // finds the same answer, and the results, after a crash.
+        let _transition = entry.transition.lock().await;
+        let mut record = entry.record.lock().expect("query record lock").clone();
+        record.ended = Some(Utc::now());
+        if let Some(plan) = &plan {
+            record.scan = measure(plan);
+        }
+        record.result_rows = rows.as_ref().map_or(0, |rows| rows.len() as u64);
+        match (record.status, error) {
+            (QueryStatus::Cancelled | QueryStatus::TimedOut, _) => {}
+            (_, Some(message)) => {
+                record.status = QueryStatus::Failed;
+                record.error_message = Some(error_message(&message));
             }
-            record.result_rows = rows.as_ref().map_or(0, |rows| rows.len() as u64);
-            match (record.status, error) {
-                (QueryStatus::Cancelled | QueryStatus::TimedOut, _) => {}
-                (_, Some(message)) => {
-                    record.status = QueryStatus::Failed;
-                    record.error_message = Some(error_message(&message));
-                }
-                (_, None) => record.status = QueryStatus::Finished,
-            }
-            record.clone()
-        };
+            (_, None) => record.status = QueryStatus::Finished,
+        }
         if let Some(rows) = &rows
             && let Err(error) = self.save_rows(&record.id, rows).await
         {
@@ -507,6 +511,7 @@ impl QueryEngine {
         if let Err(error) = self.save_record(&record).await {
             tracing::error!(query_id = %record.id, %error, "could not keep the query's record");
         }
+        *entry.record.lock().expect("query record lock") = record.clone();
         entry.ended.send_replace(true);
         tracing::info!(
             query_id = %record.id,
@@ -642,19 +647,23 @@ impl QueryEngine {
     /// Cancels a QUEUED or RUNNING query; returns its record, now CANCELLED.
     pub async fn cancel(&self, account_id: &str, id: &str) -> Result<QueryRecord, QueryError> {
         let entry = self.entry(account_id, id)?;
-        let record = {
-            let mut record = entry.record.lock().expect("query record lock");
-            if !record.is_active() {
-                return Err(QueryError::InactiveQuery(id.to_string(), status_name(record.status)));
-            }
-            record.status = QueryStatus::Cancelled;
-            if record.delivery_s3_uri.is_some() {
-                record.delivery_status = Some(DeliveryStatus::Cancelled);
-            }
-            record.clone()
-        };
-        entry.cancel.send_replace(true);
+        let _transition = entry.transition.lock().await;
+        let mut record = entry.record();
+        if !record.is_active() {
+            return Err(QueryError::InactiveQuery(id.to_string(), status_name(record.status)));
+        }
+        record.status = QueryStatus::Cancelled;
+        if record.delivery_s3_uri.is_some() {
+            record.delivery_status = Some(DeliveryStatus::Cancelled);
+        }
         self.save_record(&record).await?;
+        {
+            // The query may have gone from QUEUED to RUNNING meanwhile: only the status changes.
+            let mut current = entry.record.lock().expect("query record lock");
+            current.status = record.status;
+            current.delivery_status = record.delivery_status;
+        }
+        entry.cancel.send_replace(true);
         Ok(record)
     }
 

@@ -1,0 +1,103 @@
+"""kill -9 of the server in the middle of its background work, then a restart: compaction and
+retention cleanup lose nothing that is kept, store nothing twice, and leave the store queryable;
+an interrupted result delivery leaves the query's results whole and no sign file that claims a
+complete delivery. (kill -9 during PutAuditEvents and during an import: test_channels.py and
+test_imports.py.)"""
+
+import datetime
+import random
+import signal
+import time
+
+from conftest import Server, store_id
+from test_delivery import delivered_objects, s3_client, wait_delivered
+from test_queries import all_rows, load, now_utc, records, wait, write_records
+
+
+def count(cloudtrail, eds, where=""):
+    """Returns (events, distinct eventIDs, events whose stored record reads back) of the store."""
+    statement = f"SELECT count(*) AS n, count(DISTINCT eventID) AS d, coalesce(sum(CASE WHEN eventJson LIKE '%eventID%' THEN 1 ELSE 0 END), 0) AS j FROM {eds} {where}"
+    query_id = cloudtrail.start_query(QueryStatement=statement)["QueryId"]
+    described = wait(cloudtrail, query_id, timeout=120)
+    assert described["QueryStatus"] == "FINISHED", described
+    row = cloudtrail.get_query_results(QueryId=query_id)["QueryResultRows"][0]
+    return tuple(int(cell[key]) for cell, key in zip(row, ("n", "d", "j")))
+
+
+def kill(server):
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(timeout=20)
+
+
+def test_kills_during_compaction_and_retention_cleanup_lose_nothing(tmp_path):
+    root = tmp_path / "lake"
+    server = Server(root).start()
+    cloudtrail = server.client()
+    eds = store_id(cloudtrail.create_event_data_store(Name="events", RetentionPeriod=3653)["EventDataStoreArn"])
+    # 12 appends a day over 3 recent days (days of many small files, which maintenance compacts),
+    # and 4 appends of events 40 days old, which retention drops once it is cut to 7 days.
+    recent, old = 0, 0
+    for batch in range(12):
+        for day in range(3):
+            start = now_utc() - datetime.timedelta(days=day, hours=2)
+            items = [dict(r, eventID=f"r-{batch}-{day}-{i}") for i, r in enumerate(records(150, start + datetime.timedelta(minutes=batch)))]
+            code, output = load(server, "events", write_records(tmp_path / "r.json", items))
+            assert code == 0, output
+            recent += len(items)
+    for batch in range(4):
+        items = [dict(r, eventID=f"o-{batch}-{i}") for i, r in enumerate(records(100, now_utc() - datetime.timedelta(days=40, minutes=batch)))]
+        code, output = load(server, "events", write_records(tmp_path / "o.json", items))
+        assert code == 0, output
+        old += len(items)
+    assert count(cloudtrail, eds) == (recent + old,) * 3
+    cloudtrail.update_event_data_store(EventDataStore=eds, RetentionPeriod=7)
+    server.stop()
+
+    # Maintenance runs at start and then every 50 ms: each kill lands somewhere in a compaction, a
+    # retention commit or a vacuum, or between them.
+    rng = random.Random(11)
+    for _ in range(8):
+        server = Server(root, "--maintenance-interval", "50ms").start()
+        time.sleep(rng.uniform(0.05, 1.5))
+        kill(server)
+
+    server = Server(root, "--maintenance-interval", "50ms").start()
+    try:
+        cloudtrail = server.client()
+        deadline = time.monotonic() + 60
+        while "compacted a day" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert count(cloudtrail, eds) == (recent,) * 3, "every kept event once, none of the dropped ones"
+        assert count(cloudtrail, eds, "WHERE eventID LIKE 'o-%'") == (0, 0, 0)
+    finally:
+        server.stop()
+
+
+def test_a_kill_during_delivery_leaves_whole_results_and_no_false_sign_file(tmp_path, s3_env, s3_server, s3_bucket):
+    root = tmp_path / "lake"
+    server = Server(root, "--delivery-file-bytes", "200000", env=s3_env).start()
+    cloudtrail = server.client()
+    eds = store_id(cloudtrail.create_event_data_store(Name="events", RetentionPeriod=90)["EventDataStoreArn"])
+    code, output = load(server, "events", write_records(tmp_path / "e.json", records(40000, now_utc() - datetime.timedelta(hours=20))))
+    assert code == 0, output
+    statement = f"SELECT eventID, eventTime, eventName, eventJson FROM {eds}"
+    query_id = cloudtrail.start_query(QueryStatement=statement, DeliveryS3Uri=f"s3://{s3_bucket}/exports")["QueryId"]
+    deadline = time.monotonic() + 120
+    while cloudtrail.describe_query(QueryId=query_id)["QueryStatus"] != "FINISHED" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    kill(server)
+
+    server = Server(root, env=s3_env).start()
+    try:
+        cloudtrail = server.client()
+        described = wait_delivered(cloudtrail, query_id)
+        assert described["QueryStatus"] == "FINISHED"
+        assert described["DeliveryStatus"] in ("SUCCESS", "FAILED"), described
+        rows = all_rows(cloudtrail, query_id)
+        assert len(rows) == 40000 and len({row[0]["eventID"] for row in rows}) == 40000
+        s3 = s3_client(s3_server)
+        signed = [key for key in delivered_objects(s3, s3_bucket, "exports/") if key.endswith("result_sign.json")]
+        assert (described["DeliveryStatus"] == "SUCCESS") == bool(signed), (described, signed)
+        assert count(cloudtrail, eds) == (40000,) * 3
+    finally:
+        server.stop()
