@@ -1,7 +1,8 @@
 """kill -9 of the server in the middle of its background work, then a restart: compaction and
 retention cleanup lose nothing that is kept, store nothing twice, and leave the store queryable;
 an interrupted result delivery leaves the query's results whole and no sign file that claims a
-complete delivery. (kill -9 during PutAuditEvents and during an import: test_channels.py and
+complete delivery; an S3 server that fails and stalls a share of requests slows the lake down but
+loses nothing. (kill -9 during PutAuditEvents and during an import: test_channels.py and
 test_imports.py.)"""
 
 import datetime
@@ -101,3 +102,109 @@ def test_a_kill_during_delivery_leaves_whole_results_and_no_false_sign_file(tmp_
         assert count(cloudtrail, eds) == (40000,) * 3
     finally:
         server.stop()
+
+
+class FaultyS3:
+    """An HTTP proxy in front of moto's S3 server that answers a share of requests 503 SlowDown
+    without forwarding them, and stalls another share before forwarding, as a struggling
+    S3-compatible server does."""
+
+    def __init__(self, upstream, fail=0.15, stall=0.1, seed=5):
+        import http.server
+        import threading
+        import urllib.parse
+
+        target = urllib.parse.urlparse(upstream)
+        rng = random.Random(seed)
+        lock = threading.Lock()
+        counts = {"requests": 0, "failed": 0, "stalled": 0}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def relay(self):
+                import http.client
+
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                with lock:
+                    counts["requests"] += 1
+                    roll = rng.random()
+                if roll < fail:
+                    with lock:
+                        counts["failed"] += 1
+                    payload = b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                if roll < fail + stall:
+                    with lock:
+                        counts["stalled"] += 1
+                    time.sleep(0.3)
+                upstream_connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+                headers = {key: value for key, value in self.headers.items() if key.lower() not in ("connection", "transfer-encoding")}
+                upstream_connection.request(self.command, self.path, body=body, headers=headers)
+                answer = upstream_connection.getresponse()
+                payload = answer.read()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+                upstream_connection.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = relay
+
+        self.counts = counts
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_a_failing_and_stalling_s3_slows_the_lake_but_loses_nothing(tmp_path, s3_env, s3_server, s3_bucket):
+    from test_channels import event_data
+
+    proxy = FaultyS3(s3_server)
+    env = dict(s3_env, AWS_ENDPOINT_URL_S3=proxy.url)
+    root = f"s3://{s3_bucket}/faulty"
+    server = Server(root, env=env).start()
+    try:
+        cloudtrail = server.client()
+        selectors = [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}]
+        store = cloudtrail.create_event_data_store(Name="audit", AdvancedEventSelectors=selectors, MultiRegionEnabled=False)["EventDataStoreArn"]
+        channel = cloudtrail.create_channel(Name="app", Source="Custom", Destinations=[{"Type": "EVENT_DATA_STORE", "Location": store}])["ChannelArn"]
+        data = server.client("cloudtrail-data")
+        acknowledged = 0
+        for request in range(20):
+            events = [{"id": f"e{i}", "eventData": event_data(request * 100 + i, time_text=now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"))} for i in range(50)]
+            reply = data.put_audit_events(channelArn=channel, auditEvents=events)
+            assert reply["failed"] == [], reply["failed"][:2]
+            acknowledged += len(reply["successful"])
+        eds = store_id(store)
+        assert count(cloudtrail, eds)[:2] == (acknowledged, acknowledged)
+        time.sleep(6)  # past the write-ahead log's flush
+    finally:
+        server.stop()
+    assert proxy.counts["failed"] > 0 and proxy.counts["stalled"] > 0, proxy.counts
+
+    # Read back through the same faulty server after a restart, and once more through moto itself.
+    for endpoint in (proxy.url, s3_server):
+        server = Server(root, env=dict(s3_env, AWS_ENDPOINT_URL_S3=endpoint)).start()
+        try:
+            cloudtrail = server.client()
+            assert count(cloudtrail, eds)[:2] == (acknowledged, acknowledged)
+        finally:
+            server.stop()
+    proxy.close()
