@@ -405,3 +405,28 @@ def test_the_import_command_runs_the_same_import(tmp_path, s3_env, s3_server, tr
     refused = subprocess.run([binary(), "import", "--root", server.root, "--store", "nope", day_uri],
                              capture_output=True, text=True, timeout=60, env=server.env)
     assert refused.returncode != 0 and "nope" in refused.stderr, refused.stderr
+
+
+def test_an_import_through_a_failing_and_stalling_s3_is_exact(tmp_path, s3_env, s3_server, trail_bucket):
+    from test_faults import FaultyS3
+
+    proxy = FaultyS3(s3_server, fail=0.15, stall=0.05)
+    server = importer(tmp_path, dict(s3_env, AWS_ENDPOINT_URL_S3=proxy.url))
+    try:
+        cloudtrail = server.client()
+        arn = cloudtrail.create_event_data_store(Name="trails", RetentionPeriod=3653)["EventDataStoreArn"]
+        done = wait_import(cloudtrail, start_import(cloudtrail, arn)["ImportId"])
+        events, files, failed, prefixes = expected(trail_bucket, 3653)
+        assert done["ImportStatistics"] == {
+            "PrefixesFound": len(prefixes),
+            "PrefixesCompleted": len(prefixes),
+            "FilesCompleted": files,
+            "EventsCompleted": events,
+            "FailedEntries": len(failed),
+        }, "only the broken files fail; the 503s are retried"
+        assert {f["Location"] for f in failures(cloudtrail, done["ImportId"])} == failed
+        assert count(cloudtrail, store_id(arn)) == events
+        assert proxy.counts["failed"] > 10 and proxy.counts["stalled"] > 0, proxy.counts
+    finally:
+        server.stop()
+        proxy.close()
