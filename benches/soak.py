@@ -10,6 +10,8 @@ Usage: python benches/soak.py --binary target/release/traillake [--seconds 60]
 
 import argparse
 import collections
+import gzip
+import json
 import os
 import pathlib
 import random
@@ -105,11 +107,16 @@ def main():
             s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="soak", aws_secret_access_key="soak")
             s3.create_bucket(Bucket="soak-trails")
             print(f"uploading {IMPORT_PREFIXES} x {EVENTS_PER_IMPORT:,} events of trail files to moto", flush=True)
+            folder = work / "trails"
+            keys, _ = write_trail_files(folder, EVENTS_PER_IMPORT, 1000)
             for prefix in range(IMPORT_PREFIXES):
-                folder = work / f"p{prefix}"
-                keys, _ = write_trail_files(folder, EVENTS_PER_IMPORT, 1000)
                 for key in keys:
-                    s3.upload_file(str(folder / key), "soak-trails", f"p{prefix}/{key}")
+                    # Each prefix holds the same files with eventIDs of its own.
+                    document = json.loads(gzip.decompress((folder / key).read_bytes()))
+                    for record in document["Records"]:
+                        record["eventID"] = f"p{prefix}-{record['eventID']}"
+                    body = gzip.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
+                    s3.put_object(Bucket="soak-trails", Key=f"p{prefix}/{key}", Body=body)
 
             env = dict(os.environ, AWS_ENDPOINT_URL_S3=s3_url, AWS_ACCESS_KEY_ID="soak", AWS_SECRET_ACCESS_KEY="soak", AWS_REGION="us-east-1")
             server = subprocess.Popen([args.binary, "serve", "--root", str(work / "lake"), "--listen", "127.0.0.1:0", "--account-id", ACCOUNT,
