@@ -226,3 +226,65 @@ def test_the_aws_cli_signs_with_the_configured_keys(signed_server):
     assert json.loads(aws(BOB, "list-event-data-stores").stdout)["EventDataStores"] == []
     refused = aws(ALICE, "list-event-data-stores", secret="not-alice-secret-000")
     assert refused.returncode != 0 and "InvalidSignatureException" in refused.stderr
+
+
+def test_one_account_cannot_touch_anothers_resources(signed_server):
+    """Bob, properly signed, tries every kind of Alice's resources: each attempt is refused alike for
+    an existing and a made-up resource, and Alice's resources are unchanged."""
+    alice, bob = client(signed_server, ALICE), client(signed_server, BOB)
+    selectors = [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}]
+    store = alice.create_event_data_store(Name="audit", AdvancedEventSelectors=selectors, MultiRegionEnabled=False,
+                                          TagsList=[{"Key": "owner", "Value": "alice"}])["EventDataStoreArn"]
+    channel = alice.create_channel(Name="app", Source="Custom", Destinations=[{"Type": "EVENT_DATA_STORE", "Location": store}])["ChannelArn"]
+    query_id = alice.start_query(QueryStatement=f"SELECT eventID FROM {store_id(store)}")["QueryId"]
+    def described(arn):
+        return {key: value for key, value in alice.get_event_data_store(EventDataStore=arn).items() if key != "ResponseMetadata"}
+
+    before = described(store)
+    fake_store = store.rsplit("/", 1)[0] + "/00000000-0000-4000-8000-000000000000"
+    fake_channel = channel.rsplit("/", 1)[0] + "/00000000-0000-4000-8000-000000000000"
+    attempts = [
+        lambda arn: bob.get_event_data_store(EventDataStore=arn),
+        lambda arn: bob.update_event_data_store(EventDataStore=arn, RetentionPeriod=30),
+        lambda arn: bob.delete_event_data_store(EventDataStore=arn),
+        lambda arn: bob.stop_event_data_store_ingestion(EventDataStore=arn),
+        lambda arn: bob.add_tags(ResourceId=arn, TagsList=[{"Key": "owner", "Value": "bob"}]),
+        lambda arn: bob.remove_tags(ResourceId=arn, TagsList=[{"Key": "owner"}]),
+        lambda arn: bob.list_tags(ResourceIdList=[arn]),
+        lambda arn: bob.list_queries(EventDataStore=arn),
+        lambda arn: bob.start_import(Destinations=[arn], ImportSource={"S3": {
+            "S3LocationUri": "s3://some-bucket", "S3BucketRegion": REGION, "S3BucketAccessRoleArn": "arn:aws:iam::222222222222:role/import"}}),
+    ]
+    for attempt in attempts:
+        answers = []
+        for arn in (store, fake_store):
+            with pytest.raises(bob.exceptions.ClientError) as excinfo:
+                attempt(arn)
+            answers.append((error_code(excinfo), str(excinfo.value).replace(arn, "ARN")))
+        assert answers[0] == answers[1], answers
+    channel_attempts = [
+        lambda arn: bob.get_channel(Channel=arn),
+        lambda arn: bob.update_channel(Channel=arn, Name="bobs"),
+        lambda arn: bob.delete_channel(Channel=arn),
+        lambda arn: bob.put_resource_policy(ResourceArn=arn, ResourcePolicy=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Sid": "bob", "Effect": "Allow", "Principal": {"AWS": "222222222222"}, "Action": "cloudtrail-data:PutAuditEvents", "Resource": arn}]})),
+        lambda arn: bob.get_resource_policy(ResourceArn=arn),
+        lambda arn: bob.delete_resource_policy(ResourceArn=arn),
+    ]
+    for attempt in channel_attempts:
+        answers = []
+        for arn in (channel, fake_channel):
+            with pytest.raises(bob.exceptions.ClientError) as excinfo:
+                attempt(arn)
+            answers.append((error_code(excinfo), str(excinfo.value).replace(arn, "ARN")))
+        assert answers[0] == answers[1], answers
+    for attempt in (bob.describe_query, bob.get_query_results, bob.cancel_query):
+        with pytest.raises(bob.exceptions.QueryIdNotFoundException):
+            attempt(QueryId=query_id)
+    assert bob.list_channels()["Channels"] == [] and bob.list_imports()["Imports"] == []
+    # Alice's resources are as she left them.
+    assert described(store) == before
+    assert alice.list_tags(ResourceIdList=[store])["ResourceTagList"][0]["TagsList"] == [{"Key": "owner", "Value": "alice"}]
+    assert alice.get_channel(Channel=channel)["Name"] == "app"
+    with pytest.raises(alice.exceptions.ResourcePolicyNotFoundException):
+        alice.get_resource_policy(ResourceArn=channel)
