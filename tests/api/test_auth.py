@@ -76,20 +76,26 @@ def sigv4(method, host, path, query, headers, payload_hash, service, key, when):
     return {**headers, "authorization": authorization}
 
 
+def assert_refused_alike(caller, attempt, arn):
+    """Asserts that `attempt(arn)` fails for `caller` with the same code and message as for a
+    made-up resource of the same kind and account: the answer tells nothing of what exists."""
+    made_up = arn.rsplit("/", 1)[0] + "/00000000-0000-4000-8000-000000000000"
+    answers = []
+    for target in (arn, made_up):
+        with pytest.raises(caller.exceptions.ClientError) as excinfo:
+            attempt(target)
+        answers.append((error_code(excinfo), str(excinfo.value).replace(target, "ARN")))
+    assert answers[0] == answers[1], answers
+
+
 def test_each_key_acts_for_its_account_and_accounts_are_kept_apart(signed_server):
     alice, bob = client(signed_server, ALICE), client(signed_server, BOB)
     arn = alice.create_event_data_store(Name="alice-store", RetentionPeriod=7)["EventDataStoreArn"]
     assert ":111111111111:" in arn
     assert bob.list_event_data_stores()["EventDataStores"] == []
     # Bob learns nothing from Alice's ARNs: an existing store and a made-up one are refused alike.
-    made_up = arn.rsplit("/", 1)[0] + "/00000000-0000-4000-8000-000000000000"
     for operation in (bob.get_event_data_store, bob.delete_event_data_store):
-        answers = []
-        for target_arn in (arn, made_up):
-            with pytest.raises(bob.exceptions.ClientError) as excinfo:
-                operation(EventDataStore=target_arn)
-            answers.append((error_code(excinfo), str(excinfo.value).replace(target_arn, "ARN")))
-        assert answers[0] == answers[1], answers
+        assert_refused_alike(bob, lambda target: operation(EventDataStore=target), arn)
     assert alice.get_event_data_store(EventDataStore=arn)["Status"] == "ENABLED", "Bob changed nothing"
     with pytest.raises(bob.exceptions.InvalidQueryStatementException) as refused:
         bob.start_query(QueryStatement=f"SELECT eventID FROM {store_id(arn)}")
@@ -241,8 +247,6 @@ def test_one_account_cannot_touch_anothers_resources(signed_server):
         return {key: value for key, value in alice.get_event_data_store(EventDataStore=arn).items() if key != "ResponseMetadata"}
 
     before = described(store)
-    fake_store = store.rsplit("/", 1)[0] + "/00000000-0000-4000-8000-000000000000"
-    fake_channel = channel.rsplit("/", 1)[0] + "/00000000-0000-4000-8000-000000000000"
     attempts = [
         lambda arn: bob.get_event_data_store(EventDataStore=arn),
         lambda arn: bob.update_event_data_store(EventDataStore=arn, RetentionPeriod=30),
@@ -256,12 +260,7 @@ def test_one_account_cannot_touch_anothers_resources(signed_server):
             "S3LocationUri": "s3://some-bucket", "S3BucketRegion": REGION, "S3BucketAccessRoleArn": "arn:aws:iam::222222222222:role/import"}}),
     ]
     for attempt in attempts:
-        answers = []
-        for arn in (store, fake_store):
-            with pytest.raises(bob.exceptions.ClientError) as excinfo:
-                attempt(arn)
-            answers.append((error_code(excinfo), str(excinfo.value).replace(arn, "ARN")))
-        assert answers[0] == answers[1], answers
+        assert_refused_alike(bob, attempt, store)
     channel_attempts = [
         lambda arn: bob.get_channel(Channel=arn),
         lambda arn: bob.update_channel(Channel=arn, Name="bobs"),
@@ -272,12 +271,7 @@ def test_one_account_cannot_touch_anothers_resources(signed_server):
         lambda arn: bob.delete_resource_policy(ResourceArn=arn),
     ]
     for attempt in channel_attempts:
-        answers = []
-        for arn in (channel, fake_channel):
-            with pytest.raises(bob.exceptions.ClientError) as excinfo:
-                attempt(arn)
-            answers.append((error_code(excinfo), str(excinfo.value).replace(arn, "ARN")))
-        assert answers[0] == answers[1], answers
+        assert_refused_alike(bob, attempt, channel)
     for attempt in (bob.describe_query, bob.get_query_results, bob.cancel_query):
         with pytest.raises(bob.exceptions.QueryIdNotFoundException):
             attempt(QueryId=query_id)

@@ -79,12 +79,7 @@ fn development_account(headers: &HeaderMap, api: Api, development_account_id: &s
             "the Authorization header is not a valid AWS4-HMAC-SHA256 header with Credential=KEY/DATE/REGION/SERVICE/aws4_request",
         ));
     };
-    if *signing_name != api.signing_name() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidSignatureException,
-            format!("the request is signed for the service {signing_name}, but it is a {} request", api.signing_name()),
-        ));
-    }
+    sigv4::check_service(signing_name, api)?;
     if is_account_id(access_key) {
         return Ok(access_key.to_string());
     }
