@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for run in 0..runs {
         let began = Instant::now();
-        let prepared = prepare(&statement, |_| Ok(store.id.clone()))?;
+        let prepared = prepare::<traillake_query::QueryError>(&statement, |_| Ok(store.id.clone()))?;
         let source = StoreSource {
             id: store.id.clone(),
             kind: store.kind,

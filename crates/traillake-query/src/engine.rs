@@ -350,7 +350,7 @@ impl QueryEngine {
     pub async fn start(self: &Arc<Self>, account_id: &str, statement: &str, delivery_s3_uri: Option<&str>) -> Result<String, QueryError> {
         let stores = self.account_stores(account_id).await;
         let mut sources: Vec<StoreSource> = Vec::new();
-        let prepared = prepare(statement, |written| {
+        let prepared = prepare::<QueryError>(statement, |written| {
             let store = resolve_store(&stores, account_id, written)?;
             if !sources.iter().any(|source| source.id == store.id) {
                 sources.push(StoreSource {

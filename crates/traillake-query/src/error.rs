@@ -40,3 +40,9 @@ pub enum QueryError {
     #[error("object storage: {0}")]
     Storage(#[from] object_store::Error),
 }
+
+impl From<traillake_sql::InvalidStatement> for QueryError {
+    fn from(error: traillake_sql::InvalidStatement) -> Self {
+        QueryError::InvalidStatement(error.0)
+    }
+}

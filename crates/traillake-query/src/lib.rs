@@ -4,7 +4,6 @@
 //! of results to S3. It knows nothing of HTTP or gRPC.
 
 pub mod delivery;
-pub mod dialect;
 pub mod engine;
 pub mod error;
 pub mod functions;
@@ -13,6 +12,9 @@ pub mod render;
 pub mod set_operations;
 pub mod statistics;
 pub mod store_files;
+
+/// The SQL front end (`traillake-sql`): the dialect parsed, checked and rewritten.
+pub use traillake_sql as dialect;
 
 pub use engine::{EngineSettings, QueryEngine, QueryRecord, ResultRows};
 pub use error::QueryError;

@@ -41,7 +41,7 @@ fn rows(ids: &[&str]) -> RecordBatch {
 /// Returns (events, distinct event IDs) as a query over the store counts them.
 async fn counts(store: &StoreSource) -> (i64, i64) {
     let sql = format!("SELECT count(*), count(DISTINCT eventID) FROM {STORE}");
-    let prepared = prepare(&sql, |written| Ok(written.to_ascii_lowercase())).unwrap();
+    let prepared = prepare::<traillake_query::QueryError>(&sql, |written| Ok(written.to_ascii_lowercase())).unwrap();
     let planned = plan(&prepared, std::slice::from_ref(store), Utc::now(), &Default::default()).await.unwrap();
     let batches = planned.context.execute_logical_plan(planned.plan).await.unwrap().collect().await.unwrap();
     (batches[0].column(0).as_primitive::<Int64Type>().value(0), batches[0].column(1).as_primitive::<Int64Type>().value(0))

@@ -142,12 +142,12 @@ pub(super) fn checksum(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::json::ArrayWriter;
+    use arrow_json::ArrayWriter;
     use serde_json::{Map, Value, json};
 
     use super::*;
-    use crate::events::rows::EventRows;
-    use crate::events::schema::EVENT_DATE;
+    use crate::rows::EventRows;
+    use crate::schema::EVENT_DATE;
 
     /// Returns the record's row as JSON, as Arrow's JSON writer renders it (NULLs left out).
     fn row(record: Value) -> Result<Map<String, Value>, InvalidRecord> {

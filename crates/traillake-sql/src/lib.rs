@@ -13,19 +13,27 @@
 //!   an expression (`element_at(resources, 1).arn`).
 //! - Result column keys are taken from the select list as written ([`column_keys`]).
 //!
-//! Errors are [`QueryError::InvalidStatement`] with a message that says what and where.
+//! Errors are [`InvalidStatement`] with a message that says what and where.
+//!
+//! A crate of its own, on sqlparser alone (the version DataFusion 55 parses with, so that
+//! [`PreparedQuery::query`] is the AST DataFusion plans), so that the fuzz target of the SQL front
+//! end in `fuzz/` builds without DataFusion. `traillake-query` re-exports it as
+//! `traillake_query::dialect`.
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{
+use sqlparser::ast::{
     AccessExpr, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
     ObjectNamePart, OneOrManyWithParens, Query, SelectItem, SetExpr, Statement, Subscript, TableFactor, Value, VisitMut, VisitorMut,
 };
-use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
-use datafusion::sql::sqlparser::parser::Parser;
+use sqlparser::dialect::{Dialect, GenericDialect};
+use sqlparser::parser::Parser;
 
-use crate::error::QueryError;
+/// A statement traillake does not run, with what is wrong and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidStatement(pub String);
 
 /// sqlparser's generic dialect with Trino's lambdas (`x -> x.arn`).
 #[derive(Debug, Default)]
@@ -75,22 +83,23 @@ pub struct PreparedQuery {
 
 /// Parses a statement of the dialect into one query and collects the stores it names; `resolve`
 /// turns each store reference as written into the name to register the store under.
-pub fn prepare(sql: &str, mut resolve: impl FnMut(&str) -> Result<String, QueryError>) -> Result<PreparedQuery, QueryError> {
+pub fn prepare<E: From<InvalidStatement>>(
+    sql: &str,
+    mut resolve: impl FnMut(&str) -> Result<String, E>,
+) -> Result<PreparedQuery, E> {
     let quoted = quote_store_references(sql);
     let dialect = LakeDialect::default();
     let statements = Parser::new(&dialect)
         .try_with_sql(&quoted)
         .and_then(|mut parser| parser.parse_statements())
-        .map_err(|error| QueryError::InvalidStatement(format!("the statement does not parse: {error}")))?;
+        .map_err(|error| InvalidStatement(format!("the statement does not parse: {error}")))?;
     let mut statements = statements.into_iter();
     let (Some(statement), None) = (statements.next(), statements.next()) else {
-        return Err(QueryError::InvalidStatement("send exactly one SELECT statement".to_string()));
+        return Err(InvalidStatement("send exactly one SELECT statement".to_string()).into());
     };
     let Statement::Query(mut query) = statement else {
-        return Err(QueryError::InvalidStatement(format!(
-            "only SELECT statements are allowed, not {}",
-            statement_kind(&statement)
-        )));
+        let kind = statement_kind(&statement);
+        return Err(InvalidStatement(format!("only SELECT statements are allowed, not {kind}")).into());
     };
     let mut tables = TableReferences { ctes: BTreeSet::new(), stores: Vec::new(), resolve: &mut resolve };
     if let ControlFlow::Break(error) = query.visit(&mut tables) {
@@ -100,11 +109,11 @@ pub fn prepare(sql: &str, mut resolve: impl FnMut(&str) -> Result<String, QueryE
     name_repeated_select_items(&mut query);
     let mut forms = TrinoForms::default();
     if let ControlFlow::Break(error) = query.visit(&mut forms) {
-        return Err(error);
+        return Err(error.into());
     }
     let stores = tables.stores;
     if stores.is_empty() {
-        return Err(QueryError::InvalidStatement("the query names no event data store in FROM".to_string()));
+        return Err(InvalidStatement("the query names no event data store in FROM".to_string()).into());
     }
     Ok(PreparedQuery { query: *query, stores, has_lambdas: forms.lambdas > 0, column_keys: keys })
 }
@@ -158,10 +167,10 @@ struct TableReferences<'a, F> {
     resolve: &'a mut F,
 }
 
-impl<F: FnMut(&str) -> Result<String, QueryError>> VisitorMut for TableReferences<'_, F> {
-    type Break = QueryError;
+impl<E: From<InvalidStatement>, F: FnMut(&str) -> Result<String, E>> VisitorMut for TableReferences<'_, F> {
+    type Break = E;
 
-    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<QueryError> {
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<E> {
         if let Some(with) = &query.with {
             for cte in &with.cte_tables {
                 self.ctes.insert(cte.alias.name.value.to_ascii_lowercase());
@@ -170,42 +179,41 @@ impl<F: FnMut(&str) -> Result<String, QueryError>> VisitorMut for TableReference
         if let SetExpr::Select(select) = query.body.as_ref()
             && select.into.is_some()
         {
-            return ControlFlow::Break(QueryError::InvalidStatement("SELECT ... INTO is not allowed".to_string()));
+            return ControlFlow::Break(InvalidStatement("SELECT ... INTO is not allowed".to_string()).into());
         }
         ControlFlow::Continue(())
     }
 
-    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<QueryError> {
-        match factor {
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<E> {
+        let refusal = match factor {
             TableFactor::Table { name, args: Some(_), .. } if name.to_string().eq_ignore_ascii_case("unnest") => {
-                ControlFlow::Break(QueryError::InvalidStatement(
-                    "UNNEST in FROM is not supported yet; select unnest(array) in the select list instead".to_string(),
-                ))
+                "UNNEST in FROM is not supported yet; select unnest(array) in the select list instead".to_string()
             }
-            TableFactor::Table { name, args: Some(_), .. } => ControlFlow::Break(QueryError::InvalidStatement(format!(
-                "table functions are not allowed: {name}(...) in FROM"
-            ))),
-            TableFactor::Table { name, .. } => {
-                let written = object_name_text(name);
-                if name.0.len() == 1 && self.ctes.contains(&written.to_ascii_lowercase()) {
-                    return ControlFlow::Continue(());
-                }
-                match (self.resolve)(&written) {
-                    Ok(registered) => {
-                        *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote('"', registered))]);
-                        self.stores.push(written);
-                        ControlFlow::Continue(())
-                    }
-                    Err(error) => ControlFlow::Break(error),
-                }
+            TableFactor::Table { name, args: Some(_), .. } => format!("table functions are not allowed: {name}(...) in FROM"),
+            TableFactor::Table { name, .. } => return self.resolve_table(name),
+            TableFactor::TableFunction { expr, .. } => format!("table functions are not allowed: TABLE({expr}) in FROM"),
+            TableFactor::Function { name, .. } => format!("table functions are not allowed: {name}(...) in FROM"),
+            _ => return ControlFlow::Continue(()),
+        };
+        ControlFlow::Break(InvalidStatement(refusal).into())
+    }
+}
+
+impl<E, F: FnMut(&str) -> Result<String, E>> TableReferences<'_, F> {
+    /// Rewrites a table name to the name its store is registered under, unless it names a `WITH`
+    /// query.
+    fn resolve_table(&mut self, name: &mut ObjectName) -> ControlFlow<E> {
+        let written = object_name_text(name);
+        if name.0.len() == 1 && self.ctes.contains(&written.to_ascii_lowercase()) {
+            return ControlFlow::Continue(());
+        }
+        match (self.resolve)(&written) {
+            Ok(registered) => {
+                *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote('"', registered))]);
+                self.stores.push(written);
+                ControlFlow::Continue(())
             }
-            TableFactor::TableFunction { expr, .. } => ControlFlow::Break(QueryError::InvalidStatement(format!(
-                "table functions are not allowed: TABLE({expr}) in FROM"
-            ))),
-            TableFactor::Function { name, .. } => ControlFlow::Break(QueryError::InvalidStatement(format!(
-                "table functions are not allowed: {name}(...) in FROM"
-            ))),
-            _ => ControlFlow::Continue(()),
+            Err(error) => ControlFlow::Break(error),
         }
     }
 }
@@ -223,9 +231,9 @@ struct TrinoForms {
 const JSON_FUNCTIONS: &[&str] = &["json_extract", "json_parse", "json_array_get", "json_format"];
 
 impl VisitorMut for TrinoForms {
-    type Break = QueryError;
+    type Break = InvalidStatement;
 
-    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<QueryError> {
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<InvalidStatement> {
         if let Expr::Lambda(lambda) = expr {
             let names = match &lambda.params {
                 OneOrManyWithParens::One(param) => vec![param.name.value.to_ascii_lowercase()],
@@ -237,7 +245,7 @@ impl VisitorMut for TrinoForms {
         ControlFlow::Continue(())
     }
 
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<QueryError> {
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<InvalidStatement> {
         let rewritten = match expr {
             Expr::Lambda(_) => {
                 self.lambda_parameters.pop();
@@ -280,7 +288,7 @@ impl VisitorMut for TrinoForms {
                 *expr = replacement;
                 ControlFlow::Continue(())
             }
-            Err(error) => ControlFlow::Break(QueryError::InvalidStatement(format!("cannot rewrite {text}: {error}"))),
+            Err(error) => ControlFlow::Break(InvalidStatement(format!("cannot rewrite {text}: {error}"))),
         }
     }
 }
@@ -523,7 +531,7 @@ mod tests {
         assert_eq!(quote_store_references("SELECT é FROM t"), "SELECT é FROM t");
     }
 
-    fn stores(sql: &str) -> Result<PreparedQuery, QueryError> {
+    fn stores(sql: &str) -> Result<PreparedQuery, InvalidStatement> {
         prepare(sql, |written| Ok(written.to_ascii_lowercase()))
     }
 

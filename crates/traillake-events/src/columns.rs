@@ -20,12 +20,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, ListArray, MapArray, NullBufferBuilder, StringBuilder, StructArray,
-    TimestampMicrosecondBuilder,
-};
-use datafusion::arrow::buffer::{OffsetBuffer, ScalarBuffer};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use arrow_array::builder::{BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::{ArrayRef, ListArray, MapArray, StructArray};
+use arrow_buffer::{NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field, FieldRef, Fields};
 use serde_json::value::RawValue;
 
 use super::json::{Kind, Members, Text, compact};
@@ -382,10 +380,10 @@ fn offset_buffer(offsets: Vec<i32>) -> OffsetBuffer<i32> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::Array;
+    use arrow_array::Array;
 
     use super::*;
-    use crate::events::schema::string_map_type;
+    use crate::schema::string_map_type;
 
     fn raw(text: &str) -> Box<RawValue> {
         serde_json::from_str(text).unwrap()
@@ -409,7 +407,7 @@ mod tests {
         let fields = Fields::from(vec![
             Field::new("m", string_map_type(), true),
             Field::new("l", DataType::List(Arc::new(item)), true),
-            Field::new("t", crate::events::schema::timestamp_type(), true),
+            Field::new("t", crate::schema::timestamp_type(), true),
         ]);
         let shape = StructShape::new(fields.clone());
         let mut builders: Vec<_> = shape.children.iter().map(|child| ColumnBuilder::new(child, 2)).collect();

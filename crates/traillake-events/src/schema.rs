@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use traillake_api::selectors::StoreKind;
 
 /// The partition column: the UTC date of `eventtime` as `YYYY-MM-DD`. Kept out of query schemas.

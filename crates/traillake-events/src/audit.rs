@@ -276,11 +276,11 @@ pub fn audit_row<'a>(event_data: &'a str, envelope: &AuditEnvelope<'_>) -> Resul
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::json::ArrayWriter;
+    use arrow_json::ArrayWriter;
     use serde_json::{Map, Value, json};
 
     use super::*;
-    use crate::events::rows::EventRows;
+    use crate::rows::EventRows;
 
     const OWNER: &str = "123456789012";
 

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Utc};
-use datafusion::arrow::array::{RecordBatch, StringBuilder};
+use arrow_array::{RecordBatch, builder::StringBuilder};
 use traillake_api::selectors::StoreKind;
 
 use super::columns::{Cell, ColumnBuilder, StructShape};
