@@ -106,10 +106,13 @@ def test_a_kill_during_delivery_leaves_whole_results_and_no_false_sign_file(tmp_
 
 class FaultyS3:
     """An HTTP proxy in front of moto's S3 server that answers a share of requests 503 SlowDown
-    without forwarding them, and stalls another share before forwarding, as a struggling
-    S3-compatible server does."""
+    without forwarding them, stalls another share before forwarding, and answers a third share
+    500 InternalError after forwarding them (done, but the caller cannot know), as a struggling
+    S3-compatible server does. With `lose_conditional`, the first reply to each conditional PUT
+    (If-None-Match / If-Match) of a path and version is lost that way, which the client's retry then finds
+    refused (412) since the first attempt took effect."""
 
-    def __init__(self, upstream, fail=0.15, stall=0.1, seed=5):
+    def __init__(self, upstream, fail=0.15, stall=0.1, lose=0.0, lose_conditional=False, seed=5):
         import http.server
         import threading
         import urllib.parse
@@ -117,7 +120,8 @@ class FaultyS3:
         target = urllib.parse.urlparse(upstream)
         rng = random.Random(seed)
         lock = threading.Lock()
-        counts = {"requests": 0, "failed": 0, "stalled": 0}
+        counts = {"requests": 0, "failed": 0, "stalled": 0, "lost": 0}
+        lost_paths = set()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -130,20 +134,21 @@ class FaultyS3:
 
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                conditional = self.command == "PUT" and ("If-None-Match" in self.headers or "If-Match" in self.headers)
                 with lock:
                     counts["requests"] += 1
                     roll = rng.random()
-                if roll < fail:
+                    attempt = (self.path, self.headers.get("If-Match"))
+                    lose_this = lose_conditional and conditional and attempt not in lost_paths
+                    if lose_this:
+                        lost_paths.add(attempt)
+                        roll = 1.0
+                if roll < fail and not lose_this:
                     with lock:
                         counts["failed"] += 1
-                    payload = b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"
-                    self.send_response(503)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    self.reply(503, b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>")
                     return
-                if roll < fail + stall:
+                if roll < fail + stall and not lose_this:
                     with lock:
                         counts["stalled"] += 1
                     time.sleep(0.3)
@@ -152,6 +157,12 @@ class FaultyS3:
                 upstream_connection.request(self.command, self.path, body=body, headers=headers)
                 answer = upstream_connection.getresponse()
                 payload = answer.read()
+                upstream_connection.close()
+                if lose_this or roll >= 1 - lose:
+                    with lock:
+                        counts["lost"] += 1
+                    self.reply(500, b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>")
+                    return
                 self.send_response(answer.status)
                 for key, value in answer.getheaders():
                     if key.lower() not in ("connection", "transfer-encoding", "content-length"):
@@ -160,11 +171,19 @@ class FaultyS3:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(payload)
-                upstream_connection.close()
+
+            def reply(self, status, payload):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = relay
 
         self.counts = counts
+        self.lost_paths = lost_paths
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -176,7 +195,7 @@ class FaultyS3:
 def test_a_failing_and_stalling_s3_slows_the_lake_but_loses_nothing(tmp_path, s3_env, s3_server, s3_bucket):
     from test_channels import event_data
 
-    proxy = FaultyS3(s3_server)
+    proxy = FaultyS3(s3_server, lose=0.1)
     env = dict(s3_env, AWS_ENDPOINT_URL_S3=proxy.url)
     root = f"s3://{s3_bucket}/faulty"
     server = Server(root, env=env).start()
@@ -197,7 +216,7 @@ def test_a_failing_and_stalling_s3_slows_the_lake_but_loses_nothing(tmp_path, s3
         time.sleep(6)  # past the write-ahead log's flush
     finally:
         server.stop()
-    assert proxy.counts["failed"] > 0 and proxy.counts["stalled"] > 0, proxy.counts
+    assert min(proxy.counts.values()) > 0, proxy.counts
 
     # Read back through the same faulty server after a restart, and once more through moto itself.
     for endpoint in (proxy.url, s3_server):
@@ -207,4 +226,45 @@ def test_a_failing_and_stalling_s3_slows_the_lake_but_loses_nothing(tmp_path, s3
             assert count(cloudtrail, eds)[:2] == (acknowledged, acknowledged)
         finally:
             server.stop()
+    proxy.close()
+
+
+def test_conditional_puts_whose_reply_is_lost_are_neither_failed_nor_doubled(tmp_path, s3_env, s3_server, s3_bucket):
+    """Every conditional PUT of the lake (write-ahead log segments, Delta commits, the root's lease
+    and its renewals) is stored but its first reply lost: the retry is refused with 412, which
+    must be read as the write's own success, not as another writer's."""
+    from test_channels import event_data
+
+    proxy = FaultyS3(s3_server, fail=0, stall=0, lose_conditional=True)
+    root = f"s3://{s3_bucket}/lost-replies"
+    server = Server(root, env=dict(s3_env, AWS_ENDPOINT_URL_S3=proxy.url)).start()
+    try:
+        cloudtrail = server.client()
+        selectors = [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}]
+        store = cloudtrail.create_event_data_store(Name="audit", AdvancedEventSelectors=selectors, MultiRegionEnabled=False)["EventDataStoreArn"]
+        channel = cloudtrail.create_channel(Name="app", Source="Custom", Destinations=[{"Type": "EVENT_DATA_STORE", "Location": store}])["ChannelArn"]
+        data = server.client("cloudtrail-data")
+        acknowledged = 0
+        for request in range(3):
+            events = [{"id": f"e{i}", "eventData": event_data(request * 100 + i, time_text=now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"))} for i in range(50)]
+            reply = data.put_audit_events(channelArn=channel, auditEvents=events)
+            assert reply["failed"] == [], reply["failed"][:2]
+            acknowledged += len(reply["successful"])
+            time.sleep(6)  # each group flushed in a Delta commit of its own; the lease renewed on the way
+        eds = store_id(store)
+        assert count(cloudtrail, eds)[:2] == (acknowledged, acknowledged)
+        assert server.process.poll() is None, "the server kept its lease"
+    finally:
+        server.stop()
+    log = server.log()
+    for written in ("/wal/", "/_delta_log/", "traillake.lock"):
+        assert any(written in path for path, _ in proxy.lost_paths), (written, sorted(proxy.lost_paths))
+    assert any(path.endswith("traillake.lock") and version for path, version in proxy.lost_paths), "a renewal's reply was lost"
+    assert "another server took over" not in log
+
+    server = Server(root, env=dict(s3_env, AWS_ENDPOINT_URL_S3=s3_server)).start()
+    try:
+        assert count(server.client(), eds)[:2] == (acknowledged, acknowledged)
+    finally:
+        server.stop()
     proxy.close()

@@ -416,7 +416,7 @@ def test_the_import_command_runs_the_same_import(tmp_path, s3_env, s3_server, tr
 def test_an_import_through_a_failing_and_stalling_s3_is_exact(tmp_path, s3_env, s3_server, trail_bucket):
     from test_faults import FaultyS3
 
-    proxy = FaultyS3(s3_server, fail=0.15, stall=0.05)
+    proxy = FaultyS3(s3_server, fail=0.15, stall=0.05, lose=0.05)
     server = importer(tmp_path, dict(s3_env, AWS_ENDPOINT_URL_S3=proxy.url))
     try:
         cloudtrail = server.client()

@@ -5,6 +5,7 @@
 //! or SQL text.
 
 pub mod catalog;
+pub mod conditional_put;
 pub mod error;
 pub use traillake_events as events;
 pub mod loader;

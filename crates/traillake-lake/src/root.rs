@@ -10,6 +10,7 @@ use object_store::local::LocalFileSystem;
 use object_store::prefix::PrefixStore;
 use url::Url;
 
+use crate::conditional_put::SettledPutStore;
 use crate::error::LakeError;
 
 /// Where the lake lives.
@@ -52,14 +53,15 @@ impl std::fmt::Display for RootLocation {
 
 /// Returns the object store of a bucket on the S3-compatible server the environment names: the
 /// usual `AWS_*` variables, with `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`) for a server other
-/// than AWS. Lake roots and import sources are both reached this way.
+/// than AWS. Lake roots and import sources are both reached this way. Conditional puts refused
+/// after a lost reply are settled ([`SettledPutStore`]).
 pub fn s3_bucket(bucket: &str) -> Result<Arc<dyn ObjectStore>, LakeError> {
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
     let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
     if let Ok(endpoint) = endpoint {
         builder = builder.with_endpoint(&endpoint).with_allow_http(endpoint.starts_with("http://"));
     }
-    Ok(Arc::new(builder.build()?))
+    Ok(Arc::new(SettledPutStore::new(Arc::new(builder.build()?))))
 }
 
 /// The lake's root, opened: its location and the object store that reads and writes under it.
