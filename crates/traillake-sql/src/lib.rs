@@ -466,7 +466,7 @@ fn quoted_len(text: &str, quote: u8) -> usize {
 /// Returns the length of an unquoted hyphenated ID or ARN at the start of `text`, or 0.
 fn store_reference_len(text: &str) -> usize {
     let is_word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
-    if text.len() > 4 && text[..4].eq_ignore_ascii_case("arn:") {
+    if text.len() > 4 && text.get(..4).is_some_and(|start| start.eq_ignore_ascii_case("arn:")) {
         return text.bytes().take_while(|b| is_word(b) || matches!(b, b':' | b'/' | b'-' | b'.')).count();
     }
     let len = text.bytes().take_while(|b| is_word(b) || *b == b'-').count();
@@ -529,6 +529,8 @@ mod tests {
         );
         assert_eq!(quote_store_references("SELECT 'é' FROM \"x-y\" -- é"), "SELECT 'é' FROM \"x-y\" -- é");
         assert_eq!(quote_store_references("SELECT é FROM t"), "SELECT é FROM t");
+        // Found by the fuzz target: a name whose fourth byte is inside a character.
+        assert_eq!(quote_store_references("SELECT 1 FROM ar\u{65e5}x"), "SELECT 1 FROM ar\u{65e5}x");
     }
 
     fn stores(sql: &str) -> Result<PreparedQuery, InvalidStatement> {
