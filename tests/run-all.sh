@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs them all: the Rust tests, then the API tests (boto3 and the
-# AWS CLI against the real server binary, moto's S3 server for S3 roots).
+# AWS CLI against the real server binary, moto's S3 server for S3 roots), then each fuzz target for
+# FUZZ_SECONDS (60).
 #   TRAILLAKE_VENV     the Python virtualenv to use or create (default ~/.cache/traillake-venv)
 #   CARGO_TARGET_DIR   where cargo builds (default ./target)
 set -euo pipefail
@@ -18,5 +19,6 @@ cargo test --workspace --locked
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 export TRAILLAKE_BIN="$target/debug/traillake"
 export PATH="$venv/bin:$PATH"
-cd tests/api
-python -m pytest -q -p no:cacheprovider
+(cd tests/api && python -m pytest -q -p no:cacheprovider)
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash fuzz/run.sh

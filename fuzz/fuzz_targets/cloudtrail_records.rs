@@ -1,0 +1,33 @@
+//! Fuzzes the CloudTrail record parser as an import runs it: a file's bytes (gzip or not) to its
+//! text, the text to records (a `{"Records": [...]}` document, a LookupEvents answer or a stream
+//! of records), each record to a row, the rows to a batch of the table schema. Files and records
+//! may be refused, with a reason; nothing may panic, and the batch holds one row per record taken.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use traillake_api::selectors::StoreKind;
+use traillake_events::files::{file_text, parse_records};
+use traillake_events::{EventRows, cloudtrail_row};
+
+fuzz_target!(|input: &[u8]| {
+    let text = match file_text(input) {
+        Ok(text) => text,
+        Err(refused) => return assert!(!refused.reason.is_empty()),
+    };
+    let records = match parse_records(&text) {
+        Ok(records) => records,
+        Err(refused) => return assert!(!refused.reason.is_empty()),
+    };
+    let mut rows = EventRows::new(StoreKind::CloudTrail, records.len(), text.len());
+    let mut taken = 0;
+    for record in &records {
+        match cloudtrail_row(record) {
+            Ok(row) => {
+                rows.append(&row);
+                taken += 1;
+            }
+            Err(refused) => assert!(!refused.reason.is_empty()),
+        }
+    }
+    assert_eq!(rows.finish().num_rows(), taken);
+});
