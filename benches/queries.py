@@ -109,7 +109,8 @@ class Server:
 
 
 def run_traillake(client, statement):
-    """Returns (seconds from StartQuery to the last page, rows, DescribeQuery statistics)."""
+    """Returns (seconds from StartQuery to the last page, seconds of the GetQueryResults calls, rows,
+    DescribeQuery statistics)."""
     began = time.perf_counter()
     query_id = client.start_query(QueryStatement=statement)["QueryId"]
     while True:
@@ -120,13 +121,15 @@ def run_traillake(client, statement):
     if described["QueryStatus"] != "FINISHED":
         raise RuntimeError(f"{statement}: {described}")
     rows, token = 0, None
+    reading = time.perf_counter()
     while True:
         page = client.get_query_results(QueryId=query_id, MaxQueryResults=1000, **({"NextToken": token} if token else {}))
         rows += len(page["QueryResultRows"])
         token = page.get("NextToken")
         if not token:
             break
-    return time.perf_counter() - began, rows, described["QueryStatistics"]
+    ended = time.perf_counter()
+    return ended - began, ended - reading, rows, described["QueryStatistics"]
 
 
 def run_duckdb(connection, statement):
@@ -191,17 +194,18 @@ def main():
              "SELECT eventTime, eventName FROM {t} WHERE userIdentity.arn = 'arn:aws:iam::111122223333:user/u123'"),
         ]
         print()
-        print("| query | traillake ms | of which executing | DuckDB ms | ratio | rows | traillake bytes read / store |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("| query | traillake ms | of which executing | of which reading pages | DuckDB ms | ratio | rows | traillake bytes read / store |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for name, template in queries:
             ours = template.format(t=store, ts="")
             theirs = template.format(t="events", ts="TIMESTAMP ")
             run_traillake(client, ours)
             run_duckdb(duck, theirs)
-            our_times, their_times, executing = [], [], []
+            our_times, their_times, executing, reading = [], [], [], []
             for _ in range(args.runs):
-                seconds, rows, stats = run_traillake(client, ours)
+                seconds, page_seconds, rows, stats = run_traillake(client, ours)
                 our_times.append(seconds)
+                reading.append(page_seconds * 1000)
                 executing.append(stats["ExecutionTimeInMillis"])
                 duck_seconds, duck_rows = run_duckdb(duck, theirs)
                 their_times.append(duck_seconds)
@@ -209,7 +213,8 @@ def main():
                     raise RuntimeError(f"{name}: traillake returned {rows} rows, DuckDB {duck_rows}")
             ours_ms, theirs_ms = statistics.median(our_times) * 1000, statistics.median(their_times) * 1000
             share = stats["BytesScanned"] / store_bytes * 100
-            print(f"| {name} | {ours_ms:.1f} | {statistics.median(executing):.0f} | {theirs_ms:.1f} | {ours_ms / theirs_ms:.2f} "
+            print(f"| {name} | {ours_ms:.1f} | {statistics.median(executing):.0f} | {statistics.median(reading):.1f} "
+                  f"| {theirs_ms:.1f} | {ours_ms / theirs_ms:.2f} "
                   f"| {rows} | {share:.2f}% |", flush=True)
     finally:
         server.stop()

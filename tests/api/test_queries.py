@@ -291,6 +291,38 @@ def test_queries_spill_within_their_memory_and_fail_cleanly_beyond_it(tmp_path):
         server.stop()
 
 
+def test_result_rows_count_against_query_memory_and_leave_it_once_kept(tmp_path):
+    items = records(50000, now_utc() - datetime.timedelta(hours=30))
+    # 8 MiB for executing queries; a result cache of 1 KiB, which holds no result.
+    server = Server(tmp_path / "lake", "--query-memory", "8MiB", "--result-cache", "1KiB").start()
+    try:
+        cloudtrail = server.client()
+        eds = store_id(cloudtrail.create_event_data_store(Name="big")["EventDataStoreArn"])
+        code, output = load(server, "big", write_records(tmp_path / "big.json", items))
+        assert code == 0 and "50000 stored" in output, output
+
+        # 50,000 whole records (about 20 MB) are more than the queries' memory: the query fails
+        # with ResourcesExhausted, naming its results, instead of holding them.
+        whole = cloudtrail.start_query(QueryStatement=f"SELECT eventJson FROM {eds}")["QueryId"]
+        described = wait(cloudtrail, whole, timeout=300)
+        assert described["QueryStatus"] == "FAILED", described
+        assert "Resources exhausted" in described["ErrorMessage"] and "results" in described["ErrorMessage"], described["ErrorMessage"]
+
+        # Results that fit are kept under the root and leave memory: each page is read back, and
+        # the memory they took is free for the next query (three results of about 5 MB each in
+        # turn would not fit in 8 MiB together).
+        query_id = cloudtrail.start_query(QueryStatement=f"SELECT eventID FROM {eds} ORDER BY eventID LIMIT 2500")["QueryId"]
+        assert wait(cloudtrail, query_id, timeout=120)["QueryStatus"] == "FINISHED"
+        assert [row[0]["eventID"] for row in all_rows(cloudtrail, query_id)] == sorted(item["eventID"] for item in items)[:2500]
+        for _ in range(3):
+            query_id = cloudtrail.start_query(QueryStatement=f"SELECT eventID, eventJson FROM {eds} LIMIT 12000")["QueryId"]
+            described = wait(cloudtrail, query_id, timeout=120)
+            assert described["QueryStatus"] == "FINISHED", described
+            assert len(all_rows(cloudtrail, query_id)) == 12000
+    finally:
+        server.stop()
+
+
 def test_retention_is_exact_at_query_time(server, tmp_path):
     cloudtrail = server.client()
     arn = cloudtrail.create_event_data_store(Name="kept", RetentionPeriod=3653)["EventDataStoreArn"]

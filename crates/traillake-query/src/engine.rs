@@ -8,8 +8,12 @@
 //!   by dropping its stream) or TIMED_OUT (past [`EngineSettings::time_limit`]); the rows produced
 //!   before a cancel or a time-out stay readable.
 //! - Executing queries share a memory pool of [`EngineSettings::memory_bytes`]: sorts,
-//!   aggregations and joins spill to disk to stay within it, and a query that still cannot fails
-//!   with `ResourcesExhausted` in its ErrorMessage instead of taking the server's memory.
+//!   aggregations and joins spill to disk to stay within it, the rows a query has produced so far
+//!   count against it too, and a query that still cannot fit fails with `ResourcesExhausted` in
+//!   its ErrorMessage instead of taking the server's memory.
+//! - Once a query ended and its rows are kept under the root, they leave the pool for a cache of
+//!   the results read lately, of at most [`EngineSettings::result_cache_bytes`]; GetQueryResults
+//!   of a result no longer cached reads it back from the root.
 //! - Queries execute on a runtime of their own, so that a CPU-bound plan never starves the
 //!   server's requests (DataFusion's advice for services); cancelling drops the plan's stream, and
 //!   its tasks stop at their next yield.
@@ -21,7 +25,7 @@
 //!   (see [`crate::delivery`]); DeliveryStatus is PENDING until then, CANCELLED or FAILED when the
 //!   query ended otherwise (partial results are never delivered).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,7 +36,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::ipc::reader::FileReader;
 use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, MemoryReservation, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use deltalake::DeltaTable;
@@ -77,6 +81,9 @@ pub struct EngineSettings {
     pub memory_bytes: usize,
     /// Where queries spill; the OS temporary folder when `None`.
     pub spill_directory: Option<std::path::PathBuf>,
+    /// The memory the results of ended queries may take while they are read; the results read
+    /// least lately are dropped from memory first (they stay under the root).
+    pub result_cache_bytes: usize,
 }
 
 impl Default for EngineSettings {
@@ -91,6 +98,7 @@ impl Default for EngineSettings {
             delivery_file_bytes: 128 << 20,
             memory_bytes: 4 << 30,
             spill_directory: None,
+            result_cache_bytes: 512 << 20,
         }
     }
 }
@@ -169,13 +177,63 @@ impl ResultRows {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Returns the memory the batches take.
+    pub fn memory_size(&self) -> usize {
+        self.batches.iter().map(RecordBatch::get_array_memory_size).sum()
+    }
+}
+
+/// The results of ended queries read lately, least lately read first, within a memory limit.
+#[derive(Debug)]
+struct ResultCache {
+    limit: usize,
+    bytes: usize,
+    entries: VecDeque<(String, Arc<ResultRows>, usize)>,
+}
+
+impl ResultCache {
+    fn new(limit: usize) -> Self {
+        Self { limit, bytes: 0, entries: VecDeque::new() }
+    }
+
+    /// Returns a query's rows if they are cached, marking them read.
+    fn get(&mut self, id: &str) -> Option<Arc<ResultRows>> {
+        let position = self.entries.iter().position(|(cached, ..)| cached == id)?;
+        let entry = self.entries.remove(position).expect("the position is in range");
+        let rows = Arc::clone(&entry.1);
+        self.entries.push_back(entry);
+        Some(rows)
+    }
+
+    /// Caches a query's rows, dropping the results read least lately to stay within the limit.
+    /// Rows larger than the limit are not cached.
+    fn insert(&mut self, id: &str, rows: Arc<ResultRows>) {
+        if let Some(position) = self.entries.iter().position(|(cached, ..)| cached == id) {
+            let (_, _, size) = self.entries.remove(position).expect("the position is in range");
+            self.bytes -= size;
+        }
+        let size = rows.memory_size();
+        if size > self.limit {
+            return;
+        }
+        while self.bytes + size > self.limit {
+            let (_, _, dropped) = self.entries.pop_front().expect("the cache holds more than the limit leaves");
+            self.bytes -= dropped;
+        }
+        self.bytes += size;
+        self.entries.push_back((id.to_string(), rows, size));
+    }
 }
 
 /// A query the engine knows, with what is live while it runs.
 struct QueryEntry {
     record: Mutex<QueryRecord>,
-    /// The rows so far (while running) or all of them; `None` until read back after a restart.
+    /// The rows so far while the query runs (and all of them if they could not be kept under the
+    /// root); `None` once they are kept, when the engine's result cache has them or reads them back.
     rows: Mutex<Option<Arc<ResultRows>>>,
+    /// The memory pool's account of `rows`.
+    rows_reservation: Mutex<Option<MemoryReservation>>,
     /// The physical plan while it executes, for live statistics.
     plan: Mutex<Option<Arc<dyn ExecutionPlan>>>,
     /// Set to true by CancelQuery.
@@ -193,6 +251,7 @@ impl QueryEntry {
         Arc::new(Self {
             record: Mutex::new(record),
             rows: Mutex::new(rows),
+            rows_reservation: Mutex::new(None),
             plan: Mutex::new(None),
             cancel: watch::channel(false).0,
             ended: watch::channel(ended).0,
@@ -238,6 +297,8 @@ pub struct QueryEngine {
     catalog: Arc<Catalog>,
     settings: EngineSettings,
     queries: Mutex<HashMap<String, Arc<QueryEntry>>>,
+    /// The results of ended queries read lately.
+    results: Mutex<ResultCache>,
     slots: Arc<Semaphore>,
     /// The keys that sign deliveries.
     keys: SigningKeys,
@@ -271,6 +332,7 @@ impl QueryEngine {
             slots: Arc::new(Semaphore::new(settings.execution_slots.max(1))),
             root,
             catalog,
+            results: Mutex::new(ResultCache::new(settings.result_cache_bytes)),
             settings,
             queries: Mutex::new(HashMap::new()),
         });
@@ -452,6 +514,9 @@ impl QueryEngine {
         *entry.plan.lock().expect("plan lock") = Some(Arc::clone(&physical));
         let schema = physical.schema();
         *entry.rows.lock().expect("rows lock") = Some(Arc::new(ResultRows { schema, batches: Vec::new() }));
+        let id = entry.record().id;
+        let reservation = MemoryConsumer::new(format!("query {id} results")).register(&self.datafusion.memory_pool);
+        *entry.rows_reservation.lock().expect("reservation lock") = Some(reservation);
         let mut stream = execute_stream(physical, planned.context.task_ctx()).map_err(|e| e.to_string())?;
         let deadline = tokio::time::sleep(self.settings.time_limit);
         tokio::pin!(deadline);
@@ -463,6 +528,9 @@ impl QueryEngine {
                     Some(Ok(batch)) if batch.num_rows() == 0 => {}
                     Some(Ok(batch)) => {
                         let batch = without_unused_view_data(batch);
+                        if let Some(reservation) = entry.rows_reservation.lock().expect("reservation lock").as_mut() {
+                            reservation.try_grow(batch.get_array_memory_size()).map_err(|error| error.find_root().to_string())?;
+                        }
                         let mut rows = entry.rows.lock().expect("rows lock");
                         Arc::make_mut(rows.as_mut().expect("rows were set")).batches.push(batch);
                     }
@@ -503,10 +571,16 @@ impl QueryEngine {
             }
             (_, None) => record.status = QueryStatus::Finished,
         }
-        if let Some(rows) = &rows
-            && let Err(error) = self.save_rows(&record.id, rows).await
-        {
-            tracing::error!(query_id = %record.id, %error, "could not keep the query's results");
+        if let Some(rows) = &rows {
+            match self.save_rows(&record.id, rows).await {
+                // Kept: the rows leave the pool for the cache of results.
+                Ok(()) => {
+                    self.results.lock().expect("results lock").insert(&record.id, Arc::clone(rows));
+                    *entry.rows.lock().expect("rows lock") = None;
+                    entry.rows_reservation.lock().expect("reservation lock").take();
+                }
+                Err(error) => tracing::error!(query_id = %record.id, %error, "could not keep the query's results"),
+            }
         }
         if let Err(error) = self.save_record(&record).await {
             tracing::error!(query_id = %record.id, %error, "could not keep the query's record");
@@ -621,12 +695,14 @@ impl QueryEngine {
         if let Some(rows) = entry.rows.lock().expect("rows lock").clone() {
             return Ok((record, rows));
         }
-        let rows = if record.is_active() || record.started.is_none() {
-            Arc::new(ResultRows::empty())
-        } else {
-            Arc::new(self.load_rows(id).await?)
-        };
-        *entry.rows.lock().expect("rows lock") = Some(Arc::clone(&rows));
+        if record.is_active() || record.started.is_none() {
+            return Ok((record, Arc::new(ResultRows::empty())));
+        }
+        if let Some(rows) = self.results.lock().expect("results lock").get(id) {
+            return Ok((record, rows));
+        }
+        let rows = Arc::new(self.load_rows(id).await?);
+        self.results.lock().expect("results lock").insert(id, Arc::clone(&rows));
         Ok((record, rows))
     }
 
@@ -797,5 +873,33 @@ pub fn status_name(status: QueryStatus) -> &'static str {
         QueryStatus::Failed => "FAILED",
         QueryStatus::Cancelled => "CANCELLED",
         QueryStatus::TimedOut => "TIMED_OUT",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows_of(bytes: usize) -> Arc<ResultRows> {
+        use datafusion::arrow::array::UInt8Array;
+        let column: ArrayRef = Arc::new(UInt8Array::from(vec![0u8; bytes]));
+        let batch = RecordBatch::try_from_iter([("b", column)]).unwrap();
+        Arc::new(ResultRows { schema: batch.schema(), batches: vec![batch] })
+    }
+
+    #[test]
+    fn result_cache_drops_the_results_read_least_lately() {
+        let size = rows_of(1000).memory_size();
+        let mut cache = ResultCache::new(size * 2);
+        cache.insert("a", rows_of(1000));
+        cache.insert("b", rows_of(1000));
+        assert!(cache.get("a").is_some(), "a is read: b is now read least lately");
+        cache.insert("c", rows_of(1000));
+        assert!(cache.get("b").is_none());
+        assert!(cache.get("a").is_some() && cache.get("c").is_some());
+        assert_eq!(cache.bytes, size * 2);
+        // Larger than the whole cache: not kept, and nothing dropped for it.
+        cache.insert("huge", rows_of(10_000));
+        assert!(cache.get("huge").is_none() && cache.get("a").is_some() && cache.get("c").is_some());
     }
 }

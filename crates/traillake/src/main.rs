@@ -89,10 +89,15 @@ struct ServeArgs {
     /// MaxConcurrentQueriesException.
     #[arg(long, env = "TRAILLAKE_MAX_CONCURRENT_QUERIES", default_value_t = 10)]
     max_concurrent_queries: usize,
-    /// The memory executing queries share (for example 4GiB); sorts, aggregations and joins
-    /// spill to disk beyond it, and a query that still needs more fails with ResourcesExhausted.
+    /// The memory executing queries share (for example 4GiB), their rows so far included; sorts,
+    /// aggregations and joins spill to disk beyond it, and a query that still needs more fails
+    /// with ResourcesExhausted.
     #[arg(long, env = "TRAILLAKE_QUERY_MEMORY", default_value = "4GiB")]
     query_memory: bytesize::ByteSize,
+    /// The memory the results of ended queries may take while they are read (for example
+    /// 512MiB); those read least lately are dropped from memory first and read back from the root.
+    #[arg(long, env = "TRAILLAKE_RESULT_CACHE", default_value = "512MiB")]
+    result_cache: bytesize::ByteSize,
     /// Where queries spill to disk; the OS temporary folder by default.
     #[arg(long, env = "TRAILLAKE_SPILL_DIRECTORY")]
     spill_directory: Option<std::path::PathBuf>,
@@ -189,6 +194,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         delivery_file_bytes: args.delivery_file_bytes.max(1),
         memory_bytes: usize::try_from(args.query_memory.as_u64()).unwrap_or(usize::MAX),
         spill_directory: args.spill_directory.clone(),
+        result_cache_bytes: usize::try_from(args.result_cache.as_u64()).unwrap_or(usize::MAX),
     };
     let queries = QueryEngine::open(root.clone(), Arc::clone(&catalog), engine_settings).await?;
     let import_settings = RunSettings {
