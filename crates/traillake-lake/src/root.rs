@@ -11,6 +11,7 @@ use object_store::prefix::PrefixStore;
 use url::Url;
 
 use crate::conditional_put::SettledPutStore;
+use crate::durable_local::DurableLocalStore;
 use crate::error::LakeError;
 
 /// Where the lake lives.
@@ -88,7 +89,11 @@ impl LakeRoot {
                 let absolute = std::fs::canonicalize(path).map_err(io_error)?;
                 let url = Url::from_directory_path(&absolute)
                     .map_err(|()| LakeError::InvalidRoot(format!("{}: not an absolute path", absolute.display())))?;
-                (Arc::new(LocalFileSystem::new_with_prefix(&absolute)?), Arc::new(LocalFileSystem::new()), url)
+                (
+                    Arc::new(DurableLocalStore::new(LocalFileSystem::new_with_prefix(&absolute)?)),
+                    Arc::new(DurableLocalStore::new(LocalFileSystem::new())),
+                    url,
+                )
             }
             RootLocation::S3 { bucket, prefix } => {
                 let s3 = s3_bucket(bucket)?;
