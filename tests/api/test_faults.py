@@ -2,7 +2,8 @@
 retention cleanup lose nothing that is kept, store nothing twice, and leave the store queryable;
 an interrupted result delivery leaves the query's results whole and no sign file that claims a
 complete delivery; an S3 server that fails and stalls a share of requests slows the lake down but
-loses nothing. (kill -9 during PutAuditEvents and during an import: test_channels.py and
+loses nothing, nor does one whose replies to conditional puts are lost after they took effect.
+(kill -9 during PutAuditEvents and during an import: test_channels.py and
 test_imports.py.)"""
 
 import datetime
@@ -192,27 +193,34 @@ class FaultyS3:
         self.server.shutdown()
 
 
-def test_a_failing_and_stalling_s3_slows_the_lake_but_loses_nothing(tmp_path, s3_env, s3_server, s3_bucket):
+def send_events(server, requests, pause=0.0):
+    """Creates a channel store and its channel, sends `requests` PutAuditEvents of 50 events each
+    (`pause` seconds after each), checks that none failed, and returns (store ID, events sent)."""
     from test_channels import event_data
 
+    cloudtrail = server.client()
+    selectors = [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}]
+    store = cloudtrail.create_event_data_store(Name="audit", AdvancedEventSelectors=selectors, MultiRegionEnabled=False)["EventDataStoreArn"]
+    channel = cloudtrail.create_channel(Name="app", Source="Custom", Destinations=[{"Type": "EVENT_DATA_STORE", "Location": store}])["ChannelArn"]
+    data = server.client("cloudtrail-data")
+    acknowledged = 0
+    for request in range(requests):
+        events = [{"id": f"e{i}", "eventData": event_data(request * 100 + i, time_text=now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"))} for i in range(50)]
+        reply = data.put_audit_events(channelArn=channel, auditEvents=events)
+        assert reply["failed"] == [], reply["failed"][:2]
+        acknowledged += len(reply["successful"])
+        time.sleep(pause)
+    return store_id(store), acknowledged
+
+
+def test_a_failing_and_stalling_s3_slows_the_lake_but_loses_nothing(tmp_path, s3_env, s3_server, s3_bucket):
     proxy = FaultyS3(s3_server, lose=0.1)
     env = dict(s3_env, AWS_ENDPOINT_URL_S3=proxy.url)
     root = f"s3://{s3_bucket}/faulty"
     server = Server(root, env=env).start()
     try:
-        cloudtrail = server.client()
-        selectors = [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}]
-        store = cloudtrail.create_event_data_store(Name="audit", AdvancedEventSelectors=selectors, MultiRegionEnabled=False)["EventDataStoreArn"]
-        channel = cloudtrail.create_channel(Name="app", Source="Custom", Destinations=[{"Type": "EVENT_DATA_STORE", "Location": store}])["ChannelArn"]
-        data = server.client("cloudtrail-data")
-        acknowledged = 0
-        for request in range(20):
-            events = [{"id": f"e{i}", "eventData": event_data(request * 100 + i, time_text=now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"))} for i in range(50)]
-            reply = data.put_audit_events(channelArn=channel, auditEvents=events)
-            assert reply["failed"] == [], reply["failed"][:2]
-            acknowledged += len(reply["successful"])
-        eds = store_id(store)
-        assert count(cloudtrail, eds)[:2] == (acknowledged, acknowledged)
+        eds, acknowledged = send_events(server, 20)
+        assert count(server.client(), eds)[:2] == (acknowledged, acknowledged)
         time.sleep(6)  # past the write-ahead log's flush
     finally:
         server.stop()
@@ -233,26 +241,13 @@ def test_conditional_puts_whose_reply_is_lost_are_neither_failed_nor_doubled(tmp
     """Every conditional PUT of the lake (write-ahead log segments, Delta commits, the root's lease
     and its renewals) is stored but its first reply lost: the retry is refused with 412, which
     must be read as the write's own success, not as another writer's."""
-    from test_channels import event_data
-
     proxy = FaultyS3(s3_server, fail=0, stall=0, lose_conditional=True)
     root = f"s3://{s3_bucket}/lost-replies"
     server = Server(root, env=dict(s3_env, AWS_ENDPOINT_URL_S3=proxy.url)).start()
     try:
-        cloudtrail = server.client()
-        selectors = [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}]
-        store = cloudtrail.create_event_data_store(Name="audit", AdvancedEventSelectors=selectors, MultiRegionEnabled=False)["EventDataStoreArn"]
-        channel = cloudtrail.create_channel(Name="app", Source="Custom", Destinations=[{"Type": "EVENT_DATA_STORE", "Location": store}])["ChannelArn"]
-        data = server.client("cloudtrail-data")
-        acknowledged = 0
-        for request in range(3):
-            events = [{"id": f"e{i}", "eventData": event_data(request * 100 + i, time_text=now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"))} for i in range(50)]
-            reply = data.put_audit_events(channelArn=channel, auditEvents=events)
-            assert reply["failed"] == [], reply["failed"][:2]
-            acknowledged += len(reply["successful"])
-            time.sleep(6)  # each group flushed in a Delta commit of its own; the lease renewed on the way
-        eds = store_id(store)
-        assert count(cloudtrail, eds)[:2] == (acknowledged, acknowledged)
+        # Each group flushed in a Delta commit of its own (6 s apart); the lease renewed on the way.
+        eds, acknowledged = send_events(server, 3, pause=6)
+        assert count(server.client(), eds)[:2] == (acknowledged, acknowledged)
         assert server.process.poll() is None, "the server kept its lease"
     finally:
         server.stop()
