@@ -23,7 +23,8 @@
 //!   query ended. A query that was QUEUED or RUNNING when the server stopped is FAILED on start.
 //! - A query started with a DeliveryS3Uri has its results delivered, signed, once it FINISHED
 //!   (see [`crate::delivery`]); DeliveryStatus is PENDING until then, CANCELLED or FAILED when the
-//!   query ended otherwise (partial results are never delivered).
+//!   query ended otherwise (partial results are never delivered). A delivery the server stopped
+//!   in is done again from the kept results when it starts, into the same folder.
 
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroUsize;
@@ -343,6 +344,7 @@ impl QueryEngine {
             .try_collect()
             .await?;
         let now = Utc::now();
+        let mut interrupted = Vec::new();
         for meta in records {
             let bytes = store.get(&meta.location).await?.bytes().await?;
             let mut record: QueryRecord = match serde_json::from_slice(&bytes) {
@@ -361,13 +363,16 @@ impl QueryEngine {
                 }
                 engine.save_record(&record).await?;
             } else if record.delivery_status == Some(DeliveryStatus::Pending) {
-                tracing::warn!(query_id = %record.id, "the server stopped while the query's results were delivered");
-                record.delivery_status = Some(DeliveryStatus::Failed);
-                engine.save_record(&record).await?;
+                tracing::warn!(query_id = %record.id, "the server stopped while the query's results were delivered; delivering them again");
+                interrupted.push(record.clone());
             }
             engine.queries.lock().expect("queries lock").insert(record.id.clone(), QueryEntry::new(record, None));
         }
         engine.forget_expired(now).await?;
+        for record in interrupted {
+            let resumed = Arc::clone(&engine);
+            engine.runtime.handle().spawn(async move { resumed.redeliver(record).await });
+        }
         Ok(engine)
     }
 
@@ -604,7 +609,7 @@ impl QueryEngine {
 
     /// Delivers a FINISHED query's results (nothing for a query that ended otherwise) and keeps
     /// the DeliveryStatus.
-    async fn finish_delivery(&self, mut record: QueryRecord, rows: Option<&ResultRows>) {
+    async fn finish_delivery(&self, record: QueryRecord, rows: Option<&ResultRows>) {
         let status = match record.status {
             QueryStatus::Finished => match self.deliver(&record, rows).await {
                 Ok(()) => DeliveryStatus::Success,
@@ -616,12 +621,32 @@ impl QueryEngine {
             QueryStatus::Cancelled => DeliveryStatus::Cancelled,
             _ => DeliveryStatus::Failed,
         };
+        self.keep_delivery_status(record, status).await;
+    }
+
+    /// Sets a query's DeliveryStatus and keeps its record.
+    async fn keep_delivery_status(&self, mut record: QueryRecord, status: DeliveryStatus) {
         record.delivery_status = Some(status);
         if let Some(entry) = self.queries.lock().expect("queries lock").get(&record.id) {
             entry.record.lock().expect("query record lock").delivery_status = Some(status);
         }
         if let Err(error) = self.save_record(&record).await {
             tracing::error!(query_id = %record.id, %error, "could not keep the query's record");
+        }
+    }
+
+    /// Delivers the kept results of a FINISHED query whose delivery the server stopped in.
+    async fn redeliver(&self, record: QueryRecord) {
+        match self.load_rows(&record.id).await {
+            Ok(rows) if rows.len() as u64 == record.result_rows => self.finish_delivery(record, Some(&rows)).await,
+            Ok(rows) => {
+                tracing::error!(query_id = %record.id, kept = rows.len(), rows = record.result_rows, "the kept results are incomplete; not delivering them");
+                self.keep_delivery_status(record, DeliveryStatus::Failed).await;
+            }
+            Err(error) => {
+                tracing::error!(query_id = %record.id, %error, "could not read the results to deliver");
+                self.keep_delivery_status(record, DeliveryStatus::Failed).await;
+            }
         }
     }
 
@@ -637,7 +662,8 @@ impl QueryEngine {
         let empty = ResultRows::empty();
         let delivery = Delivery {
             bucket,
-            folder: folder(&target, &record.account_id, &record.id, now),
+            // The day the query ended, so that a delivery done again writes over the same files.
+            folder: folder(&target, &record.account_id, &record.id, record.ended.unwrap_or(now)),
             column_keys: &record.column_keys,
             key: &key,
             region: &self.settings.region,
