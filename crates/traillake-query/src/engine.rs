@@ -576,14 +576,10 @@ impl QueryEngine {
             }
             (_, None) => record.status = QueryStatus::Finished,
         }
+        let mut kept_rows = None;
         if let Some(rows) = &rows {
             match self.save_rows(&record.id, rows).await {
-                // Kept: the rows leave the pool for the cache of results.
-                Ok(()) => {
-                    self.results.lock().expect("results lock").insert(&record.id, Arc::clone(rows));
-                    *entry.rows.lock().expect("rows lock") = None;
-                    entry.rows_reservation.lock().expect("reservation lock").take();
-                }
+                Ok(()) => kept_rows = Some(rows),
                 Err(error) => tracing::error!(query_id = %record.id, %error, "could not keep the query's results"),
             }
         }
@@ -591,6 +587,12 @@ impl QueryEngine {
             tracing::error!(query_id = %record.id, %error, "could not keep the query's record");
         }
         *entry.record.lock().expect("query record lock") = record.clone();
+        if let Some(rows) = kept_rows {
+            // Kept, and the record says the query ended: the rows leave the pool for the cache.
+            self.results.lock().expect("results lock").insert(&record.id, Arc::clone(rows));
+            *entry.rows.lock().expect("rows lock") = None;
+            entry.rows_reservation.lock().expect("reservation lock").take();
+        }
         entry.ended.send_replace(true);
         tracing::info!(
             query_id = %record.id,
@@ -717,8 +719,10 @@ impl QueryEngine {
     /// Returns a query's record and its rows so far (all of them once it ended).
     pub async fn results(&self, account_id: &str, id: &str) -> Result<(QueryRecord, Arc<ResultRows>), QueryError> {
         let entry = self.entry(account_id, id)?;
+        // The rows before the record: `finish` lets go of the rows only after the record ended.
+        let live_rows = entry.rows.lock().expect("rows lock").clone();
         let record = live_record(&entry);
-        if let Some(rows) = entry.rows.lock().expect("rows lock").clone() {
+        if let Some(rows) = live_rows {
             return Ok((record, rows));
         }
         if record.is_active() || record.started.is_none() {
