@@ -369,3 +369,35 @@ def test_no_acknowledged_event_is_lost_or_doubled_by_a_kill(tmp_path):
         assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged events are missing"
     finally:
         restarted.stop()
+
+
+def test_ingestion_status_outlives_a_restart(tmp_path):
+    server = Server(tmp_path / "lake").start()
+    try:
+        cloudtrail = server.client()
+        arn = channel(cloudtrail, "app", activity_store(cloudtrail, "activity"))
+        response = put(server.client("cloudtrail-data"), arn, [{"id": "good", "eventData": event_data(1)}, {"id": "bad", "eventData": "[]"}])
+        assert [e["errorCode"] for e in response["failed"]] == ["InvalidData"]
+        before = cloudtrail.get_channel(Channel=arn)["IngestionStatus"]
+        assert before["LatestIngestionSuccessEventID"] == response["successful"][0]["eventID"]
+    finally:
+        server.stop()
+
+    # A stop keeps it; so does a kill once the status was kept (every 5 seconds when it changed).
+    server = Server(tmp_path / "lake").start()
+    try:
+        cloudtrail = server.client()
+        assert cloudtrail.get_channel(Channel=arn)["IngestionStatus"] == before
+        response = put(server.client("cloudtrail-data"), arn, [{"id": "again", "eventData": event_data(2)}])
+        time.sleep(6)
+        after = cloudtrail.get_channel(Channel=arn)["IngestionStatus"]
+        assert after["LatestIngestionSuccessEventID"] == response["successful"][0]["eventID"]
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=30)
+    finally:
+        server.stop()
+    server = Server(tmp_path / "lake").start()
+    try:
+        assert server.client().get_channel(Channel=arn)["IngestionStatus"] == after
+    finally:
+        server.stop()

@@ -133,9 +133,12 @@ pub fn null_as_default<'de, T: Deserialize<'de> + Default, D: Deserializer<'de>>
 
 /// Returns the protobuf timestamp of epoch seconds.
 pub fn timestamp_from_epoch_seconds(seconds: f64) -> prost_types::Timestamp {
+    // To the microsecond, the finest a double of today's epoch seconds holds: 1763801399.853 is
+    // 1763801399.85299992... as a double, which nanoseconds would keep as .852999920.
     let whole = seconds.floor();
-    let nanos = ((seconds - whole) * 1e9).round().min(999_999_999.0) as i32;
-    prost_types::Timestamp { seconds: whole as i64, nanos }
+    let micros = ((seconds - whole) * 1e6).round() as i64;
+    let (whole, micros) = if micros >= 1_000_000 { (whole as i64 + 1, micros - 1_000_000) } else { (whole as i64, micros) };
+    prost_types::Timestamp { seconds: whole, nanos: (micros * 1000) as i32 }
 }
 
 /// Returns the protobuf timestamp of a UTC time.
@@ -217,6 +220,17 @@ mod tests {
         assert_eq!(request.billing_mode, Some(BillingMode::FixedRetentionPricing.into()));
         assert_eq!(request.retention_period, Some(90));
         assert!(request.tags_list.is_empty() && request.kms_key_id.is_none());
+    }
+
+    #[test]
+    fn epoch_seconds_round_trip_to_the_millisecond() {
+        for millis in [1_763_801_399_853_i64, 1_763_801_399_999, 1_763_801_400_000, 1_735_787_045_417, 0, 1] {
+            let time = prost_types::Timestamp { seconds: millis / 1000, nanos: (millis % 1000) as i32 * 1_000_000 };
+            let mut text = Vec::new();
+            serialize_timestamp(&Some(time), &mut serde_json::Serializer::new(&mut text)).unwrap();
+            let read = deserialize_timestamp(&mut serde_json::Deserializer::from_slice(&text)).unwrap();
+            assert_eq!(read, Some(time), "{}", String::from_utf8_lossy(&text));
+        }
     }
 
     #[test]

@@ -203,11 +203,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..RunSettings::default()
     };
     let imports = Imports::open(root.clone(), Arc::clone(&catalog), import_settings, true).await?;
+    let channels = Arc::new(Channels::open(root.clone(), Arc::clone(&catalog)).await?);
     let service = Service::new(
         Arc::clone(&catalog),
         Arc::clone(&queries),
         imports,
-        Arc::new(Channels::new(root.clone(), Arc::clone(&catalog))),
+        Arc::clone(&channels),
         ServiceSettings { max_event_data_stores: args.max_event_data_stores, max_channels: args.max_channels },
     );
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -252,9 +253,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         authenticator,
         max_request_bytes: args.max_request_bytes,
     };
+    let kept_status = {
+        let channels = Arc::clone(&channels);
+        tokio::spawn(async move { channels.keep_ingestion_status_every(Duration::from_secs(5)).await })
+    };
     traillake_server::serve(listener, tls, service, settings, shutdown).await?;
     purge.abort();
     maintenance.abort();
+    kept_status.abort();
+    if let Err(error) = channels.keep_ingestion_status().await {
+        tracing::warn!(%error, "could not keep the channels' IngestionStatus");
+    }
     lock.release().await;
     tracing::info!("stopped");
     Ok(())

@@ -6,15 +6,21 @@
 //! destination store. Events are acknowledged only once committed to every destination that
 //! ingests; a destination whose ingestion is stopped gets nothing.
 //!
-//! Each channel's latest attempt, success and error code are kept in memory for GetChannel.
+//! Each channel's latest attempt, success and error code are kept for GetChannel: in memory, and
+//! under the root (`channels/ingestion-status.json`) every few seconds when they changed and when
+//! the server stops, so that a restart keeps them.
 
 mod group_commit;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt as _, PutPayload};
 use sha2::{Digest as _, Sha256};
 use traillake_api::audit_events::{ChannelRef, check_event_id};
 use traillake_api::resource_policy::{PolicyTarget, ResourcePolicy};
@@ -65,12 +71,58 @@ pub struct Channels {
     catalog: Arc<Catalog>,
     commits: GroupCommit,
     status: Mutex<HashMap<String, IngestionStatus>>,
+    /// Set when `status` changed since it was last kept under the root.
+    status_changed: AtomicBool,
 }
 
+/// Where the channels' IngestionStatus is kept, relative to the root.
+const INGESTION_STATUS: &str = "channels/ingestion-status.json";
+
 impl Channels {
-    /// Returns the ingestion of the channels of a root's catalog.
-    pub fn new(root: LakeRoot, catalog: Arc<Catalog>) -> Self {
-        Self { root, catalog, commits: GroupCommit::default(), status: Mutex::new(HashMap::new()) }
+    /// Returns the ingestion of the channels of a root's catalog, with the IngestionStatus kept
+    /// under the root.
+    pub async fn open(root: LakeRoot, catalog: Arc<Catalog>) -> Result<Self, LakeError> {
+        let status = match root.store().get(&Path::from(INGESTION_STATUS)).await {
+            Ok(kept) => serde_json::from_slice(&kept.bytes().await?).unwrap_or_else(|error| {
+                tracing::warn!(%error, "the channels' kept IngestionStatus is unreadable; starting without it");
+                HashMap::new()
+            }),
+            Err(object_store::Error::NotFound { .. }) => HashMap::new(),
+            Err(error) => return Err(error.into()),
+        };
+        Ok(Self {
+            root,
+            catalog,
+            commits: GroupCommit::default(),
+            status: Mutex::new(status),
+            status_changed: AtomicBool::new(false),
+        })
+    }
+
+    /// Keeps the channels' IngestionStatus under the root if it changed since it was last kept.
+    pub async fn keep_ingestion_status(&self) -> Result<(), LakeError> {
+        if !self.status_changed.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let bytes = {
+            let status = self.status.lock().expect("the status lock is never poisoned");
+            serde_json::to_vec(&*status).expect("IngestionStatus serializes")
+        };
+        if let Err(error) = self.root.store().put(&Path::from(INGESTION_STATUS), PutPayload::from(bytes)).await {
+            self.status_changed.store(true, Ordering::SeqCst);
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    /// Keeps the channels' IngestionStatus under the root every `every` when it changed.
+    pub async fn keep_ingestion_status_every(&self, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(error) = self.keep_ingestion_status().await {
+                tracing::warn!(%error, "keeping the channels' IngestionStatus failed; will retry");
+            }
+        }
     }
 
     /// Returns the latest ingestion attempt, success and error of a channel, as far as this server
@@ -190,6 +242,7 @@ impl Channels {
         if let Some(failure) = response.failed.last() {
             entry.latest_ingestion_error_code = failure.error_code.clone();
         }
+        self.status_changed.store(true, Ordering::SeqCst);
     }
 }
 
