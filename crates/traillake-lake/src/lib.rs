@@ -1,8 +1,7 @@
 //! traillake's lake: the root on object storage (a local folder or `s3://bucket/prefix`), the lock
 //! that makes one server its owner, the catalog of event data stores persisted under it, each
 //! store's table and write-ahead log, and (re-exported from `traillake-events`) the events' schemas
-//! and rows. It knows nothing of HTTP, gRPC
-//! or SQL text.
+//! and rows. It knows nothing of HTTP, gRPC or SQL text.
 
 pub mod catalog;
 pub mod conditional_put;
