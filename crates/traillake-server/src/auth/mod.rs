@@ -6,7 +6,8 @@
 //! signature is checked: an access key of 12 digits is taken as the caller's account ID (as
 //! LocalStack does, so that tests and tools can act as several accounts), and every other access
 //! key maps to the development account; the `Authorization` header, when present, must still be
-//! a SigV4 header whose scope names the API the request is for, as AWS clients always send one.
+//! a SigV4 header whose credential scope names the API the request is for, as AWS
+//! clients always send one (its signature is not checked).
 
 pub mod credentials;
 pub(crate) mod sigv4;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use traillake_api::arn::is_account_id;
-use traillake_api::{ApiError, ErrorCode};
+use traillake_api::ApiError;
 
 pub use credentials::Credentials;
 pub(crate) use sigv4::SignedRequest;
@@ -68,20 +69,10 @@ fn development_account(headers: &HeaderMap, api: Api, development_account_id: &s
     let Some(authorization) = headers.get("authorization") else {
         return Ok(development_account_id.to_string());
     };
-    let text = authorization.to_str().unwrap_or_default();
-    let credential = text
-        .strip_prefix("AWS4-HMAC-SHA256 ")
-        .and_then(|rest| rest.split(',').map(str::trim).find_map(|part| part.strip_prefix("Credential=")));
-    let scope: Vec<&str> = credential.map(|credential| credential.split('/').collect()).unwrap_or_default();
-    let [access_key, _date, _region, signing_name, "aws4_request"] = scope.as_slice() else {
-        return Err(ApiError::new(
-            ErrorCode::IncompleteSignatureException,
-            "the Authorization header is not a valid AWS4-HMAC-SHA256 header with Credential=KEY/DATE/REGION/SERVICE/aws4_request",
-        ));
-    };
-    sigv4::check_service(signing_name, api)?;
-    if is_account_id(access_key) {
-        return Ok(access_key.to_string());
+    let scope = sigv4::credential_scope(authorization.to_str().unwrap_or_default())?;
+    sigv4::check_service(scope.service, api)?;
+    if is_account_id(scope.access_key_id) {
+        return Ok(scope.access_key_id.to_string());
     }
     Ok(development_account_id.to_string())
 }

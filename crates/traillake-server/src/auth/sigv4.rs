@@ -57,29 +57,49 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidSignatureException, message)
 }
 
-/// Reads an `Authorization` header; the error says which part is missing or malformed.
-pub(crate) fn parse_authorization(text: &str) -> Result<Authorization<'_>, ApiError> {
+/// The credential scope of an `Authorization` header: `Credential=KEY/DATE/REGION/SERVICE/aws4_request`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Scope<'a> {
+    pub access_key_id: &'a str,
+    pub date: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+}
+
+/// Returns the comma-separated parts of an `AWS4-HMAC-SHA256 ...` header after the scheme.
+fn header_parts(text: &str) -> Result<impl Iterator<Item = &str>, ApiError> {
     let Some(rest) = text.strip_prefix("AWS4-HMAC-SHA256 ") else {
         return Err(incomplete("the Authorization header must start with AWS4-HMAC-SHA256 (Signature Version 4)"));
     };
-    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for part in rest.split(',').map(str::trim) {
-        if let Some(value) = part.strip_prefix("Credential=") {
-            credential = Some(value);
-        } else if let Some(value) = part.strip_prefix("SignedHeaders=") {
-            signed_headers = Some(value);
-        } else if let Some(value) = part.strip_prefix("Signature=") {
-            signature = Some(value);
-        }
-    }
-    let scope: Vec<&str> = credential.map(|credential| credential.split('/').collect()).unwrap_or_default();
+    Ok(rest.split(',').map(str::trim))
+}
+
+/// Reads the credential scope of an `Authorization` header, which the development mode reads
+/// too; the error says what is missing.
+pub(crate) fn credential_scope(text: &str) -> Result<Scope<'_>, ApiError> {
+    let credential = header_parts(text)?.find_map(|part| part.strip_prefix("Credential=")).unwrap_or_default();
+    let scope: Vec<&str> = credential.split('/').collect();
     let [access_key_id, date, region, service, "aws4_request"] = scope.as_slice() else {
         return Err(incomplete(
             "the Authorization header needs Credential=ACCESS_KEY/YYYYMMDD/REGION/SERVICE/aws4_request",
         ));
     };
+    Ok(Scope { access_key_id, date, region, service })
+}
+
+/// Reads an `Authorization` header; the error says which part is missing or malformed.
+pub(crate) fn parse_authorization(text: &str) -> Result<Authorization<'_>, ApiError> {
+    let Scope { access_key_id, date, region, service } = credential_scope(text)?;
     if access_key_id.is_empty() || date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) || region.is_empty() {
-        return Err(incomplete(format!("the credential scope {} is malformed", credential.unwrap_or_default())));
+        return Err(incomplete(format!("the credential scope {access_key_id}/{date}/{region}/{service} is malformed")));
+    }
+    let (mut signed_headers, mut signature) = (None, None);
+    for part in header_parts(text)? {
+        if let Some(value) = part.strip_prefix("SignedHeaders=") {
+            signed_headers = Some(value);
+        } else if let Some(value) = part.strip_prefix("Signature=") {
+            signature = Some(value);
+        }
     }
     let Some(signed_headers) = signed_headers.filter(|names| !names.is_empty()) else {
         return Err(incomplete("the Authorization header needs SignedHeaders=name;name;..."));
