@@ -20,6 +20,7 @@
 //! end in `fuzz/` builds without DataFusion. `traillake-query` re-exports it as
 //! `traillake_query::dialect`.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
@@ -28,20 +29,55 @@ use sqlparser::ast::{
     ObjectNamePart, OneOrManyWithParens, Query, SelectItem, SetExpr, Statement, Subscript, TableFactor, Value, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::{Dialect, GenericDialect};
-use sqlparser::parser::Parser;
+use sqlparser::parser::{Parser, ParserError};
 
 /// A statement traillake does not run, with what is wrong and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct InvalidStatement(pub String);
 
-/// sqlparser's generic dialect with Trino's lambdas (`x -> x.arn`).
+/// sqlparser's generic dialect with Trino's lambdas (`x -> x.arn`), and a bound on the parser's
+/// work.
+///
+/// sqlparser 0.62 backtracks: on some statements that do not parse it tries each alternative again
+/// at every level of nesting, so the work doubles per level (`a.b.c[a.b.c[...` of 300 characters
+/// takes minutes). The dialect counts the parser's expression steps (each operand parsed and each
+/// operator looked at); past [`MAX_PARSE_STEPS`] it stops the parse with sqlparser's recursion-limit
+/// error, the one error its backtracking does not swallow.
 #[derive(Debug, Default)]
 pub struct LakeDialect {
     generic: GenericDialect,
+    steps: Cell<u32>,
+}
+
+/// The expression steps a statement may take to parse: the largest of CloudTrail Lake's sample
+/// queries takes 193, and statements of 10,000 characters (the longest StartQuery takes) of long
+/// `IN` lists, `OR` chains, `CASE`s, sums or lambdas take 1,600 to 8,000.
+pub const MAX_PARSE_STEPS: u32 = 100_000;
+
+impl LakeDialect {
+    /// Counts one step of the parser; past the bound, the error that ends the parse.
+    fn step(&self) -> Option<Result<Expr, ParserError>> {
+        let steps = self.steps.get() + 1;
+        self.steps.set(steps);
+        (steps > MAX_PARSE_STEPS).then_some(Err(ParserError::RecursionLimitExceeded))
+    }
+
+    /// Whether the parse was stopped for taking more than [`MAX_PARSE_STEPS`].
+    fn stopped(&self) -> bool {
+        self.steps.get() > MAX_PARSE_STEPS
+    }
 }
 
 impl Dialect for LakeDialect {
+    fn parse_prefix(&self, _parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        self.step()
+    }
+
+    fn get_next_precedence(&self, _parser: &Parser) -> Option<Result<u8, ParserError>> {
+        self.step().map(|stopped| stopped.map(|_| 0))
+    }
+
     fn is_identifier_start(&self, ch: char) -> bool {
         self.generic.is_identifier_start(ch)
     }
@@ -92,7 +128,17 @@ pub fn prepare<E: From<InvalidStatement>>(
     let statements = Parser::new(&dialect)
         .try_with_sql(&quoted)
         .and_then(|mut parser| parser.parse_statements())
-        .map_err(|error| InvalidStatement(format!("the statement does not parse: {error}")))?;
+        .map_err(|error| {
+            InvalidStatement(match error {
+                _ if dialect.stopped() => format!(
+                    "the statement is too complex to parse: it takes more than {MAX_PARSE_STEPS} steps; nest fewer brackets, parentheses and dotted names"
+                ),
+                ParserError::RecursionLimitExceeded => {
+                    "the statement is nested too deeply to parse; nest fewer brackets, parentheses and sub-queries".to_string()
+                }
+                error => format!("the statement does not parse: {error}"),
+            })
+        })?;
     let mut statements = statements.into_iter();
     let (Some(statement), None) = (statements.next(), statements.next()) else {
         return Err(InvalidStatement("send exactly one SELECT statement".to_string()).into());
@@ -556,6 +602,27 @@ mod tests {
             let error = stores(sql).unwrap_err();
             assert!(error.to_string().starts_with(message), "{sql}: {error}");
         }
+    }
+
+    /// Statements on which sqlparser's backtracking doubles its work per level of nesting: without
+    /// the bound on steps each takes from seconds to hours; with it, each is refused.
+    #[test]
+    fn refuses_statements_too_complex_to_parse() {
+        let found_by_fuzzing = "SELECT ens, filter(res.en.batch_sVesnutafusion.execution.batch_sWITHn[EesoUion.batchsW".to_string()
+            + &"esnutafusion.execution.batch_sWITHnSEesoUion.batch_stch_sVesnutafusion.execution.batch_sWITHn[Eeso".repeat(6)
+            + "Uion.batch_WITHnSEesoUrces) > 1";
+        for sql in [
+            format!("SELECT {}1 FROM eds", "a.b.c[".repeat(12)),
+            format!("SELECT {}1 FROM eds", "CAST(".repeat(24)),
+            format!("SELECT {}1 FROM eds", "ARRAY[".repeat(24)),
+            found_by_fuzzing,
+        ] {
+            let error = stores(&sql).unwrap_err();
+            assert!(error.to_string().starts_with("the statement is too complex to parse"), "{sql}: {error}");
+        }
+        // A statement of CloudTrail Lake's longest (10,000 characters) that parses in one pass.
+        let long_sum = "SELECT ".to_string() + &vec!["userIdentity.sessionContext.x[1]"; 300].join(" + ") + " FROM eds";
+        stores(&long_sum).unwrap();
     }
 
     #[test]
