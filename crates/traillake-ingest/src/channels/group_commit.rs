@@ -6,7 +6,9 @@
 //! A flusher per store, on a thread of its own, moves the log's segments into the store's table: once
 //! [`FLUSH_AT_BYTES`] are waiting, or [`FLUSH_AFTER`] after the oldest waiting segment was
 //! written. When more than [`MAX_BACKLOG_BYTES`] wait (the table's storage fails or falls behind),
-//! the writer waits for the flusher before it writes more, so the log stays bounded.
+//! the writer waits for the flusher before it writes more, so the log stays bounded. A flusher
+//! that found nothing to flush for [`FLUSHER_IDLE`] stops, and the writer starts another with its
+//! next segment, so a server does not keep a thread for every store ever written to.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +32,9 @@ pub const FLUSH_AFTER: Duration = Duration::from_secs(5);
 /// Bytes of waiting segments above which the writer waits for the flusher.
 pub const MAX_BACKLOG_BYTES: u64 = 512 * 1024 * 1024;
 
+/// How long a flusher with nothing to flush waits before it stops.
+pub const FLUSHER_IDLE: Duration = Duration::from_secs(60);
+
 /// A batch waiting to be stored, and where to say how its write went.
 struct Pending {
     batch: RecordBatch,
@@ -37,88 +42,140 @@ struct Pending {
 }
 
 /// The writer tasks, one per store, started on first use.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct GroupCommit {
-    writers: Mutex<HashMap<String, mpsc::Sender<Pending>>>,
+    writers: Mutex<HashMap<String, Writer>>,
+    /// How long a flusher with nothing to flush waits before it stops.
+    flusher_idle: Duration,
+}
+
+impl Default for GroupCommit {
+    fn default() -> Self {
+        Self { writers: Mutex::default(), flusher_idle: FLUSHER_IDLE }
+    }
+}
+
+/// A store's writer task: where to send it batches, and what waits for its flusher.
+#[derive(Debug, Clone)]
+struct Writer {
+    sender: mpsc::Sender<Pending>,
+    backlog: Arc<Backlog>,
 }
 
 impl GroupCommit {
     /// Stores a batch in a store's write-ahead log with the batches of concurrent callers; returns
     /// once it is stored, or the reason it is not.
     pub async fn append(&self, root: &LakeRoot, store_id: &str, batch: RecordBatch) -> Result<(), String> {
-        let sender = {
-            let mut writers = self.writers.lock().expect("the writers' lock is never poisoned");
-            match writers.get(store_id) {
-                Some(sender) => sender.clone(),
-                None => {
-                    let sender = start(root, store_id).map_err(|error| describe(&error))?;
-                    writers.insert(store_id.to_string(), sender.clone());
-                    sender
-                }
-            }
-        };
+        let Writer { sender, .. } = self.writer(root, store_id).map_err(|error| describe(&error))?;
         let (done, outcome) = oneshot::channel();
         sender.send(Pending { batch, done }).await.map_err(|_| "the store's writer has stopped".to_string())?;
         outcome.await.map_err(|_| "the store's writer has stopped".to_string())?
     }
+
+    /// Returns the writer of a store, started if it was not.
+    fn writer(&self, root: &LakeRoot, store_id: &str) -> Result<Writer, LakeError> {
+        let mut writers = self.writers.lock().expect("the writers' lock is never poisoned");
+        if let Some(writer) = writers.get(store_id) {
+            return Ok(writer.clone());
+        }
+        let table = EventTable::new(root, store_id, StoreKind::ActivityAuditLog);
+        let wal = WriteAheadLog::new(&table)?;
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let backlog = Arc::new(Backlog::default());
+        let flusher = Flusher { wal: wal.clone(), store_id: store_id.to_string(), backlog: Arc::clone(&backlog), idle: self.flusher_idle };
+        tokio::spawn(run_writer(wal.writer(), flusher, receiver));
+        let writer = Writer { sender, backlog };
+        writers.insert(store_id.to_string(), writer.clone());
+        Ok(writer)
+    }
 }
 
-/// Starts the writer and the flusher of a store; returns where to send batches.
-fn start(root: &LakeRoot, store_id: &str) -> Result<mpsc::Sender<Pending>, LakeError> {
-    let table = EventTable::new(root, store_id, StoreKind::ActivityAuditLog);
-    let wal = WriteAheadLog::new(&table)?;
-    let backlog = Arc::new(Backlog::default());
-    let (sender, receiver) = mpsc::channel(QUEUE);
-    tokio::spawn(run_writer(wal.writer(), store_id.to_string(), receiver, Arc::clone(&backlog)));
-    // A flush encodes and compresses tens of thousands of rows without yielding: on a thread of
-    // its own, it takes turns with the request handlers instead of stalling one of them.
-    let flusher = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| LakeError::Io {
-        context: "starting the write-ahead log's flusher".to_string(),
-        source,
-    })?;
-    let store_id = store_id.to_string();
-    std::thread::Builder::new()
-        .name("wal-flusher".to_string())
-        .spawn(move || flusher.block_on(run_flusher(wal, store_id, backlog)))
-        .map_err(|source| LakeError::Io { context: "starting the write-ahead log's flusher".to_string(), source })?;
-    Ok(sender)
+/// What a store's flusher needs; the writer starts one when none runs.
+#[derive(Clone)]
+struct Flusher {
+    wal: WriteAheadLog,
+    store_id: String,
+    backlog: Arc<Backlog>,
+    idle: Duration,
+}
+
+impl Flusher {
+    /// Starts the flusher on a thread of its own: a flush encodes and compresses tens of thousands
+    /// of rows without yielding, so there it takes turns with the request handlers instead of
+    /// stalling one of them.
+    fn start(&self) -> Result<(), LakeError> {
+        let describe = |source| LakeError::Io { context: "starting the write-ahead log's flusher".to_string(), source };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(describe)?;
+        let flusher = self.clone();
+        std::thread::Builder::new()
+            .name("wal-flusher".to_string())
+            .spawn(move || runtime.block_on(run_flusher(flusher)))
+            .map(drop)
+            .map_err(describe)
+    }
 }
 
 /// The bytes the writer stored and the flusher has not yet moved into the table.
 #[derive(Debug, Default)]
 struct Backlog {
-    bytes: Mutex<(u64, Option<Instant>)>,
+    waiting: Mutex<Waiting>,
     written: Notify,
     flushed: Notify,
 }
 
+#[derive(Debug, Default, Clone, Copy)]
+struct Waiting {
+    bytes: u64,
+    /// When the oldest waiting segment was written.
+    since: Option<Instant>,
+    /// Whether a flusher runs.
+    flusher: bool,
+}
+
 impl Backlog {
-    /// Returns the bytes waiting, and when the oldest of them was written.
-    fn waiting(&self) -> (u64, Option<Instant>) {
-        *self.bytes.lock().expect("the backlog's lock is never poisoned")
+    fn waiting(&self) -> Waiting {
+        *self.waiting.lock().expect("the backlog's lock is never poisoned")
     }
 
-    fn add(&self, bytes: u64) {
-        let mut waiting = self.bytes.lock().expect("the backlog's lock is never poisoned");
-        waiting.0 += bytes;
-        waiting.1.get_or_insert_with(Instant::now);
+    /// Counts a written segment; returns whether a flusher must be started (none runs).
+    fn add(&self, bytes: u64) -> bool {
+        let mut waiting = self.waiting.lock().expect("the backlog's lock is never poisoned");
+        waiting.bytes += bytes;
+        waiting.since.get_or_insert_with(Instant::now);
         self.written.notify_one();
+        !std::mem::replace(&mut waiting.flusher, true)
     }
 
     fn remove(&self, bytes: u64) {
-        let mut waiting = self.bytes.lock().expect("the backlog's lock is never poisoned");
-        waiting.0 = waiting.0.saturating_sub(bytes);
-        if waiting.0 == 0 {
-            waiting.1 = None;
+        let mut waiting = self.waiting.lock().expect("the backlog's lock is never poisoned");
+        waiting.bytes = waiting.bytes.saturating_sub(bytes);
+        if waiting.bytes == 0 {
+            waiting.since = None;
         }
         self.flushed.notify_one();
+    }
+
+    /// Marks the flusher stopped if nothing waits for it; returns whether it stopped.
+    fn stop_flusher_if_idle(&self) -> bool {
+        let mut waiting = self.waiting.lock().expect("the backlog's lock is never poisoned");
+        if waiting.since.is_some() {
+            return false;
+        }
+        waiting.flusher = false;
+        true
+    }
+
+    /// Marks the flusher stopped, as when it could not be started.
+    fn flusher_stopped(&self) {
+        self.waiting.lock().expect("the backlog's lock is never poisoned").flusher = false;
     }
 }
 
 /// Stores whatever is waiting as one segment, again and again, until every sender is gone.
-async fn run_writer(mut segments: SegmentWriter, store_id: String, mut receiver: mpsc::Receiver<Pending>, backlog: Arc<Backlog>) {
+async fn run_writer(mut segments: SegmentWriter, flusher: Flusher, mut receiver: mpsc::Receiver<Pending>) {
+    let Flusher { store_id, backlog, .. } = flusher.clone();
     while let Some(first) = receiver.recv().await {
-        while backlog.waiting().0 > MAX_BACKLOG_BYTES {
+        while backlog.waiting().bytes > MAX_BACKLOG_BYTES {
             tracing::warn!(store_id = %store_id, "the write-ahead log is full; waiting for the flusher");
             let _ = tokio::time::timeout(Duration::from_secs(1), backlog.flushed.notified()).await;
         }
@@ -130,7 +187,13 @@ async fn run_writer(mut segments: SegmentWriter, store_id: String, mut receiver:
         let started = Instant::now();
         let outcome = match segments.append(&batches).await {
             Ok(bytes) => {
-                backlog.add(bytes);
+                if backlog.add(bytes)
+                    && let Err(error) = flusher.start()
+                {
+                    // The segment is stored; the next one tries again, and a restart flushes it.
+                    backlog.flusher_stopped();
+                    tracing::error!(store_id = %store_id, %error, "could not start the write-ahead log's flusher");
+                }
                 tracing::debug!(
                     store_id = %store_id,
                     requests = group.len(),
@@ -154,11 +217,16 @@ async fn run_writer(mut segments: SegmentWriter, store_id: String, mut receiver:
 
 /// Moves the log's segments into the table when enough of them wait, or when they waited long
 /// enough.
-async fn run_flusher(wal: WriteAheadLog, store_id: String, backlog: Arc<Backlog>) {
+/// Stops once nothing waited for the flusher's idle time.
+async fn run_flusher(flusher: Flusher) {
+    let Flusher { wal, store_id, backlog, idle } = flusher;
     loop {
-        let (bytes, since) = backlog.waiting();
+        let Waiting { bytes, since, .. } = backlog.waiting();
         let Some(since) = since else {
-            backlog.written.notified().await;
+            if tokio::time::timeout(idle, backlog.written.notified()).await.is_err() && backlog.stop_flusher_if_idle() {
+                tracing::debug!(store_id = %store_id, "the write-ahead log's flusher stopped: nothing to flush");
+                return;
+            }
             continue;
         };
         let waited = since.elapsed();
@@ -195,5 +263,62 @@ fn describe(error: &LakeError) -> String {
     match error {
         LakeError::Invalid(reason) => reason.clone(),
         _ => "the events could not be committed to the event data store; see the server log".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use traillake_lake::RootLocation;
+    use traillake_lake::events::{AuditEnvelope, EventRows, audit_row};
+
+    use super::*;
+
+    fn one_event() -> RecordBatch {
+        let envelope = AuditEnvelope {
+            event_id: "6f1d2c7a-0c1e-4f0e-9a61-3c3b1f0d8e52",
+            region: "us-east-1",
+            owner_account_id: "123456789012",
+            channel_arn: "arn:aws:cloudtrail:us-east-1:123456789012:channel/c1",
+            ingestion_time: chrono::Utc::now(),
+        };
+        let data = r#"{"version": "1.0", "userIdentity": {"type": "CustomUser", "principalId": "alice"},
+            "eventSource": "app.example.com", "eventName": "Login", "eventTime": "2026-11-01T00:00:00Z",
+            "UID": "u-1", "recipientAccountId": "123456789012"}"#;
+        let mut rows = EventRows::new(StoreKind::ActivityAuditLog, 1, 1024);
+        rows.append(&audit_row(data, &envelope).unwrap());
+        rows.finish()
+    }
+
+    async fn flusher_stops(writer: &Writer) {
+        for _ in 0..300 {
+            if !writer.backlog.waiting().flusher {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the flusher did not stop");
+    }
+
+    /// A store's flusher moves what waits into the table, stops once it found nothing to flush for
+    /// its idle time, and is started again by the next segment.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_flusher_stops_when_idle_and_the_next_segment_starts_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = LakeRoot::open(RootLocation::Local(dir.path().to_path_buf())).unwrap();
+        let commits = GroupCommit { flusher_idle: Duration::from_millis(200), ..GroupCommit::default() };
+        let store = "5c2a6f0e-1111-4222-8333-444455556666";
+        let wal = WriteAheadLog::new(&EventTable::new(&root, store, StoreKind::ActivityAuditLog)).unwrap();
+        for written in 1..=2_usize {
+            commits.append(&root, store, one_event()).await.unwrap();
+            let writer = commits.writer(&root, store).unwrap();
+            assert!(writer.backlog.waiting().flusher, "a segment starts a flusher");
+            flusher_stops(&writer).await;
+            assert_eq!(writer.backlog.waiting().bytes, 0);
+            assert!(wal.segments().await.unwrap().is_empty(), "the flusher moved the segment before it stopped");
+            let table = EventTable::new(&root, store, StoreKind::ActivityAuditLog);
+            let snapshot = table.snapshot().await.unwrap().unwrap();
+            let rows: usize = table.data_files(&snapshot).unwrap().iter().map(|file| file.rows.unwrap()).sum();
+            assert_eq!(rows, written);
+        }
     }
 }
