@@ -59,6 +59,7 @@ impl Default for GroupCommit {
 #[derive(Debug, Clone)]
 struct Writer {
     sender: mpsc::Sender<Pending>,
+    #[cfg_attr(not(test), expect(dead_code, reason = "the tests read it to see the flusher stop"))]
     backlog: Arc<Backlog>,
 }
 
