@@ -28,7 +28,7 @@ pub(super) async fn call(service: &Service, operation: Operation, ctx: &RequestC
         Operation::ListTags => handle!(list_tags),
         Operation::StartQuery => handle!(start_query),
         Operation::DescribeQuery => handle!(describe_query),
-        Operation::GetQueryResults => handle!(get_query_results),
+        Operation::GetQueryResults => super::result_page::encode_result_page(&service.result_page(ctx, decode(body)?).await?),
         Operation::CancelQuery => handle!(cancel_query),
         Operation::CreateChannel => handle!(create_channel),
         Operation::GetChannel => handle!(get_channel),

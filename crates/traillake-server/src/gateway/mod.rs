@@ -4,6 +4,7 @@
 //! holds no operation's logic.
 
 mod dispatch;
+mod result_page;
 
 use std::sync::Arc;
 use std::time::Instant;

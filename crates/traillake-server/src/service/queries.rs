@@ -1,9 +1,10 @@
 //! StartQuery, DescribeQuery, GetQueryResults, CancelQuery, ListQueries.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use chrono::{SecondsFormat, Utc};
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use traillake_api::arn;
 use traillake_api::paging;
@@ -15,7 +16,7 @@ use traillake_api::shapes::{
 };
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};
-use traillake_query::QueryRecord;
+use traillake_query::{QueryRecord, ResultRows};
 use traillake_query::render::render;
 
 use super::Service;
@@ -104,6 +105,11 @@ impl Service {
         ctx: &RequestContext,
         request: GetQueryResultsRequest,
     ) -> Result<GetQueryResultsResponse, ApiError> {
+        self.result_page(ctx, request).await?.into_response()
+    }
+
+    /// GetQueryResults' page, its rows still Arrow, for the JSON gateway to write out.
+    pub async fn result_page(&self, ctx: &RequestContext, request: GetQueryResultsRequest) -> Result<ResultPage, ApiError> {
         let page = check_results(&request)?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
@@ -115,41 +121,22 @@ impl Service {
             Some(token) => page_offset(&page.query_id, token, total)?,
         };
         let end = (start + page.max_rows).min(total);
-        let mut out = Vec::with_capacity(end - start);
-        let mut first_row = 0;
-        for batch in &rows.batches {
-            let batch_end = first_row + batch.num_rows();
-            for row in start.max(first_row)..end.min(batch_end) {
-                let mut columns = Vec::with_capacity(batch.num_columns());
-                for (index, column) in batch.columns().iter().enumerate() {
-                    let value = render(column, row - first_row).map_err(|error| {
-                        tracing::error!(query_id = %record.id, %error, "could not render a result value");
-                        ApiError::internal()
-                    })?;
-                    if let Some(value) = value {
-                        let key = record.column_keys.get(index).cloned().unwrap_or_else(|| format!("_col{index}"));
-                        columns.push(QueryResultColumn { entry: [(key, value)].into() });
-                    }
-                }
-                out.push(QueryResultRow { columns });
-            }
-            first_row = batch_end;
-            if first_row >= end {
-                break;
-            }
-        }
         let next_token = (end < total).then(|| paging::encode_token("GetQueryResults", &format!("{}:{end}", record.id)));
-        Ok(GetQueryResultsResponse {
+        let keys = (0..rows.schema.fields().len())
+            .map(|index| record.column_keys.get(index).cloned().unwrap_or_else(|| format!("_col{index}")))
+            .collect();
+        let head = GetQueryResultsResponse {
             query_status: Some(record.status.into()),
             query_statistics: Some(QueryStatistics {
-                results_count: Some(out.len() as i32),
+                results_count: Some((end - start) as i32),
                 total_results_count: Some(total.min(i32::MAX as usize) as i32),
                 bytes_scanned: Some(record.scan.bytes_scanned as i64),
             }),
-            query_result_rows: out,
+            query_result_rows: Vec::new(),
             next_token,
             error_message: record.error_message,
-        })
+        };
+        Ok(ResultPage::new(head, keys, record.id, rows, start..end))
     }
 
     /// CancelQuery.
@@ -270,4 +257,73 @@ fn page_offset(query_id: &str, token: &str, total: usize) -> Result<usize, ApiEr
         return Err(invalid());
     }
     Ok(offset)
+}
+
+/// A page of GetQueryResults with its rows still Arrow: gRPC takes it as the response shape
+/// ([`ResultPage::into_response`]); the JSON gateway writes the rows straight to the wire, each
+/// value rendered once, with no map per value.
+#[derive(Debug)]
+pub struct ResultPage {
+    /// The response without its rows (`query_result_rows` is empty).
+    pub head: GetQueryResultsResponse,
+    /// Each column's key in a result row.
+    pub keys: Vec<String>,
+    query_id: String,
+    rows: Arc<ResultRows>,
+    start: usize,
+    end: usize,
+}
+
+impl ResultPage {
+    /// A page of `rows`, the rows `range` of them.
+    pub fn new(head: GetQueryResultsResponse, keys: Vec<String>, query_id: String, rows: Arc<ResultRows>, range: Range<usize>) -> Self {
+        Self { head, keys, query_id, rows, start: range.start, end: range.end }
+    }
+
+    /// The page's rows, each as a batch and a row of it.
+    pub fn rows(&self) -> impl Iterator<Item = (&RecordBatch, usize)> {
+        let (start, end) = (self.start, self.end);
+        self.rows
+            .batches
+            .iter()
+            .scan(0, |first, batch| {
+                let at = *first;
+                *first += batch.num_rows();
+                Some((at, batch))
+            })
+            .flat_map(move |(at, batch)| (start.max(at)..end.min(at + batch.num_rows())).map(move |row| (batch, row - at)))
+    }
+
+    /// The number of rows in the page.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Returns whether the page has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// A value as Lake renders it; `None` for NULL, which a result row leaves out.
+    pub fn value(&self, column: &ArrayRef, row: usize) -> Result<Option<String>, ApiError> {
+        render(column, row).map_err(|error| {
+            tracing::error!(query_id = %self.query_id, %error, "could not render a result value");
+            ApiError::internal()
+        })
+    }
+
+    /// The response shape, its rows rendered.
+    pub fn into_response(self) -> Result<GetQueryResultsResponse, ApiError> {
+        let mut out = Vec::with_capacity(self.len());
+        for (batch, row) in self.rows() {
+            let mut columns = Vec::with_capacity(batch.num_columns());
+            for (column, key) in batch.columns().iter().zip(&self.keys) {
+                if let Some(value) = self.value(column, row)? {
+                    columns.push(QueryResultColumn { entry: [(key.clone(), value)].into() });
+                }
+            }
+            out.push(QueryResultRow { columns });
+        }
+        Ok(GetQueryResultsResponse { query_result_rows: out, ..self.head })
+    }
 }
