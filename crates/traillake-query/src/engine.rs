@@ -576,6 +576,7 @@ impl QueryEngine {
             }
             (_, None) => record.status = QueryStatus::Finished,
         }
+        let keeping = std::time::Instant::now();
         let mut kept_rows = None;
         if let Some(rows) = &rows {
             match self.save_rows(&record.id, rows).await {
@@ -602,6 +603,7 @@ impl QueryEngine {
             bytes_scanned = record.scan.bytes_scanned,
             spilled_bytes,
             execution_ms = record.execution_millis(Utc::now()),
+            keeping_ms = keeping.elapsed().as_secs_f64() * 1000.0,
             "query ended"
         );
         if record.delivery_s3_uri.is_some() {
