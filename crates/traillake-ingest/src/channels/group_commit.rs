@@ -110,7 +110,14 @@ impl Flusher {
         let flusher = self.clone();
         std::thread::Builder::new()
             .name("wal-flusher".to_string())
-            .spawn(move || runtime.block_on(run_flusher(flusher)))
+            .spawn(move || {
+                let backlog = Arc::clone(&flusher.backlog);
+                let run = std::panic::AssertUnwindSafe(|| runtime.block_on(run_flusher(flusher)));
+                if std::panic::catch_unwind(run).is_err() {
+                    // The panic is printed; the next segment starts another flusher.
+                    backlog.flusher_stopped();
+                }
+            })
             .map(drop)
             .map_err(describe)
     }
@@ -166,7 +173,7 @@ impl Backlog {
         true
     }
 
-    /// Marks the flusher stopped, as when it could not be started.
+    /// Marks the flusher stopped, as when it could not be started or it panicked.
     fn flusher_stopped(&self) {
         self.waiting.lock().expect("the backlog's lock is never poisoned").flusher = false;
     }
@@ -217,8 +224,7 @@ async fn run_writer(mut segments: SegmentWriter, flusher: Flusher, mut receiver:
 }
 
 /// Moves the log's segments into the table when enough of them wait, or when they waited long
-/// enough.
-/// Stops once nothing waited for the flusher's idle time.
+/// enough; stops once nothing waited for the flusher's idle time.
 async fn run_flusher(flusher: Flusher) {
     let Flusher { wal, store_id, backlog, idle } = flusher;
     loop {
