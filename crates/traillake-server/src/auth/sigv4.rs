@@ -41,10 +41,7 @@ pub(crate) struct SignedRequest<'a> {
 /// The parts of an `Authorization: AWS4-HMAC-SHA256 ...` header.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Authorization<'a> {
-    pub access_key_id: &'a str,
-    pub date: &'a str,
-    pub region: &'a str,
-    pub service: &'a str,
+    pub scope: Scope<'a>,
     pub signed_headers: Vec<&'a str>,
     pub signature: &'a str,
 }
@@ -58,7 +55,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// The credential scope of an `Authorization` header: `Credential=KEY/DATE/REGION/SERVICE/aws4_request`.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Scope<'a> {
     pub access_key_id: &'a str,
     pub date: &'a str,
@@ -89,7 +86,8 @@ pub(crate) fn credential_scope(text: &str) -> Result<Scope<'_>, ApiError> {
 
 /// Reads an `Authorization` header; the error says which part is missing or malformed.
 pub(crate) fn parse_authorization(text: &str) -> Result<Authorization<'_>, ApiError> {
-    let Scope { access_key_id, date, region, service } = credential_scope(text)?;
+    let scope = credential_scope(text)?;
+    let Scope { access_key_id, date, region, service } = scope;
     if access_key_id.is_empty() || date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) || region.is_empty() {
         return Err(incomplete(format!("the credential scope {access_key_id}/{date}/{region}/{service} is malformed")));
     }
@@ -107,14 +105,7 @@ pub(crate) fn parse_authorization(text: &str) -> Result<Authorization<'_>, ApiEr
     let Some(signature) = signature.filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())) else {
         return Err(incomplete("the Authorization header needs Signature= with 64 hexadecimal digits"));
     };
-    Ok(Authorization {
-        access_key_id,
-        date,
-        region,
-        service,
-        signed_headers: signed_headers.split(';').collect(),
-        signature,
-    })
+    Ok(Authorization { scope, signed_headers: signed_headers.split(';').collect(), signature })
 }
 
 /// Refuses a request whose scope names another service than the API it is routed to.
@@ -139,14 +130,14 @@ pub(crate) fn verify<'c>(
         ));
     };
     let authorization = parse_authorization(header.to_str().unwrap_or_default())?;
-    check_service(authorization.service, api)?;
+    check_service(authorization.scope.service, api)?;
     let signed_at = signing_time(request.headers, &authorization)?;
     check_skew(signed_at, now)?;
 
     let unrecognized = || {
         ApiError::new(ErrorCode::UnrecognizedClientException, "The security token included in the request is invalid.")
     };
-    let key = credentials.get(authorization.access_key_id).ok_or_else(unrecognized)?;
+    let key = credentials.get(authorization.scope.access_key_id).ok_or_else(unrecognized)?;
     let token = request.headers.get("x-amz-security-token").map(|value| value.to_str().unwrap_or_default());
     if token != key.session_token.as_deref() {
         return Err(unrecognized());
@@ -174,8 +165,8 @@ fn signing_time(headers: &HeaderMap, authorization: &Authorization<'_>) -> Resul
     let time = NaiveDateTime::parse_from_str(value, DATE_FORMAT)
         .map_err(|_| incomplete(format!("X-Amz-Date {value} is not a time of the form YYYYMMDDTHHMMSSZ")))?
         .and_utc();
-    if !value.starts_with(authorization.date) {
-        return Err(invalid(format!("the credential scope's date {} is not the date of X-Amz-Date {value}", authorization.date)));
+    if !value.starts_with(authorization.scope.date) {
+        return Err(invalid(format!("the credential scope's date {} is not the date of X-Amz-Date {value}", authorization.scope.date)));
     }
     Ok(time)
 }
@@ -225,8 +216,8 @@ fn signature(
     settings.excluded_headers = None;
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(authorization.region)
-        .name(authorization.service)
+        .region(authorization.scope.region)
+        .name(authorization.scope.service)
         .time(SystemTime::from(signed_at))
         .settings(settings)
         .build()
@@ -260,7 +251,7 @@ mod tests {
         );
         let parsed = parse_authorization(&header).unwrap();
         assert_eq!(
-            (parsed.access_key_id, parsed.date, parsed.region, parsed.service),
+            (parsed.scope.access_key_id, parsed.scope.date, parsed.scope.region, parsed.scope.service),
             ("AKIDEXAMPLE", "20250102", "us-east-1", "cloudtrail")
         );
         assert_eq!(parsed.signed_headers, ["content-type", "host", "x-amz-date"]);
