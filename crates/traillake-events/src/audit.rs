@@ -276,11 +276,10 @@ pub fn audit_row<'a>(event_data: &'a str, envelope: &AuditEnvelope<'_>) -> Resul
 
 #[cfg(test)]
 mod tests {
-    use arrow_json::ArrayWriter;
     use serde_json::{Map, Value, json};
 
     use super::*;
-    use crate::rows::EventRows;
+    use crate::rows::row_json;
 
     const OWNER: &str = "123456789012";
 
@@ -307,14 +306,7 @@ mod tests {
     fn row(data: &Value) -> Result<Map<String, Value>, InvalidAuditEvent> {
         let text = data.to_string();
         let row = audit_row(&text, &envelope())?;
-        let mut rows = EventRows::new(StoreKind::ActivityAuditLog, 1, text.len());
-        rows.append(&row);
-        let mut writer = ArrayWriter::new(Vec::new());
-        writer.write(&rows.finish()).unwrap();
-        writer.finish().unwrap();
-        let Value::Array(mut rows) = serde_json::from_slice(&writer.into_inner()).unwrap() else { panic!() };
-        let Some(Value::Object(row)) = rows.pop() else { panic!() };
-        Ok(row)
+        Ok(row_json(StoreKind::ActivityAuditLog, &row, text.len()))
     }
 
     fn problem(data: Value) -> (AuditProblem, String) {

@@ -142,25 +142,17 @@ pub(super) fn checksum(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use arrow_json::ArrayWriter;
     use serde_json::{Map, Value, json};
 
     use super::*;
-    use crate::rows::EventRows;
+    use crate::rows::row_json;
     use crate::schema::EVENT_DATE;
 
     /// Returns the record's row as JSON, as Arrow's JSON writer renders it (NULLs left out).
     fn row(record: Value) -> Result<Map<String, Value>, InvalidRecord> {
         let text: Box<RawValue> = serde_json::from_str(&record.to_string()).unwrap();
         let row = cloudtrail_row(&text)?;
-        let mut rows = EventRows::new(StoreKind::CloudTrail, 1, text.get().len());
-        rows.append(&row);
-        let mut writer = ArrayWriter::new(Vec::new());
-        writer.write(&rows.finish()).unwrap();
-        writer.finish().unwrap();
-        let Value::Array(mut rows) = serde_json::from_slice(&writer.into_inner()).unwrap() else { panic!() };
-        let Some(Value::Object(row)) = rows.pop() else { panic!() };
-        Ok(row)
+        Ok(row_json(StoreKind::CloudTrail, &row, text.get().len()))
     }
 
     #[test]

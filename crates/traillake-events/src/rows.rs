@@ -71,3 +71,17 @@ impl EventRows {
         RecordBatch::try_new(table_schema(self.kind), arrays).expect("the builders follow the table schema")
     }
 }
+
+/// Returns one row as Arrow's JSON writer renders its batch (NULLs left out), for the tests of the
+/// record readers.
+#[cfg(test)]
+pub(crate) fn row_json(kind: StoreKind, row: &EventRow<'_>, text_bytes: usize) -> serde_json::Map<String, serde_json::Value> {
+    let mut rows = EventRows::new(kind, 1, text_bytes);
+    rows.append(row);
+    let mut writer = arrow_json::ArrayWriter::new(Vec::new());
+    writer.write(&rows.finish()).unwrap();
+    writer.finish().unwrap();
+    let serde_json::Value::Array(mut rows) = serde_json::from_slice(&writer.into_inner()).unwrap() else { panic!() };
+    let Some(serde_json::Value::Object(row)) = rows.pop() else { panic!() };
+    row
+}
