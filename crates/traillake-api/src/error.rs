@@ -74,6 +74,7 @@ error_codes!(
     InvalidTokenException,
     InvalidTrailNameException,
     OperationNotPermittedException,
+    OrganizationsNotInUseException,
     ResourceARNNotValidException,
     ResourceNotFoundException,
     ResourcePolicyNotFoundException,
@@ -108,15 +109,28 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// Returns an error with the status AWS uses for `code`.
+    /// Returns an error with the status AWS answers `code` with: the `httpError` of AWS's Smithy
+    /// model of CloudTrail (`reference/error-status.md`), 400 for every other modelled error.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        use ErrorCode::*;
         let status = match code {
-            ErrorCode::InternalFailure => 500,
-            ErrorCode::ServiceUnavailable => 503,
-            ErrorCode::RequestEntityTooLargeException => 413,
-            ErrorCode::MissingAuthenticationTokenException
-            | ErrorCode::UnrecognizedClientException
-            | ErrorCode::InvalidSignatureException => 403,
+            InternalFailure => 500,
+            ServiceUnavailable => 503,
+            RequestEntityTooLargeException => 413,
+            ChannelNotFoundException
+            | EventDataStoreNotFoundException
+            | ImportNotFoundException
+            | OrganizationsNotInUseException
+            | QueryIdNotFoundException
+            | ResourcePolicyNotFoundException
+            | S3BucketDoesNotExistException => 404,
+            AccessDeniedException
+            | InsufficientS3BucketPolicyException
+            | MissingAuthenticationTokenException
+            | UnrecognizedClientException
+            | InvalidSignatureException => 403,
+            ConflictException => 409,
+            MaxConcurrentQueriesException | ThrottlingException => 429,
             _ => 400,
         };
         Self { code, status, message: message.into() }

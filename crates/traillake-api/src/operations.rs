@@ -1,7 +1,12 @@
 //! The operations of the CloudTrail API as the JSON gateway routes them.
 
-/// The `X-Amz-Target` prefix of the CloudTrail API (AWS JSON 1.1).
+/// The `X-Amz-Target` prefix of the CloudTrail API (AWS JSON 1.1) as botocore's model gives it
+/// (boto3, the AWS CLI, the C++ SDK).
 pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
+
+/// The `X-Amz-Target` prefix the Smithy-generated SDKs send (the AWS SDK for JavaScript v3, the
+/// Smithy Python SDK): the service shape's name alone, as the Smithy AWS JSON 1.1 protocol builds it.
+pub const SMITHY_TARGET_PREFIX: &str = "CloudTrail_20131101";
 
 macro_rules! operations {
     ($($name:ident),* $(,)?) => {
@@ -38,9 +43,10 @@ operations!(
 );
 
 impl Operation {
-    /// Returns the operation an `X-Amz-Target` header names, if it names one.
+    /// Returns the operation an `X-Amz-Target` header names (with either prefix), if it names one.
     pub fn from_target(target: &str) -> Option<Operation> {
-        let name = target.strip_prefix(TARGET_PREFIX)?.strip_prefix('.')?;
+        let service = target.strip_prefix(TARGET_PREFIX).or_else(|| target.strip_prefix(SMITHY_TARGET_PREFIX))?;
+        let name = service.strip_prefix('.')?;
         Operation::ALL.iter().copied().find(|op| op.name() == name)
     }
 }
@@ -54,7 +60,10 @@ mod tests {
         assert_eq!(Operation::ALL.len(), 60);
         let target = format!("{TARGET_PREFIX}.StartQuery");
         assert_eq!(Operation::from_target(&target), Some(Operation::StartQuery));
+        assert_eq!(Operation::from_target("CloudTrail_20131101.StartQuery"), Some(Operation::StartQuery));
         assert_eq!(Operation::from_target("StartQuery"), None);
+        assert_eq!(Operation::from_target("CloudTrail_20131101StartQuery"), None);
+        assert_eq!(Operation::from_target("cloudtrail_20131101.StartQuery"), None);
         assert_eq!(Operation::from_target(&format!("{TARGET_PREFIX}.Nope")), None);
     }
 }

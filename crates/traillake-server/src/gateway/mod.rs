@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
@@ -52,13 +52,21 @@ async fn handle(State(state): State<Arc<GatewayState>>, method: Method, uri: Uri
     }
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let (api, operation, result) = route(&state, &method, &uri, &headers, body, &request_id).await;
-    let response = match result {
-        Ok(bytes) => json_response(api, StatusCode::OK, bytes, &request_id, None),
-        Err(error) => error_response(api, &error, &request_id),
+    let route = Route::of(&method, &uri, &headers);
+    let (result, close) = match read_body(body, &headers, state.settings.max_request_bytes).await {
+        Ok(body) => (call(&state, &route, &method, &uri, &headers, &body, &request_id).await, false),
+        Err(refusal) => (Err(refusal.error), refusal.close),
     };
+    let mut response = match result {
+        Ok(bytes) => json_response(route.api(), StatusCode::OK, bytes, &request_id, None),
+        Err(error) => error_response(route.api(), &error, &request_id),
+    };
+    if close {
+        // The rest of the body was not read: the connection cannot carry another request.
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     tracing::info!(
-        operation = %operation,
+        operation = %route.name(),
         status = response.status().as_u16(),
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         request_id = %request_id,
@@ -67,38 +75,75 @@ async fn handle(State(state): State<Arc<GatewayState>>, method: Method, uri: Uri
     response
 }
 
-async fn route(
+/// Where a request goes, as its target, method and path say.
+enum Route {
+    /// A CloudTrail operation (`X-Amz-Target` with either prefix).
+    Operation(Operation),
+    /// An `X-Amz-Target` that names no operation.
+    UnknownTarget(String),
+    /// `POST /PutAuditEvents` of the CloudTrail Data API.
+    PutAuditEvents,
+    /// Anything else.
+    Nowhere,
+}
+
+impl Route {
+    fn of(method: &Method, uri: &Uri, headers: &HeaderMap) -> Route {
+        if let Some(target) = headers.get("x-amz-target") {
+            let target = String::from_utf8_lossy(target.as_bytes()).into_owned();
+            return match Operation::from_target(&target) {
+                Some(operation) => Route::Operation(operation),
+                None => Route::UnknownTarget(target),
+            };
+        }
+        if method == Method::POST && uri.path() == "/PutAuditEvents" {
+            return Route::PutAuditEvents;
+        }
+        Route::Nowhere
+    }
+
+    fn api(&self) -> Api {
+        match self {
+            Route::PutAuditEvents => Api::CloudTrailData,
+            _ => Api::CloudTrail,
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Route::Operation(operation) => operation.name(),
+            Route::UnknownTarget(_) => "unknown",
+            Route::PutAuditEvents => "PutAuditEvents",
+            Route::Nowhere => "none",
+        }
+    }
+}
+
+/// Authenticates a request, then calls what its route names: a request is refused for its
+/// signature before anything is said about its target.
+async fn call(
     state: &GatewayState,
+    route: &Route,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-    body: Body,
+    body: &[u8],
     request_id: &str,
-) -> (Api, String, Result<Vec<u8>, ApiError>) {
-    if let Some(target) = headers.get("x-amz-target") {
-        let target = target.to_str().unwrap_or_default();
-        let Some(operation) = Operation::from_target(target) else {
-            let error = ApiError::new(ErrorCode::UnknownOperationException, format!("unknown operation target '{target}'"));
-            return (Api::CloudTrail, "unknown".into(), Err(error));
-        };
-        let name = operation.name().to_string();
-        if method != Method::POST {
-            let error = ApiError::new(ErrorCode::UnknownOperationException, format!("{name} takes POST, not {method}"));
-            return (Api::CloudTrail, name, Err(error));
+) -> Result<Vec<u8>, ApiError> {
+    let signed = SignedRequest { method: method.as_str(), uri, headers, body: Some(body) };
+    let account_id = state.settings.authenticator.account_id(&signed, route.api())?;
+    let ctx = RequestContext { account_id, region: state.settings.region.clone(), request_id: request_id.to_string() };
+    match route {
+        Route::Operation(operation) if method == Method::POST => dispatch::call(&state.service, *operation, &ctx, body).await,
+        Route::Operation(operation) => Err(ApiError::new(
+            ErrorCode::UnknownOperationException,
+            format!("{} takes POST, not {method}", operation.name()),
+        )),
+        Route::UnknownTarget(target) => {
+            Err(ApiError::new(ErrorCode::UnknownOperationException, format!("unknown operation target '{target}'")))
         }
-        let result = async {
-            let body = read_body(body, state.settings.max_request_bytes).await?;
-            let ctx = context(state, method, uri, headers, &body, request_id, Api::CloudTrail)?;
-            dispatch::call(&state.service, operation, &ctx, &body).await
-        }
-        .await;
-        return (Api::CloudTrail, name, result);
-    }
-    if method == Method::POST && uri.path() == "/PutAuditEvents" {
-        let result = async {
-            let body = read_body(body, state.settings.max_request_bytes).await?;
-            let ctx = context(state, method, uri, headers, &body, request_id, Api::CloudTrailData)?;
-            let mut request: PutAuditEventsRequest = decode(&body)?;
+        Route::PutAuditEvents => {
+            let mut request: PutAuditEventsRequest = decode(body)?;
             for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
                 match name.as_ref() {
                     "channelArn" => request.channel_arn = Some(value.into_owned()),
@@ -108,46 +153,65 @@ async fn route(
             }
             Ok(encode(&state.service.put_audit_events(&ctx, request).await?))
         }
-        .await;
-        return (Api::CloudTrailData, "PutAuditEvents".into(), result);
-    }
-    let mut error = ApiError::new(
-        ErrorCode::UnknownOperationException,
-        format!("no operation at {method} {}: CloudTrail requests carry X-Amz-Target", uri.path()),
-    );
-    error.status = 404;
-    (Api::CloudTrail, "none".into(), Err(error))
-}
-
-/// Returns the context of a request: the account its signature (or, in development, its access
-/// key) names.
-fn context(
-    state: &GatewayState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-    request_id: &str,
-    api: Api,
-) -> Result<RequestContext, ApiError> {
-    let signed = SignedRequest { method: method.as_str(), uri, headers, body: Some(body) };
-    let account_id = state.settings.authenticator.account_id(&signed, api)?;
-    Ok(RequestContext { account_id, region: state.settings.region.clone(), request_id: request_id.to_string() })
-}
-
-async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    to_bytes(body, limit).await.map_err(|error| {
-        let too_large = std::error::Error::source(&error)
-            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            ApiError::new(
-                ErrorCode::RequestEntityTooLargeException,
-                format!("the request body is larger than the limit of {limit} bytes"),
-            )
-        } else {
-            ApiError::new(ErrorCode::SerializationException, format!("the request body could not be read: {error}"))
+        Route::Nowhere => {
+            let mut error = ApiError::new(
+                ErrorCode::UnknownOperationException,
+                format!("no operation at {method} {}: CloudTrail requests carry X-Amz-Target", uri.path()),
+            );
+            error.status = 404;
+            Err(error)
         }
-    })
+    }
+}
+
+/// How much of a too-large body is read and dropped so that its connection can carry the next
+/// request; past this, the response closes the connection instead.
+const DRAIN_LIMIT: u64 = 32 * 1024 * 1024;
+
+/// A body that was not read: the error to answer, and whether the connection must close.
+struct BodyRefusal {
+    error: ApiError,
+    close: bool,
+}
+
+/// Reads a request body of at most `limit` bytes. A larger one is HTTP 413; its rest is read and
+/// dropped (up to [`DRAIN_LIMIT`]) so that keep-alive clients can go on using the connection.
+async fn read_body(mut body: Body, headers: &HeaderMap, limit: usize) -> Result<bytes::Bytes, BodyRefusal> {
+    use http_body_util::BodyExt;
+
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::RequestEntityTooLargeException,
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
+    };
+    let unreadable = |error: axum::Error| BodyRefusal {
+        error: ApiError::new(ErrorCode::SerializationException, format!("the request body could not be read: {error}")),
+        close: true,
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64 + DRAIN_LIMIT) {
+        return Err(BodyRefusal { error: too_large(), close: true });
+    }
+    let mut bytes = bytes::BytesMut::new();
+    let mut read: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(unreadable)?.into_data() else { continue };
+        read += data.len() as u64;
+        if read > limit as u64 + DRAIN_LIMIT {
+            return Err(BodyRefusal { error: too_large(), close: true });
+        }
+        if read <= limit as u64 {
+            bytes.extend_from_slice(&data);
+        }
+    }
+    if read > limit as u64 {
+        return Err(BodyRefusal { error: too_large(), close: false });
+    }
+    Ok(bytes.freeze())
 }
 
 fn json_response(api: Api, status: StatusCode, body: Vec<u8>, request_id: &str, error_type: Option<&str>) -> Response {
@@ -168,7 +232,11 @@ fn json_response(api: Api, status: StatusCode, body: Vec<u8>, request_id: &str, 
 
 fn error_response(api: Api, error: &ApiError, request_id: &str) -> Response {
     let code = error.code.as_str();
-    let body = serde_json::json!({ "__type": code, "message": error.message });
+    // botocore reads `message`, the Smithy Python SDK `Message`: both carry the text.
+    let body = match api {
+        Api::CloudTrail => serde_json::json!({ "__type": code, "message": error.message, "Message": error.message }),
+        Api::CloudTrailData => serde_json::json!({ "__type": code, "message": error.message }),
+    };
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
     json_response(api, status, serde_json::to_vec(&body).expect("json serializes"), request_id, Some(code))
 }

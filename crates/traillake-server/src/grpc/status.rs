@@ -45,7 +45,8 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | InactiveQueryException
         | InvalidEventDataStoreStatusException
         | InvalidQueryStatusException
-        | OperationNotPermittedException => Code::FailedPrecondition,
+        | OperationNotPermittedException
+        | OrganizationsNotInUseException => Code::FailedPrecondition,
         ConflictException => Code::Aborted,
         AccessDeniedException | ChannelInsufficientPermission | InsufficientS3BucketPolicyException => {
             Code::PermissionDenied
