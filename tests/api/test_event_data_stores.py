@@ -61,6 +61,12 @@ def test_names_are_unique(cloudtrail):
     raises("EventDataStoreAlreadyExistsException", cloudtrail.create_event_data_store, Name="unique")
 
 
+LIST_ENTRY_MEMBERS = {
+    "EventDataStoreArn", "Name", "TerminationProtectionEnabled", "Status", "AdvancedEventSelectors",
+    "MultiRegionEnabled", "OrganizationEnabled", "RetentionPeriod", "CreatedTimestamp", "UpdatedTimestamp",
+}
+
+
 def test_list_pages(cloudtrail):
     arns = [cloudtrail.create_event_data_store(Name=f"page-{i}")["EventDataStoreArn"] for i in range(5)]
     seen, token, pages = [], None, 0
@@ -70,7 +76,11 @@ def test_list_pages(cloudtrail):
         pages += 1
         assert len(page["EventDataStores"]) <= 2
         seen += [s["EventDataStoreArn"] for s in page["EventDataStores"]]
-        assert all(set(s) == {"EventDataStoreArn", "Name"} for s in page["EventDataStores"])
+        for entry in page["EventDataStores"]:
+            # The members the model marks deprecated are filled too: clients in use read them.
+            full = cloudtrail.get_event_data_store(EventDataStore=entry["EventDataStoreArn"])
+            assert set(entry) == LIST_ENTRY_MEMBERS
+            assert all(entry[member] == full[member] for member in LIST_ENTRY_MEMBERS)
         token = page.get("NextToken")
         if not token:
             break
@@ -152,8 +162,26 @@ def test_ingestion_start_and_stop(cloudtrail):
         [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]}]}],
         MANAGEMENT + CHANNEL_EVENTS,
         MANAGEMENT * 6,
+        [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
+                             {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                             {"Field": "eventName", "Equals": [f"Op{i}" for i in range(499)]}]}],
+        # Data-event fields on management events, eventSource beyond leaving out KMS / RDS Data.
         [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
-                             {"Field": "eventName", "Equals": [f"Op{i}" for i in range(500)]}]}],
+                             {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]}],
+        [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
+                             {"Field": "eventName", "Equals": ["CreateUser"]}]}],
+        [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
+                             {"Field": "eventSource", "Equals": ["s3.amazonaws.com"]}]}],
+        [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
+                             {"Field": "eventSource", "NotEquals": ["iam.amazonaws.com"]}]}],
+        # One known resources.type per data selector.
+        [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
+                             {"Field": "resources.type", "Equals": ["AWS::S3::Bucket"]}]}],
+        [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
+                             {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                             {"Field": "resources.type", "Equals": ["AWS::Lambda::Function"]}]}],
+        [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
+                             {"Field": "resources.type", "Equals": ["AWS::S3::Object", "AWS::Lambda::Function"]}]}],
     ],
 )
 def test_bad_selectors(cloudtrail, selectors):
@@ -165,7 +193,8 @@ def test_bad_selectors(cloudtrail, selectors):
 def test_good_selectors_are_kept(cloudtrail):
     selectors = [
         {"Name": "writes", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
-                                              {"Field": "readOnly", "Equals": ["false"]}]},
+                                              {"Field": "readOnly", "Equals": ["false"]},
+                                              {"Field": "eventSource", "NotEquals": ["kms.amazonaws.com"]}]},
         {"Name": "s3 data", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
                                                {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
                                                {"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::bucket/"]}]},

@@ -167,6 +167,65 @@ pub fn check_owner(
     Ok(())
 }
 
+/// Returns the full ARN of a KMS key reference as CloudTrail takes it: a key ID (a UUID, or
+/// `mrk-` and 32 hex digits for a multi-Region key), an alias name (`alias/NAME`), or the ARN of
+/// a key or an alias (`arn:aws:kms:REGION:ACCOUNT:key/ID` or `...:alias/NAME`). IDs and alias
+/// names are taken as the caller's account and Region; an ARN of another Region, or anything
+/// else, is `InvalidKmsKeyIdException`. No KMS is asked whether the key exists.
+pub fn kms_key_arn(ctx: &RequestContext, field: &str, value: &str) -> Result<String, ApiError> {
+    let invalid = |why: &str| {
+        ApiError::new(
+            ErrorCode::InvalidKmsKeyIdException,
+            format!(
+                "the value '{value}' of {field} is not a KMS key: {why}; give a key ID, alias/NAME, or the ARN of a key \
+                 or an alias (arn:aws:kms:{}:ACCOUNT:key/ID)",
+                ctx.region
+            ),
+        )
+    };
+    let (region, account_id, resource) = match value.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            let [partition, service, region, account_id, resource] = parts[..] else {
+                return Err(invalid("an ARN has six parts separated by ':'"));
+            };
+            if partition != "aws" || service != "kms" {
+                return Err(invalid("it is not the ARN of a KMS resource"));
+            }
+            if region != ctx.region {
+                return Err(invalid(&format!("the key is in Region {region}; it must be in {}", ctx.region)));
+            }
+            if !is_account_id(account_id) {
+                return Err(invalid("the account of the ARN is not 12 digits"));
+            }
+            (region, account_id, resource.to_string())
+        }
+        None if value.starts_with("alias/") => (ctx.region.as_str(), ctx.account_id.as_str(), value.to_string()),
+        None => (ctx.region.as_str(), ctx.account_id.as_str(), format!("key/{value}")),
+    };
+    match resource.split_once('/') {
+        Some(("key", id)) if is_kms_key_id(id) => {}
+        Some(("alias", name)) if is_kms_alias_name(name) => {}
+        Some(("key", _)) => return Err(invalid("a key ID is a UUID or mrk- and 32 hex digits")),
+        Some(("alias", _)) => return Err(invalid("an alias name is 1..250 characters of letters, digits, '/', '_' and '-'")),
+        _ => return Err(invalid("it names neither a key nor an alias")),
+    }
+    Ok(format!("arn:aws:kms:{region}:{account_id}:{resource}"))
+}
+
+/// Returns true for a KMS key ID: a UUID, or `mrk-` and 32 lowercase hex digits.
+fn is_kms_key_id(id: &str) -> bool {
+    if let Some(hex) = id.strip_prefix("mrk-") {
+        return hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    }
+    uuid::Uuid::try_parse(id).is_ok_and(|uuid| uuid.hyphenated().to_string() == id.to_ascii_lowercase())
+}
+
+/// Returns true for a KMS alias name after `alias/`: 1..250 characters of `[a-zA-Z0-9/_-]`.
+fn is_kms_alias_name(name: &str) -> bool {
+    (1..=250).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +245,33 @@ mod tests {
         let lower = id.to_ascii_lowercase();
         assert_eq!(event_data_store_id(&ctx(), "EventDataStore", Some(id)).unwrap(), lower);
         assert_eq!(event_data_store_id(&ctx(), "EventDataStore", Some(&arn)).unwrap(), lower);
+    }
+
+    #[test]
+    fn gives_kms_keys_their_full_arn() {
+        let key = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        let full = format!("arn:aws:kms:us-east-1:123456789012:key/{key}");
+        assert_eq!(kms_key_arn(&ctx(), "KmsKeyId", key).unwrap(), full);
+        assert_eq!(kms_key_arn(&ctx(), "KmsKeyId", &full).unwrap(), full);
+        assert_eq!(kms_key_arn(&ctx(), "KmsKeyId", "alias/my-key").unwrap(), "arn:aws:kms:us-east-1:123456789012:alias/my-key");
+        let other_account = "arn:aws:kms:us-east-1:210987654321:alias/shared";
+        assert_eq!(kms_key_arn(&ctx(), "KmsKeyId", other_account).unwrap(), other_account);
+        let multi_region = "mrk-1234abcd12ab34cd56ef1234567890ab";
+        assert!(kms_key_arn(&ctx(), "KmsKeyId", multi_region).unwrap().ends_with(":key/mrk-1234abcd12ab34cd56ef1234567890ab"));
+        for bad in [
+            "x",
+            "alias/",
+            "1234abcd-12ab-34cd-56ef",
+            "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:s3:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-1:1234:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-1:123456789012:secret/x",
+            "mrk-xyz",
+        ] {
+            let error = kms_key_arn(&ctx(), "KmsKeyId", bad).unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidKmsKeyIdException, "{bad}");
+            assert!(error.message.contains("KmsKeyId"), "{}", error.message);
+        }
     }
 
     #[test]

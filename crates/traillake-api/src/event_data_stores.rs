@@ -76,7 +76,7 @@ pub struct NewEventDataStore {
     pub retention_days: i32,
     /// Whether the store refuses to be deleted.
     pub termination_protection: bool,
-    /// The KMS key the caller named.
+    /// The full ARN of the KMS key the caller named.
     pub kms_key_id: Option<String>,
     /// Whether ingestion starts at once.
     pub start_ingestion: bool,
@@ -87,13 +87,13 @@ pub struct NewEventDataStore {
 }
 
 /// Checks a CreateEventDataStore request and returns the store it describes.
-pub fn check_create(request: &CreateEventDataStoreRequest) -> Result<NewEventDataStore, ApiError> {
+pub fn check_create(ctx: &RequestContext, request: &CreateEventDataStoreRequest) -> Result<NewEventDataStore, ApiError> {
     let name = NAME.check_required("Name", request.name.as_deref())?;
     let billing_mode = validate::enum_value::<BillingMode>("BillingMode", request.billing_mode)?
         .unwrap_or(BillingMode::ExtendableRetentionPricing);
     let retention_days = request.retention_period.unwrap_or(default_retention_days(billing_mode));
     check_retention(retention_days, billing_mode)?;
-    KMS_KEY_ID.check_optional("KmsKeyId", request.kms_key_id.as_deref())?;
+    let kms_key_id = kms_key_id(ctx, request.kms_key_id.as_deref())?;
     let selectors = if request.advanced_event_selectors.is_empty() {
         selectors::default_selectors()
     } else {
@@ -115,7 +115,7 @@ pub fn check_create(request: &CreateEventDataStoreRequest) -> Result<NewEventDat
         organization: request.organization_enabled.unwrap_or(false),
         retention_days,
         termination_protection: request.termination_protection_enabled.unwrap_or(true),
-        kms_key_id: request.kms_key_id.clone(),
+        kms_key_id,
         start_ingestion: request.start_ingestion.unwrap_or(true),
         billing_mode,
         tags: request.tags_list.clone(),
@@ -137,7 +137,7 @@ pub struct EventDataStoreChanges {
     pub retention_days: Option<i32>,
     /// A new termination protection setting.
     pub termination_protection: Option<bool>,
-    /// A KMS key for a store that has none.
+    /// A KMS key (its full ARN) for a store that has none.
     pub kms_key_id: Option<String>,
     /// A new billing mode.
     pub billing_mode: Option<BillingMode>,
@@ -150,7 +150,7 @@ pub fn check_update(
 ) -> Result<(String, EventDataStoreChanges), ApiError> {
     let id = arn::event_data_store_id(ctx, "EventDataStore", request.event_data_store.as_deref())?;
     NAME.check_optional("Name", request.name.as_deref())?;
-    KMS_KEY_ID.check_optional("KmsKeyId", request.kms_key_id.as_deref())?;
+    let kms_key_id = kms_key_id(ctx, request.kms_key_id.as_deref())?;
     let billing_mode = validate::enum_value::<BillingMode>("BillingMode", request.billing_mode)?;
     if let Some(days) = request.retention_period {
         check_retention(days, BillingMode::ExtendableRetentionPricing)?;
@@ -169,7 +169,7 @@ pub fn check_update(
         organization: request.organization_enabled,
         retention_days: request.retention_period,
         termination_protection: request.termination_protection_enabled,
-        kms_key_id: request.kms_key_id.clone(),
+        kms_key_id,
         billing_mode,
     };
     if changes == EventDataStoreChanges::default() {
@@ -181,6 +181,15 @@ pub fn check_update(
         ));
     }
     Ok((id, changes))
+}
+
+/// Checks a `KmsKeyId` and returns the key's full ARN.
+fn kms_key_id(ctx: &RequestContext, value: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    KMS_KEY_ID.check("KmsKeyId", value)?;
+    arn::kms_key_arn(ctx, "KmsKeyId", value).map(Some)
 }
 
 /// Checks a ListEventDataStores request and returns the page it asks for.
@@ -199,6 +208,14 @@ mod tests {
 
     fn create(name: &str) -> CreateEventDataStoreRequest {
         CreateEventDataStoreRequest { name: Some(name.into()), ..Default::default() }
+    }
+
+    fn check_create(request: &CreateEventDataStoreRequest) -> Result<NewEventDataStore, ApiError> {
+        super::check_create(&ctx(), request)
+    }
+
+    fn ctx() -> RequestContext {
+        RequestContext { account_id: "123456789012".into(), region: "us-east-1".into(), request_id: "r".into() }
     }
 
     #[test]
@@ -231,7 +248,7 @@ mod tests {
 
     #[test]
     fn update_needs_a_change() {
-        let ctx = RequestContext { account_id: "123456789012".into(), region: "us-east-1".into(), request_id: "r".into() };
+        let ctx = ctx();
         let request = UpdateEventDataStoreRequest { event_data_store: Some("abcdef".into()), ..Default::default() };
         assert_eq!(check_update(&ctx, &request).unwrap_err().code, ErrorCode::InvalidParameterException);
         let request = UpdateEventDataStoreRequest { termination_protection_enabled: Some(false), ..request };

@@ -10,13 +10,17 @@ use traillake_lake::{Catalog, LakeError, LakeRoot, RootLocation, TaggedResource}
 
 const ACCOUNT: &str = "123456789012";
 
+fn ctx() -> traillake_api::RequestContext {
+    traillake_api::RequestContext { account_id: ACCOUNT.into(), region: "us-east-1".into(), request_id: "r".into() }
+}
+
 fn new_store(name: &str) -> traillake_api::event_data_stores::NewEventDataStore {
     let request = CreateEventDataStoreRequest {
         name: Some(name.into()),
         termination_protection_enabled: Some(false),
         ..Default::default()
     };
-    check_create(&request).unwrap()
+    check_create(&ctx(), &request).unwrap()
 }
 
 fn open(dir: &tempfile::TempDir) -> LakeRoot {
@@ -127,7 +131,7 @@ async fn channels_persist_and_guard_their_stores() {
     };
     let channel = {
         let catalog = Catalog::load(&root).await.unwrap();
-        let store = catalog.create_event_data_store(ACCOUNT, check_create(&request).unwrap(), 10, now).await.unwrap();
+        let store = catalog.create_event_data_store(ACCOUNT, check_create(&ctx(), &request).unwrap(), 10, now).await.unwrap();
         let new = NewChannel { name: "app".into(), source: "Custom".into(), destinations: vec![store.id.clone()], tags: vec![] };
         let channel = catalog.create_channel(ACCOUNT, new.clone(), 25, now).await.unwrap();
         let again = catalog.create_channel(ACCOUNT, NewChannel { name: "other".into(), ..new }, 25, now).await;

@@ -63,13 +63,30 @@ impl Service {
         Ok(())
     }
 
+    /// Refuses `OrganizationEnabled` true: traillake has no organization configured, so there
+    /// are no member accounts whose events a store could take.
+    fn check_organization(&self, ctx: &RequestContext, organization_enabled: Option<bool>) -> Result<(), ApiError> {
+        if organization_enabled != Some(true) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::OrganizationsNotInUseException,
+            format!(
+                "OrganizationEnabled needs an organization, and account {} is not in one: this server has no \
+                 organization configured",
+                ctx.account_id
+            ),
+        ))
+    }
+
     /// CreateEventDataStore.
     pub async fn create_event_data_store(
         &self,
         ctx: &RequestContext,
         request: CreateEventDataStoreRequest,
     ) -> Result<EventDataStoreDescription, ApiError> {
-        let new = check_create(&request)?;
+        let new = check_create(ctx, &request)?;
+        self.check_organization(ctx, request.organization_enabled)?;
         let store = self
             .catalog
             .create_event_data_store(&ctx.account_id, new, self.settings.max_event_data_stores, Utc::now())
@@ -105,6 +122,14 @@ impl Service {
                 .map(|s| EventDataStore {
                     event_data_store_arn: Some(event_data_store_arn(ctx, &s.id)),
                     name: Some(s.name.clone()),
+                    termination_protection_enabled: Some(s.termination_protection),
+                    status: Some(s.status.into()),
+                    advanced_event_selectors: s.selectors.clone(),
+                    multi_region_enabled: Some(s.multi_region),
+                    organization_enabled: Some(s.organization),
+                    retention_period: Some(s.retention_days),
+                    created_timestamp: Some(timestamp(s.created)),
+                    updated_timestamp: Some(timestamp(s.updated)),
                 })
                 .collect(),
             next_token,
@@ -118,6 +143,7 @@ impl Service {
         request: UpdateEventDataStoreRequest,
     ) -> Result<EventDataStoreDescription, ApiError> {
         let (id, changes) = check_update(ctx, &request)?;
+        self.check_organization(ctx, request.organization_enabled)?;
         self.check_no_ongoing_import(ctx, &id, "updated")?;
         let store = self.catalog.update_event_data_store(&ctx.account_id, &id, changes, Utc::now()).await.api()?;
         Ok(describe(ctx, &store, Describe::Update))
