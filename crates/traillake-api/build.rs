@@ -15,6 +15,11 @@ const PACKAGE: &str = "traillake.v1";
 /// Every other list is written even when empty, as clients index `resp["EventDataStores"]`.
 const OMIT_EMPTY_LISTS: &[&str] = &["AdvancedFieldSelector", "EventDataStoreDescription", "ChannelDescription"];
 
+/// Request members that may be absent but, when given, must hold at least one entry: an explicit
+/// `[]` is refused rather than read as absent (UpdateChannel's Destinations has `min` 1 in the
+/// model; an update cannot leave a store without selectors).
+const NON_EMPTY_WHEN_GIVEN: &[&str] = &["UpdateEventDataStoreRequest.AdvancedEventSelectors", "UpdateChannelRequest.Destinations"];
+
 /// Messages of one field that the JSON wire writes as that field alone: a result row is a bare
 /// list of columns, a column a bare one-entry map.
 const TRANSPARENT: &[&str] = &["QueryResultRow", "QueryResultColumn"];
@@ -47,6 +52,7 @@ fn main() {
         .expect("protoc compiles proto/");
 
     let mut enum_impls = String::new();
+    let mut non_empty_found = 0;
     for file in fds.file.iter().filter(|f| f.package() == PACKAGE) {
         for message in &file.message_type {
             let path = format!(".{PACKAGE}.{}", message.name());
@@ -62,7 +68,9 @@ fn main() {
             for field in &message.field {
                 let field_path = format!("{path}.{}", field.name());
                 let omit_empty = OMIT_EMPTY_LISTS.contains(&message.name());
-                for attribute in field_attributes(field, omit_empty) {
+                let non_empty = NON_EMPTY_WHEN_GIVEN.contains(&format!("{}.{}", message.name(), field.name()).as_str());
+                non_empty_found += usize::from(non_empty);
+                for attribute in field_attributes(field, omit_empty, non_empty) {
                     config.field_attribute(&field_path, attribute);
                 }
             }
@@ -75,13 +83,14 @@ fn main() {
         }
     }
 
+    assert_eq!(non_empty_found, NON_EMPTY_WHEN_GIVEN.len(), "every NON_EMPTY_WHEN_GIVEN member is in proto/");
     config.compile_fds(fds).expect("prost generates the shapes");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     std::fs::write(out_dir.join("wire_enums.rs"), enum_impls).expect("write wire_enums.rs");
 }
 
 /// Returns the serde attributes of one field.
-fn field_attributes(field: &prost_types::FieldDescriptorProto, omit_empty_lists: bool) -> Vec<String> {
+fn field_attributes(field: &prost_types::FieldDescriptorProto, omit_empty_lists: bool, non_empty: bool) -> Vec<String> {
     let name = field.name();
     let mut attributes = vec![format!("#[serde(rename = \"{name}\")]")];
     let repeated = field.label() == Label::Repeated;
@@ -90,7 +99,8 @@ fn field_attributes(field: &prost_types::FieldDescriptorProto, omit_empty_lists:
             field.r#type() != Type::Enum && field.r#type() != Type::Bytes && field.type_name() != ".google.protobuf.Timestamp",
             "{name}: repeated enums, bytes and timestamps need a wire adapter first"
         );
-        attributes.push("#[serde(deserialize_with = \"crate::wire::null_as_default\")]".into());
+        let reader = if non_empty { "non_empty_list" } else { "null_as_default" };
+        attributes.push(format!("#[serde(deserialize_with = \"crate::wire::{reader}\")]"));
         if omit_empty_lists {
             attributes.push("#[serde(skip_serializing_if = \"Vec::is_empty\")]".into());
         }

@@ -146,10 +146,11 @@ pub fn check_update(ctx: &RequestContext, request: &UpdateChannelRequest) -> Res
     Ok((id, ChannelChanges { name: request.name.clone(), destinations }))
 }
 
-/// Checks a ListChannels request and returns the page it asks for; the operation models no
-/// `InvalidMaxResultsException`, so a `MaxResults` out of range is `InvalidParameterException`.
+/// Checks a ListChannels request and returns the page it asks for. The operation models no error
+/// for a `MaxResults` out of range (only InvalidNextToken, OperationNotPermitted and
+/// UnsupportedOperation), so it is the AWS JSON services' common `ValidationException`.
 pub fn check_list(request: &ListChannelsRequest) -> Result<PageRequest, ApiError> {
-    paging::check_page("ListChannels", request.max_results, request.next_token.as_deref(), ErrorCode::InvalidParameterException)
+    paging::check_page("ListChannels", request.max_results, request.next_token.as_deref(), ErrorCode::ValidationException)
 }
 
 #[cfg(test)]

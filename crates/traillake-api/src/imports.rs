@@ -124,6 +124,8 @@ pub struct ImportListing {
     pub destination: Option<String>,
     /// Only imports in this status.
     pub status: Option<ImportStatus>,
+    /// The request's filters as its page tokens are bound to them.
+    pub parameters: String,
 }
 
 /// Checks ListImports' members.
@@ -131,12 +133,13 @@ pub fn check_list(request: &ListImportsRequest) -> Result<ImportListing, ApiErro
     let max_results = request.max_results.unwrap_or(1000);
     validate::range(ErrorCode::InvalidParameterException, "MaxResults", max_results.into(), 1, 1000)?;
     EVENT_DATA_STORE_REF.check_optional("Destination", request.destination.as_deref())?;
+    let status = validate::enum_value::<ImportStatus>("ImportStatus", request.import_status)?;
+    let parameters = format!("Destination={:?} ImportStatus={status:?}", request.destination);
     let after = match request.next_token.as_deref() {
-        Some(token) => Some(paging::decode_token("ListImports", token)?),
+        Some(token) => Some(paging::decode_bound_token("ListImports", &parameters, token)?),
         None => None,
     };
-    let status = validate::enum_value::<ImportStatus>("ImportStatus", request.import_status)?;
-    Ok(ImportListing { after, max_results: max_results as usize, destination: request.destination.clone(), status })
+    Ok(ImportListing { after, max_results: max_results as usize, destination: request.destination.clone(), status, parameters })
 }
 
 /// A ListImportFailures request that passed the member checks.

@@ -153,16 +153,14 @@ pub struct QueryListing {
     pub end: Option<DateTime<Utc>>,
     /// Only queries in this status.
     pub status: Option<QueryStatus>,
+    /// The request's filters as its page tokens are bound to them.
+    pub parameters: String,
 }
 
 /// Checks ListQueries' members but EventDataStore.
 pub fn check_list(request: &ListQueriesRequest) -> Result<QueryListing, ApiError> {
     let max_results = request.max_results.unwrap_or(1000);
     validate::range(ErrorCode::InvalidMaxResultsException, "MaxResults", max_results.into(), 1, 1000)?;
-    let after = match request.next_token.as_deref() {
-        Some(token) => Some(paging::decode_token("ListQueries", token)?),
-        None => None,
-    };
     let start = request.start_time.as_ref().and_then(utc);
     let end = request.end_time.as_ref().and_then(utc);
     if let (Some(start), Some(end)) = (start, end)
@@ -177,5 +175,13 @@ pub fn check_list(request: &ListQueriesRequest) -> Result<QueryListing, ApiError
         Ok(status) => status,
         Err(error) => return Err(ApiError { code: ErrorCode::InvalidQueryStatusException, ..error }),
     };
-    Ok(QueryListing { after, max_results: max_results as usize, start, end, status })
+    let parameters = format!(
+        "EventDataStore={:?} StartTime={start:?} EndTime={end:?} QueryStatus={status:?}",
+        request.event_data_store
+    );
+    let after = match request.next_token.as_deref() {
+        Some(token) => Some(paging::decode_bound_token("ListQueries", &parameters, token)?),
+        None => None,
+    };
+    Ok(QueryListing { after, max_results: max_results as usize, start, end, status, parameters })
 }

@@ -34,9 +34,11 @@ pub enum StoreKind {
 }
 
 impl StoreKind {
-    /// Returns true if Start/StopEventDataStoreIngestion apply to stores of this kind.
+    /// Returns true if Start/StopEventDataStoreIngestion apply to stores of this kind: stores of
+    /// CloudTrail events and Config items (as the reference says), and the stores channels
+    /// deliver to, which can be created with `StartIngestion` false and must be startable.
     pub fn has_ingestion_control(self) -> bool {
-        matches!(self, StoreKind::CloudTrail | StoreKind::ConfigurationItem)
+        matches!(self, StoreKind::CloudTrail | StoreKind::ConfigurationItem | StoreKind::ActivityAuditLog)
     }
 
     fn of_category(category: &str) -> Option<Self> {
@@ -67,6 +69,32 @@ const FIELDS: &[&str] = &[
     "vpcEndpointId",
 ];
 const EQUALS_ONLY: &[&str] = &["eventCategory", "readOnly", "resources.type"];
+/// Fields that filter data events only (seed API reference, AdvancedFieldSelector): a selector of
+/// management events refuses them.
+const DATA_EVENT_FIELDS: &[&str] = &["eventName", "resources.type", "resources.ARN"];
+/// The values `eventSource` takes in a selector of management events, with `NotEquals` only.
+const EXCLUDABLE_EVENT_SOURCES: &[&str] = &["kms.amazonaws.com", "rdsdata.amazonaws.com"];
+/// The `resources.type` values of data events, as the seed API reference lists them.
+const RESOURCE_TYPES: &[&str] = &[
+    "AWS::AppConfig::Configuration", "AWS::B2BI::Transformer", "AWS::Bedrock::AgentAlias",
+    "AWS::Bedrock::KnowledgeBase", "AWS::Cassandra::Table", "AWS::CloudFront::KeyValueStore",
+    "AWS::CloudTrail::Channel", "AWS::CodeWhisperer::Customization", "AWS::CodeWhisperer::Profile",
+    "AWS::Cognito::IdentityPool", "AWS::DynamoDB::Stream", "AWS::DynamoDB::Table", "AWS::EC2::Snapshot",
+    "AWS::EMRWAL::Workspace", "AWS::FinSpace::Environment", "AWS::Glue::Table", "AWS::GreengrassV2::ComponentVersion",
+    "AWS::GreengrassV2::Deployment", "AWS::GuardDuty::Detector", "AWS::IoT::Certificate", "AWS::IoT::Thing",
+    "AWS::IoTSiteWise::Asset", "AWS::IoTSiteWise::TimeSeries", "AWS::IoTTwinMaker::Entity",
+    "AWS::IoTTwinMaker::Workspace", "AWS::KendraRanking::ExecutionPlan", "AWS::KinesisVideo::Stream",
+    "AWS::Lambda::Function", "AWS::ManagedBlockchain::Network", "AWS::ManagedBlockchain::Node",
+    "AWS::MedicalImaging::Datastore", "AWS::NeptuneGraph::Graph", "AWS::PCAConnectorAD::Connector",
+    "AWS::QBusiness::Application", "AWS::QBusiness::DataSource", "AWS::QBusiness::Index",
+    "AWS::QBusiness::WebExperience", "AWS::RDS::DBCluster", "AWS::S3::AccessPoint", "AWS::S3::Object",
+    "AWS::S3ObjectLambda::AccessPoint", "AWS::S3Outposts::Object", "AWS::SCN::Instance", "AWS::SNS::PlatformEndpoint",
+    "AWS::SNS::Topic", "AWS::SQS::Queue", "AWS::SSM::ManagedNode", "AWS::SSMMessages::ControlChannel",
+    "AWS::SWF::Domain", "AWS::SageMaker::Endpoint", "AWS::SageMaker::ExperimentTrialComponent",
+    "AWS::SageMaker::FeatureGroup", "AWS::ServiceDiscovery::Namespace", "AWS::ServiceDiscovery::Service",
+    "AWS::ThinClient::Device", "AWS::ThinClient::Environment", "AWS::Timestream::Database", "AWS::Timestream::Table",
+    "AWS::VerifiedPermissions::PolicyStore", "AWS::XRay::Trace",
+];
 
 static SELECTOR_NAME: StringRule =
     StringRule { min: 0, max: 1000, pattern: None, code: ErrorCode::InvalidParameterException };
@@ -141,32 +169,94 @@ fn check_selector(path: &str, selector: &AdvancedEventSelector) -> Result<(Store
         }
         fields.push(name);
     }
-    if categories.is_empty() {
-        return Err(invalid(format!("{path} must have an eventCategory condition")));
-    }
-    let mut kind = None;
-    for category in &categories {
-        let Some(category_kind) = StoreKind::of_category(category) else {
-            return Err(invalid(format!(
-                "{path} has the unknown eventCategory '{category}'; expected one of Management, Data, \
-                 NetworkActivity, Insight, ConfigurationItem, Evidence, ActivityAuditLog"
-            )));
-        };
-        if kind.is_some_and(|k| k != category_kind) {
-            return Err(invalid(format!("{path} mixes eventCategory values of different kinds of store")));
-        }
-        kind = Some(category_kind);
-    }
-    let kind = kind.expect("categories is not empty");
+    let [category] = categories[..] else {
+        return Err(match categories.len() {
+            0 => invalid(format!("{path} must have an eventCategory condition")),
+            _ => invalid(format!("{path}: eventCategory takes one value; add another selector for another category")),
+        });
+    };
+    let Some(kind) = StoreKind::of_category(category) else {
+        return Err(invalid(format!(
+            "{path} has the unknown eventCategory '{category}'; expected one of Management, Data, \
+             NetworkActivity, Insight, ConfigurationItem, Evidence, ActivityAuditLog"
+        )));
+    };
     if kind != StoreKind::CloudTrail && fields.iter().any(|f| *f != "eventCategory") {
         return Err(invalid(format!(
             "{path} selects {kind:?} events, which take no condition besides eventCategory"
         )));
     }
-    if categories.contains(&"Data") && !fields.contains(&"resources.type") {
-        return Err(invalid(format!("{path} selects Data events and must have a resources.type condition")));
+    match category {
+        "Management" => check_management_selector(path, selector)?,
+        "Data" => check_data_selector(path, selector)?,
+        _ => {}
     }
     Ok((kind, values))
+}
+
+/// Checks the rules of a selector of management events: no data-event field, and `eventSource`
+/// only to leave out KMS or RDS Data API events.
+fn check_management_selector(path: &str, selector: &AdvancedEventSelector) -> Result<(), ApiError> {
+    for condition in &selector.field_selectors {
+        let name = condition.field.as_deref().unwrap_or_default();
+        if DATA_EVENT_FIELDS.contains(&name) {
+            return Err(invalid(format!(
+                "{path} selects Management events, and {name} filters data events only; management events take \
+                 eventCategory, eventSource and readOnly"
+            )));
+        }
+        if name != "eventSource" {
+            continue;
+        }
+        let other_operators = [
+            &condition.equals,
+            &condition.starts_with,
+            &condition.ends_with,
+            &condition.not_starts_with,
+            &condition.not_ends_with,
+        ];
+        let excludable = condition.not_equals.iter().all(|value| EXCLUDABLE_EVENT_SOURCES.contains(&value.as_str()));
+        if other_operators.iter().any(|values| !values.is_empty()) || !excludable {
+            return Err(invalid(format!(
+                "{path}: eventSource in a selector of management events takes NotEquals {} only",
+                EXCLUDABLE_EVENT_SOURCES.join(" or NotEquals ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the rules of a selector of data events: exactly one `resources.type` condition, of
+/// one known resource type, and no `eventSource`.
+fn check_data_selector(path: &str, selector: &AdvancedEventSelector) -> Result<(), ApiError> {
+    let mut types = Vec::new();
+    for condition in &selector.field_selectors {
+        match condition.field.as_deref().unwrap_or_default() {
+            "resources.type" => types.push(&condition.equals),
+            "eventSource" => {
+                return Err(invalid(format!("{path} selects Data events, and eventSource filters management events only")));
+            }
+            _ => {}
+        }
+    }
+    let [values] = types[..] else {
+        return Err(invalid(match types.len() {
+            0 => format!("{path} selects Data events and must have a resources.type condition"),
+            _ => format!("{path} has {} resources.type conditions; a selector takes one, add a selector per resource type", types.len()),
+        }));
+    };
+    let [resource_type] = &values[..] else {
+        return Err(invalid(format!(
+            "{path}: resources.type takes one value; add a selector per resource type"
+        )));
+    };
+    if !RESOURCE_TYPES.contains(&resource_type.as_str()) {
+        return Err(invalid(format!(
+            "{path}: '{resource_type}' is not a resources.type of data events (such as AWS::S3::Object, \
+             AWS::Lambda::Function or AWS::DynamoDB::Table)"
+        )));
+    }
+    Ok(())
 }
 
 /// Checks one field condition and returns its number of values.
@@ -238,6 +328,16 @@ mod tests {
             selector(vec![condition("eventCategory", &["Data"]), condition("resources.type", &["AWS::S3::Object"])]),
         ];
         assert_eq!(check_selectors("S", &mixed_ct).unwrap(), StoreKind::CloudTrail);
+        let without_kms = [selector(vec![
+            condition("eventCategory", &["Management"]),
+            AdvancedFieldSelector {
+                field: Some("eventSource".into()),
+                not_equals: vec!["kms.amazonaws.com".into(), "rdsdata.amazonaws.com".into()],
+                ..Default::default()
+            },
+            condition("readOnly", &["false"]),
+        ])];
+        assert_eq!(check_selectors("S", &without_kms).unwrap(), StoreKind::CloudTrail);
     }
 
     #[test]
@@ -248,6 +348,33 @@ mod tests {
             vec![selector(vec![condition("eventCategory", &["Management"]), condition("nope", &["x"])])],
             vec![selector(vec![condition("eventCategory", &["Management"]), condition("readOnly", &["maybe"])])],
             vec![selector(vec![condition("eventCategory", &["Data"])])],
+            vec![selector(vec![condition("eventCategory", &["Management", "Data"])])],
+            vec![selector(vec![condition("eventCategory", &["Management"]), condition("eventName", &["PutObject"])])],
+            vec![selector(vec![condition("eventCategory", &["Management"]), condition("resources.type", &["AWS::S3::Object"])])],
+            vec![selector(vec![condition("eventCategory", &["Management"]), condition("eventSource", &["s3.amazonaws.com"])])],
+            vec![selector(vec![
+                condition("eventCategory", &["Management"]),
+                AdvancedFieldSelector {
+                    field: Some("eventSource".into()),
+                    not_equals: vec!["s3.amazonaws.com".into()],
+                    ..Default::default()
+                },
+            ])],
+            vec![selector(vec![condition("eventCategory", &["Data"]), condition("resources.type", &["AWS::S3::Bucket"])])],
+            vec![selector(vec![
+                condition("eventCategory", &["Data"]),
+                condition("resources.type", &["AWS::S3::Object", "AWS::Lambda::Function"]),
+            ])],
+            vec![selector(vec![
+                condition("eventCategory", &["Data"]),
+                condition("resources.type", &["AWS::S3::Object"]),
+                condition("resources.type", &["AWS::Lambda::Function"]),
+            ])],
+            vec![selector(vec![
+                condition("eventCategory", &["Data"]),
+                condition("resources.type", &["AWS::S3::Object"]),
+                condition("eventSource", &["s3.amazonaws.com"]),
+            ])],
             vec![
                 selector(vec![condition("eventCategory", &["Management"])]),
                 selector(vec![condition("eventCategory", &["ActivityAuditLog"])]),
@@ -270,7 +397,11 @@ mod tests {
     fn counts_values_across_selectors() {
         let many: Vec<String> = (0..300).map(|i| format!("Op{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        let one = selector(vec![condition("eventCategory", &["Management"]), condition("eventName", &many)]);
+        let one = selector(vec![
+            condition("eventCategory", &["Data"]),
+            condition("resources.type", &["AWS::S3::Object"]),
+            condition("eventName", &many),
+        ]);
         assert!(check_selectors("S", std::slice::from_ref(&one)).is_ok());
         let err = check_selectors("S", &[one.clone(), one]).unwrap_err();
         assert!(err.message.contains("at most 500"), "{}", err.message);

@@ -47,8 +47,10 @@ pub fn check_list_tags(request: &ListTagsRequest) -> Result<(), ApiError> {
             "ResourceIdList must name at least one resource ARN",
         ));
     }
+    // ListTags models no error for too many resources: the AWS JSON services' common
+    // ValidationException ("the input fails to satisfy the constraints") it is.
     validate::list_length(
-        ErrorCode::InvalidParameterException,
+        ErrorCode::ValidationException,
         "ResourceIdList",
         request.resource_id_list.len(),
         1,

@@ -131,6 +131,19 @@ pub fn null_as_default<'de, T: Deserialize<'de> + Default, D: Deserializer<'de>>
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// Marks a decoding error caused by an explicit empty list where the model needs at least one
+/// entry, so that `decode` answers it as a validation error naming the member.
+const EMPTY_LIST_MARK: &str = "\u{1}empty\u{1}";
+
+/// Deserializes a list that may be absent but, when given, must not be empty (`null` is absent).
+/// The generated shapes cannot tell an absent list from `[]` afterwards, so the wire refuses it.
+pub fn non_empty_list<'de, T: Deserialize<'de>, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<T>, D::Error> {
+    match Option::<Vec<T>>::deserialize(deserializer)? {
+        Some(list) if list.is_empty() => Err(D::Error::custom(EMPTY_LIST_MARK)),
+        list => Ok(list.unwrap_or_default()),
+    }
+}
+
 /// Returns the protobuf timestamp of epoch seconds.
 pub fn timestamp_from_epoch_seconds(seconds: f64) -> prost_types::Timestamp {
     // To the microsecond, the finest a double of today's epoch seconds holds: 1763801399.853 is
@@ -175,6 +188,14 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let path = err.path().to_string();
     let inner = err.into_inner();
     let message = inner.to_string();
+    if message.starts_with(EMPTY_LIST_MARK) {
+        return Err(ApiError::validation(
+            ErrorCode::InvalidParameterException,
+            &path,
+            "[]",
+            "Member must have length greater than or equal to 1",
+        ));
+    }
     if let Some(rest) = message.strip_prefix(ENUM_ERROR_MARK) {
         let (value, allowed) = rest.split_once(ENUM_ERROR_MARK).unwrap_or((rest, ""));
         let allowed = allowed.split(" at line ").next().unwrap_or(allowed);
@@ -272,6 +293,12 @@ mod tests {
         assert!(bad_enum.message.contains("[EXTENDABLE_RETENTION_PRICING, FIXED_RETENTION_PRICING]"), "{}", bad_enum.message);
         let unspecified = decode::<CreateEventDataStoreRequest>(br#"{"BillingMode":"UNSPECIFIED"}"#).unwrap_err();
         assert_eq!(unspecified.code, ErrorCode::InvalidParameterException);
+        let empty_selectors =
+            decode::<crate::shapes::UpdateEventDataStoreRequest>(br#"{"AdvancedEventSelectors":[]}"#).unwrap_err();
+        assert_eq!(empty_selectors.code, ErrorCode::InvalidParameterException);
+        assert!(empty_selectors.message.contains("at 'AdvancedEventSelectors'"), "{}", empty_selectors.message);
+        let absent: crate::shapes::UpdateEventDataStoreRequest = decode(br#"{"AdvancedEventSelectors":null}"#).unwrap();
+        assert!(absent.advanced_event_selectors.is_empty());
         let empty: CreateEventDataStoreRequest = decode(b"").unwrap();
         assert!(empty.name.is_none());
     }

@@ -257,7 +257,16 @@ impl EventTable {
     /// that day's file in chunks of [`WRITE_CHUNK_ROWS`] gathered from the batches: no copy of all
     /// the rows is made, so an append needs little memory beyond its batches.
     pub async fn append_marked(&self, batches: &[RecordBatch], marks: &[AppProgress]) -> Result<Commit, LakeError> {
-        self.append_in(self.snapshot().await?, batches, marks).await
+        self.append_in(self.written_snapshot().await?, batches, marks).await
+    }
+
+    /// Returns the latest snapshot as [`EventTable::snapshot`] does, but looks for the log first:
+    /// a first write then loads nothing, and Delta's kernel logs no error about a missing table.
+    async fn written_snapshot(&self) -> Result<Option<DeltaTable>, LakeError> {
+        if !self.has_log().await? {
+            return Ok(None);
+        }
+        self.snapshot().await
     }
 
     /// Appends as [`EventTable::append_marked`] does, on a snapshot the caller loaded (`None`
@@ -309,7 +318,7 @@ impl EventTable {
     /// statistics of the files in the log, so statistics of the ~100 columns made each
     /// PutAuditEvents group commit parse ~30 times more JSON than it needs.
     async fn snapshot_or_create(&self) -> Result<DeltaTable, LakeError> {
-        if let Some(table) = self.snapshot().await? {
+        if let Some(table) = self.written_snapshot().await? {
             return Ok(table);
         }
         let schema: StructType = self.schema().as_ref().try_into_kernel()?;

@@ -4,7 +4,8 @@
 //! - **EventsScanned**: rows the scans of the stores read from Parquet after pruning files by
 //!   their day, row groups by their statistics and pages by the page index (`eventTime` bounds and
 //!   retention prune there), summed over every scan of the query: the scans' output rows plus the rows the
-//!   scans' own row filters dropped.
+//!   scans' own row filters dropped; and the rows read from the write-ahead log (events
+//!   acknowledged but not yet in the table), all of which its in-memory scan reads.
 //! - **EventsMatched**: rows that passed the `WHERE` predicates evaluated on those scans (the
 //!   filter right above each scan, or the scan's own row filter), before joins, aggregation and
 //!   `LIMIT`. A `LIMIT` that stops a scan early stops both counts early.
@@ -15,6 +16,8 @@
 
 use std::sync::Arc;
 
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::ExecutionPlan;
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +44,20 @@ fn metric(node: &Arc<dyn ExecutionPlan>, name: &str) -> u64 {
 }
 
 fn output_rows(node: &Arc<dyn ExecutionPlan>) -> u64 {
-    node.metrics().and_then(|metrics| metrics.output_rows()).unwrap_or(0) as u64
+    if let Some(rows) = node.metrics().and_then(|metrics| metrics.output_rows()) {
+        return rows as u64;
+    }
+    memory_rows(node)
+}
+
+/// Returns the rows of an in-memory scan (the write-ahead log's), which records no metrics of its
+/// own: it reads every row it holds.
+fn memory_rows(node: &Arc<dyn ExecutionPlan>) -> u64 {
+    let memory = node
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|scan| scan.data_source().downcast_ref::<MemorySourceConfig>());
+    let Some(memory) = memory else { return 0 };
+    memory.partitions().iter().flatten().map(|batch| batch.num_rows() as u64).sum()
 }
 
 fn walk(node: &Arc<dyn ExecutionPlan>, statistics: &mut ScanStatistics) {

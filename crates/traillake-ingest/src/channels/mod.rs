@@ -64,6 +64,15 @@ pub struct AuditCall<'a> {
     pub external_id: Option<&'a str>,
 }
 
+/// A channel's destination stores by whether they take events now.
+#[derive(Debug, Default)]
+struct Destinations {
+    /// Stores that are `ENABLED`.
+    ingesting: Vec<String>,
+    /// Stores that have stopped ingestion.
+    stopped: Vec<String>,
+}
+
 /// The channels' ingestion.
 #[derive(Debug)]
 pub struct Channels {
@@ -144,7 +153,7 @@ impl Channels {
         };
         let arn = channel_arn(call, &channel.id);
         self.authorize(call, &channel, &arn)?;
-        let destinations = self.ingesting_destinations(&channel).await?;
+        let destinations = self.destinations(&channel).await?;
 
         let now = Utc::now();
         let text_bytes = events.iter().map(|e| e.event_data.as_ref().map_or(0, String::len) + 512).sum();
@@ -161,16 +170,26 @@ impl Channels {
         }
 
         if !rows.is_empty() {
-            let refusal = if destinations.is_empty() {
-                Some(format!("no destination of channel {} is ingesting: start the ingestion of its event data stores", channel.id))
+            let refusal = if destinations.ingesting.is_empty() {
+                // Every destination has stopped ingestion: the events are refused, not lost.
+                let stopped = destinations.stopped.join(", ");
+                Some((
+                    "InvalidRecipient",
+                    format!(
+                        "no destination of channel {} is ingesting: event data store {stopped} is STOPPED_INGESTION; \
+                         start it with StartEventDataStoreIngestion",
+                        channel.id
+                    ),
+                ))
             } else {
                 let batch = rows.finish();
-                let commits = destinations.iter().map(|store| self.commits.append(&self.root, store, batch.clone()));
-                futures::future::join_all(commits).await.into_iter().find_map(Result::err)
+                let commits = destinations.ingesting.iter().map(|store| self.commits.append(&self.root, store, batch.clone()));
+                let failed = futures::future::join_all(commits).await.into_iter().find_map(Result::err);
+                failed.map(|reason| ("InternalFailure", reason))
             };
-            if let Some(reason) = refusal {
+            if let Some((code, reason)) = refusal {
                 for outcome in outcomes.iter_mut().filter(|outcome| outcome.is_ok()) {
-                    *outcome = Err(("InternalFailure", reason.clone()));
+                    *outcome = Err((code, reason.clone()));
                 }
             }
         }
@@ -210,10 +229,10 @@ impl Channels {
         }
     }
 
-    /// Returns the destination stores that take events now; a destination of another kind makes
-    /// the channel unusable.
-    async fn ingesting_destinations(&self, channel: &ChannelRecord) -> Result<Vec<String>, ChannelError> {
-        let mut ingesting = Vec::with_capacity(channel.destinations.len());
+    /// Returns the channel's destination stores, those that take events now and those that have
+    /// stopped ingestion; a destination of another kind makes the channel unusable.
+    async fn destinations(&self, channel: &ChannelRecord) -> Result<Destinations, ChannelError> {
+        let mut destinations = Destinations::default();
         for id in &channel.destinations {
             let store = self.catalog.event_data_store(&channel.account_id, id).await?;
             if store.kind != StoreKind::ActivityAuditLog {
@@ -223,10 +242,12 @@ impl Channels {
                 )));
             }
             if store.status == EventDataStoreStatus::Enabled {
-                ingesting.push(store.id);
+                destinations.ingesting.push(store.id);
+            } else {
+                destinations.stopped.push(store.id);
             }
         }
-        Ok(ingesting)
+        Ok(destinations)
     }
 
     fn record_attempt(&self, channel_id: &str, response: &PutAuditEventsResponse, now: DateTime<Utc>) {

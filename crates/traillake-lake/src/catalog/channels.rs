@@ -8,7 +8,7 @@ use traillake_api::channels::{ChannelChanges, NewChannel};
 use traillake_api::selectors::StoreKind;
 use traillake_api::shapes::Tag;
 
-use super::{Catalog, CatalogDocument, find};
+use super::{Catalog, CatalogDocument, EventDataStoreRecord, find};
 use crate::error::LakeError;
 
 /// A channel as the catalog keeps it.
@@ -41,7 +41,8 @@ pub(super) fn find_mut<'a>(doc: &'a mut CatalogDocument, account_id: &str, id: &
         .ok_or_else(|| LakeError::ChannelNotFound(id.to_string()))
 }
 
-/// Checks that each destination is an active, single-Region ActivityAuditLog store of the account.
+/// Checks that each destination is an active, single-Region, non-organization ActivityAuditLog
+/// store of the account.
 fn check_destinations(doc: &CatalogDocument, account_id: &str, destinations: &[String]) -> Result<(), LakeError> {
     for id in destinations {
         let store = find(doc, account_id, id)?;
@@ -54,14 +55,47 @@ fn check_destinations(doc: &CatalogDocument, account_id: &str, destinations: &[S
                 store.id, store.kind
             )));
         }
-        if store.multi_region {
+        if let Some(rule) = broken_destination_rule(store) {
             return Err(LakeError::InvalidParameter(format!(
-                "event data store {} is multi-Region; a channel's destinations must have MultiRegionEnabled false",
+                "event data store {} is {rule}; a channel's destinations must have MultiRegionEnabled and \
+                 OrganizationEnabled false",
                 store.id
             )));
         }
     }
     Ok(())
+}
+
+/// Returns what keeps a store from being a channel's destination: being multi-Region or
+/// organization-wide.
+fn broken_destination_rule(store: &EventDataStoreRecord) -> Option<&'static str> {
+    if store.multi_region {
+        return Some("multi-Region");
+    }
+    if store.organization {
+        return Some("an organization event data store");
+    }
+    None
+}
+
+/// Checks that a store's new settings keep it a valid destination of the channels that deliver
+/// to it: the rules of CreateChannel hold at every change of the store.
+pub(super) fn check_destination_rules(doc: &CatalogDocument, store: &EventDataStoreRecord) -> Result<(), LakeError> {
+    let Some(rule) = broken_destination_rule(store) else {
+        return Ok(());
+    };
+    let delivering = doc
+        .channels
+        .values()
+        .find(|c| c.account_id == store.account_id && c.destinations.iter().any(|d| *d == store.id));
+    match delivering {
+        Some(channel) => Err(LakeError::InvalidParameter(format!(
+            "event data store {} is a destination of channel {}, so it cannot become {rule}: a channel's \
+             destinations must have MultiRegionEnabled and OrganizationEnabled false",
+            store.id, channel.id
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Checks that no other channel of the account has the name.

@@ -68,6 +68,9 @@ pub struct EventDataStoreRecord {
     pub updated: DateTime<Utc>,
     /// When the store entered `PendingDeletion`.
     pub deleted: Option<DateTime<Utc>>,
+    /// The status the store had when it was deleted, which RestoreEventDataStore gives back.
+    #[serde(default)]
+    pub status_before_deletion: Option<EventDataStoreStatus>,
     /// The store's resource policy, as the owner put it.
     #[serde(default)]
     pub resource_policy: Option<String>,
@@ -241,6 +244,7 @@ impl Catalog {
                 created: now,
                 updated: now,
                 deleted: None,
+                status_before_deletion: None,
                 resource_policy: None,
             };
             doc.event_data_stores.insert(record.id.clone(), record.clone());
@@ -304,6 +308,7 @@ impl Catalog {
             }
             next.multi_region = changes.multi_region.unwrap_or(next.multi_region);
             next.organization = changes.organization.unwrap_or(next.organization);
+            channels::check_destination_rules(doc, &next)?;
             next.termination_protection = changes.termination_protection.unwrap_or(next.termination_protection);
             next.updated = now.max(current.created);
             doc.event_data_stores.insert(next.id.clone(), next.clone());
@@ -323,6 +328,7 @@ impl Catalog {
             if store.termination_protection {
                 return Err(LakeError::TerminationProtected(store.id.clone()));
             }
+            store.status_before_deletion = Some(store.status);
             store.status = EventDataStoreStatus::PendingDeletion;
             store.deleted = Some(now);
             store.updated = now;
@@ -331,7 +337,8 @@ impl Catalog {
         .await
     }
 
-    /// Brings a store pending deletion back to `Enabled`, within the limit on stores.
+    /// Brings a store pending deletion back to the status it had (`Enabled` or `StoppedIngestion`),
+    /// within the limit on stores.
     pub async fn restore_event_data_store(
         &self,
         account_id: &str,
@@ -350,7 +357,7 @@ impl Catalog {
             }
             check_below_limit(doc, account_id, max_stores)?;
             let store = find_mut(doc, account_id, id)?;
-            store.status = EventDataStoreStatus::Enabled;
+            store.status = store.status_before_deletion.take().unwrap_or(EventDataStoreStatus::Enabled);
             store.deleted = None;
             store.updated = now;
             Ok(store.clone())
@@ -358,15 +365,16 @@ impl Catalog {
         .await
     }
 
-    /// Starts (`start` true) or stops ingestion of a CloudTrail or Config store.
+    /// Starts (`start` true) or stops ingestion of a store of CloudTrail events, Config items or
+    /// channel events.
     pub async fn set_ingestion(&self, account_id: &str, id: &str, start: bool, now: DateTime<Utc>) -> Result<(), LakeError> {
         self.change(|doc| {
             let store = find_mut(doc, account_id, id)?;
             let operation = if start { "StartEventDataStoreIngestion" } else { "StopEventDataStoreIngestion" };
             if !store.kind.has_ingestion_control() {
                 return Err(LakeError::InvalidCategory(format!(
-                    "{operation} applies to stores of CloudTrail events or Config configuration items; \
-                     event data store {} holds {:?} events",
+                    "{operation} applies to stores of CloudTrail events, Config configuration items or \
+                     ActivityAuditLog events; event data store {} holds {:?} events",
                     store.id, store.kind
                 )));
             }

@@ -94,7 +94,7 @@ impl Service {
             .collect();
         let items: Vec<&ImportRecord> = matching.iter().take(listing.max_results).collect();
         let next_token = (matching.len() > items.len())
-            .then(|| items.last().map(|r| paging::encode_token("ListImports", &key(r))))
+            .then(|| items.last().map(|r| paging::encode_bound_token("ListImports", &listing.parameters, &key(r))))
             .flatten();
         Ok(ListImportsResponse {
             imports: items

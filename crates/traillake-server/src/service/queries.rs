@@ -172,7 +172,7 @@ impl Service {
             .collect();
         let items: Vec<&QueryRecord> = matching.iter().take(listing.max_results).collect();
         let next_token = (matching.len() > items.len())
-            .then(|| items.last().map(|r| paging::encode_token("ListQueries", &key(r))))
+            .then(|| items.last().map(|r| paging::encode_bound_token("ListQueries", &listing.parameters, &key(r))))
             .flatten();
         Ok(ListQueriesResponse {
             queries: items

@@ -18,11 +18,16 @@ fn policy_resource(ctx: &RequestContext, value: Option<&str>) -> Result<Resource
     })
 }
 
-/// A resource the caller does not have is `ResourceNotFoundException` in these operations.
+/// A resource the caller does not have is `ResourceNotFoundException` in these operations, and a
+/// store pending deletion `OperationNotPermittedException`: they model neither
+/// EventDataStoreNotFound, ChannelNotFound nor InactiveEventDataStore.
 fn not_found_as_resource<T>(result: Result<T, LakeError>) -> Result<T, ApiError> {
     match result {
         Err(error @ (LakeError::EventDataStoreNotFound(_) | LakeError::ChannelNotFound(_))) => {
             Err(ApiError::new(ErrorCode::ResourceNotFoundException, error.to_string()))
+        }
+        Err(error @ LakeError::InactiveEventDataStore(_)) => {
+            Err(ApiError::new(ErrorCode::OperationNotPermittedException, error.to_string()))
         }
         other => other.api(),
     }

@@ -6,7 +6,7 @@ use traillake_api::channels::channel_arn;
 use traillake_api::shapes::{Empty, ListTagsRequest, ListTagsResponse, ResourceTag, TagsRequest};
 use traillake_api::tags::{check_list_tags, check_tags};
 use traillake_api::{ApiError, ErrorCode, RequestContext};
-use traillake_lake::TaggedResource;
+use traillake_lake::{LakeError, TaggedResource};
 
 use super::Service;
 use super::errors::IntoApi as _;
@@ -111,7 +111,13 @@ impl Service {
         let mut resource_tags = Vec::with_capacity(request.resource_id_list.len());
         for (i, resource) in request.resource_id_list.iter().enumerate() {
             let resource = tagged_resource(ctx, &format!("ResourceIdList[{i}]"), Some(resource))?;
-            let tags = self.catalog.tags(&ctx.account_id, resource.catalog_ref()).await.api()?;
+            let tags = match self.catalog.tags(&ctx.account_id, resource.catalog_ref()).await {
+                // ListTags models ResourceNotFoundException, not ChannelNotFoundException.
+                Err(error @ LakeError::ChannelNotFound(_)) => {
+                    return Err(ApiError::new(ErrorCode::ResourceNotFoundException, error.to_string()));
+                }
+                other => other.api()?,
+            };
             resource_tags.push(ResourceTag { resource_id: Some(resource.arn(ctx)), tags_list: tags });
         }
         Ok(ListTagsResponse { resource_tag_list: resource_tags, next_token: None })
