@@ -106,7 +106,16 @@ def test_update(cloudtrail):
     cloudtrail.update_event_data_store(EventDataStore=arn, KmsKeyId="alias/lake")
     raises("InvalidParameterException", cloudtrail.update_event_data_store, EventDataStore=arn, KmsKeyId="alias/other")
     after = cloudtrail.get_event_data_store(EventDataStore=arn)
-    assert after["Name"] == "updated" and after["KmsKeyId"] == "alias/lake"
+    assert after["Name"] == "updated" and after["KmsKeyId"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/lake"
+    # Refusals change nothing: a malformed key, an organization store, an explicit empty selector list.
+    for key in ["x", "alias/", f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"]:
+        raises("InvalidKmsKeyIdException", cloudtrail.create_event_data_store, Name="bad-key", KmsKeyId=key)
+    raises("OrganizationsNotInUseException", cloudtrail.create_event_data_store, Name="org", OrganizationEnabled=True)
+    raises("OrganizationsNotInUseException", cloudtrail.update_event_data_store, EventDataStore=arn, OrganizationEnabled=True)
+    raises("InvalidParameterException", cloudtrail.update_event_data_store, EventDataStore=arn, AdvancedEventSelectors=[])
+    again = cloudtrail.get_event_data_store(EventDataStore=arn)
+    assert {k: v for k, v in again.items() if k != "ResponseMetadata"} == {k: v for k, v in after.items() if k != "ResponseMetadata"}
+    assert [s["Name"] for s in cloudtrail.list_event_data_stores()["EventDataStores"]] == ["updated"]
     assert after["BillingMode"] == "EXTENDABLE_RETENTION_PRICING"
 
     fixed = cloudtrail.create_event_data_store(Name="fixed-store", BillingMode="FIXED_RETENTION_PRICING")["EventDataStoreArn"]
@@ -147,8 +156,17 @@ def test_ingestion_start_and_stop(cloudtrail):
     channel_store = cloudtrail.create_event_data_store(
         Name="channel-store", AdvancedEventSelectors=CHANNEL_EVENTS, MultiRegionEnabled=False
     )["EventDataStoreArn"]
-    raises("InvalidEventDataStoreCategoryException", cloudtrail.stop_event_data_store_ingestion,
-           EventDataStore=channel_store)
+    # Channel stores start and stop too, since one created stopped must be startable.
+    cloudtrail.stop_event_data_store_ingestion(EventDataStore=channel_store)
+    assert cloudtrail.get_event_data_store(EventDataStore=channel_store)["Status"] == "STOPPED_INGESTION"
+    cloudtrail.start_event_data_store_ingestion(EventDataStore=channel_store)
+    assert cloudtrail.get_event_data_store(EventDataStore=channel_store)["Status"] == "ENABLED"
+
+    # A store deleted while stopped comes back stopped.
+    cloudtrail.update_event_data_store(EventDataStore=stopped["EventDataStoreArn"], TerminationProtectionEnabled=False)
+    cloudtrail.delete_event_data_store(EventDataStore=stopped["EventDataStoreArn"])
+    restored = cloudtrail.restore_event_data_store(EventDataStore=stopped["EventDataStoreArn"])
+    assert restored["Status"] == "STOPPED_INGESTION"
 
 
 @pytest.mark.parametrize(
