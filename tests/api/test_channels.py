@@ -230,8 +230,22 @@ def test_put_audit_events_stores_the_good_events_and_reports_the_others(server, 
     stopped = activity_store(cloudtrail, "stopped", StartIngestion=False)
     stopped_channel = channel(cloudtrail, "quiet", stopped, source="GitHub")
     response = put(data, stopped_channel, [{"id": "a", "eventData": event_data(10)}])
-    assert response["successful"] == [] and response["failed"][0]["errorCode"] == "InternalFailure"
-    assert "ingesting" in response["failed"][0]["errorMessage"]
+    # A destination created stopped refuses events, saying so, until its ingestion is started.
+    assert response["successful"] == [] and response["failed"][0]["errorCode"] == "InvalidRecipient"
+    assert store_id(stopped) in response["failed"][0]["errorMessage"]
+    assert "STOPPED_INGESTION" in response["failed"][0]["errorMessage"]
+    cloudtrail.start_event_data_store_ingestion(EventDataStore=stopped)
+    response = put(data, stopped_channel, [{"id": "b", "eventData": event_data(11)}])
+    assert [e["id"] for e in response["successful"]] == ["b"] and response["failed"] == []
+    # Events still in the write-ahead log count as scanned.
+    query_id = cloudtrail.start_query(QueryStatement=f"SELECT eventID FROM {store_id(stopped)}")["QueryId"]
+    statistics = wait(cloudtrail, query_id)["QueryStatistics"]
+    assert statistics["EventsMatched"] == 1 and statistics["EventsScanned"] == 1, statistics
+    # A destination cannot become multi-Region while a channel delivers to it.
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        cloudtrail.update_event_data_store(EventDataStore=stopped, MultiRegionEnabled=True)
+    assert error_code(raised) == "InvalidParameterException", raised.value.response
+    assert cloudtrail.get_event_data_store(EventDataStore=stopped)["MultiRegionEnabled"] is False
 
 
 def test_resource_policy_lets_a_partner_in_and_keeps_others_out(server, cloudtrail, data):
