@@ -430,3 +430,33 @@ def test_an_import_through_a_failing_and_stalling_s3_is_exact(tmp_path, s3_env, 
     finally:
         server.stop()
         proxy.close()
+
+
+def test_log_files_outside_the_trail_layout_are_read(tmp_path, s3_env, s3_server):
+    """Log files copied to a prefix of their own (no AWSLogs/ layout) are read, as the reference
+    says a custom prefix in S3LocationUri works; digest files beside them are not."""
+    s3 = s3_client(s3_server)
+    s3.create_bucket(Bucket="copied-logs")
+    layout = grycap_layout()
+    chosen = sorted(layout)[:6]
+    objects = {f"exports/flat/{key.rsplit('/', 1)[1]}": layout[key] for key in chosen[:5]}
+    objects["exports/renamed/events-0001.json.gz"] = layout[chosen[5]]
+    objects["exports/flat/974349055189_CloudTrail-Digest_us-east-1_t_us-east-1_20170601T100000Z.json.gz"] = gz(
+        {"digestStartTime": "2017-06-01T09:00:00Z", "logFiles": []})
+    for key, data in objects.items():
+        s3.put_object(Bucket="copied-logs", Key=key, Body=data)
+    oldest = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=3653)
+    records = [r for key in chosen for r in json.loads(gzip.decompress(layout[key]))["Records"]]
+    expected_events = sum(1 for r in records if event_time(r["eventTime"]) >= oldest)
+    assert expected_events > 0
+    server = importer(tmp_path, s3_env)
+    try:
+        cloudtrail = server.client()
+        arn = cloudtrail.create_event_data_store(Name="copied", RetentionPeriod=3653)["EventDataStoreArn"]
+        done = wait_import(cloudtrail, start_import(cloudtrail, arn, uri="s3://copied-logs/exports/")["ImportId"])
+        assert done["ImportStatus"] == "COMPLETED", done
+        assert done["ImportStatistics"]["FilesCompleted"] == 6 and done["ImportStatistics"]["FailedEntries"] == 0
+        assert done["ImportStatistics"]["EventsCompleted"] == expected_events
+        assert count(cloudtrail, store_id(arn)) == expected_events
+    finally:
+        server.stop()
