@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs them all: the Rust tests, then the API tests (boto3 and the
-# AWS CLI against the real server binary, moto's S3 server for S3 roots), the AWS SDK for
-# JavaScript v3 against it, then each fuzz target for FUZZ_SECONDS (60).
+# AWS CLI against the real server binary, moto's S3 server for S3 roots), AWS's Smithy Python SDK
+# and the AWS SDK for JavaScript v3 against it, then each fuzz target for FUZZ_SECONDS (60).
 #   TRAILLAKE_VENV     the Python virtualenv to use or create (default ~/.cache/traillake-venv)
 #   CARGO_TARGET_DIR   where cargo builds (default ./target)
 set -euo pipefail
@@ -20,6 +20,27 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 export TRAILLAKE_BIN="$target/debug/traillake"
 export PATH="$venv/bin:$PATH"
 (cd tests/api && python -m pytest -q -p no:cacheprovider)
+
+# AWS's Smithy-based SDK for Python needs Python >= 3.12: the first of python3.13, python3.12 on the
+# PATH or in pyenv's versions (this machine kind ships both there), in a virtualenv of its own.
+smithy_python=""
+for candidate in python3.13 python3.12 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[2-9]*/bin/python; do
+  if command -v "$candidate" > /dev/null 2>&1 \
+    && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2> /dev/null; then
+    smithy_python="$candidate"
+    break
+  fi
+done
+if [ -z "$smithy_python" ]; then
+  echo "no Python >= 3.12 for the Smithy Python SDK's tests (aws-sdk-cloudtrail needs it)" >&2
+  exit 1
+fi
+smithy_venv="${TRAILLAKE_SMITHY_VENV:-$HOME/.cache/traillake-smithy-venv}"
+if [ ! -x "$smithy_venv/bin/python" ]; then
+  "$smithy_python" -m venv "$smithy_venv"
+fi
+"$smithy_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/smithy/requirements.txt
+(cd tests/smithy && "$smithy_venv/bin/python" -m pytest -q -p no:cacheprovider)
 
 # The AWS SDK for JavaScript v3, unmodified, against the server (Node.js from Debian if missing).
 if ! command -v npm > /dev/null 2>&1; then
