@@ -105,13 +105,33 @@ def test_every_constraint_of_the_model_is_checked(server, model, stores):
         ("AddTags", {"TagsList": [{"Key": "k"}]}, "CloudTrailARNInvalidException"),
         ("ListEventDataStores", {"NextToken": "abc"}, "InvalidNextTokenException"),
         ("ListEventDataStores", {"MaxResults": 0}, "InvalidMaxResultsException"),
+        # The refusals of the reference that the model's constraints do not carry.
+        ("CreateEventDataStore", {"Name": "kms", "KmsKeyId": "not a key"}, "InvalidParameterException"),
+        ("CreateEventDataStore", {"Name": "kms", "KmsKeyId": "key/x"}, "InvalidKmsKeyIdException"),
+        ("UpdateEventDataStore", {"EventDataStore": "STORE", "KmsKeyId": "arn:aws:kms:eu-west-1:123456789012:alias/k"}, "InvalidKmsKeyIdException"),
+        ("CreateEventDataStore", {"Name": "org", "OrganizationEnabled": True}, "OrganizationsNotInUseException"),
+        ("UpdateEventDataStore", {"EventDataStore": "STORE", "OrganizationEnabled": True}, "OrganizationsNotInUseException"),
+        ("UpdateEventDataStore", {"EventDataStore": "STORE", "AdvancedEventSelectors": []}, "InvalidParameterException"),
+        ("UpdateChannel", {"Channel": "00000000-0000-4000-8000-000000000000", "Destinations": []}, "InvalidParameterException"),
+        ("CreateEventDataStore", {"Name": "sel", "AdvancedEventSelectors": [{"FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Management"]}, {"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::b/"]}]}]},
+         "InvalidEventSelectorsException"),
+        ("CreateEventDataStore", {"Name": "sel", "AdvancedEventSelectors": [{"FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Data"]}, {"Field": "resources.type", "Equals": ["AWS::Nope::Thing"]}]}]},
+         "InvalidEventSelectorsException"),
+        ("ListChannels", {"MaxResults": 0}, "ValidationException"),
+        ("ListTags", {"ResourceIdList": ["STORE"] * 21}, "ValidationException"),
     ],
 )
 def test_nested_and_cross_member_rules(server, stores, operation, request_body, code):
     arn, _ = stores
     cloudtrail = server.client()
     before = snapshot(cloudtrail)
-    request_body = {k: (arn if v == "STORE" else v) for k, v in request_body.items()}
+    def fill(value):
+        return arn if value == "STORE" else [fill(v) for v in value] if isinstance(value, list) else value
+
+    request_body = {k: fill(v) for k, v in request_body.items()}
     status, _, reply = server.raw(request_body, target=operation)
-    assert status == 400 and reply["__type"] == code, reply
+    assert reply["__type"] == code, reply
+    assert status == (404 if code == "OrganizationsNotInUseException" else 400), (status, reply)
     assert snapshot(cloudtrail) == before
