@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import ACCOUNT, Server, binary, error_code, store_id
 
@@ -127,6 +128,18 @@ def test_query_lifecycle_statistics_and_rendering(loaded):
     assert cloudtrail.list_queries(EventDataStore=eds, QueryStatus="FAILED")["Queries"] == []
     later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)
     assert cloudtrail.list_queries(EventDataStore=eds, StartTime=later)["Queries"] == []
+
+    # A page token holds only for the filters of the call that returned it.
+    second = cloudtrail.start_query(QueryStatement=f"SELECT count(*) FROM {eds}")["QueryId"]
+    wait(cloudtrail, second)
+    page = cloudtrail.list_queries(EventDataStore=eds, MaxResults=1)
+    assert len(page["Queries"]) == 1 and page["NextToken"]
+    rest = cloudtrail.list_queries(EventDataStore=eds, MaxResults=1, NextToken=page["NextToken"])
+    assert {q["QueryId"] for q in page["Queries"] + rest["Queries"]} == {query_id, second}
+    for other in ({"QueryStatus": "FINISHED"}, {"StartTime": datetime.datetime(2020, 1, 1)}):
+        with pytest.raises(ClientError) as raised:
+            cloudtrail.list_queries(EventDataStore=eds, MaxResults=1, NextToken=page["NextToken"], **other)
+        assert error_code(raised) == "InvalidNextTokenException", other
 
 
 def test_events_matched_counts_the_rows_the_where_clause_keeps(loaded):
