@@ -64,7 +64,7 @@ async fn follows_the_status_machine() {
     let again = catalog.delete_event_data_store(ACCOUNT, &store.id, now).await;
     assert!(matches!(again, Err(LakeError::InactiveEventDataStore(_))));
     let restored = catalog.restore_event_data_store(ACCOUNT, &store.id, 10, now).await.unwrap();
-    assert_eq!(restored.status, EventDataStoreStatus::Enabled);
+    assert_eq!(restored.status, EventDataStoreStatus::StoppedIngestion, "a store comes back as it was deleted");
     let restore_active = catalog.restore_event_data_store(ACCOUNT, &store.id, 10, now).await;
     assert!(matches!(restore_active, Err(LakeError::InvalidStatus(_))));
 }
