@@ -132,6 +132,8 @@ def test_delete_and_restore(cloudtrail):
     cloudtrail.update_event_data_store(EventDataStore=arn, TerminationProtectionEnabled=False)
     assert cloudtrail.delete_event_data_store(EventDataStore=arn)["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert cloudtrail.get_event_data_store(EventDataStore=arn)["Status"] == "PENDING_DELETION"
+    # The policy operations model no InactiveEventDataStoreException.
+    raises("OperationNotPermittedException", cloudtrail.get_resource_policy, ResourceArn=arn)
     assert arn in [s["EventDataStoreArn"] for s in cloudtrail.list_event_data_stores()["EventDataStores"]]
     raises("InactiveEventDataStoreException", cloudtrail.delete_event_data_store, EventDataStore=arn)
     raises("InactiveEventDataStoreException", cloudtrail.update_event_data_store, EventDataStore=arn, RetentionPeriod=30)

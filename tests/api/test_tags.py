@@ -70,6 +70,9 @@ def test_bad_resources(cloudtrail):
            ResourceId=f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:widget/x", TagsList=tag)
     raises("UnsupportedOperationException", cloudtrail.add_tags,
            ResourceId=f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/my-trail", TagsList=tag)
-    raises("InvalidParameterException", cloudtrail.list_tags, ResourceIdList=[arn] * 21)
+    # ListTags models no error for too many ARNs nor ChannelNotFoundException.
+    raises("ValidationException", cloudtrail.list_tags, ResourceIdList=[arn] * 21)
+    raises("ResourceNotFoundException", cloudtrail.list_tags,
+           ResourceIdList=[f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:channel/00000000-0000-4000-8000-000000000000"])
     raises("CloudTrailARNInvalidException", cloudtrail.list_tags, ResourceIdList=[])
     assert tags_of(cloudtrail, arn) == []
