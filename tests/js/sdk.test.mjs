@@ -10,6 +10,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { createServer } from "node:net";
+import { gzipSync } from "node:zlib";
+import { S3Client, CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import {
   CloudTrailClient,
   CreateEventDataStoreCommand,
@@ -20,6 +23,8 @@ import {
   AddTagsCommand,
   ListTagsCommand,
   StartQueryCommand,
+  StartImportCommand,
+  GetImportCommand,
   DescribeQueryCommand,
   CreateChannelCommand,
   GetChannelCommand,
@@ -38,7 +43,15 @@ const servers = [];
 
 /** Starts `traillake serve` on a free loopback port; resolves to its URL. */
 function serve(root, ...args) {
-  const child = spawn(BIN, ["serve", "--root", root, "--listen", "127.0.0.1:0", ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  return serveWith({}, root, ...args);
+}
+
+/** Starts `traillake serve` with more environment variables. */
+function serveWith(env, root, ...args) {
+  const child = spawn(BIN, ["serve", "--root", root, "--listen", "127.0.0.1:0", ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...env },
+  });
   servers.push(child);
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
@@ -219,4 +232,66 @@ test("a server that checks signatures: signed calls pass, wrong keys are refused
   );
   assert.equal(unknown.name, "UnrecognizedClientException");
   assert.equal(unknown.$metadata.httpStatusCode, 403);
+});
+
+/** Returns a free loopback port. */
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+test("an import of trail log files from moto's S3 server", async () => {
+  const port = await freePort();
+  const moto = spawn("moto_server", ["-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+  servers.push(moto);
+  const s3Endpoint = `http://127.0.0.1:${port}`;
+  const s3 = new S3Client({
+    endpoint: s3Endpoint, region: "us-east-1", forcePathStyle: true,
+    credentials: { accessKeyId: "testing", secretAccessKey: "testing" },
+  });
+  for (let i = 0; ; i++) {
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: "js-trail" }));
+      break;
+    } catch (error) {
+      if (i > 100) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  const day = `AWSLogs/${ACCOUNT}/CloudTrail/us-east-1/2024/02/01/`;
+  for (let file = 0; file < 3; file++) {
+    const records = Array.from({ length: 100 }, (_, i) => ({
+      eventVersion: "1.08", eventTime: `2024-02-01T0${file}:00:${String(i % 60).padStart(2, "0")}Z`,
+      eventSource: "s3.amazonaws.com", eventName: "ListBuckets", awsRegion: "us-east-1",
+      eventID: `10000000-0000-4000-8000-${String(file * 100 + i).padStart(12, "0")}`, eventType: "AwsApiCall",
+      userIdentity: { type: "IAMUser", accountId: ACCOUNT }, recipientAccountId: ACCOUNT,
+    }));
+    const key = `${day}${ACCOUNT}_CloudTrail_us-east-1_20240201T0${file}00Z_js${file}.json.gz`;
+    await s3.send(new PutObjectCommand({ Bucket: "js-trail", Key: key, Body: gzipSync(JSON.stringify({ Records: records })) }));
+  }
+  const importRoot = mkdtempSync(join(tmpdir(), "traillake-js-import-"));
+  const url = await serveWith(
+    { AWS_ENDPOINT_URL_S3: s3Endpoint, AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", AWS_REGION: "us-east-1" },
+    join(importRoot, "lake"),
+  );
+  const cloudtrail = client(url);
+  const store = await cloudtrail.send(new CreateEventDataStoreCommand({ Name: "js-import", RetentionPeriod: 3653 }));
+  const started = await cloudtrail.send(new StartImportCommand({
+    Destinations: [store.EventDataStoreArn],
+    ImportSource: { S3: { S3LocationUri: "s3://js-trail", S3BucketRegion: "us-east-1", S3BucketAccessRoleArn: `arn:aws:iam::${ACCOUNT}:role/import` } },
+  }));
+  let done;
+  for (let i = 0; i < 600; i++) {
+    done = await cloudtrail.send(new GetImportCommand({ ImportId: started.ImportId }));
+    if (["COMPLETED", "FAILED", "STOPPED"].includes(done.ImportStatus)) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(done.ImportStatus, "COMPLETED");
+  assert.equal(done.ImportStatistics.FilesCompleted, 3);
+  assert.equal(done.ImportStatistics.EventsCompleted, 300);
 });
