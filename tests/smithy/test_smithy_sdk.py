@@ -152,3 +152,64 @@ def test_channels(lake):
         await client.delete_channel(DeleteChannelInput(channel=channel.channel_arn))
 
     asyncio.run(run())
+
+
+def test_an_import_from_motos_s3_server(tmp_path):
+    """Trail log files on moto's S3 server (put with boto3), imported through the Smithy SDK."""
+    import gzip
+    import socket
+    import time
+
+    import boto3
+    from aws_sdk_cloudtrail.client import GetImportInput, StartImportInput
+    from aws_sdk_cloudtrail.models import ImportSource, S3ImportSource
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    s3_url = f"http://127.0.0.1:{port}"
+    try:
+        s3 = boto3.client("s3", endpoint_url=s3_url, region_name=api.REGION, aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+        for attempt in range(100):
+            try:
+                s3.create_bucket(Bucket="smithy-trail")
+                break
+            except Exception:
+                time.sleep(0.2)
+        day = f"AWSLogs/{api.ACCOUNT}/CloudTrail/us-east-1/2024/03/01/"
+        for file in range(2):
+            records = [{"eventVersion": "1.08", "eventTime": f"2024-03-01T0{file}:00:{i % 60:02d}Z",
+                        "eventSource": "s3.amazonaws.com", "eventName": "ListBuckets", "awsRegion": api.REGION,
+                        "eventID": f"20000000-0000-4000-8000-{file * 100 + i:012d}", "eventType": "AwsApiCall",
+                        "userIdentity": {"type": "IAMUser", "accountId": api.ACCOUNT}} for i in range(100)]
+            key = f"{day}{api.ACCOUNT}_CloudTrail_us-east-1_20240301T0{file}00Z_sm{file}.json.gz"
+            s3.put_object(Bucket="smithy-trail", Key=key, Body=gzip.compress(json.dumps({"Records": records}).encode()))
+        env = {"AWS_ENDPOINT_URL_S3": s3_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_REGION": api.REGION}
+        server = api.Server(tmp_path / "lake", env=env).start()
+        try:
+            arn = server.client().create_event_data_store(Name="smithy-import", RetentionPeriod=3653)["EventDataStoreArn"]
+
+            async def run():
+                client = await cloudtrail(server.url)
+                source = ImportSource(s3=S3ImportSource(
+                    s3_location_uri="s3://smithy-trail", s3_bucket_region=api.REGION,
+                    s3_bucket_access_role_arn=f"arn:aws:iam::{api.ACCOUNT}:role/import"))
+                started = await client.start_import(StartImportInput(destinations=[arn], import_source=source))
+                for _ in range(600):
+                    done = await client.get_import(GetImportInput(import_id=started.import_id))
+                    if done.import_status in ("COMPLETED", "FAILED", "STOPPED"):
+                        break
+                    await asyncio.sleep(0.1)
+                assert done.import_status == "COMPLETED", done
+                assert done.import_statistics.files_completed == 2 and done.import_statistics.events_completed == 200
+
+            asyncio.run(run())
+        finally:
+            server.stop()
+    finally:
+        moto.terminate()
+        moto.wait(timeout=10)
