@@ -38,7 +38,7 @@ fn check(name: &[u8], ctx: &RequestContext, body: &[u8]) -> Result<(), ApiError>
             }
             Ok(())
         }),
-        b"CreateEventDataStore" => with(body, |request| event_data_stores::check_create(request).map(drop)),
+        b"CreateEventDataStore" => with(body, |request| event_data_stores::check_create(ctx, request).map(drop)),
         b"UpdateEventDataStore" => with(body, |request| event_data_stores::check_update(ctx, request).map(drop)),
         b"ListEventDataStores" => with(body, |request| event_data_stores::check_list(request).map(drop)),
         b"GetEventDataStore" | b"DeleteEventDataStore" | b"RestoreEventDataStore" => {
