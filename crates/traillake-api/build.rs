@@ -13,12 +13,19 @@ const PACKAGE: &str = "traillake.v1";
 /// Messages whose empty lists are left out on the JSON wire: the operators a field selector does
 /// not use, and the members of a store description that the answering operation does not return.
 /// Every other list is written even when empty, as clients index `resp["EventDataStores"]`.
-const OMIT_EMPTY_LISTS: &[&str] = &["AdvancedFieldSelector", "EventDataStoreDescription", "ChannelDescription"];
+const OMIT_EMPTY_LISTS: &[&str] = &[
+    "AdvancedFieldSelector",
+    "EventDataStoreDescription",
+    "ChannelDescription",
+];
 
 /// Request members that may be absent but, when given, must hold at least one entry: an explicit
 /// `[]` is refused rather than read as absent (UpdateChannel's Destinations has `min` 1 in the
 /// model; an update cannot leave a store without selectors).
-const NON_EMPTY_WHEN_GIVEN: &[&str] = &["UpdateEventDataStoreRequest.AdvancedEventSelectors", "UpdateChannelRequest.Destinations"];
+const NON_EMPTY_WHEN_GIVEN: &[&str] = &[
+    "UpdateEventDataStoreRequest.AdvancedEventSelectors",
+    "UpdateChannelRequest.Destinations",
+];
 
 /// Messages of one field that the JSON wire writes as that field alone: a result row is a bare
 /// list of columns, a column a bare one-entry map.
@@ -26,7 +33,8 @@ const TRANSPARENT: &[&str] = &["QueryResultRow", "QueryResultColumn"];
 
 fn main() {
     // Read at run time: a build script compiled for another checkout of the same sources is reused.
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../proto");
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../proto");
     let proto_dir = root.join("traillake/v1");
     let mut protos: Vec<PathBuf> = std::fs::read_dir(&proto_dir)
         .expect("proto/traillake/v1 is readable")
@@ -58,7 +66,10 @@ fn main() {
             let path = format!(".{PACKAGE}.{}", message.name());
             if TRANSPARENT.contains(&message.name()) {
                 assert_eq!(message.field.len(), 1, "{path}: a transparent message has one field");
-                config.message_attribute(&path, "#[derive(serde::Serialize, serde::Deserialize)]\n#[serde(transparent)]");
+                config.message_attribute(
+                    &path,
+                    "#[derive(serde::Serialize, serde::Deserialize)]\n#[serde(transparent)]",
+                );
                 continue;
             }
             config.message_attribute(
@@ -83,7 +94,11 @@ fn main() {
         }
     }
 
-    assert_eq!(non_empty_found, NON_EMPTY_WHEN_GIVEN.len(), "every NON_EMPTY_WHEN_GIVEN member is in proto/");
+    assert_eq!(
+        non_empty_found,
+        NON_EMPTY_WHEN_GIVEN.len(),
+        "every NON_EMPTY_WHEN_GIVEN member is in proto/"
+    );
     config.compile_fds(fds).expect("prost generates the shapes");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     std::fs::write(out_dir.join("wire_enums.rs"), enum_impls).expect("write wire_enums.rs");
@@ -96,7 +111,9 @@ fn field_attributes(field: &prost_types::FieldDescriptorProto, omit_empty_lists:
     let repeated = field.label() == Label::Repeated;
     if repeated {
         assert!(
-            field.r#type() != Type::Enum && field.r#type() != Type::Bytes && field.type_name() != ".google.protobuf.Timestamp",
+            field.r#type() != Type::Enum
+                && field.r#type() != Type::Bytes
+                && field.type_name() != ".google.protobuf.Timestamp",
             "{name}: repeated enums, bytes and timestamps need a wire adapter first"
         );
         let reader = if non_empty { "non_empty_list" } else { "null_as_default" };

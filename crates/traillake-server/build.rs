@@ -6,11 +6,15 @@ use std::path::PathBuf;
 
 fn main() {
     // Read at run time: a build script compiled for another checkout of the same sources is reused.
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../proto");
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../proto");
     let proto_dir = root.join("traillake/v1");
     println!("cargo:rerun-if-changed={}", proto_dir.display());
     for entry in std::fs::read_dir(&proto_dir).expect("proto/traillake/v1 is readable") {
-        println!("cargo:rerun-if-changed={}", entry.expect("proto entry").path().display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            entry.expect("proto entry").path().display()
+        );
     }
     if std::env::var_os("PROTOC").is_none() {
         let protoc = protoc_bin_vendored::protoc_bin_path().expect("vendored protoc");

@@ -9,7 +9,9 @@ use traillake_api::selectors::StoreKind;
 use traillake_events::{AuditEnvelope, EventRows, audit_row};
 
 fuzz_target!(|input: &[u8]| {
-    let Ok(event_data) = std::str::from_utf8(input) else { return };
+    let Ok(event_data) = std::str::from_utf8(input) else {
+        return;
+    };
     let envelope = AuditEnvelope {
         event_id: "9c5ef5a6-cd10-4c3b-9f7f-4d5a2b1f1c11",
         region: "us-east-1",

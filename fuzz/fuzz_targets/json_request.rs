@@ -11,10 +11,14 @@ use traillake_api::arn::{CloudTrailArn, ResourceType, check_owner, event_data_st
 use traillake_api::resource_policy::{PolicyTarget, ResourcePolicy};
 use traillake_api::shapes::*;
 use traillake_api::wire::decode;
-use traillake_api::{ApiError, ErrorCode, RequestContext, audit_events, channels, event_data_stores, imports, queries, tags};
+use traillake_api::{
+    ApiError, ErrorCode, RequestContext, audit_events, channels, event_data_stores, imports, queries, tags,
+};
 
 fuzz_target!(|input: &[u8]| {
-    let Some(newline) = input.iter().position(|&byte| byte == b'\n') else { return };
+    let Some(newline) = input.iter().position(|&byte| byte == b'\n') else {
+        return;
+    };
     let (name, body) = (&input[..newline], &input[newline + 1..]);
     let ctx = RequestContext {
         account_id: "123456789012".to_string(),
@@ -23,7 +27,12 @@ fuzz_target!(|input: &[u8]| {
     };
     if let Err(refused) = check(name, &ctx, body) {
         assert!(!refused.message.is_empty(), "{:?} without a message", refused.code);
-        assert!(matches!(refused.status, 400 | 403 | 404 | 409), "{:?} answers {}", refused.code, refused.status);
+        assert!(
+            matches!(refused.status, 400 | 403 | 404 | 409),
+            "{:?} answers {}",
+            refused.code,
+            refused.status
+        );
     }
 });
 
@@ -84,5 +93,10 @@ fn any_resource(ctx: &RequestContext, value: &str) -> Result<ResourceType, ApiEr
     let code = ErrorCode::ResourceARNNotValidException;
     let arn = CloudTrailArn::parse(value).ok_or_else(|| ApiError::new(code, format!("{value} is not an ARN")))?;
     check_owner(ctx, "ResourceArn", value, &arn, code)?;
-    arn.kind().ok_or_else(|| ApiError::new(ErrorCode::ResourceTypeNotSupportedException, format!("{value} has no tags")))
+    arn.kind().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ResourceTypeNotSupportedException,
+            format!("{value} has no tags"),
+        )
+    })
 }

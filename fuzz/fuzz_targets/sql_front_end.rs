@@ -12,7 +12,9 @@ use sqlparser::ast::{Query, Visit, Visitor, visit_relations};
 use traillake_sql::{InvalidStatement, prepare};
 
 fuzz_target!(|input: &[u8]| {
-    let Ok(statement) = std::str::from_utf8(input) else { return };
+    let Ok(statement) = std::str::from_utf8(input) else {
+        return;
+    };
     if statement.chars().count() > 10_000 {
         return;
     }
@@ -26,14 +28,26 @@ fuzz_target!(|input: &[u8]| {
         Ok(prepared) => prepared,
         Err(refused) => return assert!(!refused.0.is_empty(), "a refusal says why: {statement:?}"),
     };
-    assert!(!prepared.stores.is_empty(), "an accepted query names a store: {statement:?}");
+    assert!(
+        !prepared.stores.is_empty(),
+        "an accepted query names a store: {statement:?}"
+    );
     let mut with_names = WithNames::default();
     let _ = prepared.query.visit(&mut with_names);
     let _ = visit_relations(&prepared.query, |name| {
         let plain = name.0.len() == 1 && name.to_string().starts_with('"');
-        let text = name.0.first().and_then(|part| part.as_ident()).map(|ident| ident.value.clone()).unwrap_or_default();
-        let known = (plain && resolved.contains(&text)) || with_names.0.contains(&name.to_string().to_ascii_lowercase());
-        assert!(known, "{name} in the accepted query of {statement:?} is neither a store nor a WITH query");
+        let text = name
+            .0
+            .first()
+            .and_then(|part| part.as_ident())
+            .map(|ident| ident.value.clone())
+            .unwrap_or_default();
+        let known =
+            (plain && resolved.contains(&text)) || with_names.0.contains(&name.to_string().to_ascii_lowercase());
+        assert!(
+            known,
+            "{name} in the accepted query of {statement:?} is neither a store nor a WITH query"
+        );
         ControlFlow::<()>::Continue(())
     });
 });

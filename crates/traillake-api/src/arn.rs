@@ -97,7 +97,12 @@ pub fn is_account_id(value: &str) -> bool {
 
 /// Returns the ARN of a resource of the caller's account and Region.
 pub fn arn(ctx: &RequestContext, kind: ResourceType, id: &str) -> String {
-    format!("arn:aws:cloudtrail:{}:{}:{}/{id}", ctx.region, ctx.account_id, kind.as_str())
+    format!(
+        "arn:aws:cloudtrail:{}:{}:{}/{id}",
+        ctx.region,
+        ctx.account_id,
+        kind.as_str()
+    )
 }
 
 /// Returns the ARN of an event data store of the caller's account and Region.
@@ -110,7 +115,13 @@ pub fn event_data_store_arn(ctx: &RequestContext, id: &str) -> String {
 /// `EventDataStoreARNInvalidException`.
 pub fn event_data_store_id(ctx: &RequestContext, field: &str, value: Option<&str>) -> Result<String, ApiError> {
     let value = EVENT_DATA_STORE_REF.check_required(field, value)?;
-    resource_id(ctx, field, value, ResourceType::EventDataStore, ErrorCode::EventDataStoreARNInvalidException)
+    resource_id(
+        ctx,
+        field,
+        value,
+        ResourceType::EventDataStore,
+        ErrorCode::EventDataStoreARNInvalidException,
+    )
 }
 
 /// Resolves an "ARN or ID" value of `kind` to its lowercased ID, answering `code` when it is not
@@ -132,7 +143,10 @@ pub fn resource_id(
         return Ok(value.to_ascii_lowercase());
     }
     let Some(arn) = CloudTrailArn::parse(value) else {
-        return Err(ApiError::new(code, format!("the value '{value}' of {field} is not a valid ARN")));
+        return Err(ApiError::new(
+            code,
+            format!("the value '{value}' of {field} is not a valid ARN"),
+        ));
     };
     if arn.kind() != Some(kind) {
         return Err(ApiError::new(
@@ -155,7 +169,10 @@ pub fn check_owner(
     if arn.region != ctx.region {
         return Err(ApiError::new(
             code,
-            format!("the ARN '{value}' of {field} is in Region {}, not in {}", arn.region, ctx.region),
+            format!(
+                "the ARN '{value}' of {field} is in Region {}, not in {}",
+                arn.region, ctx.region
+            ),
         ));
     }
     if arn.account_id != ctx.account_id {
@@ -193,7 +210,10 @@ pub fn kms_key_arn(ctx: &RequestContext, field: &str, value: &str) -> Result<Str
                 return Err(invalid("it is not the ARN of a KMS resource"));
             }
             if region != ctx.region {
-                return Err(invalid(&format!("the key is in Region {region}; it must be in {}", ctx.region)));
+                return Err(invalid(&format!(
+                    "the key is in Region {region}; it must be in {}",
+                    ctx.region
+                )));
             }
             if !is_account_id(account_id) {
                 return Err(invalid("the account of the ARN is not 12 digits"));
@@ -207,7 +227,11 @@ pub fn kms_key_arn(ctx: &RequestContext, field: &str, value: &str) -> Result<Str
         Some(("key", id)) if is_kms_key_id(id) => {}
         Some(("alias", name)) if is_kms_alias_name(name) => {}
         Some(("key", _)) => return Err(invalid("a key ID is a UUID or mrk- and 32 hex digits")),
-        Some(("alias", _)) => return Err(invalid("an alias name is 1..250 characters of letters, digits, '/', '_' and '-'")),
+        Some(("alias", _)) => {
+            return Err(invalid(
+                "an alias name is 1..250 characters of letters, digits, '/', '_' and '-'",
+            ));
+        }
         _ => return Err(invalid("it names neither a key nor an alias")),
     }
     Ok(format!("arn:aws:kms:{region}:{account_id}:{resource}"))
@@ -244,7 +268,10 @@ mod tests {
         let arn = format!("arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/{id}");
         let lower = id.to_ascii_lowercase();
         assert_eq!(event_data_store_id(&ctx(), "EventDataStore", Some(id)).unwrap(), lower);
-        assert_eq!(event_data_store_id(&ctx(), "EventDataStore", Some(&arn)).unwrap(), lower);
+        assert_eq!(
+            event_data_store_id(&ctx(), "EventDataStore", Some(&arn)).unwrap(),
+            lower
+        );
     }
 
     #[test]
@@ -253,11 +280,18 @@ mod tests {
         let full = format!("arn:aws:kms:us-east-1:123456789012:key/{key}");
         assert_eq!(kms_key_arn(&ctx(), "KmsKeyId", key).unwrap(), full);
         assert_eq!(kms_key_arn(&ctx(), "KmsKeyId", &full).unwrap(), full);
-        assert_eq!(kms_key_arn(&ctx(), "KmsKeyId", "alias/my-key").unwrap(), "arn:aws:kms:us-east-1:123456789012:alias/my-key");
+        assert_eq!(
+            kms_key_arn(&ctx(), "KmsKeyId", "alias/my-key").unwrap(),
+            "arn:aws:kms:us-east-1:123456789012:alias/my-key"
+        );
         let other_account = "arn:aws:kms:us-east-1:210987654321:alias/shared";
         assert_eq!(kms_key_arn(&ctx(), "KmsKeyId", other_account).unwrap(), other_account);
         let multi_region = "mrk-1234abcd12ab34cd56ef1234567890ab";
-        assert!(kms_key_arn(&ctx(), "KmsKeyId", multi_region).unwrap().ends_with(":key/mrk-1234abcd12ab34cd56ef1234567890ab"));
+        assert!(
+            kms_key_arn(&ctx(), "KmsKeyId", multi_region)
+                .unwrap()
+                .ends_with(":key/mrk-1234abcd12ab34cd56ef1234567890ab")
+        );
         for bad in [
             "x",
             "alias/",

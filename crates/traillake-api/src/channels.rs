@@ -7,22 +7,41 @@ use crate::context::RequestContext;
 use crate::error::{ApiError, ErrorCode};
 use crate::event_data_stores::MAX_TAGS;
 use crate::paging::{self, PageRequest};
-use crate::shapes::{CreateChannelRequest, Destination, DestinationType, ListChannelsRequest, Tag, UpdateChannelRequest};
+use crate::shapes::{
+    CreateChannelRequest, Destination, DestinationType, ListChannelsRequest, Tag, UpdateChannelRequest,
+};
 use crate::validate::{self, Pattern, StringRule};
 use crate::{arn, tags};
 
 static NAME_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9._\-]+$");
 /// `ChannelName`: 3..128 characters of `[a-zA-Z0-9._-]`.
-pub static NAME: StringRule =
-    StringRule { min: 3, max: 128, pattern: Some(&NAME_PATTERN), code: ErrorCode::InvalidParameterException };
+pub static NAME: StringRule = StringRule {
+    min: 3,
+    max: 128,
+    pattern: Some(&NAME_PATTERN),
+    code: ErrorCode::InvalidParameterException,
+};
 static REF_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9._/\-:]+$");
 /// `ChannelArn`: a channel's ARN or ID, 3..256 characters.
-pub static CHANNEL_REF: StringRule =
-    StringRule { min: 3, max: 256, pattern: Some(&REF_PATTERN), code: ErrorCode::ChannelARNInvalidException };
+pub static CHANNEL_REF: StringRule = StringRule {
+    min: 3,
+    max: 256,
+    pattern: Some(&REF_PATTERN),
+    code: ErrorCode::ChannelARNInvalidException,
+};
 static LOCATION_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9._/\-:*]+$");
-static LOCATION: StringRule =
-    StringRule { min: 3, max: 1024, pattern: Some(&LOCATION_PATTERN), code: ErrorCode::EventDataStoreARNInvalidException };
-static SOURCE: StringRule = StringRule { min: 1, max: 256, pattern: None, code: ErrorCode::InvalidSourceException };
+static LOCATION: StringRule = StringRule {
+    min: 3,
+    max: 1024,
+    pattern: Some(&LOCATION_PATTERN),
+    code: ErrorCode::EventDataStoreARNInvalidException,
+};
+static SOURCE: StringRule = StringRule {
+    min: 1,
+    max: 256,
+    pattern: None,
+    code: ErrorCode::InvalidSourceException,
+};
 
 /// The most integration channels an account may have.
 pub const MAX_CHANNELS: usize = 25;
@@ -56,12 +75,22 @@ pub fn channel_arn(ctx: &RequestContext, id: &str) -> String {
 /// another resource type, or another account or Region is `ChannelARNInvalidException`.
 pub fn channel_id(ctx: &RequestContext, field: &str, value: Option<&str>) -> Result<String, ApiError> {
     let value = CHANNEL_REF.check_required(field, value)?;
-    arn::resource_id(ctx, field, value, arn::ResourceType::Channel, ErrorCode::ChannelARNInvalidException)
+    arn::resource_id(
+        ctx,
+        field,
+        value,
+        arn::ResourceType::Channel,
+        ErrorCode::ChannelARNInvalidException,
+    )
 }
 
 /// Checks a channel's destinations and returns the IDs of their event data stores, in order:
 /// 1..200 `EVENT_DATA_STORE` destinations, each store named once.
-pub fn check_destinations(ctx: &RequestContext, field: &str, destinations: &[Destination]) -> Result<Vec<String>, ApiError> {
+pub fn check_destinations(
+    ctx: &RequestContext,
+    field: &str,
+    destinations: &[Destination],
+) -> Result<Vec<String>, ApiError> {
     validate::list_length(ErrorCode::InvalidParameterException, field, destinations.len(), 1, 200)?;
     let mut ids = Vec::with_capacity(destinations.len());
     let mut seen = HashSet::new();
@@ -72,10 +101,17 @@ pub fn check_destinations(ctx: &RequestContext, field: &str, destinations: &[Des
             Some(DestinationType::AwsService) => {
                 return Err(ApiError::new(
                     ErrorCode::InvalidParameterException,
-                    format!("{field}[{i}].Type AWS_SERVICE is for service-linked channels, which AWS services create; integration channels deliver to EVENT_DATA_STORE"),
+                    format!(
+                        "{field}[{i}].Type AWS_SERVICE is for service-linked channels, which AWS services create; integration channels deliver to EVENT_DATA_STORE"
+                    ),
                 ));
             }
-            _ => return Err(ApiError::missing(ErrorCode::InvalidParameterException, &format!("{field}[{i}].Type"))),
+            _ => {
+                return Err(ApiError::missing(
+                    ErrorCode::InvalidParameterException,
+                    &format!("{field}[{i}].Type"),
+                ));
+            }
         }
         let location_field = format!("{field}[{i}].Location");
         let location = LOCATION.check_required(&location_field, destination.location.as_deref())?;
@@ -111,7 +147,10 @@ pub fn check_create(ctx: &RequestContext, request: &CreateChannelRequest) -> Res
     if source != CUSTOM_SOURCE && !PARTNER_SOURCES.contains(&source) {
         return Err(ApiError::new(
             ErrorCode::InvalidSourceException,
-            format!("Source '{source}' is neither {CUSTOM_SOURCE} nor a partner source ({})", PARTNER_SOURCES.join(", ")),
+            format!(
+                "Source '{source}' is neither {CUSTOM_SOURCE} nor a partner source ({})",
+                PARTNER_SOURCES.join(", ")
+            ),
         ));
     }
     let destinations = check_destinations(ctx, "Destinations", &request.destinations)?;
@@ -119,10 +158,18 @@ pub fn check_create(ctx: &RequestContext, request: &CreateChannelRequest) -> Res
     if request.tags.len() > MAX_TAGS {
         return Err(ApiError::new(
             ErrorCode::TagsLimitExceededException,
-            format!("Tags has {} tags; a resource takes at most {MAX_TAGS}", request.tags.len()),
+            format!(
+                "Tags has {} tags; a resource takes at most {MAX_TAGS}",
+                request.tags.len()
+            ),
         ));
     }
-    Ok(NewChannel { name: name.to_string(), source: source.to_string(), destinations, tags: request.tags.clone() })
+    Ok(NewChannel {
+        name: name.to_string(),
+        source: source.to_string(),
+        destinations,
+        tags: request.tags.clone(),
+    })
 }
 
 /// The changes a valid UpdateChannel request asks for; `None` leaves a setting as it is.
@@ -135,7 +182,10 @@ pub struct ChannelChanges {
 }
 
 /// Checks an UpdateChannel request and returns the channel's ID and the changes.
-pub fn check_update(ctx: &RequestContext, request: &UpdateChannelRequest) -> Result<(String, ChannelChanges), ApiError> {
+pub fn check_update(
+    ctx: &RequestContext,
+    request: &UpdateChannelRequest,
+) -> Result<(String, ChannelChanges), ApiError> {
     let id = channel_id(ctx, "Channel", request.channel.as_deref())?;
     NAME.check_optional("Name", request.name.as_deref())?;
     let destinations = if request.destinations.is_empty() {
@@ -143,14 +193,25 @@ pub fn check_update(ctx: &RequestContext, request: &UpdateChannelRequest) -> Res
     } else {
         Some(check_destinations(ctx, "Destinations", &request.destinations)?)
     };
-    Ok((id, ChannelChanges { name: request.name.clone(), destinations }))
+    Ok((
+        id,
+        ChannelChanges {
+            name: request.name.clone(),
+            destinations,
+        },
+    ))
 }
 
 /// Checks a ListChannels request and returns the page it asks for. The operation models no error
 /// for a `MaxResults` out of range (only InvalidNextToken, OperationNotPermitted and
 /// UnsupportedOperation), so it is the AWS JSON services' common `ValidationException`.
 pub fn check_list(request: &ListChannelsRequest) -> Result<PageRequest, ApiError> {
-    paging::check_page("ListChannels", request.max_results, request.next_token.as_deref(), ErrorCode::ValidationException)
+    paging::check_page(
+        "ListChannels",
+        request.max_results,
+        request.next_token.as_deref(),
+        ErrorCode::ValidationException,
+    )
 }
 
 #[cfg(test)]
@@ -158,15 +219,27 @@ mod tests {
     use super::*;
 
     fn ctx() -> RequestContext {
-        RequestContext { account_id: "123456789012".into(), region: "us-east-1".into(), request_id: "r".into() }
+        RequestContext {
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+            request_id: "r".into(),
+        }
     }
 
     fn destination(location: &str) -> Destination {
-        Destination { r#type: Some(DestinationType::EventDataStore.into()), location: Some(location.into()) }
+        Destination {
+            r#type: Some(DestinationType::EventDataStore.into()),
+            location: Some(location.into()),
+        }
     }
 
     fn create(source: &str, destinations: Vec<Destination>) -> CreateChannelRequest {
-        CreateChannelRequest { name: Some("app".into()), source: Some(source.into()), destinations, tags: vec![] }
+        CreateChannelRequest {
+            name: Some("app".into()),
+            source: Some(source.into()),
+            destinations,
+            tags: vec![],
+        }
     }
 
     #[test]
@@ -174,21 +247,47 @@ mod tests {
         let arn = "arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/ABC-1";
         let channel = check_create(&ctx(), &create("Custom", vec![destination(arn), destination("def-2")])).unwrap();
         assert_eq!(channel.destinations, ["abc-1", "def-2"]);
-        assert_eq!(check_create(&ctx(), &create("GitHub", vec![destination("abc")])).unwrap().source, "GitHub");
+        assert_eq!(
+            check_create(&ctx(), &create("GitHub", vec![destination("abc")]))
+                .unwrap()
+                .source,
+            "GitHub"
+        );
     }
 
     #[test]
     fn refuses_bad_sources_and_destinations() {
         let code = |request: CreateChannelRequest| check_create(&ctx(), &request).unwrap_err().code;
-        assert_eq!(code(create("Nope", vec![destination("abc")])), ErrorCode::InvalidSourceException);
+        assert_eq!(
+            code(create("Nope", vec![destination("abc")])),
+            ErrorCode::InvalidSourceException
+        );
         assert_eq!(code(create("Custom", vec![])), ErrorCode::InvalidParameterException);
-        assert_eq!(code(create("Custom", vec![destination("abc"), destination("ABC")])), ErrorCode::InvalidParameterException);
+        assert_eq!(
+            code(create("Custom", vec![destination("abc"), destination("ABC")])),
+            ErrorCode::InvalidParameterException
+        );
         let other_account = destination("arn:aws:cloudtrail:us-east-1:999999999999:eventdatastore/abc");
-        assert_eq!(code(create("Custom", vec![other_account])), ErrorCode::EventDataStoreARNInvalidException);
-        let service = Destination { r#type: Some(DestinationType::AwsService.into()), location: Some("config".into()) };
-        assert_eq!(code(create("Custom", vec![service])), ErrorCode::InvalidParameterException);
-        let untyped = Destination { r#type: None, location: Some("abc".into()) };
-        assert_eq!(code(create("Custom", vec![untyped])), ErrorCode::InvalidParameterException);
+        assert_eq!(
+            code(create("Custom", vec![other_account])),
+            ErrorCode::EventDataStoreARNInvalidException
+        );
+        let service = Destination {
+            r#type: Some(DestinationType::AwsService.into()),
+            location: Some("config".into()),
+        };
+        assert_eq!(
+            code(create("Custom", vec![service])),
+            ErrorCode::InvalidParameterException
+        );
+        let untyped = Destination {
+            r#type: None,
+            location: Some("abc".into()),
+        };
+        assert_eq!(
+            code(create("Custom", vec![untyped])),
+            ErrorCode::InvalidParameterException
+        );
     }
 
     #[test]
@@ -196,8 +295,15 @@ mod tests {
         assert_eq!(channel_id(&ctx(), "Channel", Some("ABC-def")).unwrap(), "abc-def");
         let arn = "arn:aws:cloudtrail:us-east-1:123456789012:channel/abc";
         assert_eq!(channel_id(&ctx(), "Channel", Some(arn)).unwrap(), "abc");
-        for bad in ["arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/abc", "x", "a b c"] {
-            assert_eq!(channel_id(&ctx(), "Channel", Some(bad)).unwrap_err().code, ErrorCode::ChannelARNInvalidException);
+        for bad in [
+            "arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/abc",
+            "x",
+            "a b c",
+        ] {
+            assert_eq!(
+                channel_id(&ctx(), "Channel", Some(bad)).unwrap_err().code,
+                ErrorCode::ChannelARNInvalidException
+            );
         }
     }
 }

@@ -133,12 +133,19 @@ impl ApiError {
             MaxConcurrentQueriesException | ThrottlingException => 429,
             _ => 400,
         };
-        Self { code, status, message: message.into() }
+        Self {
+            code,
+            status,
+            message: message.into(),
+        }
     }
 
     /// Returns an internal failure; the detail belongs in the log, not in the response.
     pub fn internal() -> Self {
-        Self::new(ErrorCode::InternalFailure, "an internal error occurred; see the server log")
+        Self::new(
+            ErrorCode::InternalFailure,
+            "an internal error occurred; see the server log",
+        )
     }
 
     /// Returns a constraint violation in AWS's words: `1 validation error detected: Value 'x' at
@@ -157,7 +164,9 @@ impl ApiError {
     pub fn missing(code: ErrorCode, field: &str) -> Self {
         Self::new(
             code,
-            format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"),
+            format!(
+                "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+            ),
         )
     }
 }

@@ -1,8 +1,10 @@
 //! Validation of the event data store operations' requests, and the settings they resolve to with
 //! CloudTrail Lake's defaults applied.
 
+use crate::arn;
 use crate::context::RequestContext;
 use crate::error::{ApiError, ErrorCode};
+use crate::paging::{self, PageRequest};
 use crate::selectors::{self, StoreKind};
 use crate::shapes::{
     AdvancedEventSelector, BillingMode, CreateEventDataStoreRequest, ListEventDataStoresRequest, Tag,
@@ -10,17 +12,23 @@ use crate::shapes::{
 };
 use crate::tags;
 use crate::validate::{self, Pattern, StringRule};
-use crate::paging::{self, PageRequest};
-use crate::arn;
 
 static NAME_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9._\-]+$");
 /// `EventDataStoreName`: 3..128 characters of `[a-zA-Z0-9._-]`.
-pub static NAME: StringRule =
-    StringRule { min: 3, max: 128, pattern: Some(&NAME_PATTERN), code: ErrorCode::InvalidParameterException };
+pub static NAME: StringRule = StringRule {
+    min: 3,
+    max: 128,
+    pattern: Some(&NAME_PATTERN),
+    code: ErrorCode::InvalidParameterException,
+};
 static KMS_KEY_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9._/\-:]+$");
 /// `EventDataStoreKmsKeyId`: 1..350 characters.
-pub static KMS_KEY_ID: StringRule =
-    StringRule { min: 1, max: 350, pattern: Some(&KMS_KEY_PATTERN), code: ErrorCode::InvalidParameterException };
+pub static KMS_KEY_ID: StringRule = StringRule {
+    min: 1,
+    max: 350,
+    pattern: Some(&KMS_KEY_PATTERN),
+    code: ErrorCode::InvalidParameterException,
+};
 
 /// The least retention period, in days.
 pub const MIN_RETENTION_DAYS: i32 = 7;
@@ -87,7 +95,10 @@ pub struct NewEventDataStore {
 }
 
 /// Checks a CreateEventDataStore request and returns the store it describes.
-pub fn check_create(ctx: &RequestContext, request: &CreateEventDataStoreRequest) -> Result<NewEventDataStore, ApiError> {
+pub fn check_create(
+    ctx: &RequestContext,
+    request: &CreateEventDataStoreRequest,
+) -> Result<NewEventDataStore, ApiError> {
     let name = NAME.check_required("Name", request.name.as_deref())?;
     let billing_mode = validate::enum_value::<BillingMode>("BillingMode", request.billing_mode)?
         .unwrap_or(BillingMode::ExtendableRetentionPricing);
@@ -104,7 +115,10 @@ pub fn check_create(ctx: &RequestContext, request: &CreateEventDataStoreRequest)
     if request.tags_list.len() > MAX_TAGS {
         return Err(ApiError::new(
             ErrorCode::InvalidTagParameterException,
-            format!("TagsList has {} tags; a resource takes at most {MAX_TAGS}", request.tags_list.len()),
+            format!(
+                "TagsList has {} tags; a resource takes at most {MAX_TAGS}",
+                request.tags_list.len()
+            ),
         ));
     }
     Ok(NewEventDataStore {
@@ -207,7 +221,10 @@ mod tests {
     use super::*;
 
     fn create(name: &str) -> CreateEventDataStoreRequest {
-        CreateEventDataStoreRequest { name: Some(name.into()), ..Default::default() }
+        CreateEventDataStoreRequest {
+            name: Some(name.into()),
+            ..Default::default()
+        }
     }
 
     fn check_create(request: &CreateEventDataStoreRequest) -> Result<NewEventDataStore, ApiError> {
@@ -215,7 +232,11 @@ mod tests {
     }
 
     fn ctx() -> RequestContext {
-        RequestContext { account_id: "123456789012".into(), region: "us-east-1".into(), request_id: "r".into() }
+        RequestContext {
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+            request_id: "r".into(),
+        }
     }
 
     #[test]
@@ -239,9 +260,15 @@ mod tests {
             retention_period: Some(3000),
             ..create("fixed")
         };
-        assert_eq!(check_create(&too_long_for_fixed).unwrap_err().code, ErrorCode::InvalidParameterException);
+        assert_eq!(
+            check_create(&too_long_for_fixed).unwrap_err().code,
+            ErrorCode::InvalidParameterException
+        );
         for days in [6, 3654] {
-            let request = CreateEventDataStoreRequest { retention_period: Some(days), ..create("store") };
+            let request = CreateEventDataStoreRequest {
+                retention_period: Some(days),
+                ..create("store")
+            };
             assert!(check_create(&request).is_err(), "{days}");
         }
     }
@@ -249,9 +276,18 @@ mod tests {
     #[test]
     fn update_needs_a_change() {
         let ctx = ctx();
-        let request = UpdateEventDataStoreRequest { event_data_store: Some("abcdef".into()), ..Default::default() };
-        assert_eq!(check_update(&ctx, &request).unwrap_err().code, ErrorCode::InvalidParameterException);
-        let request = UpdateEventDataStoreRequest { termination_protection_enabled: Some(false), ..request };
+        let request = UpdateEventDataStoreRequest {
+            event_data_store: Some("abcdef".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            check_update(&ctx, &request).unwrap_err().code,
+            ErrorCode::InvalidParameterException
+        );
+        let request = UpdateEventDataStoreRequest {
+            termination_protection_enabled: Some(false),
+            ..request
+        };
         assert_eq!(check_update(&ctx, &request).unwrap().0, "abcdef");
     }
 }

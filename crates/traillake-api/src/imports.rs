@@ -14,14 +14,27 @@ use crate::validate::{self, Pattern, StringRule};
 use crate::wire::utc;
 
 static REGION_PATTERN: Pattern = Pattern::new(r"[a-z]{2}(-[a-z]+)+-\d+");
-static REGION: StringRule = StringRule { min: 1, max: 64, pattern: Some(&REGION_PATTERN), code: ErrorCode::InvalidParameterException };
+static REGION: StringRule = StringRule {
+    min: 1,
+    max: 64,
+    pattern: Some(&REGION_PATTERN),
+    code: ErrorCode::InvalidParameterException,
+};
 static ROLE_ARN_PATTERN: Pattern = Pattern::new(r"arn:aws[a-z\-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@\-/]+");
-static ROLE_ARN: StringRule = StringRule { min: 20, max: 2048, pattern: Some(&ROLE_ARN_PATTERN), code: ErrorCode::InvalidParameterException };
+static ROLE_ARN: StringRule = StringRule {
+    min: 20,
+    max: 2048,
+    pattern: Some(&ROLE_ARN_PATTERN),
+    code: ErrorCode::InvalidParameterException,
+};
 
 /// Returns the location `S3LocationUri` names; anything else is `InvalidImportSourceException`.
 pub fn source_location(uri: &str) -> Result<S3Location, ApiError> {
     S3Location::read(uri).map_err(|problem| {
-        ApiError::new(ErrorCode::InvalidImportSourceException, format!("the S3LocationUri '{uri}' {}", problem.reason()))
+        ApiError::new(
+            ErrorCode::InvalidImportSourceException,
+            format!("the S3LocationUri '{uri}' {}", problem.reason()),
+        )
     })
 }
 
@@ -72,21 +85,36 @@ pub fn check_start(request: &StartImportRequest) -> Result<ImportStart, ApiError
     if request.destinations.is_empty() {
         return Err(ApiError::missing(ErrorCode::InvalidParameterException, "Destinations"));
     }
-    validate::list_length(ErrorCode::InvalidParameterException, "Destinations", request.destinations.len(), 1, 1)?;
+    validate::list_length(
+        ErrorCode::InvalidParameterException,
+        "Destinations",
+        request.destinations.len(),
+        1,
+        1,
+    )?;
     let destination = &request.destinations[0];
     EVENT_DATA_STORE_REF.check("Destinations.member", destination)?;
     let Some(source) = request.import_source.as_ref() else {
         return Err(ApiError::missing(ErrorCode::InvalidParameterException, "ImportSource"));
     };
     let Some(s3) = source.s3.as_ref() else {
-        return Err(ApiError::missing(ErrorCode::InvalidParameterException, "ImportSource.S3"));
+        return Err(ApiError::missing(
+            ErrorCode::InvalidParameterException,
+            "ImportSource.S3",
+        ));
     };
     let Some(uri) = s3.s3_location_uri.as_deref() else {
-        return Err(ApiError::missing(ErrorCode::InvalidParameterException, "ImportSource.S3.S3LocationUri"));
+        return Err(ApiError::missing(
+            ErrorCode::InvalidParameterException,
+            "ImportSource.S3.S3LocationUri",
+        ));
     };
     let location = source_location(uri)?;
     let region = REGION.check_required("ImportSource.S3.S3BucketRegion", s3.s3_bucket_region.as_deref())?;
-    let role_arn = ROLE_ARN.check_required("ImportSource.S3.S3BucketAccessRoleArn", s3.s3_bucket_access_role_arn.as_deref())?;
+    let role_arn = ROLE_ARN.check_required(
+        "ImportSource.S3.S3BucketAccessRoleArn",
+        s3.s3_bucket_access_role_arn.as_deref(),
+    )?;
     let start = request.start_event_time.as_ref().and_then(utc);
     let end = request.end_event_time.as_ref().and_then(utc);
     if let (Some(start), Some(end)) = (start, end)
@@ -110,7 +138,9 @@ pub fn check_start(request: &StartImportRequest) -> Result<ImportStart, ApiError
 
 /// Checks the ImportId of GetImport and StopImport; returns it.
 pub fn check_import_request(request: &ImportRequest) -> Result<String, ApiError> {
-    Ok(UUID.check_required("ImportId", request.import_id.as_deref())?.to_string())
+    Ok(UUID
+        .check_required("ImportId", request.import_id.as_deref())?
+        .to_string())
 }
 
 /// A ListImports request that passed the member checks (the destination is resolved by the caller).
@@ -131,7 +161,13 @@ pub struct ImportListing {
 /// Checks ListImports' members.
 pub fn check_list(request: &ListImportsRequest) -> Result<ImportListing, ApiError> {
     let max_results = request.max_results.unwrap_or(1000);
-    validate::range(ErrorCode::InvalidParameterException, "MaxResults", max_results.into(), 1, 1000)?;
+    validate::range(
+        ErrorCode::InvalidParameterException,
+        "MaxResults",
+        max_results.into(),
+        1,
+        1000,
+    )?;
     EVENT_DATA_STORE_REF.check_optional("Destination", request.destination.as_deref())?;
     let status = validate::enum_value::<ImportStatus>("ImportStatus", request.import_status)?;
     let parameters = format!("Destination={:?} ImportStatus={status:?}", request.destination);
@@ -139,7 +175,13 @@ pub fn check_list(request: &ListImportsRequest) -> Result<ImportListing, ApiErro
         Some(token) => Some(paging::decode_bound_token("ListImports", &parameters, token)?),
         None => None,
     };
-    Ok(ImportListing { after, max_results: max_results as usize, destination: request.destination.clone(), status, parameters })
+    Ok(ImportListing {
+        after,
+        max_results: max_results as usize,
+        destination: request.destination.clone(),
+        status,
+        parameters,
+    })
 }
 
 /// A ListImportFailures request that passed the member checks.
@@ -155,9 +197,17 @@ pub struct FailureListing {
 
 /// Checks ListImportFailures' members.
 pub fn check_list_failures(request: &ListImportFailuresRequest) -> Result<FailureListing, ApiError> {
-    let import_id = UUID.check_required("ImportId", request.import_id.as_deref())?.to_string();
+    let import_id = UUID
+        .check_required("ImportId", request.import_id.as_deref())?
+        .to_string();
     let max_results = request.max_results.unwrap_or(1000);
-    validate::range(ErrorCode::InvalidParameterException, "MaxResults", max_results.into(), 1, 1000)?;
+    validate::range(
+        ErrorCode::InvalidParameterException,
+        "MaxResults",
+        max_results.into(),
+        1,
+        1000,
+    )?;
     let start = match request.next_token.as_deref() {
         Some(token) => {
             let after = paging::decode_token("ListImportFailures", token)?;
@@ -174,7 +224,11 @@ pub fn check_list_failures(request: &ListImportFailuresRequest) -> Result<Failur
         }
         None => 0,
     };
-    Ok(FailureListing { import_id, start, max_results: max_results as usize })
+    Ok(FailureListing {
+        import_id,
+        start,
+        max_results: max_results as usize,
+    })
 }
 
 /// Returns the NextToken of the failures of `import_id` from `position` on.
@@ -205,12 +259,28 @@ mod tests {
 
     #[test]
     fn parses_the_source_uri() {
-        assert_eq!(source_location("s3://trail-bucket").unwrap(), S3Location { bucket: "trail-bucket".into(), prefix: "".into() });
+        assert_eq!(
+            source_location("s3://trail-bucket").unwrap(),
+            S3Location {
+                bucket: "trail-bucket".into(),
+                prefix: "".into()
+            }
+        );
         assert_eq!(
             source_location("s3://trail-bucket/logs/AWSLogs/").unwrap(),
-            S3Location { bucket: "trail-bucket".into(), prefix: "logs/AWSLogs/".into() }
+            S3Location {
+                bucket: "trail-bucket".into(),
+                prefix: "logs/AWSLogs/".into()
+            }
         );
-        for bad in ["trail-bucket", "s3://", "s3://UPPER", "s3://a", "s3://bucket/../x", "https://bucket/x"] {
+        for bad in [
+            "trail-bucket",
+            "s3://",
+            "s3://UPPER",
+            "s3://a",
+            "s3://bucket/../x",
+            "https://bucket/x",
+        ] {
             let error = source_location(bad).unwrap_err();
             assert_eq!(error.code, ErrorCode::InvalidImportSourceException, "{bad}");
             assert!(error.message.contains("S3LocationUri"), "{}", error.message);
@@ -219,7 +289,9 @@ mod tests {
 
     #[test]
     fn checks_a_new_import() {
-        let ImportStart::New(import) = check_start(&request("s3://b-1/p", "us-east-2", ROLE)).unwrap() else { panic!() };
+        let ImportStart::New(import) = check_start(&request("s3://b-1/p", "us-east-2", ROLE)).unwrap() else {
+            panic!()
+        };
         assert_eq!(import.location.prefix, "p/");
         assert_eq!(import.region, "us-east-2");
         let error = check_start(&request("s3://b-1/p", "mars", ROLE)).unwrap_err();
@@ -231,21 +303,41 @@ mod tests {
         two.destinations.push("other".into());
         assert!(check_start(&two).unwrap_err().message.contains("Destinations"));
         let mut backwards = request("s3://b-1/p", "us-east-2", ROLE);
-        backwards.start_event_time = Some(prost_types::Timestamp { seconds: 2_000_000, nanos: 0 });
-        backwards.end_event_time = Some(prost_types::Timestamp { seconds: 1_000_000, nanos: 0 });
+        backwards.start_event_time = Some(prost_types::Timestamp {
+            seconds: 2_000_000,
+            nanos: 0,
+        });
+        backwards.end_event_time = Some(prost_types::Timestamp {
+            seconds: 1_000_000,
+            nanos: 0,
+        });
         assert!(check_start(&backwards).unwrap_err().message.contains("StartEventTime"));
-        assert!(check_start(&StartImportRequest::default()).unwrap_err().message.contains("Destinations"));
+        assert!(
+            check_start(&StartImportRequest::default())
+                .unwrap_err()
+                .message
+                .contains("Destinations")
+        );
     }
 
     #[test]
     fn a_retry_is_the_import_id_alone() {
         let id = "0c2a6f0e-1111-4222-8333-444455556666";
-        let retry = StartImportRequest { import_id: Some(id.into()), ..Default::default() };
+        let retry = StartImportRequest {
+            import_id: Some(id.into()),
+            ..Default::default()
+        };
         assert_eq!(check_start(&retry).unwrap(), ImportStart::Retry(id.into()));
         let mut mixed = request("s3://b-1/p", "us-east-2", ROLE);
         mixed.import_id = Some(id.into());
-        assert_eq!(check_start(&mixed).unwrap_err().code, ErrorCode::InvalidParameterException);
-        let bad = StartImportRequest { import_id: Some("nope".into()), ..Default::default() };
+        assert_eq!(
+            check_start(&mixed).unwrap_err().code,
+            ErrorCode::InvalidParameterException
+        );
+        let bad = StartImportRequest {
+            import_id: Some("nope".into()),
+            ..Default::default()
+        };
         assert!(check_start(&bad).unwrap_err().message.contains("ImportId"));
     }
 
@@ -253,13 +345,20 @@ mod tests {
     fn failure_tokens_belong_to_their_import() {
         let id = "0c2a6f0e-1111-4222-8333-444455556666";
         let token = failures_token(id, 5);
-        let page = ListImportFailuresRequest { import_id: Some(id.into()), next_token: Some(token.clone()), max_results: None };
+        let page = ListImportFailuresRequest {
+            import_id: Some(id.into()),
+            next_token: Some(token.clone()),
+            max_results: None,
+        };
         assert_eq!(check_list_failures(&page).unwrap().start, 5);
         let other = ListImportFailuresRequest {
             import_id: Some("1c2a6f0e-1111-4222-8333-444455556666".into()),
             next_token: Some(token),
             max_results: None,
         };
-        assert_eq!(check_list_failures(&other).unwrap_err().code, ErrorCode::InvalidNextTokenException);
+        assert_eq!(
+            check_list_failures(&other).unwrap_err().code,
+            ErrorCode::InvalidNextTokenException
+        );
     }
 }

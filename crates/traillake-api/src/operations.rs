@@ -27,25 +27,74 @@ macro_rules! operations {
 }
 
 operations!(
-    AddTags, CancelQuery, CreateChannel, CreateDashboard, CreateEventDataStore, CreateTrail,
-    DeleteChannel, DeleteDashboard, DeleteEventDataStore, DeleteResourcePolicy, DeleteTrail,
-    DeregisterOrganizationDelegatedAdmin, DescribeQuery, DescribeTrails, DisableFederation,
-    EnableFederation, GenerateQuery, GetChannel, GetDashboard, GetEventConfiguration,
-    GetEventDataStore, GetEventSelectors, GetImport, GetInsightSelectors, GetQueryResults,
-    GetResourcePolicy, GetTrail, GetTrailStatus, ListChannels, ListDashboards, ListEventDataStores,
-    ListImportFailures, ListImports, ListInsightsData, ListInsightsMetricData, ListPublicKeys,
-    ListQueries, ListTags, ListTrails, LookupEvents, PutEventConfiguration, PutEventSelectors,
-    PutInsightSelectors, PutResourcePolicy, RegisterOrganizationDelegatedAdmin, RemoveTags,
-    RestoreEventDataStore, SearchSampleQueries, StartDashboardRefresh,
-    StartEventDataStoreIngestion, StartImport, StartLogging, StartQuery,
-    StopEventDataStoreIngestion, StopImport, StopLogging, UpdateChannel, UpdateDashboard,
-    UpdateEventDataStore, UpdateTrail,
+    AddTags,
+    CancelQuery,
+    CreateChannel,
+    CreateDashboard,
+    CreateEventDataStore,
+    CreateTrail,
+    DeleteChannel,
+    DeleteDashboard,
+    DeleteEventDataStore,
+    DeleteResourcePolicy,
+    DeleteTrail,
+    DeregisterOrganizationDelegatedAdmin,
+    DescribeQuery,
+    DescribeTrails,
+    DisableFederation,
+    EnableFederation,
+    GenerateQuery,
+    GetChannel,
+    GetDashboard,
+    GetEventConfiguration,
+    GetEventDataStore,
+    GetEventSelectors,
+    GetImport,
+    GetInsightSelectors,
+    GetQueryResults,
+    GetResourcePolicy,
+    GetTrail,
+    GetTrailStatus,
+    ListChannels,
+    ListDashboards,
+    ListEventDataStores,
+    ListImportFailures,
+    ListImports,
+    ListInsightsData,
+    ListInsightsMetricData,
+    ListPublicKeys,
+    ListQueries,
+    ListTags,
+    ListTrails,
+    LookupEvents,
+    PutEventConfiguration,
+    PutEventSelectors,
+    PutInsightSelectors,
+    PutResourcePolicy,
+    RegisterOrganizationDelegatedAdmin,
+    RemoveTags,
+    RestoreEventDataStore,
+    SearchSampleQueries,
+    StartDashboardRefresh,
+    StartEventDataStoreIngestion,
+    StartImport,
+    StartLogging,
+    StartQuery,
+    StopEventDataStoreIngestion,
+    StopImport,
+    StopLogging,
+    UpdateChannel,
+    UpdateDashboard,
+    UpdateEventDataStore,
+    UpdateTrail,
 );
 
 impl Operation {
     /// Returns the operation an `X-Amz-Target` header names (with either prefix), if it names one.
     pub fn from_target(target: &str) -> Option<Operation> {
-        let service = target.strip_prefix(TARGET_PREFIX).or_else(|| target.strip_prefix(SMITHY_TARGET_PREFIX))?;
+        let service = target
+            .strip_prefix(TARGET_PREFIX)
+            .or_else(|| target.strip_prefix(SMITHY_TARGET_PREFIX))?;
         let name = service.strip_prefix('.')?;
         Operation::ALL.iter().copied().find(|op| op.name() == name)
     }
@@ -60,7 +109,10 @@ mod tests {
         assert_eq!(Operation::ALL.len(), 60);
         let target = format!("{TARGET_PREFIX}.StartQuery");
         assert_eq!(Operation::from_target(&target), Some(Operation::StartQuery));
-        assert_eq!(Operation::from_target("CloudTrail_20131101.StartQuery"), Some(Operation::StartQuery));
+        assert_eq!(
+            Operation::from_target("CloudTrail_20131101.StartQuery"),
+            Some(Operation::StartQuery)
+        );
         assert_eq!(Operation::from_target("StartQuery"), None);
         assert_eq!(Operation::from_target("CloudTrail_20131101StartQuery"), None);
         assert_eq!(Operation::from_target("cloudtrail_20131101.StartQuery"), None);

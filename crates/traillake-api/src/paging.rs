@@ -35,7 +35,10 @@ pub fn check_page(
         Some(token) => Some(decode_token(operation, token)?),
         None => None,
     };
-    Ok(PageRequest { after, max_results: max_results as usize })
+    Ok(PageRequest {
+        after,
+        max_results: max_results as usize,
+    })
 }
 
 /// Returns the token of the page of `operation` that starts after `after`.
@@ -51,14 +54,22 @@ pub fn decode_token(operation: &str, token: &str) -> Result<String, ApiError> {
 /// Returns the token of the page of `operation` with the request `parameters` (a canonical text
 /// of the list's filters) that starts after `after`.
 pub fn encode_bound_token(operation: &str, parameters: &str, after: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{VERSION}\n{operation}\n{}\n{after}", parameters.replace('\n', " ")))
+    URL_SAFE_NO_PAD.encode(format!(
+        "{VERSION}\n{operation}\n{}\n{after}",
+        parameters.replace('\n', " ")
+    ))
 }
 
 /// Returns the key a token of `operation` starts after, or `InvalidNextTokenException` when it
 /// is not such a token or was returned for other `parameters`.
 pub fn decode_bound_token(operation: &str, parameters: &str, token: &str) -> Result<String, ApiError> {
     PAGINATION_TOKEN.check("NextToken", token)?;
-    let invalid = || ApiError::new(ErrorCode::InvalidNextTokenException, format!("the NextToken is not a token of {operation}"));
+    let invalid = || {
+        ApiError::new(
+            ErrorCode::InvalidNextTokenException,
+            format!("the NextToken is not a token of {operation}"),
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let mut parts = text.splitn(4, '\n');
@@ -89,11 +100,23 @@ mod tests {
     fn round_trips_and_refuses_foreign_tokens() {
         let token = encode_token("ListEventDataStores", "abc");
         assert_eq!(decode_token("ListEventDataStores", &token).unwrap(), "abc");
-        assert_eq!(decode_token("ListChannels", &token).unwrap_err().code, ErrorCode::InvalidNextTokenException);
-        assert_eq!(decode_token("ListChannels", "garbage!").unwrap_err().code, ErrorCode::InvalidNextTokenException);
-        assert_eq!(decode_token("ListChannels", "abc").unwrap_err().code, ErrorCode::InvalidNextTokenException);
+        assert_eq!(
+            decode_token("ListChannels", &token).unwrap_err().code,
+            ErrorCode::InvalidNextTokenException
+        );
+        assert_eq!(
+            decode_token("ListChannels", "garbage!").unwrap_err().code,
+            ErrorCode::InvalidNextTokenException
+        );
+        assert_eq!(
+            decode_token("ListChannels", "abc").unwrap_err().code,
+            ErrorCode::InvalidNextTokenException
+        );
         let bound = encode_bound_token("ListQueries", "store=a status=FINISHED", "k");
-        assert_eq!(decode_bound_token("ListQueries", "store=a status=FINISHED", &bound).unwrap(), "k");
+        assert_eq!(
+            decode_bound_token("ListQueries", "store=a status=FINISHED", &bound).unwrap(),
+            "k"
+        );
         let other = decode_bound_token("ListQueries", "store=b status=FINISHED", &bound).unwrap_err();
         assert_eq!(other.code, ErrorCode::InvalidNextTokenException);
         assert!(other.message.contains("other parameters"), "{}", other.message);

@@ -17,22 +17,42 @@ pub const DEFAULT_PAGE_ROWS: usize = 1000;
 
 static UUID_PATTERN: Pattern = Pattern::new(r"^[a-f0-9\-]+$");
 /// `UUID`: a query or import ID, 36 characters.
-pub static UUID: StringRule =
-    StringRule { min: 36, max: 36, pattern: Some(&UUID_PATTERN), code: ErrorCode::InvalidParameterException };
+pub static UUID: StringRule = StringRule {
+    min: 36,
+    max: 36,
+    pattern: Some(&UUID_PATTERN),
+    code: ErrorCode::InvalidParameterException,
+};
 static DIGITS: Pattern = Pattern::new(r"\d+");
 /// `AccountId`: 12..16 digits.
-pub static ACCOUNT_ID: StringRule =
-    StringRule { min: 12, max: 16, pattern: Some(&DIGITS), code: ErrorCode::InvalidParameterException };
+pub static ACCOUNT_ID: StringRule = StringRule {
+    min: 12,
+    max: 16,
+    pattern: Some(&DIGITS),
+    code: ErrorCode::InvalidParameterException,
+};
 static DELIVERY_S3_URI_PATTERN: Pattern = Pattern::new(r"s3://[a-z0-9][\.\-a-z0-9]{1,61}[a-z0-9](/.*)?");
 /// `DeliveryS3Uri`: `s3://bucket[/prefix]`, up to 1024 characters.
-pub static DELIVERY_S3_URI: StringRule =
-    StringRule { min: 0, max: 1024, pattern: Some(&DELIVERY_S3_URI_PATTERN), code: ErrorCode::InvalidS3BucketNameException };
+pub static DELIVERY_S3_URI: StringRule = StringRule {
+    min: 0,
+    max: 1024,
+    pattern: Some(&DELIVERY_S3_URI_PATTERN),
+    code: ErrorCode::InvalidS3BucketNameException,
+};
 static QUERY_ALIAS_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z][a-zA-Z0-9._\-]*$");
-static QUERY_ALIAS: StringRule =
-    StringRule { min: 1, max: 256, pattern: Some(&QUERY_ALIAS_PATTERN), code: ErrorCode::InvalidParameterException };
+static QUERY_ALIAS: StringRule = StringRule {
+    min: 1,
+    max: 256,
+    pattern: Some(&QUERY_ALIAS_PATTERN),
+    code: ErrorCode::InvalidParameterException,
+};
 static REFRESH_ID_PATTERN: Pattern = Pattern::new(r"\d+");
-static REFRESH_ID: StringRule =
-    StringRule { min: 10, max: 20, pattern: Some(&REFRESH_ID_PATTERN), code: ErrorCode::InvalidParameterException };
+static REFRESH_ID: StringRule = StringRule {
+    min: 10,
+    max: 20,
+    pattern: Some(&REFRESH_ID_PATTERN),
+    code: ErrorCode::InvalidParameterException,
+};
 
 /// A StartQuery request that passed the member checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,15 +69,27 @@ pub struct NewQuery {
 pub fn check_start(request: &StartQueryRequest) -> Result<NewQuery, ApiError> {
     check_dashboard_members(request.query_alias.as_deref(), None)?;
     if !request.query_parameters.is_empty() {
-        validate::list_length(ErrorCode::InvalidParameterException, "QueryParameters", request.query_parameters.len(), 1, 10)?;
+        validate::list_length(
+            ErrorCode::InvalidParameterException,
+            "QueryParameters",
+            request.query_parameters.len(),
+            1,
+            10,
+        )?;
         return Err(ApiError::new(
             ErrorCode::InvalidParameterException,
             "QueryParameters fill the placeholders of a dashboard widget's query; dashboards are not supported",
         ));
     }
-    ACCOUNT_ID.check_optional("EventDataStoreOwnerAccountId", request.event_data_store_owner_account_id.as_deref())?;
+    ACCOUNT_ID.check_optional(
+        "EventDataStoreOwnerAccountId",
+        request.event_data_store_owner_account_id.as_deref(),
+    )?;
     let Some(statement) = request.query_statement.as_deref() else {
-        return Err(ApiError::missing(ErrorCode::InvalidParameterException, "QueryStatement"));
+        return Err(ApiError::missing(
+            ErrorCode::InvalidParameterException,
+            "QueryStatement",
+        ));
     };
     let length = statement.chars().count();
     if length == 0 || length > MAX_STATEMENT_CHARS {
@@ -90,7 +122,10 @@ fn check_delivery_uri(uri: &str) -> Result<(), ApiError> {
             if prefix.chars().count() <= 200 && !prefix.chars().any(|c| c.is_control() || c == '\\') {
                 return Ok(());
             }
-            (ErrorCode::InvalidS3PrefixException, "the key prefix must be at most 200 characters, without backslashes or control characters")
+            (
+                ErrorCode::InvalidS3PrefixException,
+                "the key prefix must be at most 200 characters, without backslashes or control characters",
+            )
         }
         Err(problem @ S3LocationProblem::Prefix) => (ErrorCode::InvalidS3PrefixException, problem.reason()),
         Err(problem) => (ErrorCode::InvalidS3BucketNameException, problem.reason()),
@@ -113,7 +148,10 @@ fn check_dashboard_members(alias: Option<&str>, refresh_id: Option<&str>) -> Res
 /// Checks the members DescribeQuery and CancelQuery share; returns the QueryId.
 pub fn check_query_request(request: &QueryRequest) -> Result<String, ApiError> {
     check_dashboard_members(request.query_alias.as_deref(), request.refresh_id.as_deref())?;
-    ACCOUNT_ID.check_optional("EventDataStoreOwnerAccountId", request.event_data_store_owner_account_id.as_deref())?;
+    ACCOUNT_ID.check_optional(
+        "EventDataStoreOwnerAccountId",
+        request.event_data_store_owner_account_id.as_deref(),
+    )?;
     Ok(UUID.check_required("QueryId", request.query_id.as_deref())?.to_string())
 }
 
@@ -130,14 +168,27 @@ pub struct ResultsPage {
 
 /// Checks GetQueryResults' members.
 pub fn check_results(request: &GetQueryResultsRequest) -> Result<ResultsPage, ApiError> {
-    ACCOUNT_ID.check_optional("EventDataStoreOwnerAccountId", request.event_data_store_owner_account_id.as_deref())?;
+    ACCOUNT_ID.check_optional(
+        "EventDataStoreOwnerAccountId",
+        request.event_data_store_owner_account_id.as_deref(),
+    )?;
     let query_id = UUID.check_required("QueryId", request.query_id.as_deref())?.to_string();
     let max_rows = request.max_query_results.unwrap_or(DEFAULT_PAGE_ROWS as i32);
-    validate::range(ErrorCode::InvalidMaxResultsException, "MaxQueryResults", max_rows.into(), 1, 1000)?;
+    validate::range(
+        ErrorCode::InvalidMaxResultsException,
+        "MaxQueryResults",
+        max_rows.into(),
+        1,
+        1000,
+    )?;
     if let Some(token) = request.next_token.as_deref() {
         validate::PAGINATION_TOKEN.check("NextToken", token)?;
     }
-    Ok(ResultsPage { query_id, next_token: request.next_token.clone(), max_rows: max_rows as usize })
+    Ok(ResultsPage {
+        query_id,
+        next_token: request.next_token.clone(),
+        max_rows: max_rows as usize,
+    })
 }
 
 /// A ListQueries request that passed the member checks (the store is resolved by the caller).
@@ -160,7 +211,13 @@ pub struct QueryListing {
 /// Checks ListQueries' members but EventDataStore.
 pub fn check_list(request: &ListQueriesRequest) -> Result<QueryListing, ApiError> {
     let max_results = request.max_results.unwrap_or(1000);
-    validate::range(ErrorCode::InvalidMaxResultsException, "MaxResults", max_results.into(), 1, 1000)?;
+    validate::range(
+        ErrorCode::InvalidMaxResultsException,
+        "MaxResults",
+        max_results.into(),
+        1,
+        1000,
+    )?;
     let start = request.start_time.as_ref().and_then(utc);
     let end = request.end_time.as_ref().and_then(utc);
     if let (Some(start), Some(end)) = (start, end)
@@ -173,7 +230,12 @@ pub fn check_list(request: &ListQueriesRequest) -> Result<QueryListing, ApiError
     }
     let status = match validate::enum_value::<QueryStatus>("QueryStatus", request.query_status) {
         Ok(status) => status,
-        Err(error) => return Err(ApiError { code: ErrorCode::InvalidQueryStatusException, ..error }),
+        Err(error) => {
+            return Err(ApiError {
+                code: ErrorCode::InvalidQueryStatusException,
+                ..error
+            });
+        }
     };
     let parameters = format!(
         "EventDataStore={:?} StartTime={start:?} EndTime={end:?} QueryStatus={status:?}",
@@ -183,5 +245,12 @@ pub fn check_list(request: &ListQueriesRequest) -> Result<QueryListing, ApiError
         Some(token) => Some(paging::decode_bound_token("ListQueries", &parameters, token)?),
         None => None,
     };
-    Ok(QueryListing { after, max_results: max_results as usize, start, end, status, parameters })
+    Ok(QueryListing {
+        after,
+        max_results: max_results as usize,
+        start,
+        end,
+        status,
+        parameters,
+    })
 }

@@ -16,8 +16,12 @@ use crate::error::{ApiError, ErrorCode};
 use crate::validate::StringRule;
 
 /// `ResourcePolicy`: 1..8192 characters.
-pub static POLICY_TEXT: StringRule =
-    StringRule { min: 1, max: 8192, pattern: None, code: ErrorCode::ResourcePolicyNotValidException };
+pub static POLICY_TEXT: StringRule = StringRule {
+    min: 1,
+    max: 8192,
+    pattern: None,
+    code: ErrorCode::ResourcePolicyNotValidException,
+};
 
 /// The only action a channel policy may grant.
 pub const PUT_AUDIT_EVENTS_ACTION: &str = "cloudtrail-data:PutAuditEvents";
@@ -65,7 +69,9 @@ fn strings(value: &Value) -> Option<Vec<String>> {
 
 /// Returns the member `name` of a statement, matching the name case-sensitively as IAM does.
 fn required<'a>(statement: &'a Map<String, Value>, index: usize, name: &str) -> Result<&'a Value, ApiError> {
-    statement.get(name).ok_or_else(|| not_valid(format!("Statement[{index}] has no {name}")))
+    statement
+        .get(name)
+        .ok_or_else(|| not_valid(format!("Statement[{index}] has no {name}")))
 }
 
 /// Returns the account of an AWS principal: a 12-digit account ID or `arn:aws:iam::ACCOUNT:root`.
@@ -89,12 +95,18 @@ impl ResourcePolicy {
         if let Some(version) = document.get("Version")
             && !matches!(version.as_str(), Some("2012-10-17" | "2008-10-17"))
         {
-            return Err(not_valid(format!("ResourcePolicy has Version {version}; use \"2012-10-17\"")));
+            return Err(not_valid(format!(
+                "ResourcePolicy has Version {version}; use \"2012-10-17\""
+            )));
         }
         let statements = match document.get("Statement") {
             Some(Value::Array(items)) => items.iter().collect::<Vec<_>>(),
             Some(item @ Value::Object(_)) => vec![item],
-            _ => return Err(not_valid("ResourcePolicy needs a Statement: an object or a list of objects")),
+            _ => {
+                return Err(not_valid(
+                    "ResourcePolicy needs a Statement: an object or a list of objects",
+                ));
+            }
         };
         if statements.is_empty() || statements.len() > MAX_STATEMENTS {
             return Err(not_valid(format!(
@@ -121,30 +133,52 @@ impl ResourcePolicy {
                     .as_ref()
                     .is_none_or(|ids| external_id.is_some_and(|given| ids.iter().any(|id| id == given)))
         };
-        if self.statements.iter().any(|statement| !statement.allow && matches(statement)) {
+        if self
+            .statements
+            .iter()
+            .any(|statement| !statement.allow && matches(statement))
+        {
             return false;
         }
-        caller == owner || self.statements.iter().any(|statement| statement.allow && matches(statement))
+        caller == owner
+            || self
+                .statements
+                .iter()
+                .any(|statement| statement.allow && matches(statement))
     }
 }
 
-fn parse_statement(index: usize, value: &Value, resource_arn: &str, target: PolicyTarget) -> Result<Statement, ApiError> {
+fn parse_statement(
+    index: usize,
+    value: &Value,
+    resource_arn: &str,
+    target: PolicyTarget,
+) -> Result<Statement, ApiError> {
     let Value::Object(statement) = value else {
         return Err(not_valid(format!("Statement[{index}] must be a JSON object")));
     };
     let allow = match required(statement, index, "Effect")?.as_str() {
         Some("Allow") => true,
         Some("Deny") => false,
-        _ => return Err(not_valid(format!("Statement[{index}].Effect must be \"Allow\" or \"Deny\""))),
+        _ => {
+            return Err(not_valid(format!(
+                "Statement[{index}].Effect must be \"Allow\" or \"Deny\""
+            )));
+        }
     };
     let Value::Object(principal) = required(statement, index, "Principal")? else {
-        return Err(not_valid(format!("Statement[{index}].Principal must be an object such as {{\"AWS\": [\"111122223333\"]}}")));
+        return Err(not_valid(format!(
+            "Statement[{index}].Principal must be an object such as {{\"AWS\": [\"111122223333\"]}}"
+        )));
     };
     let mut accounts = Vec::new();
     let mut principals = 0;
     for (kind, values) in principal {
-        let values = strings(values)
-            .ok_or_else(|| not_valid(format!("Statement[{index}].Principal.{kind} must be a string or a list of strings")))?;
+        let values = strings(values).ok_or_else(|| {
+            not_valid(format!(
+                "Statement[{index}].Principal.{kind} must be a string or a list of strings"
+            ))
+        })?;
         principals += values.len();
         match (kind.as_str(), target) {
             ("AWS", _) => {
@@ -158,14 +192,23 @@ fn parse_statement(index: usize, value: &Value, resource_arn: &str, target: Poli
                 }
             }
             ("Service", PolicyTarget::EventDataStore) => {}
-            _ => return Err(not_valid(format!("Statement[{index}].Principal.{kind} is not a principal this resource takes; use AWS"))),
+            _ => {
+                return Err(not_valid(format!(
+                    "Statement[{index}].Principal.{kind} is not a principal this resource takes; use AWS"
+                )));
+            }
         }
     }
     if principals == 0 || principals > MAX_PRINCIPALS {
-        return Err(not_valid(format!("Statement[{index}] has {principals} principals; it needs 1 to {MAX_PRINCIPALS}")));
+        return Err(not_valid(format!(
+            "Statement[{index}] has {principals} principals; it needs 1 to {MAX_PRINCIPALS}"
+        )));
     }
-    let actions = strings(required(statement, index, "Action")?)
-        .ok_or_else(|| not_valid(format!("Statement[{index}].Action must be a string or a list of strings")))?;
+    let actions = strings(required(statement, index, "Action")?).ok_or_else(|| {
+        not_valid(format!(
+            "Statement[{index}].Action must be a string or a list of strings"
+        ))
+    })?;
     for action in &actions {
         let fits = match target {
             PolicyTarget::Channel => action == PUT_AUDIT_EVENTS_ACTION,
@@ -176,22 +219,33 @@ fn parse_statement(index: usize, value: &Value, resource_arn: &str, target: Poli
                 PolicyTarget::Channel => PUT_AUDIT_EVENTS_ACTION,
                 PolicyTarget::EventDataStore => "cloudtrail: actions",
             };
-            return Err(not_valid(format!("Statement[{index}].Action '{action}' is not allowed; this resource takes {allowed}")));
+            return Err(not_valid(format!(
+                "Statement[{index}].Action '{action}' is not allowed; this resource takes {allowed}"
+            )));
         }
     }
     if actions.is_empty() {
         return Err(not_valid(format!("Statement[{index}].Action names no action")));
     }
-    let resources = strings(required(statement, index, "Resource")?)
-        .ok_or_else(|| not_valid(format!("Statement[{index}].Resource must be a string or a list of strings")))?;
+    let resources = strings(required(statement, index, "Resource")?).ok_or_else(|| {
+        not_valid(format!(
+            "Statement[{index}].Resource must be a string or a list of strings"
+        ))
+    })?;
     if resources.is_empty() || resources.iter().any(|resource| resource != resource_arn) {
-        return Err(not_valid(format!("Statement[{index}].Resource must be the resource's own ARN, {resource_arn}")));
+        return Err(not_valid(format!(
+            "Statement[{index}].Resource must be the resource's own ARN, {resource_arn}"
+        )));
     }
     let external_ids = match statement.get("Condition") {
         None => None,
         Some(condition) => Some(parse_external_id_condition(index, condition)?),
     };
-    Ok(Statement { allow, accounts, external_ids })
+    Ok(Statement {
+        allow,
+        accounts,
+        external_ids,
+    })
 }
 
 /// Reads `{"StringEquals": {"cloudtrail:ExternalId": "id" | ["id", ...]}}`.
@@ -201,10 +255,18 @@ fn parse_external_id_condition(index: usize, condition: &Value) -> Result<Vec<St
             "Statement[{index}].Condition is not supported: the only condition is {{\"StringEquals\": {{\"{EXTERNAL_ID_KEY}\": \"ID\"}}}}"
         ))
     };
-    let Value::Object(operators) = condition else { return Err(unsupported()) };
-    let (Some((operator, keys)), 1) = (operators.iter().next(), operators.len()) else { return Err(unsupported()) };
-    let Value::Object(keys) = keys else { return Err(unsupported()) };
-    let (Some((key, values)), 1) = (keys.iter().next(), keys.len()) else { return Err(unsupported()) };
+    let Value::Object(operators) = condition else {
+        return Err(unsupported());
+    };
+    let (Some((operator, keys)), 1) = (operators.iter().next(), operators.len()) else {
+        return Err(unsupported());
+    };
+    let Value::Object(keys) = keys else {
+        return Err(unsupported());
+    };
+    let (Some((key, values)), 1) = (keys.iter().next(), keys.len()) else {
+        return Err(unsupported());
+    };
     if operator != "StringEquals" || !key.eq_ignore_ascii_case(EXTERNAL_ID_KEY) {
         return Err(unsupported());
     }
@@ -248,10 +310,17 @@ mod tests {
         assert!(guarded.permits_put_audit_events("111122223333", OWNER, Some("ext-42")));
         assert!(!guarded.permits_put_audit_events("111122223333", OWNER, Some("ext-41")));
         assert!(!guarded.permits_put_audit_events("111122223333", OWNER, None));
-        assert!(guarded.permits_put_audit_events(OWNER, OWNER, None), "the owner is not bound by the condition");
+        assert!(
+            guarded.permits_put_audit_events(OWNER, OWNER, None),
+            "the owner is not bound by the condition"
+        );
         let mut deny = allow(json!(OWNER), None);
         deny["Effect"] = json!("Deny");
-        assert!(!policy(json!([deny])).unwrap().permits_put_audit_events(OWNER, OWNER, None));
+        assert!(
+            !policy(json!([deny]))
+                .unwrap()
+                .permits_put_audit_events(OWNER, OWNER, None)
+        );
     }
 
     #[test]
@@ -262,7 +331,10 @@ mod tests {
         wrong_resource["Resource"] = json!("arn:aws:cloudtrail:us-east-1:123456789012:channel/other");
         let too_many_principals: Vec<String> = (0..51).map(|n| format!("{:012}", n)).collect();
         let role = allow(json!("arn:aws:iam::111122223333:role/x"), None);
-        let other_condition = allow(json!("111122223333"), Some(json!({"StringLike": {"cloudtrail:ExternalId": "*"}})));
+        let other_condition = allow(
+            json!("111122223333"),
+            Some(json!({"StringLike": {"cloudtrail:ExternalId": "*"}})),
+        );
         for statements in [
             json!([]),
             json!(vec![allow(json!("111122223333"), None); 21]),
@@ -278,7 +350,10 @@ mod tests {
             assert_eq!(error.code, ErrorCode::ResourcePolicyNotValidException, "{statements}");
         }
         for text in ["not json", "[]", "", r#"{"Statement": 5}"#] {
-            assert!(ResourcePolicy::parse(text, CHANNEL, PolicyTarget::Channel).is_err(), "{text}");
+            assert!(
+                ResourcePolicy::parse(text, CHANNEL, PolicyTarget::Channel).is_err(),
+                "{text}"
+            );
         }
     }
 }

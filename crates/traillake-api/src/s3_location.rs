@@ -52,8 +52,15 @@ impl S3Location {
         if prefix.split('/').any(|part| part == "." || part == "..") || prefix.contains("//") {
             return Err(S3LocationProblem::Prefix);
         }
-        let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
-        Ok(Self { bucket: bucket.to_string(), prefix })
+        let prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        Ok(Self {
+            bucket: bucket.to_string(),
+            prefix,
+        })
     }
 }
 
@@ -63,7 +70,13 @@ mod tests {
 
     #[test]
     fn reads_buckets_and_prefixes() {
-        assert_eq!(S3Location::read("s3://trail-bucket/a/b/").unwrap(), S3Location { bucket: "trail-bucket".into(), prefix: "a/b/".into() });
+        assert_eq!(
+            S3Location::read("s3://trail-bucket/a/b/").unwrap(),
+            S3Location {
+                bucket: "trail-bucket".into(),
+                prefix: "a/b/".into()
+            }
+        );
         assert_eq!(S3Location::read("s3://trail-bucket").unwrap().prefix, "");
         assert_eq!(S3Location::read("https://b/x"), Err(S3LocationProblem::Scheme));
         for bad in ["s3://ab", "s3://UPPER", "s3://a..b", "s3://192.168.1.1/x"] {

@@ -38,7 +38,10 @@ impl StoreKind {
     /// CloudTrail events and Config items (as the reference says), and the stores channels
     /// deliver to, which can be created with `StartIngestion` false and must be startable.
     pub fn has_ingestion_control(self) -> bool {
-        matches!(self, StoreKind::CloudTrail | StoreKind::ConfigurationItem | StoreKind::ActivityAuditLog)
+        matches!(
+            self,
+            StoreKind::CloudTrail | StoreKind::ConfigurationItem | StoreKind::ActivityAuditLog
+        )
     }
 
     fn of_category(category: &str) -> Option<Self> {
@@ -76,33 +79,87 @@ const DATA_EVENT_FIELDS: &[&str] = &["eventName", "resources.type", "resources.A
 const EXCLUDABLE_EVENT_SOURCES: &[&str] = &["kms.amazonaws.com", "rdsdata.amazonaws.com"];
 /// The `resources.type` values of data events, as the seed API reference lists them.
 const RESOURCE_TYPES: &[&str] = &[
-    "AWS::AppConfig::Configuration", "AWS::B2BI::Transformer", "AWS::Bedrock::AgentAlias",
-    "AWS::Bedrock::KnowledgeBase", "AWS::Cassandra::Table", "AWS::CloudFront::KeyValueStore",
-    "AWS::CloudTrail::Channel", "AWS::CodeWhisperer::Customization", "AWS::CodeWhisperer::Profile",
-    "AWS::Cognito::IdentityPool", "AWS::DynamoDB::Stream", "AWS::DynamoDB::Table", "AWS::EC2::Snapshot",
-    "AWS::EMRWAL::Workspace", "AWS::FinSpace::Environment", "AWS::Glue::Table", "AWS::GreengrassV2::ComponentVersion",
-    "AWS::GreengrassV2::Deployment", "AWS::GuardDuty::Detector", "AWS::IoT::Certificate", "AWS::IoT::Thing",
-    "AWS::IoTSiteWise::Asset", "AWS::IoTSiteWise::TimeSeries", "AWS::IoTTwinMaker::Entity",
-    "AWS::IoTTwinMaker::Workspace", "AWS::KendraRanking::ExecutionPlan", "AWS::KinesisVideo::Stream",
-    "AWS::Lambda::Function", "AWS::ManagedBlockchain::Network", "AWS::ManagedBlockchain::Node",
-    "AWS::MedicalImaging::Datastore", "AWS::NeptuneGraph::Graph", "AWS::PCAConnectorAD::Connector",
-    "AWS::QBusiness::Application", "AWS::QBusiness::DataSource", "AWS::QBusiness::Index",
-    "AWS::QBusiness::WebExperience", "AWS::RDS::DBCluster", "AWS::S3::AccessPoint", "AWS::S3::Object",
-    "AWS::S3ObjectLambda::AccessPoint", "AWS::S3Outposts::Object", "AWS::SCN::Instance", "AWS::SNS::PlatformEndpoint",
-    "AWS::SNS::Topic", "AWS::SQS::Queue", "AWS::SSM::ManagedNode", "AWS::SSMMessages::ControlChannel",
-    "AWS::SWF::Domain", "AWS::SageMaker::Endpoint", "AWS::SageMaker::ExperimentTrialComponent",
-    "AWS::SageMaker::FeatureGroup", "AWS::ServiceDiscovery::Namespace", "AWS::ServiceDiscovery::Service",
-    "AWS::ThinClient::Device", "AWS::ThinClient::Environment", "AWS::Timestream::Database", "AWS::Timestream::Table",
-    "AWS::VerifiedPermissions::PolicyStore", "AWS::XRay::Trace",
+    "AWS::AppConfig::Configuration",
+    "AWS::B2BI::Transformer",
+    "AWS::Bedrock::AgentAlias",
+    "AWS::Bedrock::KnowledgeBase",
+    "AWS::Cassandra::Table",
+    "AWS::CloudFront::KeyValueStore",
+    "AWS::CloudTrail::Channel",
+    "AWS::CodeWhisperer::Customization",
+    "AWS::CodeWhisperer::Profile",
+    "AWS::Cognito::IdentityPool",
+    "AWS::DynamoDB::Stream",
+    "AWS::DynamoDB::Table",
+    "AWS::EC2::Snapshot",
+    "AWS::EMRWAL::Workspace",
+    "AWS::FinSpace::Environment",
+    "AWS::Glue::Table",
+    "AWS::GreengrassV2::ComponentVersion",
+    "AWS::GreengrassV2::Deployment",
+    "AWS::GuardDuty::Detector",
+    "AWS::IoT::Certificate",
+    "AWS::IoT::Thing",
+    "AWS::IoTSiteWise::Asset",
+    "AWS::IoTSiteWise::TimeSeries",
+    "AWS::IoTTwinMaker::Entity",
+    "AWS::IoTTwinMaker::Workspace",
+    "AWS::KendraRanking::ExecutionPlan",
+    "AWS::KinesisVideo::Stream",
+    "AWS::Lambda::Function",
+    "AWS::ManagedBlockchain::Network",
+    "AWS::ManagedBlockchain::Node",
+    "AWS::MedicalImaging::Datastore",
+    "AWS::NeptuneGraph::Graph",
+    "AWS::PCAConnectorAD::Connector",
+    "AWS::QBusiness::Application",
+    "AWS::QBusiness::DataSource",
+    "AWS::QBusiness::Index",
+    "AWS::QBusiness::WebExperience",
+    "AWS::RDS::DBCluster",
+    "AWS::S3::AccessPoint",
+    "AWS::S3::Object",
+    "AWS::S3ObjectLambda::AccessPoint",
+    "AWS::S3Outposts::Object",
+    "AWS::SCN::Instance",
+    "AWS::SNS::PlatformEndpoint",
+    "AWS::SNS::Topic",
+    "AWS::SQS::Queue",
+    "AWS::SSM::ManagedNode",
+    "AWS::SSMMessages::ControlChannel",
+    "AWS::SWF::Domain",
+    "AWS::SageMaker::Endpoint",
+    "AWS::SageMaker::ExperimentTrialComponent",
+    "AWS::SageMaker::FeatureGroup",
+    "AWS::ServiceDiscovery::Namespace",
+    "AWS::ServiceDiscovery::Service",
+    "AWS::ThinClient::Device",
+    "AWS::ThinClient::Environment",
+    "AWS::Timestream::Database",
+    "AWS::Timestream::Table",
+    "AWS::VerifiedPermissions::PolicyStore",
+    "AWS::XRay::Trace",
 ];
 
-static SELECTOR_NAME: StringRule =
-    StringRule { min: 0, max: 1000, pattern: None, code: ErrorCode::InvalidParameterException };
+static SELECTOR_NAME: StringRule = StringRule {
+    min: 0,
+    max: 1000,
+    pattern: None,
+    code: ErrorCode::InvalidParameterException,
+};
 static FIELD_PATTERN: Pattern = Pattern::new(r"[\w|\d|\.|_]+");
-static FIELD: StringRule =
-    StringRule { min: 1, max: 1000, pattern: Some(&FIELD_PATTERN), code: ErrorCode::InvalidParameterException };
-static OPERATOR_VALUE: StringRule =
-    StringRule { min: 1, max: 2048, pattern: None, code: ErrorCode::InvalidParameterException };
+static FIELD: StringRule = StringRule {
+    min: 1,
+    max: 1000,
+    pattern: Some(&FIELD_PATTERN),
+    code: ErrorCode::InvalidParameterException,
+};
+static OPERATOR_VALUE: StringRule = StringRule {
+    min: 1,
+    max: 2048,
+    pattern: None,
+    code: ErrorCode::InvalidParameterException,
+};
 
 /// Returns the selectors a store gets when a request gives none: management events.
 pub fn default_selectors() -> Vec<AdvancedEventSelector> {
@@ -153,7 +210,13 @@ pub fn check_selectors(field: &str, selectors: &[AdvancedEventSelector]) -> Resu
 /// Checks one selector and returns its kind and its number of condition values.
 fn check_selector(path: &str, selector: &AdvancedEventSelector) -> Result<(StoreKind, usize), ApiError> {
     let field_path = format!("{path}.FieldSelectors");
-    validate::list_length(ErrorCode::InvalidParameterException, &field_path, selector.field_selectors.len(), 1, usize::MAX)?;
+    validate::list_length(
+        ErrorCode::InvalidParameterException,
+        &field_path,
+        selector.field_selectors.len(),
+        1,
+        usize::MAX,
+    )?;
     let mut categories: Vec<&str> = Vec::new();
     let mut fields: Vec<&str> = Vec::new();
     let mut values = 0;
@@ -172,7 +235,9 @@ fn check_selector(path: &str, selector: &AdvancedEventSelector) -> Result<(Store
     let [category] = categories[..] else {
         return Err(match categories.len() {
             0 => invalid(format!("{path} must have an eventCategory condition")),
-            _ => invalid(format!("{path}: eventCategory takes one value; add another selector for another category")),
+            _ => invalid(format!(
+                "{path}: eventCategory takes one value; add another selector for another category"
+            )),
         });
     };
     let Some(kind) = StoreKind::of_category(category) else {
@@ -215,7 +280,10 @@ fn check_management_selector(path: &str, selector: &AdvancedEventSelector) -> Re
             &condition.not_starts_with,
             &condition.not_ends_with,
         ];
-        let excludable = condition.not_equals.iter().all(|value| EXCLUDABLE_EVENT_SOURCES.contains(&value.as_str()));
+        let excludable = condition
+            .not_equals
+            .iter()
+            .all(|value| EXCLUDABLE_EVENT_SOURCES.contains(&value.as_str()));
         if other_operators.iter().any(|values| !values.is_empty()) || !excludable {
             return Err(invalid(format!(
                 "{path}: eventSource in a selector of management events takes NotEquals {} only",
@@ -234,7 +302,9 @@ fn check_data_selector(path: &str, selector: &AdvancedEventSelector) -> Result<(
         match condition.field.as_deref().unwrap_or_default() {
             "resources.type" => types.push(&condition.equals),
             "eventSource" => {
-                return Err(invalid(format!("{path} selects Data events, and eventSource filters management events only")));
+                return Err(invalid(format!(
+                    "{path} selects Data events, and eventSource filters management events only"
+                )));
             }
             _ => {}
         }
@@ -242,7 +312,10 @@ fn check_data_selector(path: &str, selector: &AdvancedEventSelector) -> Result<(
     let [values] = types[..] else {
         return Err(invalid(match types.len() {
             0 => format!("{path} selects Data events and must have a resources.type condition"),
-            _ => format!("{path} has {} resources.type conditions; a selector takes one, add a selector per resource type", types.len()),
+            _ => format!(
+                "{path} has {} resources.type conditions; a selector takes one, add a selector per resource type",
+                types.len()
+            ),
         }));
     };
     let [resource_type] = &values[..] else {
@@ -281,12 +354,16 @@ fn check_condition(path: &str, name: &str, condition: &AdvancedFieldSelector) ->
             continue;
         }
         if operator != "Equals" && EQUALS_ONLY.contains(&name) {
-            return Err(invalid(format!("{path}: the field {name} takes the Equals operator only")));
+            return Err(invalid(format!(
+                "{path}: the field {name} takes the Equals operator only"
+            )));
         }
         for (k, value) in list.iter().enumerate() {
             OPERATOR_VALUE.check(&format!("{path}.{operator}[{k}]"), value)?;
             if name == "readOnly" && value != "true" && value != "false" {
-                return Err(invalid(format!("{path}: readOnly takes the values true and false, not '{value}'")));
+                return Err(invalid(format!(
+                    "{path}: readOnly takes the values true and false, not '{value}'"
+                )));
             }
         }
         values += list.len();
@@ -314,7 +391,10 @@ mod tests {
     }
 
     fn selector(conditions: Vec<AdvancedFieldSelector>) -> AdvancedEventSelector {
-        AdvancedEventSelector { name: None, field_selectors: conditions }
+        AdvancedEventSelector {
+            name: None,
+            field_selectors: conditions,
+        }
     }
 
     #[test]
@@ -325,7 +405,10 @@ mod tests {
         assert_eq!(check_selectors("S", &channel).unwrap(), StoreKind::ActivityAuditLog);
         let mixed_ct = [
             selector(vec![condition("eventCategory", &["Management"])]),
-            selector(vec![condition("eventCategory", &["Data"]), condition("resources.type", &["AWS::S3::Object"])]),
+            selector(vec![
+                condition("eventCategory", &["Data"]),
+                condition("resources.type", &["AWS::S3::Object"]),
+            ]),
         ];
         assert_eq!(check_selectors("S", &mixed_ct).unwrap(), StoreKind::CloudTrail);
         let without_kms = [selector(vec![
@@ -345,13 +428,28 @@ mod tests {
         let cases = vec![
             vec![selector(vec![condition("eventSource", &["s3.amazonaws.com"])])],
             vec![selector(vec![condition("eventCategory", &["Bogus"])])],
-            vec![selector(vec![condition("eventCategory", &["Management"]), condition("nope", &["x"])])],
-            vec![selector(vec![condition("eventCategory", &["Management"]), condition("readOnly", &["maybe"])])],
+            vec![selector(vec![
+                condition("eventCategory", &["Management"]),
+                condition("nope", &["x"]),
+            ])],
+            vec![selector(vec![
+                condition("eventCategory", &["Management"]),
+                condition("readOnly", &["maybe"]),
+            ])],
             vec![selector(vec![condition("eventCategory", &["Data"])])],
             vec![selector(vec![condition("eventCategory", &["Management", "Data"])])],
-            vec![selector(vec![condition("eventCategory", &["Management"]), condition("eventName", &["PutObject"])])],
-            vec![selector(vec![condition("eventCategory", &["Management"]), condition("resources.type", &["AWS::S3::Object"])])],
-            vec![selector(vec![condition("eventCategory", &["Management"]), condition("eventSource", &["s3.amazonaws.com"])])],
+            vec![selector(vec![
+                condition("eventCategory", &["Management"]),
+                condition("eventName", &["PutObject"]),
+            ])],
+            vec![selector(vec![
+                condition("eventCategory", &["Management"]),
+                condition("resources.type", &["AWS::S3::Object"]),
+            ])],
+            vec![selector(vec![
+                condition("eventCategory", &["Management"]),
+                condition("eventSource", &["s3.amazonaws.com"]),
+            ])],
             vec![selector(vec![
                 condition("eventCategory", &["Management"]),
                 AdvancedFieldSelector {
@@ -360,7 +458,10 @@ mod tests {
                     ..Default::default()
                 },
             ])],
-            vec![selector(vec![condition("eventCategory", &["Data"]), condition("resources.type", &["AWS::S3::Bucket"])])],
+            vec![selector(vec![
+                condition("eventCategory", &["Data"]),
+                condition("resources.type", &["AWS::S3::Bucket"]),
+            ])],
             vec![selector(vec![
                 condition("eventCategory", &["Data"]),
                 condition("resources.type", &["AWS::S3::Object", "AWS::Lambda::Function"]),
@@ -379,17 +480,27 @@ mod tests {
                 selector(vec![condition("eventCategory", &["Management"])]),
                 selector(vec![condition("eventCategory", &["ActivityAuditLog"])]),
             ],
-            vec![selector(vec![condition("eventCategory", &["Insight"]), condition("eventName", &["x"])])],
+            vec![selector(vec![
+                condition("eventCategory", &["Insight"]),
+                condition("eventName", &["x"]),
+            ])],
             vec![selector(vec![AdvancedFieldSelector {
                 field: Some("eventCategory".into()),
                 starts_with: vec!["Man".into()],
                 ..Default::default()
             }])],
-            (0..6).map(|_| selector(vec![condition("eventCategory", &["Management"])])).collect(),
+            (0..6)
+                .map(|_| selector(vec![condition("eventCategory", &["Management"])]))
+                .collect(),
         ];
         for (i, case) in cases.iter().enumerate() {
             let err = check_selectors("AdvancedEventSelectors", case).unwrap_err();
-            assert_eq!(err.code, ErrorCode::InvalidEventSelectorsException, "case {i}: {}", err.message);
+            assert_eq!(
+                err.code,
+                ErrorCode::InvalidEventSelectorsException,
+                "case {i}: {}",
+                err.message
+            );
         }
     }
 

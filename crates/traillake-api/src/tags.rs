@@ -7,10 +7,18 @@ use crate::shapes::{ListTagsRequest, Tag};
 use crate::validate::{self, Pattern, StringRule};
 
 static TAG_PATTERN: Pattern = Pattern::new(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$");
-static KEY: StringRule =
-    StringRule { min: 1, max: 128, pattern: Some(&TAG_PATTERN), code: ErrorCode::InvalidTagParameterException };
-static VALUE: StringRule =
-    StringRule { min: 1, max: 256, pattern: Some(&TAG_PATTERN), code: ErrorCode::InvalidTagParameterException };
+static KEY: StringRule = StringRule {
+    min: 1,
+    max: 128,
+    pattern: Some(&TAG_PATTERN),
+    code: ErrorCode::InvalidTagParameterException,
+};
+static VALUE: StringRule = StringRule {
+    min: 1,
+    max: 256,
+    pattern: Some(&TAG_PATTERN),
+    code: ErrorCode::InvalidTagParameterException,
+};
 
 /// The most resources one ListTags request names.
 pub const MAX_LIST_TAGS_RESOURCES: usize = 20;
@@ -63,7 +71,10 @@ mod tests {
     use super::*;
 
     fn tag(key: &str, value: Option<&str>) -> Tag {
-        Tag { key: Some(key.into()), value: value.map(Into::into) }
+        Tag {
+            key: Some(key.into()),
+            value: value.map(Into::into),
+        }
     }
 
     #[test]
@@ -76,7 +87,10 @@ mod tests {
             vec![tag(&"k".repeat(129), None)],
             vec![tag("k", Some(&"v".repeat(257)))],
             vec![tag("bad#key", None)],
-            vec![Tag { key: None, value: Some("v".into()) }],
+            vec![Tag {
+                key: None,
+                value: Some("v".into()),
+            }],
         ] {
             assert!(check_tags("TagsList", &bad, code).is_err(), "{bad:?}");
         }

@@ -17,7 +17,10 @@ pub struct Pattern {
 impl Pattern {
     /// Returns the pattern of the model's text (an ECMA-262 expression).
     pub const fn new(text: &'static str) -> Self {
-        Self { text, compiled: OnceLock::new() }
+        Self {
+            text,
+            compiled: OnceLock::new(),
+        }
     }
 
     /// Returns true if the whole of `value` matches.
@@ -104,7 +107,15 @@ pub fn list_length(code: ErrorCode, field: &str, length: usize, min: usize, max:
 }
 
 /// Checks that `measure` (a value or a length, as `what` says) lies in `min..=max`.
-fn bounds(code: ErrorCode, field: &str, text: &str, measure: i64, min: i64, max: i64, what: &str) -> Result<(), ApiError> {
+fn bounds(
+    code: ErrorCode,
+    field: &str,
+    text: &str,
+    measure: i64,
+    min: i64,
+    max: i64,
+    what: &str,
+) -> Result<(), ApiError> {
     let constraint = if measure < min {
         format!("Member must have {what} greater than or equal to {min}")
     } else if measure > max {
@@ -134,16 +145,24 @@ pub fn enum_value<E: WireEnum>(field: &str, value: Option<i32>) -> Result<Option
 }
 
 /// `PaginationToken`: 4..1000 characters.
-pub static PAGINATION_TOKEN: StringRule =
-    StringRule { min: 4, max: 1000, pattern: None, code: ErrorCode::InvalidNextTokenException };
+pub static PAGINATION_TOKEN: StringRule = StringRule {
+    min: 4,
+    max: 1000,
+    pattern: None,
+    code: ErrorCode::InvalidNextTokenException,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     static NAME: Pattern = Pattern::new(r"^[a-zA-Z0-9._\-]+$");
-    static RULE: StringRule =
-        StringRule { min: 3, max: 5, pattern: Some(&NAME), code: ErrorCode::InvalidParameterException };
+    static RULE: StringRule = StringRule {
+        min: 3,
+        max: 5,
+        pattern: Some(&NAME),
+        code: ErrorCode::InvalidParameterException,
+    };
 
     #[test]
     fn checks_length_and_pattern_with_the_field_named() {
@@ -152,8 +171,18 @@ mod tests {
         assert_eq!(short.code, ErrorCode::InvalidParameterException);
         assert!(short.message.contains("at 'Name'"), "{}", short.message);
         assert!(short.message.contains("greater than or equal to 3"));
-        assert!(RULE.check("Name", "abcdef").unwrap_err().message.contains("less than or equal to 5"));
-        assert!(RULE.check("Name", "a b").unwrap_err().message.contains("regular expression"));
+        assert!(
+            RULE.check("Name", "abcdef")
+                .unwrap_err()
+                .message
+                .contains("less than or equal to 5")
+        );
+        assert!(
+            RULE.check("Name", "a b")
+                .unwrap_err()
+                .message
+                .contains("regular expression")
+        );
     }
 
     #[test]
@@ -166,14 +195,23 @@ mod tests {
     #[test]
     fn counts_characters_not_bytes() {
         assert!(RULE.check("Name", "ééé").is_err(), "pattern rejects é");
-        static ANY: StringRule = StringRule { min: 1, max: 3, pattern: None, code: ErrorCode::InvalidParameterException };
+        static ANY: StringRule = StringRule {
+            min: 1,
+            max: 3,
+            pattern: None,
+            code: ErrorCode::InvalidParameterException,
+        };
         assert!(ANY.check("Value", "ééé").is_ok());
     }
 
     #[test]
     fn ranges_name_the_bound() {
         let err = range(ErrorCode::InvalidParameterException, "RetentionPeriod", 6, 7, 3653).unwrap_err();
-        assert!(err.message.contains("Value '6' at 'RetentionPeriod'"), "{}", err.message);
+        assert!(
+            err.message.contains("Value '6' at 'RetentionPeriod'"),
+            "{}",
+            err.message
+        );
         assert!(range(ErrorCode::InvalidParameterException, "RetentionPeriod", 3653, 7, 3653).is_ok());
     }
 }

@@ -44,10 +44,7 @@ pub trait WireEnum: Copy + TryFrom<i32> + Into<i32> {
 const ENUM_ERROR_MARK: &str = "\u{1}enum\u{1}";
 
 /// Serializes an optional enum field as its AWS name.
-pub fn serialize_enum<E: WireEnum, S: Serializer>(
-    value: &Option<i32>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
+pub fn serialize_enum<E: WireEnum, S: Serializer>(value: &Option<i32>, serializer: S) -> Result<S::Ok, S::Error> {
     match value.and_then(E::wire_name_of) {
         Some(name) => serializer.serialize_str(name),
         None => serializer.serialize_none(),
@@ -55,9 +52,7 @@ pub fn serialize_enum<E: WireEnum, S: Serializer>(
 }
 
 /// Deserializes an optional enum field from its AWS name; `null` is absent.
-pub fn deserialize_enum<'de, E: WireEnum, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<i32>, D::Error> {
+pub fn deserialize_enum<'de, E: WireEnum, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i32>, D::Error> {
     let Some(name) = Option::<String>::deserialize(deserializer)? else {
         return Ok(None);
     };
@@ -121,7 +116,10 @@ pub fn deserialize_bytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<O
     let Some(text) = Option::<String>::deserialize(deserializer)? else {
         return Ok(None);
     };
-    base64::engine::general_purpose::STANDARD.decode(text).map(Some).map_err(|_| D::Error::custom("expected base64 bytes"))
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map(Some)
+        .map_err(|_| D::Error::custom("expected base64 bytes"))
 }
 
 /// Deserializes a list or map field, taking `null` as empty.
@@ -150,8 +148,15 @@ pub fn timestamp_from_epoch_seconds(seconds: f64) -> prost_types::Timestamp {
     // 1763801399.85299992... as a double, which nanoseconds would keep as .852999920.
     let whole = seconds.floor();
     let micros = ((seconds - whole) * 1e6).round() as i64;
-    let (whole, micros) = if micros >= 1_000_000 { (whole as i64 + 1, micros - 1_000_000) } else { (whole as i64, micros) };
-    prost_types::Timestamp { seconds: whole, nanos: (micros * 1000) as i32 }
+    let (whole, micros) = if micros >= 1_000_000 {
+        (whole as i64 + 1, micros - 1_000_000)
+    } else {
+        (whole as i64, micros)
+    };
+    prost_types::Timestamp {
+        seconds: whole,
+        nanos: (micros * 1000) as i32,
+    }
 }
 
 /// Returns the protobuf timestamp of a UTC time.
@@ -171,7 +176,11 @@ pub fn utc(timestamp: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
 /// Malformed JSON or a member of the wrong JSON type is `SerializationException`; an unknown enum
 /// value is `InvalidParameterException` naming the member.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(not_json("the body must be a JSON object"));
     }
@@ -245,8 +254,18 @@ mod tests {
 
     #[test]
     fn epoch_seconds_round_trip_to_the_millisecond() {
-        for millis in [1_763_801_399_853_i64, 1_763_801_399_999, 1_763_801_400_000, 1_735_787_045_417, 0, 1] {
-            let time = prost_types::Timestamp { seconds: millis / 1000, nanos: (millis % 1000) as i32 * 1_000_000 };
+        for millis in [
+            1_763_801_399_853_i64,
+            1_763_801_399_999,
+            1_763_801_400_000,
+            1_735_787_045_417,
+            0,
+            1,
+        ] {
+            let time = prost_types::Timestamp {
+                seconds: millis / 1000,
+                nanos: (millis % 1000) as i32 * 1_000_000,
+            };
             let mut text = Vec::new();
             serialize_timestamp(&Some(time), &mut serde_json::Serializer::new(&mut text)).unwrap();
             let read = deserialize_timestamp(&mut serde_json::Deserializer::from_slice(&text)).unwrap();
@@ -259,7 +278,10 @@ mod tests {
         let description = EventDataStoreDescription {
             name: Some("s1".into()),
             status: Some(EventDataStoreStatus::Created.into()),
-            created_timestamp: Some(prost_types::Timestamp { seconds: 1735787045, nanos: 417_000_000 }),
+            created_timestamp: Some(prost_types::Timestamp {
+                seconds: 1735787045,
+                nanos: 417_000_000,
+            }),
             ..Default::default()
         };
         let json: serde_json::Value = serde_json::from_slice(&encode(&description)).unwrap();
@@ -271,7 +293,12 @@ mod tests {
 
     #[test]
     fn reads_timestamps_in_every_form() {
-        for text in ["1704240000", "1704240000.5", "\"1704240000\"", "\"2024-01-03T00:00:00Z\""] {
+        for text in [
+            "1704240000",
+            "1704240000.5",
+            "\"1704240000\"",
+            "\"2024-01-03T00:00:00Z\"",
+        ] {
             let body = format!(r#"{{"CreatedTimestamp":{text}}}"#);
             let description: EventDataStoreDescription = decode(body.as_bytes()).unwrap();
             assert_eq!(description.created_timestamp.unwrap().seconds, 1704240000, "{text}");
@@ -289,14 +316,28 @@ mod tests {
         assert!(wrong_type.message.contains("RetentionPeriod"), "{}", wrong_type.message);
         let bad_enum = decode::<CreateEventDataStoreRequest>(br#"{"BillingMode":"CHEAP"}"#).unwrap_err();
         assert_eq!(bad_enum.code, ErrorCode::InvalidParameterException);
-        assert!(bad_enum.message.contains("'CHEAP' at 'BillingMode'"), "{}", bad_enum.message);
-        assert!(bad_enum.message.contains("[EXTENDABLE_RETENTION_PRICING, FIXED_RETENTION_PRICING]"), "{}", bad_enum.message);
+        assert!(
+            bad_enum.message.contains("'CHEAP' at 'BillingMode'"),
+            "{}",
+            bad_enum.message
+        );
+        assert!(
+            bad_enum
+                .message
+                .contains("[EXTENDABLE_RETENTION_PRICING, FIXED_RETENTION_PRICING]"),
+            "{}",
+            bad_enum.message
+        );
         let unspecified = decode::<CreateEventDataStoreRequest>(br#"{"BillingMode":"UNSPECIFIED"}"#).unwrap_err();
         assert_eq!(unspecified.code, ErrorCode::InvalidParameterException);
         let empty_selectors =
             decode::<crate::shapes::UpdateEventDataStoreRequest>(br#"{"AdvancedEventSelectors":[]}"#).unwrap_err();
         assert_eq!(empty_selectors.code, ErrorCode::InvalidParameterException);
-        assert!(empty_selectors.message.contains("at 'AdvancedEventSelectors'"), "{}", empty_selectors.message);
+        assert!(
+            empty_selectors.message.contains("at 'AdvancedEventSelectors'"),
+            "{}",
+            empty_selectors.message
+        );
         let absent: crate::shapes::UpdateEventDataStoreRequest = decode(br#"{"AdvancedEventSelectors":null}"#).unwrap();
         assert!(absent.advanced_event_selectors.is_empty());
         let empty: CreateEventDataStoreRequest = decode(b"").unwrap();

@@ -62,7 +62,10 @@ pub struct InvalidAuditEvent {
 }
 
 fn invalid(problem: AuditProblem, message: impl Into<String>) -> InvalidAuditEvent {
-    InvalidAuditEvent { problem, message: message.into() }
+    InvalidAuditEvent {
+        problem,
+        message: message.into(),
+    }
 }
 
 /// What traillake adds to an event when it stores it.
@@ -96,8 +99,11 @@ const STRING_FIELDS: &[(&str, bool, usize)] = &[
 /// The string fields of `eventData.userIdentity`, likewise.
 const IDENTITY_FIELDS: &[(&str, bool, usize)] = &[("type", true, 128), ("principalId", true, 1024)];
 /// The object fields of `eventData` with their greatest size in bytes of compact JSON.
-const OBJECT_FIELDS: &[(&str, usize)] =
-    &[("requestParameters", 100 * 1024), ("responseElements", 100 * 1024), ("additionalEventData", 28 * 1024)];
+const OBJECT_FIELDS: &[(&str, usize)] = &[
+    ("requestParameters", 100 * 1024),
+    ("responseElements", 100 * 1024),
+    ("additionalEventData", 28 * 1024),
+];
 
 /// The ActivityAuditLog columns made ready, with the positions of the columns traillake fills.
 struct AuditColumns {
@@ -109,22 +115,38 @@ struct AuditColumns {
 impl AuditColumns {
     /// Returns the fields of the `eventdata` struct.
     fn event_data_shape(&self) -> &StructShape {
-        let Shape::Struct(shape) = &self.shape.children[self.event_data] else { unreachable!("eventdata is a struct") };
+        let Shape::Struct(shape) = &self.shape.children[self.event_data] else {
+            unreachable!("eventdata is a struct")
+        };
         shape
     }
 }
 
 static COLUMNS: LazyLock<AuditColumns> = LazyLock::new(|| {
     let shape = StructShape::new(event_schema(StoreKind::ActivityAuditLog).fields().clone());
-    let event_data = shape.position("eventdata").expect("the ActivityAuditLog schema has eventdata");
-    assert!(matches!(shape.children[event_data], Shape::Struct(_)), "eventdata is a struct");
-    let event_json = shape.position(EVENT_JSON).expect("the ActivityAuditLog schema has eventjson");
-    AuditColumns { shape, event_json, event_data }
+    let event_data = shape
+        .position("eventdata")
+        .expect("the ActivityAuditLog schema has eventdata");
+    assert!(
+        matches!(shape.children[event_data], Shape::Struct(_)),
+        "eventdata is a struct"
+    );
+    let event_json = shape
+        .position(EVENT_JSON)
+        .expect("the ActivityAuditLog schema has eventjson");
+    AuditColumns {
+        shape,
+        event_json,
+        event_data,
+    }
 });
 
 /// Returns the member of an object named `name` (ignoring ASCII case), if it has one.
 fn member<'a>(members: &[(Cow<'a, str>, &'a RawValue)], name: &str) -> Option<&'a RawValue> {
-    members.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| *value)
+    members
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| *value)
 }
 
 /// Checks the string fields of an object; `prefix` names the object in messages.
@@ -137,18 +159,27 @@ fn check_strings<'a>(
         let value = member(members, name).filter(|value| Kind::of(value) != Kind::Null);
         let Some(value) = value else {
             if required {
-                return Err(invalid(AuditProblem::FieldNotFound, format!("Required field {prefix}{name} is missing.")));
+                return Err(invalid(
+                    AuditProblem::FieldNotFound,
+                    format!("Required field {prefix}{name} is missing."),
+                ));
             }
             continue;
         };
         let Some(text) = string(value) else {
             return Err(invalid(
                 AuditProblem::InvalidData,
-                format!("Field {prefix}{name} must be a string, not a JSON {}.", Kind::of(value).name()),
+                format!(
+                    "Field {prefix}{name} must be a string, not a JSON {}.",
+                    Kind::of(value).name()
+                ),
             ));
         };
         if required && text.trim().is_empty() {
-            return Err(invalid(AuditProblem::FieldNotFound, format!("Required field {prefix}{name} is empty.")));
+            return Err(invalid(
+                AuditProblem::FieldNotFound,
+                format!("Required field {prefix}{name} is empty."),
+            ));
         }
         let length = text.chars().count();
         if length > max {
@@ -164,8 +195,12 @@ fn check_strings<'a>(
 /// Returns the row of one event's `eventData` text, or why it cannot be stored.
 pub fn audit_row<'a>(event_data: &'a str, envelope: &AuditEnvelope<'_>) -> Result<EventRow<'a>, InvalidAuditEvent> {
     let columns = &*COLUMNS;
-    let data: &RawValue = serde_json::from_str(event_data)
-        .map_err(|error| invalid(AuditProblem::InvalidData, format!("eventData is not valid JSON: {error}.")))?;
+    let data: &RawValue = serde_json::from_str(event_data).map_err(|error| {
+        invalid(
+            AuditProblem::InvalidData,
+            format!("eventData is not valid JSON: {error}."),
+        )
+    })?;
     let Some(Members(fields)) = members(data) else {
         return Err(invalid(
             AuditProblem::InvalidData,
@@ -174,10 +209,16 @@ pub fn audit_row<'a>(event_data: &'a str, envelope: &AuditEnvelope<'_>) -> Resul
     };
     let identity = member(&fields, "userIdentity").filter(|value| Kind::of(value) != Kind::Null);
     let Some(identity) = identity else {
-        return Err(invalid(AuditProblem::FieldNotFound, "Required field userIdentity is missing."));
+        return Err(invalid(
+            AuditProblem::FieldNotFound,
+            "Required field userIdentity is missing.",
+        ));
     };
     let Some(Members(identity_fields)) = members(identity) else {
-        return Err(invalid(AuditProblem::InvalidData, "Field userIdentity must be a JSON object."));
+        return Err(invalid(
+            AuditProblem::InvalidData,
+            "Field userIdentity must be a JSON object.",
+        ));
     };
     check_strings(&fields, &STRING_FIELDS[..1], "")?;
     check_strings(&identity_fields, IDENTITY_FIELDS, "userIdentity.")?;
@@ -185,7 +226,10 @@ pub fn audit_row<'a>(event_data: &'a str, envelope: &AuditEnvelope<'_>) -> Resul
     if let Some(details) = member(&identity_fields, "details")
         && !matches!(Kind::of(details), Kind::Object | Kind::Null)
     {
-        return Err(invalid(AuditProblem::InvalidData, "Field userIdentity.details must be a JSON object."));
+        return Err(invalid(
+            AuditProblem::InvalidData,
+            "Field userIdentity.details must be a JSON object.",
+        ));
     }
     for &(name, max) in OBJECT_FIELDS {
         let Some(value) = member(&fields, name) else { continue };
@@ -211,7 +255,10 @@ pub fn audit_row<'a>(event_data: &'a str, envelope: &AuditEnvelope<'_>) -> Resul
     let text_of = |name: &str| member(&fields, name).and_then(string);
     let event_time_text = text_of("eventTime").unwrap_or_default();
     let event_time = parse_timestamp(&event_time_text).ok_or_else(|| {
-        invalid(AuditProblem::InvalidData, format!("Field eventTime '{event_time_text}' is not a timestamp (yyyy-MM-ddTHH:mm:ssZ)."))
+        invalid(
+            AuditProblem::InvalidData,
+            format!("Field eventTime '{event_time_text}' is not a timestamp (yyyy-MM-ddTHH:mm:ssZ)."),
+        )
     })?;
     if let Some(address) = text_of("sourceIPAddress")
         && address.parse::<IpAddr>().is_err()
@@ -225,7 +272,10 @@ pub fn audit_row<'a>(event_data: &'a str, envelope: &AuditEnvelope<'_>) -> Resul
     if recipient != envelope.owner_account_id {
         return Err(invalid(
             AuditProblem::InvalidRecipient,
-            format!("Field recipientAccountId '{recipient}' is not the channel owner's account {}.", envelope.owner_account_id),
+            format!(
+                "Field recipientAccountId '{recipient}' is not the channel owner's account {}.",
+                envelope.owner_account_id
+            ),
         ));
     }
 
@@ -289,7 +339,9 @@ mod tests {
             region: "us-east-1",
             owner_account_id: OWNER,
             channel_arn: "arn:aws:cloudtrail:us-east-1:123456789012:channel/c1",
-            ingestion_time: DateTime::parse_from_rfc3339("2025-01-02T03:04:09.5Z").unwrap().with_timezone(&Utc),
+            ingestion_time: DateTime::parse_from_rfc3339("2025-01-02T03:04:09.5Z")
+                .unwrap()
+                .with_timezone(&Utc),
         }
     }
 
@@ -322,7 +374,10 @@ mod tests {
         assert_eq!(row["eventid"], envelope().event_id);
         assert_eq!(row[EVENT_TIME], "2025-01-02T03:04:05Z");
         assert_eq!(row["eventdate"], "2025-01-02");
-        assert_eq!(row["metadata"], json!({"ingestiontime": "2025-01-02T03:04:09Z", "channelarn": envelope().channel_arn}));
+        assert_eq!(
+            row["metadata"],
+            json!({"ingestiontime": "2025-01-02T03:04:09Z", "channelarn": envelope().channel_arn})
+        );
         let data = &row["eventdata"];
         assert_eq!(data["eventtime"], "2025-01-02T03:04:05Z");
         assert_eq!(data["uid"], "u-1");
@@ -347,18 +402,45 @@ mod tests {
             data
         };
         assert_eq!(problem(json!([1])).0, AuditProblem::InvalidData);
-        assert_eq!(audit_row("{not json", &envelope()).unwrap_err().problem, AuditProblem::InvalidData);
-        assert_eq!(problem(without("UID")), (AuditProblem::FieldNotFound, "Required field UID is missing.".into()));
+        assert_eq!(
+            audit_row("{not json", &envelope()).unwrap_err().problem,
+            AuditProblem::InvalidData
+        );
+        assert_eq!(
+            problem(without("UID")),
+            (AuditProblem::FieldNotFound, "Required field UID is missing.".into())
+        );
         assert_eq!(problem(without("userIdentity")).0, AuditProblem::FieldNotFound);
-        assert_eq!(problem(with("userIdentity", json!({"type": "x"}))).1, "Required field userIdentity.principalId is missing.");
+        assert_eq!(
+            problem(with("userIdentity", json!({"type": "x"}))).1,
+            "Required field userIdentity.principalId is missing."
+        );
         assert_eq!(problem(with("eventName", json!(""))).0, AuditProblem::FieldNotFound);
         assert_eq!(problem(with("eventName", json!(5))).0, AuditProblem::InvalidData);
-        assert_eq!(problem(with("errorCode", json!("e".repeat(257)))).0, AuditProblem::FieldTooLong);
-        assert_eq!(problem(with("requestParameters", json!({"k": "v".repeat(100 * 1024)}))).0, AuditProblem::FieldTooLong);
-        assert_eq!(problem(with("requestParameters", json!("text"))).0, AuditProblem::InvalidData);
-        assert_eq!(problem(with("eventTime", json!("yesterday"))).0, AuditProblem::InvalidData);
-        assert_eq!(problem(with("sourceIPAddress", json!("10.0.0.300"))).0, AuditProblem::InvalidData);
+        assert_eq!(
+            problem(with("errorCode", json!("e".repeat(257)))).0,
+            AuditProblem::FieldTooLong
+        );
+        assert_eq!(
+            problem(with("requestParameters", json!({"k": "v".repeat(100 * 1024)}))).0,
+            AuditProblem::FieldTooLong
+        );
+        assert_eq!(
+            problem(with("requestParameters", json!("text"))).0,
+            AuditProblem::InvalidData
+        );
+        assert_eq!(
+            problem(with("eventTime", json!("yesterday"))).0,
+            AuditProblem::InvalidData
+        );
+        assert_eq!(
+            problem(with("sourceIPAddress", json!("10.0.0.300"))).0,
+            AuditProblem::InvalidData
+        );
         assert!(row(&with("sourceIPAddress", json!("2001:db8::1"))).is_ok());
-        assert_eq!(problem(with("recipientAccountId", json!("999999999999"))).0, AuditProblem::InvalidRecipient);
+        assert_eq!(
+            problem(with("recipientAccountId", json!("999999999999"))).0,
+            AuditProblem::InvalidRecipient
+        );
     }
 }

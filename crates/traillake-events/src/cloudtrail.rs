@@ -58,10 +58,18 @@ struct CloudTrailColumns {
 
 static COLUMNS: LazyLock<CloudTrailColumns> = LazyLock::new(|| {
     let shape = StructShape::new(event_schema(StoreKind::CloudTrail).fields().clone());
-    let position = |name: &str| shape.position(name).unwrap_or_else(|| panic!("the CloudTrail schema has {name}"));
+    let position = |name: &str| {
+        shape
+            .position(name)
+            .unwrap_or_else(|| panic!("the CloudTrail schema has {name}"))
+    };
     let resources = position("resources");
-    let Shape::List(_, item) = &shape.children[resources] else { panic!("resources is a list") };
-    let Shape::Struct(item) = item.as_ref() else { panic!("resources holds structs") };
+    let Shape::List(_, item) = &shape.children[resources] else {
+        panic!("resources is a list")
+    };
+    let Shape::Struct(item) = item.as_ref() else {
+        panic!("resources holds structs")
+    };
     let resource_type = item.position("type").expect("resources have a type");
     CloudTrailColumns {
         event_time: position(EVENT_TIME),
@@ -81,24 +89,35 @@ static COLUMNS: LazyLock<CloudTrailColumns> = LazyLock::new(|| {
 pub fn cloudtrail_row(record: &RawValue) -> Result<EventRow<'_>, InvalidRecord> {
     let columns = &*COLUMNS;
     let Some(Members(members)) = members(record) else {
-        return Err(InvalidRecord::new(format!("the record is a JSON {}, not an object", Kind::of(record).name())));
+        return Err(InvalidRecord::new(format!(
+            "the record is a JSON {}, not an object",
+            Kind::of(record).name()
+        )));
     };
     let slots = columns.shape.slots(&members);
     let event_time = match slots[columns.event_time] {
         None => return Err(InvalidRecord::new("eventTime is missing")),
         Some(value) if Kind::of(value) == Kind::Null => return Err(InvalidRecord::new("eventTime is missing")),
-        Some(value) => string(value).as_deref().and_then(parse_timestamp).ok_or_else(|| {
-            InvalidRecord::new(format!("eventTime {} is not a timestamp", compact(value)))
-        })?,
+        Some(value) => string(value)
+            .as_deref()
+            .and_then(parse_timestamp)
+            .ok_or_else(|| InvalidRecord::new(format!("eventTime {} is not a timestamp", compact(value))))?,
     };
     let mut cells = Vec::with_capacity(slots.len());
-    for (position, ((slot, shape), field)) in slots.iter().zip(&columns.shape.children).zip(&columns.shape.fields).enumerate() {
+    for (position, ((slot, shape), field)) in slots
+        .iter()
+        .zip(&columns.shape.children)
+        .zip(&columns.shape.fields)
+        .enumerate()
+    {
         let value = match slot {
             None => Cell::Null,
             // Parsed above already; the columns computed below are not read from the record.
             Some(_) if position == columns.event_time => Cell::Timestamp(event_time.timestamp_micros()),
             Some(_) if position == columns.event_json || position == columns.checksum => Cell::Null,
-            Some(value) => cell(value, shape).map_err(|error| InvalidRecord::new(error.within(field.name()).to_string()))?,
+            Some(value) => {
+                cell(value, shape).map_err(|error| InvalidRecord::new(error.within(field.name()).to_string()))?
+            }
         };
         cells.push(value);
     }
@@ -133,7 +152,11 @@ fn derive_event_category(management: Option<bool>, cells: &[Cell<'_>], columns: 
     };
     let lambda_invoke =
         text(columns.event_source) == Some("lambda.amazonaws.com") && text(columns.event_name) == Some("Invoke");
-    if s3_object || lambda_invoke { "Data" } else { "Management" }
+    if s3_object || lambda_invoke {
+        "Data"
+    } else {
+        "Management"
+    }
 }
 
 pub(super) fn checksum(text: &str) -> String {
@@ -180,19 +203,25 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(row["requestid"], json!("r"));
-        assert_eq!(row["resources"], json!([{"arnprefix": "arn:aws:s3:::b/", "type": "AWS::S3::Object"}]));
+        assert_eq!(
+            row["resources"],
+            json!([{"arnprefix": "arn:aws:s3:::b/", "type": "AWS::S3::Object"}])
+        );
         assert_eq!(
             row["useridentity"]["sessioncontext"]["attributes"],
             json!({"creationdate": "2024-01-01T00:00:00Z", "mfaauthenticated": "false"})
         );
         let original = row[EVENT_JSON].as_str().unwrap();
-        assert!(original.starts_with("{\"eventTime\":\"2024-01-02T03:04:05Z\",\"requestID\":\"r\",\"vendorKey\":{\"x\":1}"));
+        assert!(
+            original.starts_with("{\"eventTime\":\"2024-01-02T03:04:05Z\",\"requestID\":\"r\",\"vendorKey\":{\"x\":1}")
+        );
         assert_eq!(row["eventcategory"], json!("Data"));
     }
 
     #[test]
     fn eventjson_is_the_record_without_whitespace_and_its_checksum() {
-        let text = "{\"eventTime\" : \"2024-01-02T03:04:05Z\",\n  \"userAgent\": \"aws-cli/2 (a b)\", \"x\": [1, 2.50]}";
+        let text =
+            "{\"eventTime\" : \"2024-01-02T03:04:05Z\",\n  \"userAgent\": \"aws-cli/2 (a b)\", \"x\": [1, 2.50]}";
         let record: Box<RawValue> = serde_json::from_str(text).unwrap();
         let row = cloudtrail_row(&record).unwrap();
         let compact = r#"{"eventTime":"2024-01-02T03:04:05Z","userAgent":"aws-cli/2 (a b)","x":[1,2.50]}"#;
@@ -203,22 +232,36 @@ mod tests {
 
     #[test]
     fn event_time_variants_and_failures() {
-        for text in ["2025-03-26 17:22:33.000000000", "2025-03-26T17:22:33Z", "2025-03-26T19:22:33+02:00"] {
+        for text in [
+            "2025-03-26 17:22:33.000000000",
+            "2025-03-26T17:22:33Z",
+            "2025-03-26T19:22:33+02:00",
+        ] {
             let row = row(json!({"eventTime": text})).unwrap();
             assert_eq!(row[EVENT_TIME], json!("2025-03-26T17:22:33Z"), "{text}");
         }
-        assert_eq!(row(json!({"@timestamp": "x"})).unwrap_err().reason, "eventTime is missing");
+        assert_eq!(
+            row(json!({"@timestamp": "x"})).unwrap_err().reason,
+            "eventTime is missing"
+        );
         assert_eq!(
             row(json!({"eventTime": "ThisIsAWrongEventTime"})).unwrap_err().reason,
             "eventTime \"ThisIsAWrongEventTime\" is not a timestamp"
         );
-        assert_eq!(row(json!([1])).unwrap_err().reason, "the record is a JSON array, not an object");
         assert_eq!(
-            row(json!({"eventTime": "2024-01-02T03:04:05Z", "readOnly": "maybe"})).unwrap_err().reason,
+            row(json!([1])).unwrap_err().reason,
+            "the record is a JSON array, not an object"
+        );
+        assert_eq!(
+            row(json!({"eventTime": "2024-01-02T03:04:05Z", "readOnly": "maybe"}))
+                .unwrap_err()
+                .reason,
             "readonly: \"maybe\" is not a boolean"
         );
         assert_eq!(
-            row(json!({"eventTime": "2024-01-02T03:04:05Z", "userIdentity": "root"})).unwrap_err().reason,
+            row(json!({"eventTime": "2024-01-02T03:04:05Z", "userIdentity": "root"}))
+                .unwrap_err()
+                .reason,
             "useridentity: a JSON string where an object belongs"
         );
     }

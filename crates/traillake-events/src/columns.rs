@@ -19,11 +19,11 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use arrow_array::builder::{BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::{ArrayRef, ListArray, MapArray, StructArray};
 use arrow_buffer::{NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, FieldRef, Fields};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::value::RawValue;
 
 use super::json::{Kind, Members, Text, compact};
@@ -61,9 +61,18 @@ impl StructShape {
         let index = fields
             .iter()
             .enumerate()
-            .map(|(position, field)| (field.name().to_ascii_lowercase().into_bytes().into_boxed_slice(), position))
+            .map(|(position, field)| {
+                (
+                    field.name().to_ascii_lowercase().into_bytes().into_boxed_slice(),
+                    position,
+                )
+            })
             .collect();
-        Self { fields, children, index }
+        Self {
+            fields,
+            children,
+            index,
+        }
     }
 
     /// Returns the position of the field a member name matches, ignoring ASCII case.
@@ -134,7 +143,10 @@ pub struct CellError {
 
 impl CellError {
     fn new(problem: String) -> Self {
-        Self { path: String::new(), problem }
+        Self {
+            path: String::new(),
+            problem,
+        }
     }
 
     /// Returns the error with `segment` (`name`, `.name` or `[n]`) put before its path.
@@ -256,9 +268,24 @@ pub enum ColumnBuilder {
     Text(StringBuilder),
     Boolean(BooleanBuilder),
     Timestamp(TimestampMicrosecondBuilder),
-    Map { entries: FieldRef, keys: StringBuilder, values: StringBuilder, offsets: Vec<i32>, nulls: NullBufferBuilder },
-    Struct { fields: Fields, children: Vec<ColumnBuilder>, nulls: NullBufferBuilder },
-    List { item: FieldRef, values: Box<ColumnBuilder>, offsets: Vec<i32>, nulls: NullBufferBuilder },
+    Map {
+        entries: FieldRef,
+        keys: StringBuilder,
+        values: StringBuilder,
+        offsets: Vec<i32>,
+        nulls: NullBufferBuilder,
+    },
+    Struct {
+        fields: Fields,
+        children: Vec<ColumnBuilder>,
+        nulls: NullBufferBuilder,
+    },
+    List {
+        item: FieldRef,
+        values: Box<ColumnBuilder>,
+        offsets: Vec<i32>,
+        nulls: NullBufferBuilder,
+    },
 }
 
 impl ColumnBuilder {
@@ -284,7 +311,11 @@ impl ColumnBuilder {
             },
             Shape::Struct(shape) => ColumnBuilder::Struct {
                 fields: shape.fields.clone(),
-                children: shape.children.iter().map(|child| ColumnBuilder::new(child, rows)).collect(),
+                children: shape
+                    .children
+                    .iter()
+                    .map(|child| ColumnBuilder::new(child, rows))
+                    .collect(),
                 nulls: NullBufferBuilder::new(rows),
             },
             Shape::List(item, item_shape) => ColumnBuilder::List {
@@ -305,7 +336,16 @@ impl ColumnBuilder {
             (ColumnBuilder::Text(builder), Cell::Text(text)) => builder.append_value(text),
             (ColumnBuilder::Boolean(builder), Cell::Boolean(flag)) => builder.append_value(*flag),
             (ColumnBuilder::Timestamp(builder), Cell::Timestamp(micros)) => builder.append_value(*micros),
-            (ColumnBuilder::Map { keys, values, offsets, nulls, .. }, Cell::Map(entries)) => {
+            (
+                ColumnBuilder::Map {
+                    keys,
+                    values,
+                    offsets,
+                    nulls,
+                    ..
+                },
+                Cell::Map(entries),
+            ) => {
                 for (key, value) in entries {
                     keys.append_value(key);
                     values.append_option(value.as_deref());
@@ -319,7 +359,12 @@ impl ColumnBuilder {
                 }
                 nulls.append_non_null();
             }
-            (ColumnBuilder::List { values, offsets, nulls, .. }, Cell::List(cells)) => {
+            (
+                ColumnBuilder::List {
+                    values, offsets, nulls, ..
+                },
+                Cell::List(cells),
+            ) => {
                 for cell in cells {
                     values.append(cell);
                 }
@@ -353,19 +398,45 @@ impl ColumnBuilder {
             ColumnBuilder::Text(mut builder) => Arc::new(builder.finish()),
             ColumnBuilder::Boolean(mut builder) => Arc::new(builder.finish()),
             ColumnBuilder::Timestamp(mut builder) => Arc::new(builder.finish()),
-            ColumnBuilder::Map { entries, mut keys, mut values, offsets, mut nulls } => {
-                let DataType::Struct(fields) = entries.data_type() else { unreachable!("map entries are structs") };
+            ColumnBuilder::Map {
+                entries,
+                mut keys,
+                mut values,
+                offsets,
+                mut nulls,
+            } => {
+                let DataType::Struct(fields) = entries.data_type() else {
+                    unreachable!("map entries are structs")
+                };
                 let entry_columns: Vec<ArrayRef> = vec![Arc::new(keys.finish()), Arc::new(values.finish())];
                 let entry_array = StructArray::new(fields.clone(), entry_columns, None);
-                Arc::new(MapArray::new(entries, offset_buffer(offsets), entry_array, nulls.finish(), false))
+                Arc::new(MapArray::new(
+                    entries,
+                    offset_buffer(offsets),
+                    entry_array,
+                    nulls.finish(),
+                    false,
+                ))
             }
-            ColumnBuilder::Struct { fields, children, mut nulls } => {
+            ColumnBuilder::Struct {
+                fields,
+                children,
+                mut nulls,
+            } => {
                 let columns = children.into_iter().map(ColumnBuilder::finish).collect();
                 Arc::new(StructArray::new(fields, columns, nulls.finish()))
             }
-            ColumnBuilder::List { item, values, offsets, mut nulls } => {
-                Arc::new(ListArray::new(item, offset_buffer(offsets), values.finish(), nulls.finish()))
-            }
+            ColumnBuilder::List {
+                item,
+                values,
+                offsets,
+                mut nulls,
+            } => Arc::new(ListArray::new(
+                item,
+                offset_buffer(offsets),
+                values.finish(),
+                nulls.finish(),
+            )),
         }
     }
 }
@@ -393,28 +464,50 @@ mod tests {
     fn maps_keep_the_top_level_as_text() {
         let shape = Shape::of(&Field::new("m", string_map_type(), true));
         let value = raw(r#"{"bucketName": "b", "n": 5, "on": true, "rules": {"a": [1, 2]}, "none": null}"#);
-        let Cell::Map(entries) = cell(&value, &shape).unwrap() else { panic!() };
+        let Cell::Map(entries) = cell(&value, &shape).unwrap() else {
+            panic!()
+        };
         let entries: Vec<_> = entries.iter().map(|(k, v)| (k.as_ref(), v.as_deref())).collect();
         assert_eq!(
             entries,
-            [("bucketName", Some("b")), ("n", Some("5")), ("on", Some("true")), ("rules", Some(r#"{"a":[1,2]}"#)), ("none", None)]
+            [
+                ("bucketName", Some("b")),
+                ("n", Some("5")),
+                ("on", Some("true")),
+                ("rules", Some(r#"{"a":[1,2]}"#)),
+                ("none", None)
+            ]
         );
     }
 
     #[test]
     fn builders_make_the_schema_types() {
-        let item = Field::new("element", DataType::Struct(Fields::from(vec![Field::new("arn", DataType::Utf8, true)])), true);
+        let item = Field::new(
+            "element",
+            DataType::Struct(Fields::from(vec![Field::new("arn", DataType::Utf8, true)])),
+            true,
+        );
         let fields = Fields::from(vec![
             Field::new("m", string_map_type(), true),
             Field::new("l", DataType::List(Arc::new(item)), true),
             Field::new("t", crate::schema::timestamp_type(), true),
         ]);
         let shape = StructShape::new(fields.clone());
-        let mut builders: Vec<_> = shape.children.iter().map(|child| ColumnBuilder::new(child, 2)).collect();
-        for text in [r#"{"M": {"a": 1}, "L": [{"ARN": "x"}, null], "t": "2024-01-02T03:04:05Z"}"#, r#"{"m": null}"#] {
+        let mut builders: Vec<_> = shape
+            .children
+            .iter()
+            .map(|child| ColumnBuilder::new(child, 2))
+            .collect();
+        for text in [
+            r#"{"M": {"a": 1}, "L": [{"ARN": "x"}, null], "t": "2024-01-02T03:04:05Z"}"#,
+            r#"{"m": null}"#,
+        ] {
             let Members(members) = serde_json::from_str(text).unwrap();
             let cells = struct_cell(&shape.slots(&members), &shape).unwrap();
-            builders.iter_mut().zip(&cells).for_each(|(builder, cell)| builder.append(cell));
+            builders
+                .iter_mut()
+                .zip(&cells)
+                .for_each(|(builder, cell)| builder.append(cell));
         }
         let columns: Vec<_> = builders.into_iter().map(ColumnBuilder::finish).collect();
         for (column, field) in columns.iter().zip(&fields) {
@@ -429,9 +522,15 @@ mod tests {
 
     #[test]
     fn errors_name_the_value() {
-        let item = Field::new("element", DataType::Struct(Fields::from(vec![Field::new("flag", DataType::Boolean, true)])), true);
+        let item = Field::new(
+            "element",
+            DataType::Struct(Fields::from(vec![Field::new("flag", DataType::Boolean, true)])),
+            true,
+        );
         let shape = Shape::of(&Field::new("l", DataType::List(Arc::new(item)), true));
-        let error = cell(&raw(r#"[{"flag": "TRUE"}, {"flag": "maybe"}]"#), &shape).unwrap_err().within("l");
+        let error = cell(&raw(r#"[{"flag": "TRUE"}, {"flag": "maybe"}]"#), &shape)
+            .unwrap_err()
+            .within("l");
         assert_eq!(error.to_string(), r#"l[2].flag: "maybe" is not a boolean"#);
         let error = cell(&raw(r#""root""#), &shape).unwrap_err().within("l");
         assert_eq!(error.to_string(), "l: a JSON string where an array belongs");

@@ -36,7 +36,9 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 /// Returns a file's text: its bytes, unpacked first if they are gzip.
 pub fn file_text(bytes: &[u8]) -> Result<Cow<'_, [u8]>, InvalidFile> {
     if bytes.starts_with(b"PK\x03\x04") {
-        return Err(InvalidFile::new("the file is a zip archive: unpack it and load what it holds"));
+        return Err(InvalidFile::new(
+            "the file is a zip archive: unpack it and load what it holds",
+        ));
     }
     if !is_gzip(bytes) {
         return Ok(Cow::Borrowed(bytes));
@@ -55,7 +57,10 @@ pub fn file_text(bytes: &[u8]) -> Result<Cow<'_, [u8]>, InvalidFile> {
 /// the text, except those of a `LookupEvents` answer, which are unescaped from strings.
 pub fn parse_records(text: &[u8]) -> Result<Vec<Cow<'_, RawValue>>, InvalidFile> {
     let mut values = Vec::new();
-    for (index, value) in serde_json::Deserializer::from_slice(text).into_iter::<&RawValue>().enumerate() {
+    for (index, value) in serde_json::Deserializer::from_slice(text)
+        .into_iter::<&RawValue>()
+        .enumerate()
+    {
         match value {
             Ok(value) => values.push(Cow::Borrowed(value)),
             Err(error) if index == 0 => return Err(InvalidFile::new(format!("the file is not JSON: {error}"))),
@@ -93,9 +98,12 @@ fn unwrap_document(document: &RawValue) -> Result<Vec<Cow<'_, RawValue>>, Invali
             .map_err(|error| InvalidFile::new(format!("the file is not JSON: {error}")));
     }
     if !text.starts_with('{') {
-        return Err(InvalidFile::new(format!("the file holds a bare JSON value ({text}), not records")));
+        return Err(InvalidFile::new(format!(
+            "the file holds a bare JSON value ({text}), not records"
+        )));
     }
-    let members: Document = serde_json::from_str(text).map_err(|error| InvalidFile::new(format!("the file is not JSON: {error}")))?;
+    let members: Document =
+        serde_json::from_str(text).map_err(|error| InvalidFile::new(format!("the file is not JSON: {error}")))?;
     if let Some(records) = members.records {
         return serde_json::from_str(records.get())
             .map(borrowed)
@@ -134,7 +142,10 @@ mod tests {
     use super::*;
 
     fn values(records: Vec<Cow<'_, RawValue>>) -> Vec<Value> {
-        records.iter().map(|record| serde_json::from_str(record.get()).unwrap()).collect()
+        records
+            .iter()
+            .map(|record| serde_json::from_str(record.get()).unwrap())
+            .collect()
     }
 
     fn read_records(bytes: &[u8]) -> Result<Vec<Value>, InvalidFile> {
@@ -149,8 +160,14 @@ mod tests {
         gzip.write_all(envelope.as_bytes()).unwrap();
         assert_eq!(read_records(&gzip.finish().unwrap()).unwrap().len(), 2);
         assert_eq!(read_records(envelope.as_bytes()).unwrap().len(), 2);
-        assert_eq!(read_records(json!([record]).to_string().as_bytes()).unwrap(), vec![record.clone()]);
-        assert_eq!(read_records(record.to_string().as_bytes()).unwrap(), vec![record.clone()]);
+        assert_eq!(
+            read_records(json!([record]).to_string().as_bytes()).unwrap(),
+            vec![record.clone()]
+        );
+        assert_eq!(
+            read_records(record.to_string().as_bytes()).unwrap(),
+            vec![record.clone()]
+        );
         let lines = format!("{record}\n{record}\n{record}\n");
         assert_eq!(read_records(lines.as_bytes()).unwrap().len(), 3);
         let lookup = json!({"Events": [{"EventId": "x", "CloudTrailEvent": record.to_string()}]}).to_string();
@@ -162,12 +179,40 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_records() {
-        assert!(read_records(b"a,b,c\n1,2,3\n").unwrap_err().reason.starts_with("the file is not JSON"));
-        assert!(read_records(b"{\"Records\": [{\"a\": 1}, ...]}").unwrap_err().reason.starts_with("the file is not JSON"));
-        assert!(read_records(b"{\"a\": 1}\n{\"a\": ").unwrap_err().reason.starts_with("JSON value 2 is broken"));
+        assert!(
+            read_records(b"a,b,c\n1,2,3\n")
+                .unwrap_err()
+                .reason
+                .starts_with("the file is not JSON")
+        );
+        assert!(
+            read_records(b"{\"Records\": [{\"a\": 1}, ...]}")
+                .unwrap_err()
+                .reason
+                .starts_with("the file is not JSON")
+        );
+        assert!(
+            read_records(b"{\"a\": 1}\n{\"a\": ")
+                .unwrap_err()
+                .reason
+                .starts_with("JSON value 2 is broken")
+        );
         assert_eq!(read_records(b"  ").unwrap_err().reason, "the file is empty");
-        assert!(read_records(b"PK\x03\x04rest").unwrap_err().reason.contains("zip archive"));
-        assert_eq!(read_records(b"{\"Records\": 5}").unwrap_err().reason, "the Records member is not an array");
-        assert!(read_records(&[0x1f, 0x8b, 0, 1, 2]).unwrap_err().reason.starts_with("the gzip stream is broken"));
+        assert!(
+            read_records(b"PK\x03\x04rest")
+                .unwrap_err()
+                .reason
+                .contains("zip archive")
+        );
+        assert_eq!(
+            read_records(b"{\"Records\": 5}").unwrap_err().reason,
+            "the Records member is not an array"
+        );
+        assert!(
+            read_records(&[0x1f, 0x8b, 0, 1, 2])
+                .unwrap_err()
+                .reason
+                .starts_with("the gzip stream is broken")
+        );
     }
 }

@@ -15,5 +15,5 @@ pub mod schema;
 
 pub use audit::{AuditEnvelope, AuditProblem, InvalidAuditEvent, audit_row};
 pub use cloudtrail::{InvalidRecord, cloudtrail_row};
-pub use rows::{EventRow, EventRows};
 pub use files::InvalidFile;
+pub use rows::{EventRow, EventRows};

@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, Utc};
 use arrow_array::{RecordBatch, builder::StringBuilder};
+use chrono::{DateTime, Datelike, Utc};
 use traillake_api::selectors::StoreKind;
 
 use super::columns::{Cell, ColumnBuilder, StructShape};
@@ -36,11 +36,20 @@ impl EventRows {
     /// take `text_bytes` bytes in all.
     pub fn new(kind: StoreKind, rows: usize, text_bytes: usize) -> Self {
         let shape = StructShape::new(event_schema(kind).fields().clone());
-        let mut builders: Vec<_> = shape.children.iter().map(|child| ColumnBuilder::new(child, rows)).collect();
+        let mut builders: Vec<_> = shape
+            .children
+            .iter()
+            .map(|child| ColumnBuilder::new(child, rows))
+            .collect();
         if let Some(event_json) = shape.position(EVENT_JSON) {
             builders[event_json] = ColumnBuilder::Text(StringBuilder::with_capacity(rows, text_bytes));
         }
-        Self { kind, columns: builders, event_dates: StringBuilder::with_capacity(rows, rows * 10), rows: 0 }
+        Self {
+            kind,
+            columns: builders,
+            event_dates: StringBuilder::with_capacity(rows, rows * 10),
+            rows: 0,
+        }
     }
 
     /// Appends a row made for this store kind.
@@ -49,7 +58,14 @@ impl EventRows {
             column.append(cell);
         }
         let date = row.event_time.date_naive();
-        write!(self.event_dates, "{:04}-{:02}-{:02}", date.year(), date.month(), date.day()).expect("writes to memory");
+        write!(
+            self.event_dates,
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            date.month(),
+            date.day()
+        )
+        .expect("writes to memory");
         self.event_dates.append_value("");
         self.rows += 1;
     }
@@ -75,13 +91,21 @@ impl EventRows {
 /// Returns one row as Arrow's JSON writer renders its batch (NULLs left out), for the tests of the
 /// record readers.
 #[cfg(test)]
-pub(crate) fn row_json(kind: StoreKind, row: &EventRow<'_>, text_bytes: usize) -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn row_json(
+    kind: StoreKind,
+    row: &EventRow<'_>,
+    text_bytes: usize,
+) -> serde_json::Map<String, serde_json::Value> {
     let mut rows = EventRows::new(kind, 1, text_bytes);
     rows.append(row);
     let mut writer = arrow_json::ArrayWriter::new(Vec::new());
     writer.write(&rows.finish()).unwrap();
     writer.finish().unwrap();
-    let serde_json::Value::Array(mut rows) = serde_json::from_slice(&writer.into_inner()).unwrap() else { panic!() };
-    let Some(serde_json::Value::Object(row)) = rows.pop() else { panic!() };
+    let serde_json::Value::Array(mut rows) = serde_json::from_slice(&writer.into_inner()).unwrap() else {
+        panic!()
+    };
+    let Some(serde_json::Value::Object(row)) = rows.pop() else {
+        panic!()
+    };
     row
 }

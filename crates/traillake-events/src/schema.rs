@@ -23,8 +23,14 @@ pub fn timestamp_type() -> DataType {
 
 /// Returns the type of JSON objects kept as `map<string,string>`, with Delta Lake's field names.
 pub fn string_map_type() -> DataType {
-    let entries = Fields::from(vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Utf8, true)]);
-    DataType::Map(Arc::new(Field::new("key_value", DataType::Struct(entries), false)), false)
+    let entries = Fields::from(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, true),
+    ]);
+    DataType::Map(
+        Arc::new(Field::new("key_value", DataType::Struct(entries), false)),
+        false,
+    )
 }
 
 fn text(name: &str) -> Field {
@@ -56,8 +62,14 @@ fn user_identity() -> Field {
         "sessioncontext",
         vec![
             structure("attributes", vec![timestamp("creationdate"), text("mfaauthenticated")]),
-            structure("sessionissuer", texts(&["type", "principalid", "arn", "accountid", "username"])),
-            structure("webidfederationdata", vec![text("federatedprovider"), map("attributes")]),
+            structure(
+                "sessionissuer",
+                texts(&["type", "principalid", "arn", "accountid", "username"]),
+            ),
+            structure(
+                "webidfederationdata",
+                vec![text("federatedprovider"), map("attributes")],
+            ),
             text("sourceidentity"),
             text("ec2roledelivery"),
             text("ec2issuedinvpc"),
@@ -66,31 +78,68 @@ fn user_identity() -> Field {
     let mut fields = texts(&["type", "principalid", "arn", "accountid", "accesskeyid", "username"]);
     fields.push(session_context);
     fields.push(structure("onbehalfof", texts(&["userid", "identitystorearn"])));
-    fields.push(structure("inscopeof", texts(&["sourcearn", "sourceaccount", "issuertype", "credentialsissuedto"])));
+    fields.push(structure(
+        "inscopeof",
+        texts(&["sourcearn", "sourceaccount", "issuertype", "credentialsissuedto"]),
+    ));
     fields.extend(texts(&["invokedby", "identityprovider"]));
     structure("useridentity", fields)
 }
 
 fn resources() -> Field {
-    let item = Field::new("element", DataType::Struct(Fields::from(texts(&["accountid", "type", "arn", "arnprefix"]))), true);
+    let item = Field::new(
+        "element",
+        DataType::Struct(Fields::from(texts(&["accountid", "type", "arn", "arnprefix"]))),
+        true,
+    );
     Field::new("resources", DataType::List(Arc::new(item)), true)
 }
 
 /// The columns of CloudTrail events (management, data, network activity), in the published order.
 static CLOUDTRAIL: LazyLock<SchemaRef> = LazyLock::new(|| {
     let mut fields = vec![text("eventversion"), user_identity(), timestamp(EVENT_TIME)];
-    fields.extend(texts(&["eventsource", "eventname", "awsregion", "sourceipaddress", "useragent", "errorcode", "errormessage"]));
-    fields.extend([map("requestparameters"), map("responseelements"), map("additionaleventdata")]);
+    fields.extend(texts(&[
+        "eventsource",
+        "eventname",
+        "awsregion",
+        "sourceipaddress",
+        "useragent",
+        "errorcode",
+        "errormessage",
+    ]));
+    fields.extend([
+        map("requestparameters"),
+        map("responseelements"),
+        map("additionaleventdata"),
+    ]);
     fields.extend(texts(&["requestid", "eventid"]));
     fields.push(boolean("readonly"));
     fields.push(resources());
     fields.extend(texts(&["eventtype", "apiversion"]));
     fields.push(boolean("managementevent"));
-    fields.extend(texts(&["recipientaccountid", "sharedeventid", "annotation", "vpcendpointid", "vpcendpointaccountid"]));
-    fields.extend([map("serviceeventdetails"), map("addendum"), map("edgedevicedetails"), map("insightdetails")]);
+    fields.extend(texts(&[
+        "recipientaccountid",
+        "sharedeventid",
+        "annotation",
+        "vpcendpointid",
+        "vpcendpointaccountid",
+    ]));
+    fields.extend([
+        map("serviceeventdetails"),
+        map("addendum"),
+        map("edgedevicedetails"),
+        map("insightdetails"),
+    ]);
     fields.push(text("eventcategory"));
-    fields.push(structure("tlsdetails", texts(&["tlsversion", "ciphersuite", "clientprovidedhostheader"])));
-    fields.extend(texts(&["sessioncredentialfromconsole", EVENT_JSON, "eventjsonchecksum"]));
+    fields.push(structure(
+        "tlsdetails",
+        texts(&["tlsversion", "ciphersuite", "clientprovidedhostheader"]),
+    ));
+    fields.extend(texts(&[
+        "sessioncredentialfromconsole",
+        EVENT_JSON,
+        "eventjsonchecksum",
+    ]));
     Arc::new(Schema::new(fields))
 });
 
@@ -118,7 +167,10 @@ static ACTIVITY_AUDIT_LOG: LazyLock<SchemaRef> = LazyLock::new(|| {
     let mut fields = texts(&["eventversion", "eventcategory", "eventtype", "eventid"]);
     fields.push(timestamp(EVENT_TIME));
     fields.extend(texts(&["awsregion", "recipientaccountid"]));
-    fields.push(structure("addendum", texts(&["reason", "updatedfields", "originaluid", "originaleventid"])));
+    fields.push(structure(
+        "addendum",
+        texts(&["reason", "updatedfields", "originaluid", "originaleventid"]),
+    ));
     fields.push(structure("metadata", texts(&["ingestiontime", "channelarn"])));
     fields.push(event_data);
     fields.push(text(EVENT_JSON));
@@ -141,8 +193,15 @@ static CONFIGURATION_ITEM: LazyLock<SchemaRef> = LazyLock::new(|| {
         "availabilityzone",
         "resourcecreationtime",
     ]);
-    event_data.extend([map("configuration"), map("supplementaryconfiguration"), text("relatedevents")]);
-    event_data.push(structure("relationships", texts(&["name", "resourcetype", "resourceid", "resourcename"])));
+    event_data.extend([
+        map("configuration"),
+        map("supplementaryconfiguration"),
+        text("relatedevents"),
+    ]);
+    event_data.push(structure(
+        "relationships",
+        texts(&["name", "resourcetype", "resourceid", "resourcename"]),
+    ));
     event_data.push(map("tags"));
     let mut fields = texts(&["eventversion", "eventcategory", "eventtype", "eventid"]);
     fields.push(timestamp(EVENT_TIME));

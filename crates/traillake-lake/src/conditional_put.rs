@@ -19,8 +19,8 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt as _, PutMode,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt as _,
+    PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
 };
 
 /// An object store whose conditional puts that were refused after a lost reply are settled by
@@ -58,7 +58,9 @@ impl ObjectStore for SettledPutStore {
         let conditional = !matches!(opts.mode, PutMode::Overwrite);
         let outcome = self.inner.put_opts(location, payload.clone(), opts).await;
         match outcome {
-            Err(error @ (object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. })) if conditional => {
+            Err(error @ (object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }))
+                if conditional =>
+            {
                 match self.own_write(location, &payload).await {
                     Some(result) => {
                         tracing::info!(%location, "a conditional put was refused after a lost reply, but the object is the one put");
@@ -138,7 +140,11 @@ mod tests {
             }
             Ok(result)
         }
-        async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> Result<Box<dyn MultipartUpload>> {
             self.inner.put_multipart_opts(location, opts).await
         }
         async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
@@ -162,15 +168,41 @@ mod tests {
     async fn settles_its_own_writes_and_refuses_others() {
         let store = SettledPutStore::new(Arc::new(LostFirstReply::default()));
         let path = Path::from("a/segment");
-        let created = store.put_opts(&path, PutPayload::from_static(b"mine"), PutMode::Create.into()).await.unwrap();
-        let update = object_store::UpdateVersion { e_tag: created.e_tag, version: created.version };
-        store.put_opts(&path, PutPayload::from_static(b"mine, later"), PutMode::Update(update.clone()).into()).await.unwrap();
-        assert_eq!(store.get(&path).await.unwrap().bytes().await.unwrap().as_ref(), b"mine, later");
+        let created = store
+            .put_opts(&path, PutPayload::from_static(b"mine"), PutMode::Create.into())
+            .await
+            .unwrap();
+        let update = object_store::UpdateVersion {
+            e_tag: created.e_tag,
+            version: created.version,
+        };
+        store
+            .put_opts(
+                &path,
+                PutPayload::from_static(b"mine, later"),
+                PutMode::Update(update.clone()).into(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get(&path).await.unwrap().bytes().await.unwrap().as_ref(),
+            b"mine, later"
+        );
 
         // Somebody else's object, or a stale version, stays a refusal.
-        let other = store.put_opts(&path, PutPayload::from_static(b"theirs"), PutMode::Create.into()).await;
-        assert!(matches!(other, Err(object_store::Error::AlreadyExists { .. })), "{other:?}");
-        let stale = store.put_opts(&path, PutPayload::from_static(b"stale"), PutMode::Update(update).into()).await;
-        assert!(matches!(stale, Err(object_store::Error::Precondition { .. })), "{stale:?}");
+        let other = store
+            .put_opts(&path, PutPayload::from_static(b"theirs"), PutMode::Create.into())
+            .await;
+        assert!(
+            matches!(other, Err(object_store::Error::AlreadyExists { .. })),
+            "{other:?}"
+        );
+        let stale = store
+            .put_opts(&path, PutPayload::from_static(b"stale"), PutMode::Update(update).into())
+            .await;
+        assert!(
+            matches!(stale, Err(object_store::Error::Precondition { .. })),
+            "{stale:?}"
+        );
     }
 }

@@ -23,8 +23,8 @@ use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMode, PutMultipartOptions,
-    PutOptions, PutPayload, PutResult, RenameOptions, Result, UploadPart,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMode,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result, UploadPart,
 };
 
 /// A `LocalFileSystem` whose puts, multipart uploads, copies and renames are synced to disk
@@ -49,9 +49,18 @@ impl fmt::Display for DurableLocalStore {
 
 fn io_error(path: &FsPath, source: std::io::Error) -> object_store::Error {
     if source.kind() == ErrorKind::AlreadyExists {
-        return object_store::Error::AlreadyExists { path: path.display().to_string(), source: Box::new(source) };
+        return object_store::Error::AlreadyExists {
+            path: path.display().to_string(),
+            source: Box::new(source),
+        };
     }
-    object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(std::io::Error::new(source.kind(), format!("{}: {source}", path.display()))) }
+    object_store::Error::Generic {
+        store: "DurableLocalStore",
+        source: Box::new(std::io::Error::new(
+            source.kind(),
+            format!("{}: {source}", path.display()),
+        )),
+    }
 }
 
 /// Syncs a file's data and metadata to disk.
@@ -117,7 +126,10 @@ fn write_durably(path: &FsPath, payload: &PutPayload, create: bool) -> std::io::
             std::fs::rename(&staging, path)?;
         }
         sync_folder_of(path)?;
-        Ok(PutResult { e_tag: Some(e_tag(&metadata)), version: None })
+        Ok(PutResult {
+            e_tag: Some(e_tag(&metadata)),
+            version: None,
+        })
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&staging);
@@ -138,14 +150,22 @@ impl ObjectStore for DurableLocalStore {
             return self.inner.put_opts(location, payload, opts).await;
         }
         let path = self.inner.path_to_filesystem(location)?;
-        tokio::task::spawn_blocking(move || write_durably(&path, &payload, create).map_err(|error| io_error(&path, error)))
-            .await
-            .map_err(|error| object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(error) })?
+        tokio::task::spawn_blocking(move || {
+            write_durably(&path, &payload, create).map_err(|error| io_error(&path, error))
+        })
+        .await
+        .map_err(|error| object_store::Error::Generic {
+            store: "DurableLocalStore",
+            source: Box::new(error),
+        })?
     }
 
     async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
         let upload = self.inner.put_multipart_opts(location, opts).await?;
-        Ok(Box::new(DurableUpload { upload, path: self.inner.path_to_filesystem(location)? }))
+        Ok(Box::new(DurableUpload {
+            upload,
+            path: self.inner.path_to_filesystem(location)?,
+        }))
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
@@ -192,9 +212,16 @@ impl DurableLocalStore {
 }
 
 async fn sync_written(path: PathBuf) -> Result<()> {
-    tokio::task::spawn_blocking(move || sync_file(&path).and_then(|()| sync_folder_of(&path)).map_err(|error| io_error(&path, error)))
-        .await
-        .map_err(|error| object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(error) })?
+    tokio::task::spawn_blocking(move || {
+        sync_file(&path)
+            .and_then(|()| sync_folder_of(&path))
+            .map_err(|error| io_error(&path, error))
+    })
+    .await
+    .map_err(|error| object_store::Error::Generic {
+        store: "DurableLocalStore",
+        source: Box::new(error),
+    })?
 }
 
 /// A `LocalFileSystem` multipart upload whose file is synced once complete.
@@ -233,25 +260,61 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let store = DurableLocalStore::new(LocalFileSystem::new_with_prefix(folder.path()).unwrap());
         let path = Path::from("a/b/commit.json");
-        let created = store.put_opts(&path, PutPayload::from_static(b"first"), PutMode::Create.into()).await.unwrap();
+        let created = store
+            .put_opts(&path, PutPayload::from_static(b"first"), PutMode::Create.into())
+            .await
+            .unwrap();
         assert!(created.e_tag.is_some());
-        let again = store.put_opts(&path, PutPayload::from_static(b"second"), PutMode::Create.into()).await;
-        assert!(matches!(again, Err(object_store::Error::AlreadyExists { .. })), "{again:?}");
-        assert_eq!(store.get(&path).await.unwrap().bytes().await.unwrap().as_ref(), b"first");
+        let again = store
+            .put_opts(&path, PutPayload::from_static(b"second"), PutMode::Create.into())
+            .await;
+        assert!(
+            matches!(again, Err(object_store::Error::AlreadyExists { .. })),
+            "{again:?}"
+        );
+        assert_eq!(
+            store.get(&path).await.unwrap().bytes().await.unwrap().as_ref(),
+            b"first"
+        );
         let third = store.put(&path, PutPayload::from_static(b"third")).await.unwrap();
-        assert_eq!(store.get(&path).await.unwrap().bytes().await.unwrap().as_ref(), b"third");
-        assert_eq!(third.e_tag, store.head(&path).await.unwrap().e_tag, "the ETag LocalFileSystem reads back");
+        assert_eq!(
+            store.get(&path).await.unwrap().bytes().await.unwrap().as_ref(),
+            b"third"
+        );
+        assert_eq!(
+            third.e_tag,
+            store.head(&path).await.unwrap().e_tag,
+            "the ETag LocalFileSystem reads back"
+        );
 
         let mut upload = store.put_multipart(&Path::from("a/data.parquet")).await.unwrap();
         upload.put_part(PutPayload::from_static(b"part one, ")).await.unwrap();
         upload.put_part(PutPayload::from_static(b"part two")).await.unwrap();
         upload.complete().await.unwrap();
-        assert_eq!(store.get(&Path::from("a/data.parquet")).await.unwrap().bytes().await.unwrap().as_ref(), b"part one, part two");
+        assert_eq!(
+            store
+                .get(&Path::from("a/data.parquet"))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .as_ref(),
+            b"part one, part two"
+        );
 
         // No staging file is left, and listings show the objects only.
-        let listed: Vec<_> = store.list(None).map_ok(|meta| meta.location.to_string()).try_collect().await.unwrap();
+        let listed: Vec<_> = store
+            .list(None)
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
         assert_eq!(listed.len(), 2, "{listed:?}");
-        let names: Vec<_> = std::fs::read_dir(folder.path().join("a/b")).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(folder.path().join("a/b"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("commit.json")]);
     }
 }

@@ -40,7 +40,9 @@ pub enum LakeError {
     #[error("the account already has the maximum of {0} channels")]
     ChannelMaxLimitExceeded(usize),
     /// A channel delivers to the store.
-    #[error("event data store {store} is the destination of channel {channel}; delete the channel or change its destinations first")]
+    #[error(
+        "event data store {store} is the destination of channel {channel}; delete the channel or change its destinations first"
+    )]
     ChannelExistsForEventDataStore {
         /// The store.
         store: String,

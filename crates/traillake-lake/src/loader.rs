@@ -56,10 +56,18 @@ pub fn records_rows(records: &[Cow<'_, RawValue>], oldest_kept: DateTime<Utc>) -
         match cloudtrail_row(record) {
             Ok(row) if row.event_time < oldest_kept => outside_retention += 1,
             Ok(row) => rows.append(&row),
-            Err(invalid) => rejected.push(RejectedRecord { position: index + 1, reason: invalid.reason }),
+            Err(invalid) => rejected.push(RejectedRecord {
+                position: index + 1,
+                reason: invalid.reason,
+            }),
         }
     }
-    FileRows { records: records.len(), batch: rows.finish(), outside_retention, rejected }
+    FileRows {
+        records: records.len(),
+        batch: rows.finish(),
+        outside_retention,
+        rejected,
+    }
 }
 
 /// Returns the oldest event time a store with the given retention keeps at `now`.
@@ -82,7 +90,12 @@ impl EventWriter {
 
     /// Returns a writer for the table.
     pub fn new(table: EventTable, commit_rows: usize) -> Self {
-        Self { table, pending: Vec::new(), pending_rows: 0, commit_rows: commit_rows.max(1) }
+        Self {
+            table,
+            pending: Vec::new(),
+            pending_rows: 0,
+            commit_rows: commit_rows.max(1),
+        }
     }
 
     /// Adds a batch of rows in the table's schema; commits when enough are pending. Returns the

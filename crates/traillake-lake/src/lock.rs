@@ -35,7 +35,12 @@ struct Holder {
 
 impl Holder {
     fn describe(&self) -> String {
-        format!("process {} on {} since {}", self.pid, self.host, self.since.to_rfc3339())
+        format!(
+            "process {} on {} since {}",
+            self.pid,
+            self.host,
+            self.since.to_rfc3339()
+        )
     }
 }
 
@@ -51,7 +56,11 @@ pub struct RootLock {
 #[derive(Debug)]
 enum LockKind {
     Local(File),
-    Lease { store: Arc<dyn ObjectStore>, heartbeat: JoinHandle<()>, version: Arc<tokio::sync::Mutex<UpdateVersion>> },
+    Lease {
+        store: Arc<dyn ObjectStore>,
+        heartbeat: JoinHandle<()>,
+        version: Arc<tokio::sync::Mutex<UpdateVersion>>,
+    },
 }
 
 impl RootLock {
@@ -79,7 +88,11 @@ impl RootLock {
     pub async fn release(self) {
         match self.kind {
             LockKind::Local(file) => drop(file),
-            LockKind::Lease { store, heartbeat, version } => {
+            LockKind::Lease {
+                store,
+                heartbeat,
+                version,
+            } => {
                 heartbeat.abort();
                 let _ = heartbeat.await;
                 let version = version.lock().await.clone();
@@ -100,7 +113,10 @@ impl RootLock {
 }
 
 fn acquire_local(path: &std::path::Path, holder: &Holder, root: &LakeRoot) -> Result<RootLock, LakeError> {
-    let io = |context: &str, source| LakeError::Io { context: format!("{context} {}", path.display()), source };
+    let io = |context: &str, source| LakeError::Io {
+        context: format!("{context} {}", path.display()),
+        source,
+    };
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -127,7 +143,11 @@ fn acquire_local(path: &std::path::Path, holder: &Holder, root: &LakeRoot) -> Re
     let text = serde_json::to_string(holder).expect("holder serializes");
     file.write_all(text.as_bytes()).map_err(|e| io("writing", e))?;
     let (never_lost, lost) = watch::channel(None);
-    Ok(RootLock { kind: LockKind::Local(file), lost, _never_lost: Some(never_lost) })
+    Ok(RootLock {
+        kind: LockKind::Local(file),
+        lost,
+        _never_lost: Some(never_lost),
+    })
 }
 
 async fn acquire_lease(root: &LakeRoot, holder: Holder) -> Result<RootLock, LakeError> {
@@ -139,7 +159,10 @@ async fn acquire_lease(root: &LakeRoot, holder: Holder) -> Result<RootLock, Lake
         Ok(result) => result,
         Err(object_store::Error::AlreadyExists { .. }) => {
             let existing = store.get(&path).await?;
-            let version = UpdateVersion { e_tag: existing.meta.e_tag.clone(), version: existing.meta.version.clone() };
+            let version = UpdateVersion {
+                e_tag: existing.meta.e_tag.clone(),
+                version: existing.meta.version.clone(),
+            };
             let bytes = existing.bytes().await?;
             if let Ok(other) = serde_json::from_slice::<Holder>(&bytes) {
                 let age = Utc::now().signed_duration_since(other.heartbeat);
@@ -158,18 +181,30 @@ async fn acquire_lease(root: &LakeRoot, holder: Holder) -> Result<RootLock, Lake
                 .put_opts(&path, body(), PutOptions::from(PutMode::Update(version)))
                 .await
                 .map_err(|e| match e {
-                    object_store::Error::Precondition { .. } => {
-                        LakeError::RootInUse(format!("another traillake server took the lake root {} first", root.location()))
-                    }
+                    object_store::Error::Precondition { .. } => LakeError::RootInUse(format!(
+                        "another traillake server took the lake root {} first",
+                        root.location()
+                    )),
                     other => other.into(),
                 })?
         }
         Err(e) => return Err(e.into()),
     };
-    let version = Arc::new(tokio::sync::Mutex::new(UpdateVersion { e_tag: result.e_tag, version: result.version }));
+    let version = Arc::new(tokio::sync::Mutex::new(UpdateVersion {
+        e_tag: result.e_tag,
+        version: result.version,
+    }));
     let (lost_tx, lost) = watch::channel(None);
     let heartbeat = tokio::spawn(renew_lease(Arc::clone(&store), holder, Arc::clone(&version), lost_tx));
-    Ok(RootLock { kind: LockKind::Lease { store, heartbeat, version }, lost, _never_lost: None })
+    Ok(RootLock {
+        kind: LockKind::Lease {
+            store,
+            heartbeat,
+            version,
+        },
+        lost,
+        _never_lost: None,
+    })
 }
 
 async fn renew_lease(
@@ -184,9 +219,16 @@ async fn renew_lease(
         holder.heartbeat = Utc::now();
         let body = PutPayload::from(serde_json::to_vec(&holder).expect("holder serializes"));
         let mut current = version.lock().await;
-        let put = store.put_opts(&path, body, PutOptions::from(PutMode::Update(current.clone()))).await;
+        let put = store
+            .put_opts(&path, body, PutOptions::from(PutMode::Update(current.clone())))
+            .await;
         match put {
-            Ok(result) => *current = UpdateVersion { e_tag: result.e_tag, version: result.version },
+            Ok(result) => {
+                *current = UpdateVersion {
+                    e_tag: result.e_tag,
+                    version: result.version,
+                }
+            }
             Err(object_store::Error::Precondition { .. }) => {
                 tracing::error!("another server took over the lake root's lease");
                 let _ = lost.send(Some("another server took over the lake root's lease".into()));

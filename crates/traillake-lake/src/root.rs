@@ -38,7 +38,10 @@ impl RootLocation {
         if bucket.is_empty() {
             return Err(LakeError::InvalidRoot(format!("{value}: the bucket name is missing")));
         }
-        Ok(RootLocation::S3 { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() })
+        Ok(RootLocation::S3 {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        })
     }
 }
 
@@ -60,7 +63,9 @@ pub fn s3_bucket(bucket: &str) -> Result<Arc<dyn ObjectStore>, LakeError> {
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
     let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
     if let Ok(endpoint) = endpoint {
-        builder = builder.with_endpoint(&endpoint).with_allow_http(endpoint.starts_with("http://"));
+        builder = builder
+            .with_endpoint(&endpoint)
+            .with_allow_http(endpoint.starts_with("http://"));
     }
     Ok(Arc::new(SettledPutStore::new(Arc::new(builder.build()?))))
 }
@@ -84,7 +89,10 @@ impl LakeRoot {
     pub fn open(location: RootLocation) -> Result<Self, LakeError> {
         let (store, base_store, url): (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>, Url) = match &location {
             RootLocation::Local(path) => {
-                let io_error = |source| LakeError::Io { context: format!("creating the lake root {}", path.display()), source };
+                let io_error = |source| LakeError::Io {
+                    context: format!("creating the lake root {}", path.display()),
+                    source,
+                };
                 std::fs::create_dir_all(path).map_err(io_error)?;
                 let absolute = std::fs::canonicalize(path).map_err(io_error)?;
                 let url = Url::from_directory_path(&absolute)
@@ -97,7 +105,11 @@ impl LakeRoot {
             }
             RootLocation::S3 { bucket, prefix } => {
                 let s3 = s3_bucket(bucket)?;
-                let folder = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+                let folder = if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}/")
+                };
                 let url = Url::parse(&format!("s3://{bucket}/{folder}"))
                     .map_err(|error| LakeError::InvalidRoot(format!("{location}: {error}")))?;
                 if prefix.is_empty() {
@@ -107,7 +119,12 @@ impl LakeRoot {
                 }
             }
         };
-        Ok(Self { location, store, base_store, url })
+        Ok(Self {
+            location,
+            store,
+            base_store,
+            url,
+        })
     }
 
     /// Returns where the root is.
@@ -128,7 +145,9 @@ impl LakeRoot {
 
     /// Returns the URL of a folder under the root, ending in `/`.
     pub fn url(&self, folder: &str) -> Url {
-        self.url.join(&format!("{}/", folder.trim_matches('/'))).expect("a relative folder joins the root URL")
+        self.url
+            .join(&format!("{}/", folder.trim_matches('/')))
+            .expect("a relative folder joins the root URL")
     }
 }
 
@@ -140,10 +159,22 @@ mod tests {
     fn parses_locations() {
         assert_eq!(
             RootLocation::parse("s3://lake/a/b/").unwrap(),
-            RootLocation::S3 { bucket: "lake".into(), prefix: "a/b".into() }
+            RootLocation::S3 {
+                bucket: "lake".into(),
+                prefix: "a/b".into()
+            }
         );
-        assert_eq!(RootLocation::parse("s3://lake").unwrap(), RootLocation::S3 { bucket: "lake".into(), prefix: "".into() });
-        assert_eq!(RootLocation::parse("./data").unwrap(), RootLocation::Local("./data".into()));
+        assert_eq!(
+            RootLocation::parse("s3://lake").unwrap(),
+            RootLocation::S3 {
+                bucket: "lake".into(),
+                prefix: "".into()
+            }
+        );
+        assert_eq!(
+            RootLocation::parse("./data").unwrap(),
+            RootLocation::Local("./data".into())
+        );
         assert!(RootLocation::parse("s3:///x").is_err());
     }
 }

@@ -19,25 +19,25 @@ use chrono::NaiveDate;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::array::{Array as _, AsArray as _};
 use datafusion::arrow::compute::interleave_record_batch;
-use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
+use deltalake::TableProperty;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake::kernel::scalars::ScalarExt;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::{StructType, Transaction};
 use deltalake::logstore::{LogStore, LogStoreFactory, StorageConfig, default_logstore, logstore_factories};
+use deltalake::operations::optimize::OptimizeType;
 use deltalake::parquet::basic::{Compression, Encoding, ZstdLevel};
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
-use deltalake::operations::optimize::OptimizeType;
-use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
-use deltalake::kernel::{StructType, Transaction};
-use deltalake::TableProperty;
-use deltalake::kernel::scalars::ScalarExt;
-use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use deltalake::writer::{DeltaWriter as _, RecordBatchWriter, WriteMode};
-use deltalake::{FilterOp, FilterValue};
 use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, ObjectStore, Path};
-use object_store::ObjectStoreExt as _;
+use deltalake::{FilterOp, FilterValue};
 use futures::StreamExt as _;
 use indexmap::IndexMap;
+use object_store::ObjectStoreExt as _;
 use traillake_api::selectors::StoreKind;
 use url::Url;
 
@@ -79,7 +79,14 @@ pub fn writer_properties() -> WriterProperties {
         .set_column_bloom_filter_enabled(ColumnPath::from("eventid"), true);
     // Columns whose values are (nearly) all distinct: a dictionary only costs a page that every
     // read of the column chunk must fetch.
-    for column in ["eventid", "requestid", "eventjson", "eventjsonchecksum", "sharedeventid", EVENT_TIME] {
+    for column in [
+        "eventid",
+        "requestid",
+        "eventjson",
+        "eventjsonchecksum",
+        "sharedeventid",
+        EVENT_TIME,
+    ] {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
     // Sorted timestamps: their deltas are small.
@@ -165,9 +172,15 @@ impl EventTable {
         for file in snapshot.snapshot()?.log_data() {
             let relative = file.object_store_path();
             let day = file.partition_values_map().remove(EVENT_DATE).flatten();
-            let day = day.as_deref().and_then(|day| NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()).ok_or_else(|| {
-                LakeError::Invalid(format!("data file {relative} of store {} has no valid {EVENT_DATE}", self.store_id))
-            })?;
+            let day = day
+                .as_deref()
+                .and_then(|day| NaiveDate::parse_from_str(day, "%Y-%m-%d").ok())
+                .ok_or_else(|| {
+                    LakeError::Invalid(format!(
+                        "data file {relative} of store {} has no valid {EVENT_DATE}",
+                        self.store_id
+                    ))
+                })?;
             files.push(DataFile {
                 path: folder.parts().chain(relative.parts()).collect(),
                 size: u64::try_from(file.size()).unwrap_or_default(),
@@ -193,7 +206,8 @@ impl EventTable {
     }
 
     fn builder(&self) -> DeltaResult<DeltaTableBuilder> {
-        Ok(DeltaTableBuilder::from_url(self.url.clone())?.with_storage_backend(self.base_store.clone(), self.url.clone()))
+        Ok(DeltaTableBuilder::from_url(self.url.clone())?
+            .with_storage_backend(self.base_store.clone(), self.url.clone()))
     }
 
     /// Returns the latest snapshot of the table, or `None` while nothing was ever written.
@@ -215,7 +229,8 @@ impl EventTable {
     /// commit after its version: one `head` request answers that (0.2 ms on a local disk, where the log
     /// listing took 1.4 ms), and on S3 it is one HEAD instead of a LIST.
     pub async fn refresh(&self, earlier: Option<DeltaTable>) -> Result<Option<DeltaTable>, LakeError> {
-        let Some((mut table, version)) = earlier.and_then(|table| table.version().map(|version| (table, version))) else {
+        let Some((mut table, version)) = earlier.and_then(|table| table.version().map(|version| (table, version)))
+        else {
             return self.snapshot().await;
         };
         let next_commit = self.log_path()?.join(format!("{:020}.json", version + 1));
@@ -229,19 +244,31 @@ impl EventTable {
 
     /// Returns true once the table's `_delta_log/` holds anything.
     async fn has_log(&self) -> Result<bool, LakeError> {
-        Ok(self.base_store.list(Some(&self.log_path()?)).next().await.transpose()?.is_some())
+        Ok(self
+            .base_store
+            .list(Some(&self.log_path()?))
+            .next()
+            .await
+            .transpose()?
+            .is_some())
     }
 
     /// Returns the path of the table's `_delta_log/` folder in the base store.
     fn log_path(&self) -> Result<Path, LakeError> {
-        Ok(Path::from_url_path(self.url.path()).map_err(object_store::Error::from)?.join("_delta_log"))
+        Ok(Path::from_url_path(self.url.path())
+            .map_err(object_store::Error::from)?
+            .join("_delta_log"))
     }
 
     /// Returns the path of a folder beside the table's, in the store's folder of the base store.
     pub(crate) fn sibling_path(&self, name: &str) -> Result<Path, LakeError> {
         let table = Path::from_url_path(self.url.path()).map_err(object_store::Error::from)?;
         let parts: Vec<_> = table.parts().collect();
-        Ok(parts[..parts.len().saturating_sub(1)].iter().cloned().chain([name.into()]).collect())
+        Ok(parts[..parts.len().saturating_sub(1)]
+            .iter()
+            .cloned()
+            .chain([name.into()])
+            .collect())
     }
 
     /// Appends batches of the table's schema in one commit, each file sorted by `eventtime`.
@@ -287,9 +314,17 @@ impl EventTable {
     }
 
     /// Writes the batches to `table`'s files and commits them, bringing `table` to the new version.
-    async fn write(&self, table: &mut DeltaTable, batches: &[RecordBatch], marks: &[AppProgress]) -> Result<Commit, LakeError> {
+    async fn write(
+        &self,
+        table: &mut DeltaTable,
+        batches: &[RecordBatch],
+        marks: &[AppProgress],
+    ) -> Result<Commit, LakeError> {
         let order = event_time_order(batches)?;
-        let transactions = marks.iter().map(|mark| Transaction::new(&mark.writer, mark.progress)).collect();
+        let transactions = marks
+            .iter()
+            .map(|mark| Transaction::new(&mark.writer, mark.progress))
+            .collect();
         let properties = CommitProperties::default().with_application_transactions(transactions);
         let mut writer = RecordBatchWriter::for_table(table)?
             .with_writer_properties(writer_properties())
@@ -297,17 +332,24 @@ impl EventTable {
         let batches: Vec<&RecordBatch> = batches.iter().collect();
         for day in order.chunk_by(|a, b| a.day == b.day) {
             let first = &day[0];
-            let dates = batches[first.batch].column_by_name(EVENT_DATE).expect("every table has eventdate");
+            let dates = batches[first.batch]
+                .column_by_name(EVENT_DATE)
+                .expect("every table has eventdate");
             let date = ScalarExt::from_array(dates.as_ref(), first.row)
                 .ok_or_else(|| LakeError::Invalid(format!("an event has no {EVENT_DATE}")))?;
             let values = IndexMap::from([(EVENT_DATE.to_string(), date)]);
             for chunk in day.chunks(WRITE_CHUNK_ROWS) {
                 let rows: Vec<(usize, usize)> = chunk.iter().map(|place| (place.batch, place.row)).collect();
-                writer.write_partition(interleave_record_batch(&batches, &rows)?, &values, WriteMode::Default).await?;
+                writer
+                    .write_partition(interleave_record_batch(&batches, &rows)?, &values, WriteMode::Default)
+                    .await?;
             }
         }
         let version = writer.flush_and_commit(table).await?;
-        Ok(Commit { version, rows: order.len() })
+        Ok(Commit {
+            version,
+            rows: order.len(),
+        })
     }
 
     /// Returns the latest snapshot, creating the table (schema and partitioning, no rows) if
@@ -337,13 +379,18 @@ impl EventTable {
     /// Returns the progress a writer last committed with [`EventTable::append_marked`] in the
     /// latest snapshot, or `None` if it never committed.
     pub async fn committed_progress(&self, writer: &str) -> Result<Option<i64>, LakeError> {
-        let Some(table) = self.snapshot().await? else { return Ok(None) };
+        let Some(table) = self.snapshot().await? else {
+            return Ok(None);
+        };
         Self::progress_in(&table, writer).await
     }
 
     /// Returns the progress a writer last committed in a snapshot, or `None` if it never committed.
     pub(crate) async fn progress_in(snapshot: &DeltaTable, writer: &str) -> Result<Option<i64>, LakeError> {
-        Ok(snapshot.snapshot()?.transaction_version(snapshot.log_store().as_ref(), writer).await?)
+        Ok(snapshot
+            .snapshot()?
+            .transaction_version(snapshot.log_store().as_ref(), writer)
+            .await?)
     }
 
     /// Returns the number of data files of each day of the latest snapshot.
@@ -358,7 +405,9 @@ impl EventTable {
     /// `eventtime`; returns the days rewritten.
     pub async fn compact(&self) -> Result<Vec<String>, LakeError> {
         let mut compacted = Vec::new();
-        let Some(mut table) = self.snapshot().await? else { return Ok(compacted) };
+        let Some(mut table) = self.snapshot().await? else {
+            return Ok(compacted);
+        };
         for (day, files) in self.days_of(&table)? {
             if files < COMPACT_AT_FILES {
                 continue;
@@ -387,15 +436,23 @@ impl EventTable {
     /// `removed_before` ago (readers of older snapshots may still read them until then); returns
     /// how many were deleted.
     pub async fn vacuum(&self, removed_before: chrono::Duration) -> Result<usize, LakeError> {
-        let Some(table) = self.snapshot().await? else { return Ok(0) };
-        let (_, metrics) = table.vacuum().with_retention_period(removed_before).with_enforce_retention_duration(false).await?;
+        let Some(table) = self.snapshot().await? else {
+            return Ok(0);
+        };
+        let (_, metrics) = table
+            .vacuum()
+            .with_retention_period(removed_before)
+            .with_enforce_retention_duration(false)
+            .await?;
         Ok(metrics.files_deleted.len())
     }
 
     /// Drops the days wholly before `first_kept_day` from the table, a metadata-only commit; the
     /// files go when [`EventTable::vacuum`] runs. Returns the number of files removed.
     pub async fn drop_days_before(&self, first_kept_day: NaiveDate) -> Result<usize, LakeError> {
-        let Some(table) = self.snapshot().await? else { return Ok(0) };
+        let Some(table) = self.snapshot().await? else {
+            return Ok(0);
+        };
         let predicate = format!("{EVENT_DATE} < '{}'", first_kept_day.format("%Y-%m-%d"));
         let (_, metrics) = table.delete().with_predicate(predicate).await?;
         Ok(metrics.num_removed_files)
@@ -407,7 +464,10 @@ impl EventTable {
 fn register_s3_log_store() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        logstore_factories().insert(Url::parse("s3://").expect("a scheme URL"), Arc::new(ConditionalPutLogStore));
+        logstore_factories().insert(
+            Url::parse("s3://").expect("a scheme URL"),
+            Arc::new(ConditionalPutLogStore),
+        );
     });
 }
 
@@ -459,7 +519,12 @@ fn event_time_order(batches: &[RecordBatch]) -> Result<Vec<RowPlace>, LakeError>
             return Err(LakeError::Invalid(format!("an event has no {EVENT_TIME}")));
         }
         for (row, &time) in times.values().iter().enumerate() {
-            order.push(RowPlace { time, batch, row, day: time.div_euclid(MICROS_PER_DAY) });
+            order.push(RowPlace {
+                time,
+                batch,
+                row,
+                day: time.div_euclid(MICROS_PER_DAY),
+            });
         }
     }
     order.sort_unstable();

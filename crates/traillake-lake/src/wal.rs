@@ -67,13 +67,21 @@ pub struct WriteAheadLog {
 impl WriteAheadLog {
     /// Returns the log of a store's table; nothing is read or written until it is used.
     pub fn new(table: &EventTable) -> Result<Self, LakeError> {
-        Ok(Self { table: table.clone(), folder: table.sibling_path("wal")? })
+        Ok(Self {
+            table: table.clone(),
+            folder: table.sibling_path("wal")?,
+        })
     }
 
     /// Returns a writer of new segments, under a name no other writer has.
     pub fn writer(&self) -> SegmentWriter {
         let name = uuid::Uuid::new_v4().simple().to_string();
-        SegmentWriter { store: Arc::clone(self.table.object_store()), folder: self.folder.clone().join(name.as_str()), name, next: 1 }
+        SegmentWriter {
+            store: Arc::clone(self.table.object_store()),
+            folder: self.folder.clone().join(name.as_str()),
+            name,
+            next: 1,
+        }
     }
 
     /// Returns the stored segments of every writer, in each writer's order.
@@ -81,11 +89,23 @@ impl WriteAheadLog {
         let mut listing = self.table.object_store().list(Some(&self.folder));
         let mut segments = Vec::new();
         while let Some(object) = listing.try_next().await? {
-            let parts: Vec<String> =
-                object.location.prefix_match(&self.folder).into_iter().flatten().map(|part| part.as_ref().to_string()).collect();
+            let parts: Vec<String> = object
+                .location
+                .prefix_match(&self.folder)
+                .into_iter()
+                .flatten()
+                .map(|part| part.as_ref().to_string())
+                .collect();
             let [writer, file] = parts.as_slice() else { continue };
-            let Some(number) = file.strip_suffix(".arrows").and_then(|number| number.parse().ok()) else { continue };
-            segments.push(Segment { writer: writer.clone(), number, path: object.location, size: object.size });
+            let Some(number) = file.strip_suffix(".arrows").and_then(|number| number.parse().ok()) else {
+                continue;
+            };
+            segments.push(Segment {
+                writer: writer.clone(),
+                number,
+                path: object.location,
+                size: object.size,
+            });
         }
         segments.sort_by(|a, b| (&a.writer, a.number).cmp(&(&b.writer, b.number)));
         Ok(segments)
@@ -96,18 +116,27 @@ impl WriteAheadLog {
     pub async fn pending(&self, snapshot: Option<&DeltaTable>) -> Result<Vec<Segment>, LakeError> {
         let segments = self.segments().await?;
         let flushed = self.flushed_numbers(snapshot, &segments).await?;
-        Ok(segments.into_iter().filter(|segment| segment.number > flushed[&segment.writer]).collect())
+        Ok(segments
+            .into_iter()
+            .filter(|segment| segment.number > flushed[&segment.writer])
+            .collect())
     }
 
     /// Returns, for each writer of `segments`, the number of its last segment `snapshot` holds.
-    async fn flushed_numbers(&self, snapshot: Option<&DeltaTable>, segments: &[Segment]) -> Result<BTreeMap<String, i64>, LakeError> {
+    async fn flushed_numbers(
+        &self,
+        snapshot: Option<&DeltaTable>,
+        segments: &[Segment],
+    ) -> Result<BTreeMap<String, i64>, LakeError> {
         let mut flushed = BTreeMap::new();
         for segment in segments {
             if flushed.contains_key(&segment.writer) {
                 continue;
             }
             let number = match snapshot {
-                Some(snapshot) => EventTable::progress_in(snapshot, &transaction_of(&segment.writer)).await?.unwrap_or(0),
+                Some(snapshot) => EventTable::progress_in(snapshot, &transaction_of(&segment.writer))
+                    .await?
+                    .unwrap_or(0),
                 None => 0,
             };
             flushed.insert(segment.writer.clone(), number);
@@ -136,7 +165,9 @@ impl WriteAheadLog {
         let snapshot = self.table.snapshot().await?;
         let segments = self.segments().await?;
         let flushed = self.flushed_numbers(snapshot.as_ref(), &segments).await?;
-        let (done, pending): (Vec<_>, Vec<_>) = segments.into_iter().partition(|segment| segment.number <= flushed[&segment.writer]);
+        let (done, pending): (Vec<_>, Vec<_>) = segments
+            .into_iter()
+            .partition(|segment| segment.number <= flushed[&segment.writer]);
         let mut taken = Vec::new();
         let mut bytes = 0;
         for segment in pending {
@@ -153,8 +184,13 @@ impl WriteAheadLog {
             for segment in &taken {
                 marks.insert(&segment.writer, segment.number);
             }
-            let marks: Vec<AppProgress> =
-                marks.into_iter().map(|(writer, number)| AppProgress { writer: transaction_of(writer), progress: number }).collect();
+            let marks: Vec<AppProgress> = marks
+                .into_iter()
+                .map(|(writer, number)| AppProgress {
+                    writer: transaction_of(writer),
+                    progress: number,
+                })
+                .collect();
             outcome.rows = batches.iter().map(RecordBatch::num_rows).sum();
             if outcome.rows > 0 {
                 self.table.append_in(snapshot, &batches, &marks).await?;
@@ -197,8 +233,11 @@ impl SegmentWriter {
     /// object may still have been stored): the rows of a failed write may reach the table, as with
     /// any write whose outcome the caller never learnt.
     pub async fn append(&mut self, batches: &[RecordBatch]) -> Result<u64, LakeError> {
-        let Some(first) = batches.first() else { return Err(LakeError::Invalid("a segment needs at least one batch".to_string())) };
-        let mut bytes = Vec::with_capacity(batches.iter().map(RecordBatch::get_array_memory_size).sum::<usize>() + 4096);
+        let Some(first) = batches.first() else {
+            return Err(LakeError::Invalid("a segment needs at least one batch".to_string()));
+        };
+        let mut bytes =
+            Vec::with_capacity(batches.iter().map(RecordBatch::get_array_memory_size).sum::<usize>() + 4096);
         let mut writer = StreamWriter::try_new(&mut bytes, first.schema_ref())?;
         for batch in batches {
             writer.write(batch)?;
@@ -208,7 +247,10 @@ impl SegmentWriter {
         let size = bytes.len() as u64;
         let path = self.folder.clone().join(format!("{:020}.arrows", self.next));
         self.next += 1;
-        let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
         self.store.put_opts(&path, PutPayload::from(bytes), options).await?;
         Ok(size)
     }

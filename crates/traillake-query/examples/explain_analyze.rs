@@ -21,7 +21,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = LakeRoot::open(RootLocation::parse(&args[1])?)?;
     let runs: usize = args.get(3).map_or(Ok(5), |runs| runs.parse())?;
     let catalog = Catalog::load(&root).await?;
-    let store = catalog.all_event_data_stores().await.into_iter().next().ok_or("no event data store")?;
+    let store = catalog
+        .all_event_data_stores()
+        .await
+        .into_iter()
+        .next()
+        .ok_or("no event data store")?;
     let statement = args[2].replace("{store}", &store.id);
     let runtime = Arc::new(RuntimeEnv::default());
     let table = EventTable::new(&root, &store.id, store.kind);
@@ -59,7 +64,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             began.elapsed().as_secs_f64() * 1000.0
         );
         if run + 1 == runs {
-            println!("{}", DisplayableExecutionPlan::with_metrics(physical.as_ref()).indent(true));
+            println!(
+                "{}",
+                DisplayableExecutionPlan::with_metrics(physical.as_ref()).indent(true)
+            );
         }
     }
     Ok(())

@@ -34,8 +34,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{ArrayRef, AsArray as _, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::arrow::ipc::reader::FileReader;
 use datafusion::arrow::ipc::CompressionType;
+use datafusion::arrow::ipc::reader::FileReader;
 use datafusion::arrow::ipc::writer::{FileWriter, IpcWriteOptions};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, MemoryReservation, TrackConsumersPool};
@@ -167,7 +167,10 @@ pub struct ResultRows {
 impl ResultRows {
     /// Returns no rows, of no columns: the rows of a query that never ran.
     pub fn empty() -> Self {
-        Self { schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()), batches: Vec::new() }
+        Self {
+            schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+            batches: Vec::new(),
+        }
     }
 
     /// Returns the number of rows.
@@ -196,7 +199,11 @@ struct ResultCache {
 
 impl ResultCache {
     fn new(limit: usize) -> Self {
-        Self { limit, bytes: 0, entries: VecDeque::new() }
+        Self {
+            limit,
+            bytes: 0,
+            entries: VecDeque::new(),
+        }
     }
 
     /// Returns a query's rows if they are cached, marking them read.
@@ -220,7 +227,10 @@ impl ResultCache {
             return;
         }
         while self.bytes + size > self.limit {
-            let (_, _, dropped) = self.entries.pop_front().expect("the cache holds more than the limit leaves");
+            let (_, _, dropped) = self
+                .entries
+                .pop_front()
+                .expect("the cache holds more than the limit leaves");
             self.bytes -= dropped;
         }
         self.bytes += size;
@@ -271,7 +281,10 @@ struct QueryRuntime(Option<tokio::runtime::Runtime>);
 
 impl QueryRuntime {
     fn new() -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread().thread_name("traillake-query").enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("traillake-query")
+            .enable_all()
+            .build()?;
         Ok(Self(Some(runtime)))
     }
 
@@ -308,7 +321,9 @@ pub struct QueryEngine {
 
 impl std::fmt::Debug for QueryEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueryEngine").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("QueryEngine")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -323,7 +338,11 @@ fn result_path(id: &str) -> Path {
 impl QueryEngine {
     /// Opens the engine: loads the kept queries, forgets those past retention, and fails those
     /// that were running when the server stopped.
-    pub async fn open(root: LakeRoot, catalog: Arc<Catalog>, settings: EngineSettings) -> Result<Arc<Self>, QueryError> {
+    pub async fn open(
+        root: LakeRoot,
+        catalog: Arc<Catalog>,
+        settings: EngineSettings,
+    ) -> Result<Arc<Self>, QueryError> {
         let runtime = QueryRuntime::new().map_err(|error| QueryError::Engine(error.into()))?;
         let keys = SigningKeys::open(root.clone(), settings.signing_key_period).await?;
         let engine = Arc::new(Self {
@@ -367,12 +386,19 @@ impl QueryEngine {
                 tracing::warn!(query_id = %record.id, "the server stopped while the query's results were delivered; delivering them again");
                 interrupted.push(record.clone());
             }
-            engine.queries.lock().expect("queries lock").insert(record.id.clone(), QueryEntry::new(record, None));
+            engine
+                .queries
+                .lock()
+                .expect("queries lock")
+                .insert(record.id.clone(), QueryEntry::new(record, None));
         }
         engine.forget_expired(now).await?;
         for record in interrupted {
             let resumed = Arc::clone(&engine);
-            engine.runtime.handle().spawn(async move { resumed.redeliver(record).await });
+            engine
+                .runtime
+                .handle()
+                .spawn(async move { resumed.redeliver(record).await });
         }
         Ok(engine)
     }
@@ -395,8 +421,17 @@ impl QueryEngine {
         };
         for id in &expired {
             let prefix = Path::from(format!("{QUERIES}/{id}"));
-            let locations = self.root.store().list(Some(&prefix)).map_ok(|meta| meta.location).boxed();
-            self.root.store().delete_stream(locations).try_collect::<Vec<_>>().await?;
+            let locations = self
+                .root
+                .store()
+                .list(Some(&prefix))
+                .map_ok(|meta| meta.location)
+                .boxed();
+            self.root
+                .store()
+                .delete_stream(locations)
+                .try_collect::<Vec<_>>()
+                .await?;
             self.queries.lock().expect("queries lock").remove(id);
         }
         Ok(expired.len())
@@ -404,18 +439,31 @@ impl QueryEngine {
 
     async fn save_record(&self, record: &QueryRecord) -> Result<(), QueryError> {
         let bytes = serde_json::to_vec_pretty(record).expect("a query record serializes");
-        self.root.store().put(&record_path(&record.id), PutPayload::from(bytes)).await?;
+        self.root
+            .store()
+            .put(&record_path(&record.id), PutPayload::from(bytes))
+            .await?;
         Ok(())
     }
 
     /// Returns the account's stores that a statement may name, by ID.
     async fn account_stores(&self, account_id: &str) -> HashMap<String, EventDataStoreRecord> {
-        self.catalog.event_data_stores(account_id).await.into_iter().map(|store| (store.id.clone(), store)).collect()
+        self.catalog
+            .event_data_stores(account_id)
+            .await
+            .into_iter()
+            .map(|store| (store.id.clone(), store))
+            .collect()
     }
 
     /// Checks and plans a statement for an account, and starts it; its results are delivered to
     /// `delivery_s3_uri` (checked by the API layer) when it finishes. Returns the QueryId.
-    pub async fn start(self: &Arc<Self>, account_id: &str, statement: &str, delivery_s3_uri: Option<&str>) -> Result<String, QueryError> {
+    pub async fn start(
+        self: &Arc<Self>,
+        account_id: &str,
+        statement: &str,
+        delivery_s3_uri: Option<&str>,
+    ) -> Result<String, QueryError> {
         let stores = self.account_stores(account_id).await;
         let mut sources: Vec<StoreSource> = Vec::new();
         let prepared = prepare::<QueryError>(statement, |written| {
@@ -435,7 +483,10 @@ impl QueryEngine {
             let earlier = self.snapshots.lock().expect("snapshots lock").get(&source.id).cloned();
             source.snapshot = source.table.refresh(earlier).await?;
             if let Some(snapshot) = &source.snapshot {
-                self.snapshots.lock().expect("snapshots lock").insert(source.id.clone(), snapshot.clone());
+                self.snapshots
+                    .lock()
+                    .expect("snapshots lock")
+                    .insert(source.id.clone(), snapshot.clone());
             }
         }
         let now = Utc::now();
@@ -480,7 +531,9 @@ impl QueryEngine {
             return Err(error);
         }
         let engine = Arc::clone(self);
-        self.runtime.handle().spawn(async move { engine.run(entry, planned).await });
+        self.runtime
+            .handle()
+            .spawn(async move { engine.run(entry, planned).await });
         Ok(record.id)
     }
 
@@ -516,10 +569,16 @@ impl QueryEngine {
         cancelled: &mut watch::Receiver<bool>,
     ) -> Result<(), String> {
         let state = planned.context.state();
-        let physical = state.create_physical_plan(&planned.plan).await.map_err(|e| e.to_string())?;
+        let physical = state
+            .create_physical_plan(&planned.plan)
+            .await
+            .map_err(|e| e.to_string())?;
         *entry.plan.lock().expect("plan lock") = Some(Arc::clone(&physical));
         let schema = physical.schema();
-        *entry.rows.lock().expect("rows lock") = Some(Arc::new(ResultRows { schema, batches: Vec::new() }));
+        *entry.rows.lock().expect("rows lock") = Some(Arc::new(ResultRows {
+            schema,
+            batches: Vec::new(),
+        }));
         let id = entry.record().id;
         let reservation = MemoryConsumer::new(format!("query {id} results")).register(&self.datafusion.memory_pool);
         *entry.rows_reservation.lock().expect("reservation lock") = Some(reservation);
@@ -591,7 +650,10 @@ impl QueryEngine {
         *entry.record.lock().expect("query record lock") = record.clone();
         if let Some(rows) = kept_rows {
             // Kept, and the record says the query ended: the rows leave the pool for the cache.
-            self.results.lock().expect("results lock").insert(&record.id, Arc::clone(rows));
+            self.results
+                .lock()
+                .expect("results lock")
+                .insert(&record.id, Arc::clone(rows));
             *entry.rows.lock().expect("rows lock") = None;
             entry.rows_reservation.lock().expect("reservation lock").take();
         }
@@ -657,8 +719,10 @@ impl QueryEngine {
 
     async fn deliver(&self, record: &QueryRecord, rows: Option<&ResultRows>) -> Result<(), DeliveryFailure> {
         let uri = record.delivery_s3_uri.as_deref().unwrap_or_default();
-        let target = S3Location::read(uri).map_err(|problem| DeliveryFailure::failed(format!("{uri} {}", problem.reason())))?;
-        let bucket = traillake_lake::root::s3_bucket(&target.bucket).map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        let target =
+            S3Location::read(uri).map_err(|problem| DeliveryFailure::failed(format!("{uri} {}", problem.reason())))?;
+        let bucket = traillake_lake::root::s3_bucket(&target.bucket)
+            .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
         let now = Utc::now();
         let key = self.keys.current(now).await.map_err(|error| DeliveryFailure {
             status: DeliveryStatus::FailedSigningFile,
@@ -692,14 +756,17 @@ impl QueryEngine {
             let options = IpcWriteOptions::default()
                 .try_with_compression(Some(CompressionType::LZ4_FRAME))
                 .map_err(datafusion::error::DataFusionError::from)?;
-            let mut writer =
-                FileWriter::try_new_with_options(&mut buffer, &rows.schema, options).map_err(datafusion::error::DataFusionError::from)?;
+            let mut writer = FileWriter::try_new_with_options(&mut buffer, &rows.schema, options)
+                .map_err(datafusion::error::DataFusionError::from)?;
             for batch in &rows.batches {
                 writer.write(batch).map_err(datafusion::error::DataFusionError::from)?;
             }
             writer.finish().map_err(datafusion::error::DataFusionError::from)?;
         }
-        self.root.store().put(&result_path(id), PutPayload::from(buffer)).await?;
+        self.root
+            .store()
+            .put(&result_path(id), PutPayload::from(buffer))
+            .await?;
         Ok(())
     }
 
@@ -753,9 +820,12 @@ impl QueryEngine {
             }
             Err(error) => return Err(error.into()),
         };
-        let reader = FileReader::try_new(std::io::Cursor::new(bytes), None).map_err(datafusion::error::DataFusionError::from)?;
+        let reader =
+            FileReader::try_new(std::io::Cursor::new(bytes), None).map_err(datafusion::error::DataFusionError::from)?;
         let schema = reader.schema();
-        let batches = reader.collect::<Result<Vec<_>, _>>().map_err(datafusion::error::DataFusionError::from)?;
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(datafusion::error::DataFusionError::from)?;
         Ok(ResultRows { schema, batches })
     }
 
@@ -802,7 +872,11 @@ impl QueryEngine {
 /// one-row `SELECT *` was saved as a 1 MB file. Views nested in structs and lists are left as they
 /// are; the scans produce views at the top level only.
 fn without_unused_view_data(batch: RecordBatch) -> RecordBatch {
-    if !batch.columns().iter().any(|column| matches!(column.data_type(), DataType::Utf8View | DataType::BinaryView)) {
+    if !batch
+        .columns()
+        .iter()
+        .any(|column| matches!(column.data_type(), DataType::Utf8View | DataType::BinaryView))
+    {
         return batch;
     }
     let columns = batch
@@ -843,7 +917,8 @@ fn resolve_store<'a>(
     account_id: &str,
     written: &str,
 ) -> Result<&'a EventDataStoreRecord, QueryError> {
-    let not_a_store = || QueryError::InvalidStatement(format!("{written} in FROM is not an event data store of this account"));
+    let not_a_store =
+        || QueryError::InvalidStatement(format!("{written} in FROM is not an event data store of this account"));
     let id = match written.strip_prefix("arn:") {
         Some(_) => {
             let arn = traillake_api::arn::CloudTrailArn::parse(written).ok_or_else(not_a_store)?;
@@ -863,11 +938,15 @@ fn resolve_store<'a>(
 
 /// Checks that the bucket of a `DeliveryS3Uri` can be listed on the configured S3 endpoint.
 async fn check_bucket(uri: &str) -> Result<(), QueryError> {
-    let target = S3Location::read(uri).map_err(|problem| QueryError::S3BucketDoesNotExist(uri.to_string(), problem.reason().to_string()))?;
+    let target = S3Location::read(uri)
+        .map_err(|problem| QueryError::S3BucketDoesNotExist(uri.to_string(), problem.reason().to_string()))?;
     let unreachable = |reason: String| QueryError::S3BucketDoesNotExist(target.bucket.clone(), reason);
     let bucket = traillake_lake::root::s3_bucket(&target.bucket).map_err(|error| unreachable(error.to_string()))?;
     let prefix = (!target.prefix.is_empty()).then(|| Path::from(target.prefix.trim_end_matches('/')));
-    let first = tokio::time::timeout(Duration::from_secs(10), async { bucket.list(prefix.as_ref()).next().await }).await;
+    let first = tokio::time::timeout(Duration::from_secs(10), async {
+        bucket.list(prefix.as_ref()).next().await
+    })
+    .await;
     match first {
         Err(_) => Err(unreachable("it did not answer within 10 seconds".to_string())),
         Ok(Some(Err(object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }))) => {
@@ -882,7 +961,10 @@ async fn check_bucket(uri: &str) -> Result<(), QueryError> {
 /// [`EngineSettings::memory_bytes`] shared fairly among the operators that spill (and naming the
 /// largest consumers when it runs out), and the folder they spill to.
 fn datafusion_runtime(settings: &EngineSettings) -> Result<Arc<RuntimeEnv>, QueryError> {
-    let pool = TrackConsumersPool::new(FairSpillPool::new(settings.memory_bytes), NonZeroUsize::new(3).expect("3 is not 0"));
+    let pool = TrackConsumersPool::new(
+        FairSpillPool::new(settings.memory_bytes),
+        NonZeroUsize::new(3).expect("3 is not 0"),
+    );
     let mode = match &settings.spill_directory {
         Some(folder) => DiskManagerMode::Directories(vec![folder.clone()]),
         None => DiskManagerMode::OsTmpDirectory,
@@ -923,7 +1005,10 @@ mod tests {
         use datafusion::arrow::array::UInt8Array;
         let column: ArrayRef = Arc::new(UInt8Array::from(vec![0u8; bytes]));
         let batch = RecordBatch::try_from_iter([("b", column)]).unwrap();
-        Arc::new(ResultRows { schema: batch.schema(), batches: vec![batch] })
+        Arc::new(ResultRows {
+            schema: batch.schema(),
+            batches: vec![batch],
+        })
     }
 
     #[test]

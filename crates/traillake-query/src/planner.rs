@@ -12,24 +12,24 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::view::ViewTable;
-use datafusion::arrow::array::RecordBatch;
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::datasource::provider_as_source;
-use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, col, lit};
 use datafusion::optimizer::{Analyzer, AnalyzerRule};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use traillake_api::selectors::StoreKind;
 use deltalake::DeltaTable;
+use traillake_api::selectors::StoreKind;
 use traillake_lake::events::schema::EVENT_TIME;
-use traillake_lake::{EventTable, LakeError, WriteAheadLog};
 use traillake_lake::loader::oldest_kept;
+use traillake_lake::{EventTable, LakeError, WriteAheadLog};
 
 use crate::dialect::PreparedQuery;
 use crate::error::QueryError;
@@ -74,8 +74,15 @@ fn context_for(prepared: &PreparedQuery, runtime: &Arc<RuntimeEnv>) -> SessionCo
         return context;
     }
     let state = context.state();
-    let rules = state.physical_optimizers().iter().filter(|rule| rule.name() != "ProjectionPushdown").cloned().collect();
-    let state = SessionStateBuilder::new_from_existing(state).with_physical_optimizer_rules(rules).build();
+    let rules = state
+        .physical_optimizers()
+        .iter()
+        .filter(|rule| rule.name() != "ProjectionPushdown")
+        .cloned()
+        .collect();
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_physical_optimizer_rules(rules)
+        .build();
     SessionContext::new_with_state(state)
 }
 
@@ -128,7 +135,11 @@ pub async fn plan(
         .verify_plan(&plan)
         .map_err(|error| QueryError::InvalidStatement(planning_message(&error)))?;
     let column_keys = result_keys(prepared, &plan);
-    Ok(PlannedQuery { context, plan, column_keys })
+    Ok(PlannedQuery {
+        context,
+        plan,
+        column_keys,
+    })
 }
 
 /// Returns a planning error as the caller should read it: without DataFusion's wrapping, and
@@ -142,7 +153,11 @@ fn planning_message(error: &datafusion::error::DataFusionError) -> String {
 }
 
 /// Returns the view of one store: its events within retention, without the partition column.
-async fn store_view(context: &SessionContext, store: &StoreSource, now: DateTime<Utc>) -> Result<Arc<dyn TableProvider>, QueryError> {
+async fn store_view(
+    context: &SessionContext,
+    store: &StoreSource,
+    now: DateTime<Utc>,
+) -> Result<Arc<dyn TableProvider>, QueryError> {
     let oldest = oldest_kept(store.retention_days, now);
     let (snapshot, logged) = snapshot_and_log(store).await?;
     let files = match &snapshot {
@@ -153,16 +168,32 @@ async fn store_view(context: &SessionContext, store: &StoreSource, now: DateTime
     // and filtered whatever their days.
     let may_hold_older = files.iter().any(|file| file.day <= oldest.date_naive()) || !logged.is_empty();
     let url = store.table.object_store_url();
-    context.runtime_env().register_object_store(&url, Arc::clone(store.table.object_store()));
+    context
+        .runtime_env()
+        .register_object_store(&url, Arc::clone(store.table.object_store()));
     let source = StoreFiles::new(store.kind, ObjectStoreUrl::parse(url.as_str())?, files);
-    let columns: Vec<_> = source.schema().fields().iter().map(|field| col(field.name().as_str())).collect();
-    let mut plan = LogicalPlanBuilder::scan(format!("{}.table", store.id), provider_as_source(Arc::new(source)), None)?;
+    let columns: Vec<_> = source
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| col(field.name().as_str()))
+        .collect();
+    let mut plan = LogicalPlanBuilder::scan(
+        format!("{}.table", store.id),
+        provider_as_source(Arc::new(source)),
+        None,
+    )?;
     if !logged.is_empty() {
         let log = log_rows_table(store.kind, &logged)?;
-        plan = plan.union(LogicalPlanBuilder::scan(format!("{}.wal", store.id), provider_as_source(Arc::new(log)), None)?.build()?)?;
+        plan = plan.union(
+            LogicalPlanBuilder::scan(format!("{}.wal", store.id), provider_as_source(Arc::new(log)), None)?.build()?,
+        )?;
     }
     if may_hold_older {
-        let oldest = lit(ScalarValue::TimestampMicrosecond(Some(oldest.timestamp_micros()), Some("UTC".into())));
+        let oldest = lit(ScalarValue::TimestampMicrosecond(
+            Some(oldest.timestamp_micros()),
+            Some("UTC".into()),
+        ));
         plan = plan.filter(col(EVENT_TIME).gt_eq(oldest))?;
     }
     Ok(Arc::new(ViewTable::new(plan.project(columns)?.build()?, None)))
@@ -202,7 +233,12 @@ async fn snapshot_and_log(store: &StoreSource) -> Result<(Option<DeltaTable>, Ve
 /// Returns one key per output column: the select list's keys, with a wildcard's columns keeping
 /// their names.
 fn result_keys(prepared: &PreparedQuery, plan: &LogicalPlan) -> Vec<String> {
-    let names: Vec<String> = plan.schema().fields().iter().map(|field| field.name().clone()).collect();
+    let names: Vec<String> = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| field.name().clone())
+        .collect();
     let keys = prepared.column_keys.clone();
     let wildcards = keys.iter().filter(|key| key.is_none()).count();
     let named = keys.len() - wildcards;

@@ -52,8 +52,14 @@ fn write_value(array: &dyn Array, row: usize, out: &mut String) -> Result<(), Ar
         DataType::Float64 => out.push_str(&double_text(array.as_primitive::<Float64Type>().value(row))),
         DataType::Timestamp(unit, _) => {
             let micros = match unit {
-                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row).saturating_mul(1_000_000),
-                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row).saturating_mul(1_000),
+                TimeUnit::Second => array
+                    .as_primitive::<TimestampSecondType>()
+                    .value(row)
+                    .saturating_mul(1_000_000),
+                TimeUnit::Millisecond => array
+                    .as_primitive::<TimestampMillisecondType>()
+                    .value(row)
+                    .saturating_mul(1_000),
                 TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
                 TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row) / 1_000,
             };
@@ -134,7 +140,11 @@ pub fn double_text(value: f64) -> String {
     }
     let text = format!("{value:E}");
     let (mantissa, exponent) = text.split_once('E').expect("scientific notation has an E");
-    let mantissa = if mantissa.contains('.') { mantissa.to_string() } else { format!("{mantissa}.0") };
+    let mantissa = if mantissa.contains('.') {
+        mantissa.to_string()
+    } else {
+        format!("{mantissa}.0")
+    };
     format!("{mantissa}E{exponent}")
 }
 
@@ -156,10 +166,16 @@ mod tests {
 
     #[test]
     fn renders_scalars_as_trino_text() {
-        assert_eq!(texts(Arc::new(BooleanArray::from(vec![Some(true), None]))), vec![Some("true".into()), None]);
+        assert_eq!(
+            texts(Arc::new(BooleanArray::from(vec![Some(true), None]))),
+            vec![Some("true".into()), None]
+        );
         assert_eq!(texts(Arc::new(Int64Array::from(vec![812]))), vec![Some("812".into())]);
         let doubles = texts(Arc::new(Float64Array::from(vec![1.5, 2.0, 2e10, 1e-4, -0.25])));
-        assert_eq!(doubles, ["1.5", "2.0", "2.0E10", "1.0E-4", "-0.25"].map(|s| Some(s.to_string())));
+        assert_eq!(
+            doubles,
+            ["1.5", "2.0", "2.0E10", "1.0E-4", "-0.25"].map(|s| Some(s.to_string()))
+        );
         let times = TimestampMicrosecondArray::from(vec![1_735_689_792_000_123]).with_timezone("UTC");
         assert_eq!(texts(Arc::new(times)), vec![Some("2025-01-01 00:03:12.000".into())]);
     }
@@ -172,7 +188,10 @@ mod tests {
         map.keys().append_value("key");
         map.values().append_null();
         map.append(true).unwrap();
-        assert_eq!(texts(Arc::new(map.finish())), vec![Some("{bucketName=b, key=null}".into())]);
+        assert_eq!(
+            texts(Arc::new(map.finish())),
+            vec![Some("{bucketName=b, key=null}".into())]
+        );
 
         let mut list = ListBuilder::new(StringBuilder::new());
         list.values().append_value("a");
@@ -181,9 +200,18 @@ mod tests {
         assert_eq!(texts(Arc::new(list.finish())), vec![Some("[a, b]".into())]);
 
         let structure = StructArray::from(vec![
-            (Arc::new(Field::new("type", DataType::Utf8, true)), Arc::new(StringArray::from(vec!["IAMUser"])) as ArrayRef),
-            (Arc::new(Field::new("arn", DataType::Utf8, true)), Arc::new(StringArray::from(vec![None::<&str>])) as ArrayRef),
+            (
+                Arc::new(Field::new("type", DataType::Utf8, true)),
+                Arc::new(StringArray::from(vec!["IAMUser"])) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new("arn", DataType::Utf8, true)),
+                Arc::new(StringArray::from(vec![None::<&str>])) as ArrayRef,
+            ),
         ]);
-        assert_eq!(texts(Arc::new(structure)), vec![Some("{type=IAMUser, arn=null}".into())]);
+        assert_eq!(
+            texts(Arc::new(structure)),
+            vec![Some("{type=IAMUser, arn=null}".into())]
+        );
     }
 }

@@ -26,11 +26,17 @@ fn is_text(data_type: &DataType) -> bool {
 impl AnalyzerRule for TimestampsMeetTextAsText {
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up(|node| {
-            let LogicalPlan::Union(union) = &node else { return Ok(Transformed::no(node)) };
+            let LogicalPlan::Union(union) = &node else {
+                return Ok(Transformed::no(node));
+            };
             let width = union.schema.fields().len();
             let to_text: Vec<usize> = (0..width)
                 .filter(|&index| {
-                    let types: Vec<&DataType> = union.inputs.iter().map(|input| input.schema().field(index).data_type()).collect();
+                    let types: Vec<&DataType> = union
+                        .inputs
+                        .iter()
+                        .map(|input| input.schema().field(index).data_type())
+                        .collect();
                     types.iter().any(|t| matches!(t, DataType::Timestamp(..))) && types.iter().any(|t| is_text(t))
                 })
                 .collect();
@@ -40,7 +46,9 @@ impl AnalyzerRule for TimestampsMeetTextAsText {
             let mut inputs = Vec::with_capacity(union.inputs.len());
             for input in &union.inputs {
                 let schema = input.schema();
-                let needs = to_text.iter().any(|&i| matches!(schema.field(i).data_type(), DataType::Timestamp(..)));
+                let needs = to_text
+                    .iter()
+                    .any(|&i| matches!(schema.field(i).data_type(), DataType::Timestamp(..)));
                 if !needs {
                     inputs.push(Arc::clone(input));
                     continue;
@@ -53,9 +61,15 @@ impl AnalyzerRule for TimestampsMeetTextAsText {
                         column
                     }
                 });
-                inputs.push(Arc::new(LogicalPlanBuilder::from(input.as_ref().clone()).project(columns)?.build()?));
+                inputs.push(Arc::new(
+                    LogicalPlanBuilder::from(input.as_ref().clone())
+                        .project(columns)?
+                        .build()?,
+                ));
             }
-            Ok(Transformed::yes(LogicalPlan::Union(Union::try_new_with_loose_types(inputs)?)))
+            Ok(Transformed::yes(LogicalPlan::Union(Union::try_new_with_loose_types(
+                inputs,
+            )?)))
         })
         .data()
     }

@@ -40,7 +40,9 @@ pub fn measure(plan: &Arc<dyn ExecutionPlan>) -> ScanStatistics {
 }
 
 fn metric(node: &Arc<dyn ExecutionPlan>, name: &str) -> u64 {
-    node.metrics().and_then(|metrics| metrics.sum_by_name(name)).map_or(0, |value| value.as_usize() as u64)
+    node.metrics()
+        .and_then(|metrics| metrics.sum_by_name(name))
+        .map_or(0, |value| value.as_usize() as u64)
 }
 
 fn output_rows(node: &Arc<dyn ExecutionPlan>) -> u64 {
@@ -57,7 +59,12 @@ fn memory_rows(node: &Arc<dyn ExecutionPlan>) -> u64 {
         .downcast_ref::<DataSourceExec>()
         .and_then(|scan| scan.data_source().downcast_ref::<MemorySourceConfig>());
     let Some(memory) = memory else { return 0 };
-    memory.partitions().iter().flatten().map(|batch| batch.num_rows() as u64).sum()
+    memory
+        .partitions()
+        .iter()
+        .flatten()
+        .map(|batch| batch.num_rows() as u64)
+        .sum()
 }
 
 fn walk(node: &Arc<dyn ExecutionPlan>, statistics: &mut ScanStatistics) {
@@ -82,7 +89,16 @@ fn walk(node: &Arc<dyn ExecutionPlan>, statistics: &mut ScanStatistics) {
 
 /// Returns the scan under a node if only row-preserving nodes stand between them.
 fn scan_below(node: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
-    const CHANGES_ROWS: &[&str] = &["Filter", "Aggregate", "Limit", "Join", "Sort", "Window", "Union", "Unnest"];
+    const CHANGES_ROWS: &[&str] = &[
+        "Filter",
+        "Aggregate",
+        "Limit",
+        "Join",
+        "Sort",
+        "Window",
+        "Union",
+        "Unnest",
+    ];
     let mut current = Arc::clone(node);
     loop {
         let name = current.name();

@@ -28,8 +28,8 @@ use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat as _;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::physical_plan::parquet::transform_schema_to_view;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
@@ -76,19 +76,32 @@ impl StoreFiles {
     /// Returns the table of `files`, which are read from the object store registered under
     /// `object_store_url`.
     pub fn new(kind: StoreKind, object_store_url: ObjectStoreUrl, files: Vec<DataFile>) -> Self {
-        Self { schema: scan_schema(kind), object_store_url, files }
+        Self {
+            schema: scan_schema(kind),
+            object_store_url,
+            files,
+        }
     }
 
     /// Returns the files that may hold rows matching every filter, judged by their days.
     fn files_matching(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<&DataFile>> {
-        let on_time = filters.iter().filter(|filter| filter.column_refs().iter().all(|column| column.name == EVENT_TIME));
-        let Some(filter) = conjunction(on_time.cloned()) else { return Ok(self.files.iter().collect()) };
+        let on_time = filters
+            .iter()
+            .filter(|filter| filter.column_refs().iter().all(|column| column.name == EVENT_TIME));
+        let Some(filter) = conjunction(on_time.cloned()) else {
+            return Ok(self.files.iter().collect());
+        };
         let schema = DFSchema::try_from(Arc::clone(&self.schema))?;
         let predicate = PruningPredicateBuilder::new()
             .with_file_schema(Arc::clone(&self.schema))
             .try_build(state.create_physical_expr(filter, &schema)?)?;
         let keep = predicate.prune(&FileDays { files: &self.files })?;
-        Ok(self.files.iter().zip(keep).filter_map(|(file, keep)| keep.then_some(file)).collect())
+        Ok(self
+            .files
+            .iter()
+            .zip(keep)
+            .filter_map(|(file, keep)| keep.then_some(file))
+            .collect())
     }
 }
 
@@ -116,7 +129,11 @@ impl PruningStatistics for FileDays<'_> {
     }
 
     fn row_counts(&self) -> Option<ArrayRef> {
-        let rows: UInt64Array = self.files.iter().map(|file| file.rows.map(|rows| rows as u64)).collect();
+        let rows: UInt64Array = self
+            .files
+            .iter()
+            .map(|file| file.rows.map(|rows| rows as u64))
+            .collect();
         Some(Arc::new(rows))
     }
 
@@ -166,8 +183,15 @@ impl TableProvider for StoreFiles {
         }
         // The log's row counts are exact, so `count(*)` without a filter needs no file read.
         let mut total = Statistics::new_unknown(&self.schema);
-        total.num_rows = matching.iter().map(|file| file.rows).sum::<Option<usize>>().map_or(Precision::Absent, Precision::Exact);
-        let files = matching.iter().map(|file| PartitionedFile::new(file.path.to_string(), file.size)).collect();
+        total.num_rows = matching
+            .iter()
+            .map(|file| file.rows)
+            .sum::<Option<usize>>()
+            .map_or(Precision::Absent, Precision::Exact);
+        let files = matching
+            .iter()
+            .map(|file| PartitionedFile::new(file.path.to_string(), file.size))
+            .collect();
         let groups = FileGroup::new(files).split_files(state.config().target_partitions());
         let source = Arc::new(ParquetSource::new(Arc::clone(&self.schema)));
         let config = FileScanConfigBuilder::new(self.object_store_url.clone(), source)

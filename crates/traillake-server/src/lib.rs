@@ -30,9 +30,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // gRPC calls are routed by their method path; every other request goes to the JSON gateway.
-    let app = grpc::router(service.clone(), settings.clone()).await.fallback_service(gateway::router(service, settings));
+    let app = grpc::router(service.clone(), settings.clone())
+        .await
+        .fallback_service(gateway::router(service, settings));
     match tls {
-        Some(config) => axum::serve(tls::TlsListener::new(listener, config)?, app).with_graceful_shutdown(shutdown).await,
+        Some(config) => {
+            axum::serve(tls::TlsListener::new(listener, config)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
         None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
     }
 }
@@ -60,7 +66,9 @@ pub async fn maintain_lake(
             }
             match table.drop_days_before(first_kept_day).await {
                 Ok(0) => {}
-                Ok(files) => tracing::info!(store_id = %store.id, files, %first_kept_day, "dropped days outside retention"),
+                Ok(files) => {
+                    tracing::info!(store_id = %store.id, files, %first_kept_day, "dropped days outside retention")
+                }
                 Err(error) => tracing::warn!(store_id = %store.id, %error, "enforcing retention failed; will retry"),
             }
             if let Err(error) = table.compact().await {
@@ -86,13 +94,19 @@ pub async fn maintain_lake(
 async fn flush_write_ahead_log(table: &EventTable, store_id: &str) {
     let log = match WriteAheadLog::new(table) {
         Ok(log) => log,
-        Err(error) => return tracing::warn!(store_id = %store_id, %error, "the write-ahead log cannot be read; will retry"),
+        Err(error) => {
+            return tracing::warn!(store_id = %store_id, %error, "the write-ahead log cannot be read; will retry");
+        }
     };
     loop {
         match log.flush().await {
             Ok(flushed) if flushed.segments == 0 => return,
-            Ok(flushed) => tracing::info!(store_id = %store_id, segments = flushed.segments, rows = flushed.rows, "flushed the write-ahead log"),
-            Err(error) => return tracing::warn!(store_id = %store_id, %error, "flushing the write-ahead log failed; will retry"),
+            Ok(flushed) => {
+                tracing::info!(store_id = %store_id, segments = flushed.segments, rows = flushed.rows, "flushed the write-ahead log")
+            }
+            Err(error) => {
+                return tracing::warn!(store_id = %store_id, %error, "flushing the write-ahead log failed; will retry");
+            }
         }
     }
 }

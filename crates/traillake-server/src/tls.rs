@@ -28,9 +28,13 @@ pub fn server_config(certificate: &Path, key: &Path) -> Result<Arc<ServerConfig>
         .and_then(|certificates| certificates.collect())
         .map_err(|error| format!("reading the certificate file {}: {error}", certificate.display()))?;
     if chain.is_empty() {
-        return Err(format!("the certificate file {} holds no PEM certificate", certificate.display()));
+        return Err(format!(
+            "the certificate file {} holds no PEM certificate",
+            certificate.display()
+        ));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|error| format!("reading the key file {}: {error}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|error| format!("reading the key file {}: {error}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

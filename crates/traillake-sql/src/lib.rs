@@ -26,7 +26,8 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     AccessExpr, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
-    ObjectNamePart, OneOrManyWithParens, Query, SelectItem, SetExpr, Statement, Subscript, TableFactor, Value, VisitMut, VisitorMut,
+    ObjectNamePart, OneOrManyWithParens, Query, SelectItem, SetExpr, Statement, Subscript, TableFactor, Value,
+    VisitMut, VisitorMut,
 };
 use sqlparser::dialect::{Dialect, GenericDialect};
 use sqlparser::parser::{Parser, ParserError};
@@ -147,7 +148,11 @@ pub fn prepare<E: From<InvalidStatement>>(
         let kind = statement_kind(&statement);
         return Err(InvalidStatement(format!("only SELECT statements are allowed, not {kind}")).into());
     };
-    let mut tables = TableReferences { ctes: BTreeSet::new(), stores: Vec::new(), resolve: &mut resolve };
+    let mut tables = TableReferences {
+        ctes: BTreeSet::new(),
+        stores: Vec::new(),
+        resolve: &mut resolve,
+    };
     if let ControlFlow::Break(error) = query.visit(&mut tables) {
         return Err(error);
     }
@@ -161,7 +166,12 @@ pub fn prepare<E: From<InvalidStatement>>(
     if stores.is_empty() {
         return Err(InvalidStatement("the query names no event data store in FROM".to_string()).into());
     }
-    Ok(PreparedQuery { query: *query, stores, has_lambdas: forms.lambdas > 0, column_keys: keys })
+    Ok(PreparedQuery {
+        query: *query,
+        stores,
+        has_lambdas: forms.lambdas > 0,
+        column_keys: keys,
+    })
 }
 
 /// Gives the unaliased items of the outer select list that repeat an earlier one (`SELECT
@@ -187,7 +197,10 @@ fn name_repeated_select_items(query: &mut Query) {
         };
         if !seen.insert(text) {
             let expr = expr.clone();
-            *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('"', format!("_col{position}")) };
+            *item = SelectItem::ExprWithAlias {
+                expr,
+                alias: Ident::with_quote('"', format!("_col{position}")),
+            };
         }
     }
 }
@@ -232,12 +245,18 @@ impl<E: From<InvalidStatement>, F: FnMut(&str) -> Result<String, E>> VisitorMut 
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<E> {
         let refusal = match factor {
-            TableFactor::Table { name, args: Some(_), .. } if name.to_string().eq_ignore_ascii_case("unnest") => {
+            TableFactor::Table {
+                name, args: Some(_), ..
+            } if name.to_string().eq_ignore_ascii_case("unnest") => {
                 "UNNEST in FROM is not supported yet; select unnest(array) in the select list instead".to_string()
             }
-            TableFactor::Table { name, args: Some(_), .. } => format!("table functions are not allowed: {name}(...) in FROM"),
+            TableFactor::Table {
+                name, args: Some(_), ..
+            } => format!("table functions are not allowed: {name}(...) in FROM"),
             TableFactor::Table { name, .. } => return self.resolve_table(name),
-            TableFactor::TableFunction { expr, .. } => format!("table functions are not allowed: TABLE({expr}) in FROM"),
+            TableFactor::TableFunction { expr, .. } => {
+                format!("table functions are not allowed: TABLE({expr}) in FROM")
+            }
             TableFactor::Function { name, .. } => format!("table functions are not allowed: {name}(...) in FROM"),
             _ => return ControlFlow::Continue(()),
         };
@@ -309,27 +328,44 @@ impl VisitorMut for TrinoForms {
                 let fields: String = parts[1..]
                     .iter()
                     .map(|part| {
-                        let field = if part.quote_style.is_some() { part.value.clone() } else { part.value.to_ascii_lowercase() };
+                        let field = if part.quote_style.is_some() {
+                            part.value.clone()
+                        } else {
+                            part.value.to_ascii_lowercase()
+                        };
                         format!("['{}']", field.replace('\'', "''"))
                     })
                     .collect();
                 Some(format!("{}{fields}", parts[0]))
             }
             Expr::Function(function) => rewrite_function(function),
-            Expr::Cast { expr: inner, data_type, .. } => rewrite_cast(inner, data_type),
+            Expr::Cast {
+                expr: inner, data_type, ..
+            } => rewrite_cast(inner, data_type),
             Expr::CompoundFieldAccess { access_chain, .. } => {
                 for access in access_chain.iter_mut() {
                     if let AccessExpr::Dot(Expr::Identifier(ident)) = access {
-                        let field = if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_ascii_lowercase() };
-                        *access = AccessExpr::Subscript(Subscript::Index { index: Expr::value(Value::SingleQuotedString(field)) });
+                        let field = if ident.quote_style.is_some() {
+                            ident.value.clone()
+                        } else {
+                            ident.value.to_ascii_lowercase()
+                        };
+                        *access = AccessExpr::Subscript(Subscript::Index {
+                            index: Expr::value(Value::SingleQuotedString(field)),
+                        });
                     }
                 }
                 None
             }
             _ => None,
         };
-        let Some(text) = rewritten else { return ControlFlow::Continue(()) };
-        match Parser::new(&LakeDialect::default()).try_with_sql(&text).and_then(|mut parser| parser.parse_expr()) {
+        let Some(text) = rewritten else {
+            return ControlFlow::Continue(());
+        };
+        match Parser::new(&LakeDialect::default())
+            .try_with_sql(&text)
+            .and_then(|mut parser| parser.parse_expr())
+        {
             Ok(replacement) => {
                 *expr = replacement;
                 ControlFlow::Continue(())
@@ -343,12 +379,17 @@ impl VisitorMut for TrinoForms {
 /// `useridentity.inscopeof.credentialsissuedto` as `credentiaisissuedto`, and
 /// `eventdata.errormessage` as `errormssage`.
 fn published_name(name: &str) -> Option<&'static str> {
-    MISSPELLED_COLUMNS.iter().find(|(misspelled, _)| name.eq_ignore_ascii_case(misspelled)).map(|(_, column)| *column)
+    MISSPELLED_COLUMNS
+        .iter()
+        .find(|(misspelled, _)| name.eq_ignore_ascii_case(misspelled))
+        .map(|(_, column)| *column)
 }
 
 /// The published schemas' misspellings, lowercase, and the columns they stand for.
-const MISSPELLED_COLUMNS: [(&str, &str); 2] =
-    [("credentiaisissuedto", "credentialsissuedto"), ("errormssage", "errormessage")];
+const MISSPELLED_COLUMNS: [(&str, &str); 2] = [
+    ("credentiaisissuedto", "credentialsissuedto"),
+    ("errormssage", "errormessage"),
+];
 
 impl TrinoForms {
     fn is_lambda_parameter(&self, ident: &Ident) -> bool {
@@ -359,7 +400,9 @@ impl TrinoForms {
 
 /// Returns the plain arguments of a call, or `None` if it has clauses, named arguments or `*`.
 fn plain_args(function: &Function) -> Option<Vec<&Expr>> {
-    let FunctionArguments::List(list) = &function.args else { return None };
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
     if !list.clauses.is_empty() || list.duplicate_treatment.is_some() || function.over.is_some() {
         return None;
     }
@@ -391,7 +434,12 @@ fn rewrite_function(function: &Function) -> Option<String> {
 }
 
 fn rewrite_cast(inner: &Expr, data_type: &DataType) -> Option<String> {
-    let target: String = data_type.to_string().to_ascii_lowercase().chars().filter(|c| !c.is_whitespace()).collect();
+    let target: String = data_type
+        .to_string()
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     let json_inner = matches!(inner, Expr::Function(f) if JSON_FUNCTIONS.contains(&function_name(f).as_str()));
     match target.as_str() {
         "map(varchar,json)" => Some(format!("json_to_map({inner})")),
@@ -468,7 +516,10 @@ pub fn quote_store_references(sql: &str) -> String {
             _ => {}
         }
         if c.is_ascii_alphabetic() || c == b'_' {
-            let len = rest.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+            let len = rest
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                .count();
             let word = rest[..len].to_ascii_uppercase();
             let depth = in_from.last_mut().expect("depth 0 is never popped");
             match word.as_str() {
@@ -513,7 +564,10 @@ fn quoted_len(text: &str, quote: u8) -> usize {
 fn store_reference_len(text: &str) -> usize {
     let is_word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
     if text.len() > 4 && text.get(..4).is_some_and(|start| start.eq_ignore_ascii_case("arn:")) {
-        return text.bytes().take_while(|b| is_word(b) || matches!(b, b':' | b'/' | b'-' | b'.')).count();
+        return text
+            .bytes()
+            .take_while(|b| is_word(b) || matches!(b, b':' | b'/' | b'-' | b'.'))
+            .count();
     }
     let len = text.bytes().take_while(|b| is_word(b) || *b == b'-').count();
     let candidate = &text[..len];
@@ -536,7 +590,9 @@ pub fn column_keys(query: &Query) -> Vec<Option<String>> {
             _ => break,
         }
     }
-    let SetExpr::Select(select) = body else { return Vec::new() };
+    let SetExpr::Select(select) = body else {
+        return Vec::new();
+    };
     select
         .projection
         .iter()
@@ -573,10 +629,16 @@ mod tests {
             quote_store_references("SELECT 1 FROM arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/ab-cd x"),
             "SELECT 1 FROM \"arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/ab-cd\" x"
         );
-        assert_eq!(quote_store_references("SELECT 'é' FROM \"x-y\" -- é"), "SELECT 'é' FROM \"x-y\" -- é");
+        assert_eq!(
+            quote_store_references("SELECT 'é' FROM \"x-y\" -- é"),
+            "SELECT 'é' FROM \"x-y\" -- é"
+        );
         assert_eq!(quote_store_references("SELECT é FROM t"), "SELECT é FROM t");
         // Found by the fuzz target: a name whose fourth byte is inside a character.
-        assert_eq!(quote_store_references("SELECT 1 FROM ar\u{65e5}x"), "SELECT 1 FROM ar\u{65e5}x");
+        assert_eq!(
+            quote_store_references("SELECT 1 FROM ar\u{65e5}x"),
+            "SELECT 1 FROM ar\u{65e5}x"
+        );
     }
 
     fn stores(sql: &str) -> Result<PreparedQuery, InvalidStatement> {
@@ -587,7 +649,11 @@ mod tests {
     fn accepts_one_query_and_rewrites_its_stores() {
         let prepared = stores("WITH w AS (SELECT 1 FROM EDS-1) SELECT * FROM w UNION SELECT 1 FROM eds-2;").unwrap();
         assert_eq!(prepared.stores, vec!["EDS-1", "eds-2"]);
-        assert!(prepared.query.to_string().contains("FROM \"eds-1\""), "{}", prepared.query);
+        assert!(
+            prepared.query.to_string().contains("FROM \"eds-1\""),
+            "{}",
+            prepared.query
+        );
     }
 
     #[test]
@@ -596,8 +662,14 @@ mod tests {
             ("DROP TABLE x", "only SELECT statements are allowed, not DROP TABLE"),
             ("SELECT 1 FROM a; SELECT 2 FROM b", "send exactly one SELECT statement"),
             ("SELECT 1", "the query names no event data store in FROM"),
-            ("SELECT * FROM generate_series(1, 3)", "table functions are not allowed: generate_series(...) in FROM"),
-            ("SELECT eventName FROM eds WHERE eventNameORDER BY x", "the statement does not parse"),
+            (
+                "SELECT * FROM generate_series(1, 3)",
+                "table functions are not allowed: generate_series(...) in FROM",
+            ),
+            (
+                "SELECT eventName FROM eds WHERE eventNameORDER BY x",
+                "the statement does not parse",
+            ),
         ] {
             let error = stores(sql).unwrap_err();
             assert!(error.to_string().starts_with(message), "{sql}: {error}");
@@ -608,8 +680,10 @@ mod tests {
     /// the bound on steps each takes from seconds to hours; with it, each is refused.
     #[test]
     fn refuses_statements_too_complex_to_parse() {
-        let found_by_fuzzing = "SELECT ens, filter(res.en.batch_sVesnutafusion.execution.batch_sWITHn[EesoUion.batchsW".to_string()
-            + &"esnutafusion.execution.batch_sWITHnSEesoUion.batch_stch_sVesnutafusion.execution.batch_sWITHn[Eeso".repeat(6)
+        let found_by_fuzzing = "SELECT ens, filter(res.en.batch_sVesnutafusion.execution.batch_sWITHn[EesoUion.batchsW"
+            .to_string()
+            + &"esnutafusion.execution.batch_sWITHnSEesoUion.batch_stch_sVesnutafusion.execution.batch_sWITHn[Eeso"
+                .repeat(6)
             + "Uion.batch_WITHnSEesoUrces) > 1";
         for sql in [
             format!("SELECT {}1 FROM eds", "a.b.c[".repeat(12)),
@@ -618,7 +692,10 @@ mod tests {
             found_by_fuzzing,
         ] {
             let error = stores(&sql).unwrap_err();
-            assert!(error.to_string().starts_with("the statement is too complex to parse"), "{sql}: {error}");
+            assert!(
+                error.to_string().starts_with("the statement is too complex to parse"),
+                "{sql}: {error}"
+            );
         }
         // A statement of CloudTrail Lake's longest (10,000 characters) that parses in one pass.
         let long_sum = "SELECT ".to_string() + &vec!["userIdentity.sessionContext.x[1]"; 300].join(" + ") + " FROM eds";
@@ -630,7 +707,13 @@ mod tests {
         let prepared = stores("SELECT eventName, userIdentity.arn, count(*) AS n, count(*), * FROM eds").unwrap();
         assert_eq!(
             column_keys(&prepared.query),
-            vec![Some("eventName".into()), Some("arn".into()), Some("n".into()), Some("_col3".into()), None]
+            vec![
+                Some("eventName".into()),
+                Some("arn".into()),
+                Some("n".into()),
+                Some("_col3".into()),
+                None
+            ]
         );
     }
 }

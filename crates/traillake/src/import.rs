@@ -53,7 +53,8 @@ pub struct ImportArgs {
 
 /// Runs `traillake import`; returns false unless the import COMPLETED.
 pub async fn import(args: ImportArgs) -> anyhow::Result<bool> {
-    let root = LakeRoot::open(RootLocation::parse(&args.root)?).with_context(|| format!("opening the lake root {}", args.root))?;
+    let root = LakeRoot::open(RootLocation::parse(&args.root)?)
+        .with_context(|| format!("opening the lake root {}", args.root))?;
     let catalog = Arc::new(Catalog::load(&root).await?);
     let imports = Imports::open(root, Arc::clone(&catalog), RunSettings::default(), false).await?;
     let account = args.account_id.as_str();
@@ -61,7 +62,10 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<bool> {
         Some(id) => imports.retry(account, id).await?,
         None => {
             let store = find_store(&catalog, account, args.store.as_deref().unwrap_or_default()).await?;
-            let role_arn = args.role_arn.clone().unwrap_or_else(|| format!("arn:aws:iam::{account}:role/traillake-import"));
+            let role_arn = args
+                .role_arn
+                .clone()
+                .unwrap_or_else(|| format!("arn:aws:iam::{account}:role/traillake-import"));
             let request = StartImportRequest {
                 destinations: vec![store.id.clone()],
                 import_source: Some(ImportSource {
@@ -75,17 +79,22 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<bool> {
                 end_event_time: args.end_event_time.map(traillake_api::wire::timestamp),
                 import_id: None,
             };
-            let ImportStart::New(new) = check_start(&request).map_err(|error| anyhow::anyhow!("{}", error.message))? else {
+            let ImportStart::New(new) = check_start(&request).map_err(|error| anyhow::anyhow!("{}", error.message))?
+            else {
                 bail!("a new import was asked for");
             };
-            imports.start(account, NewImport::new(store.id, new), chrono::Utc::now()).await?
+            imports
+                .start(account, NewImport::new(store.id, new), chrono::Utc::now())
+                .await?
         }
     };
-    println!("import {} from {} into event data store {}", started.id, started.source.uri, started.destination);
-
-    let progress = ProgressBar::new_spinner().with_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]").expect("a valid template"),
+    println!(
+        "import {} from {} into event data store {}",
+        started.id, started.source.uri, started.destination
     );
+
+    let progress = ProgressBar::new_spinner()
+        .with_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]").expect("a valid template"));
     progress.enable_steady_tick(Duration::from_millis(200));
     let ended = loop {
         tokio::select! {
@@ -103,7 +112,10 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<bool> {
     println!("{}", describe(&ended));
     for failure in imports.failures(account, &ended.id)? {
         if failure.status != ImportFailureStatus::Succeeded {
-            println!("failed {}: {}: {}", failure.location, failure.error_type, failure.error_message);
+            println!(
+                "failed {}: {}: {}",
+                failure.location, failure.error_type, failure.error_message
+            );
         }
     }
     if ended.status != ImportStatus::Completed {

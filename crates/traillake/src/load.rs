@@ -42,7 +42,8 @@ struct Summary {
 
 /// Runs `traillake load`; returns false if a file or a record could not be stored.
 pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
-    let root = LakeRoot::open(RootLocation::parse(&args.root)?).with_context(|| format!("opening the lake root {}", args.root))?;
+    let root = LakeRoot::open(RootLocation::parse(&args.root)?)
+        .with_context(|| format!("opening the lake root {}", args.root))?;
     let catalog = Catalog::load(&root).await?;
     let store = find_store(&catalog, &args.account_id, &args.store).await?;
     let files = list_files(&args.paths)?;
@@ -50,16 +51,18 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
     let mut writer = EventWriter::new(EventTable::new(&root, &store.id, store.kind), EventWriter::COMMIT_ROWS);
 
     let progress = ProgressBar::new(files.len() as u64).with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} files, {msg} [{elapsed_precise}]").expect("a valid template"),
+        ProgressStyle::with_template("{bar:40} {pos}/{len} files, {msg} [{elapsed_precise}]")
+            .expect("a valid template"),
     );
     progress.enable_steady_tick(Duration::from_millis(200));
     let mut summary = Summary::default();
     let parsed = futures::stream::iter(files)
         .map(|path| async move {
             let bytes = tokio::fs::read(&path).await.map_err(|error| error.to_string());
-            let rows = tokio::task::spawn_blocking(move || bytes.and_then(|b| file_rows(&b, oldest).map_err(|e| e.reason)))
-                .await
-                .expect("parsing a file does not panic");
+            let rows =
+                tokio::task::spawn_blocking(move || bytes.and_then(|b| file_rows(&b, oldest).map_err(|e| e.reason)))
+                    .await
+                    .expect("parsing a file does not panic");
             (path, rows)
         })
         .buffered(4);
@@ -68,12 +71,22 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
         summary.files += 1;
         match rows {
             Err(reason) => summary.failed_files.push((path, reason)),
-            Ok(FileRows { records, batch, outside_retention, rejected }) => {
+            Ok(FileRows {
+                records,
+                batch,
+                outside_retention,
+                rejected,
+            }) => {
                 summary.records += records;
                 summary.outside_retention += outside_retention;
-                summary.rejected.extend(rejected.into_iter().map(|r| (path.clone(), r.position, r.reason)));
+                summary
+                    .rejected
+                    .extend(rejected.into_iter().map(|r| (path.clone(), r.position, r.reason)));
                 summary.stored += batch.num_rows();
-                writer.push(batch).await.with_context(|| format!("storing the events of {}", path.display()))?;
+                writer
+                    .push(batch)
+                    .await
+                    .with_context(|| format!("storing the events of {}", path.display()))?;
             }
         }
         progress.inc(1);
@@ -86,7 +99,11 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
 }
 
 /// Returns the active CloudTrail store of the account named by ID, name or ARN.
-pub(crate) async fn find_store(catalog: &Catalog, account_id: &str, wanted: &str) -> anyhow::Result<EventDataStoreRecord> {
+pub(crate) async fn find_store(
+    catalog: &Catalog,
+    account_id: &str,
+    wanted: &str,
+) -> anyhow::Result<EventDataStoreRecord> {
     let id = wanted.rsplit('/').next().unwrap_or(wanted);
     let stores = catalog.event_data_stores(account_id).await;
     let Some(store) = stores.into_iter().find(|s| s.id == id || s.name == wanted) else {
@@ -96,7 +113,11 @@ pub(crate) async fn find_store(catalog: &Catalog, account_id: &str, wanted: &str
         bail!("event data store {} is pending deletion", store.id);
     }
     if store.kind != StoreKind::CloudTrail {
-        bail!("event data store {} holds {:?} events; load stores CloudTrail records", store.id, store.kind);
+        bail!(
+            "event data store {} holds {:?} events; load stores CloudTrail records",
+            store.id,
+            store.kind
+        );
     }
     Ok(store)
 }
@@ -115,7 +136,9 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         files.push(path.to_path_buf());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for entry in entries {
         collect(&entry, files)?;

@@ -130,7 +130,11 @@ struct ServeArgs {
 
 fn parse_account_id(value: &str) -> Result<String, String> {
     let valid = (12..=16).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
-    if valid { Ok(value.to_string()) } else { Err("an account ID is 12 to 16 digits".into()) }
+    if valid {
+        Ok(value.to_string())
+    } else {
+        Err("an account ID is 12 to 16 digits".into())
+    }
 }
 
 #[tokio::main]
@@ -169,7 +173,9 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let authenticator = match &args.credentials {
         Some(path) => Authenticator::Verified(Arc::new(Credentials::load(path).map_err(anyhow::Error::msg)?)),
-        None if args.listen.ip().is_loopback() => Authenticator::Development { account_id: args.account_id.clone() },
+        None if args.listen.ip().is_loopback() => Authenticator::Development {
+            account_id: args.account_id.clone(),
+        },
         None => anyhow::bail!(
             "refusing to listen on {} without --credentials: with no credentials every access key is accepted, which is \
              allowed only on a loopback address",
@@ -177,7 +183,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(certificate), Some(key)) => Some(traillake_server::tls::server_config(certificate, key).map_err(anyhow::Error::msg)?),
+        (Some(certificate), Some(key)) => {
+            Some(traillake_server::tls::server_config(certificate, key).map_err(anyhow::Error::msg)?)
+        }
         _ => None,
     };
     let location = RootLocation::parse(&args.root)?;
@@ -209,7 +217,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&queries),
         imports,
         Arc::clone(&channels),
-        ServiceSettings { max_event_data_stores: args.max_event_data_stores, max_channels: args.max_channels },
+        ServiceSettings {
+            max_event_data_stores: args.max_event_data_stores,
+            max_channels: args.max_channels,
+        },
     );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -235,11 +246,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "no credentials are configured: no signature is checked and every access key maps to the development account"
         ),
         Authenticator::Verified(credentials) => {
-            tracing::info!(access_keys = credentials.len(), "requests must be signed (SigV4) with a configured access key")
+            tracing::info!(
+                access_keys = credentials.len(),
+                "requests must be signed (SigV4) with a configured access key"
+            )
         }
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    println!("traillake listening on {scheme}://{address} (root {}, region {})", root.location(), args.region);
+    println!(
+        "traillake listening on {scheme}://{address} (root {}, region {})",
+        root.location(),
+        args.region
+    );
 
     let mut lost = lock.lost();
     let shutdown = async move {

@@ -34,10 +34,19 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<bool> {
     };
     let bucket = traillake_lake::root::s3_bucket(&target.bucket)?;
     let folder = Path::from(target.prefix.trim_end_matches('/'));
-    let listed: Vec<_> = bucket.list(Some(&folder)).try_collect().await.with_context(|| format!("listing {}", args.folder))?;
+    let listed: Vec<_> = bucket
+        .list(Some(&folder))
+        .try_collect()
+        .await
+        .with_context(|| format!("listing {}", args.folder))?;
     let names: BTreeSet<String> = listed
         .iter()
-        .filter_map(|meta| meta.location.as_ref().strip_prefix(&format!("{folder}/")).map(str::to_string))
+        .filter_map(|meta| {
+            meta.location
+                .as_ref()
+                .strip_prefix(&format!("{folder}/"))
+                .map(str::to_string)
+        })
         .collect();
     if !names.contains(SIGN_FILE) {
         println!("FAILED: {} has no {SIGN_FILE}", args.folder);
@@ -48,25 +57,42 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<bool> {
 
     let mut problems = Vec::new();
     let signed: BTreeSet<&str> = sign.files.iter().map(|file| file.file_name.as_str()).collect();
-    for name in names.iter().filter(|name| name.as_str() != SIGN_FILE && !signed.contains(name.as_str())) {
+    for name in names
+        .iter()
+        .filter(|name| name.as_str() != SIGN_FILE && !signed.contains(name.as_str()))
+    {
         problems.push(format!("{name} is in the folder but not in the sign file"));
     }
     for file in &sign.files {
         if !names.contains(&file.file_name) {
-            problems.push(format!("{} is in the sign file but missing from the folder", file.file_name));
+            problems.push(format!(
+                "{} is in the sign file but missing from the folder",
+                file.file_name
+            ));
             continue;
         }
-        let bytes = bucket.get(&folder.clone().join(file.file_name.as_str())).await?.bytes().await?;
+        let bytes = bucket
+            .get(&folder.clone().join(file.file_name.as_str()))
+            .await?
+            .bytes()
+            .await?;
         let hash = hex(&Sha256::digest(&bytes));
         if hash != file.file_hash_value {
-            problems.push(format!("{}: its SHA-256 is {hash}, the sign file says {}", file.file_name, file.file_hash_value));
+            problems.push(format!(
+                "{}: its SHA-256 is {hash}, the sign file says {}",
+                file.file_name, file.file_hash_value
+            ));
         }
     }
 
-    let root = LakeRoot::open(RootLocation::parse(&args.root)?).with_context(|| format!("opening the lake root {}", args.root))?;
+    let root = LakeRoot::open(RootLocation::parse(&args.root)?)
+        .with_context(|| format!("opening the lake root {}", args.root))?;
     let keys = SigningKeys::open(root, std::time::Duration::from_secs(1)).await?;
     match keys.by_fingerprint(&sign.public_key_fingerprint).await {
-        None => problems.push(format!("no signing key of {} has the fingerprint {}", args.root, sign.public_key_fingerprint)),
+        None => problems.push(format!(
+            "no signing key of {} has the fingerprint {}",
+            args.root, sign.public_key_fingerprint
+        )),
         Some(key) => {
             let signature = decode_hex(&sign.hash_signature);
             let signing_string = SignFile::signing_string(&sign.files);
@@ -100,5 +126,8 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }
-    (0..text.len()).step_by(2).map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok()).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect()
 }

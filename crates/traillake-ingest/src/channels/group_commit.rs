@@ -51,7 +51,10 @@ pub struct GroupCommit {
 
 impl Default for GroupCommit {
     fn default() -> Self {
-        Self { writers: Mutex::default(), flusher_idle: FLUSHER_IDLE }
+        Self {
+            writers: Mutex::default(),
+            flusher_idle: FLUSHER_IDLE,
+        }
     }
 }
 
@@ -69,8 +72,13 @@ impl GroupCommit {
     pub async fn append(&self, root: &LakeRoot, store_id: &str, batch: RecordBatch) -> Result<(), String> {
         let Writer { sender, .. } = self.writer(root, store_id).map_err(|error| describe(&error))?;
         let (done, outcome) = oneshot::channel();
-        sender.send(Pending { batch, done }).await.map_err(|_| "the store's writer has stopped".to_string())?;
-        outcome.await.map_err(|_| "the store's writer has stopped".to_string())?
+        sender
+            .send(Pending { batch, done })
+            .await
+            .map_err(|_| "the store's writer has stopped".to_string())?;
+        outcome
+            .await
+            .map_err(|_| "the store's writer has stopped".to_string())?
     }
 
     /// Returns the writer of a store, started if it was not.
@@ -83,7 +91,12 @@ impl GroupCommit {
         let wal = WriteAheadLog::new(&table)?;
         let (sender, receiver) = mpsc::channel(QUEUE);
         let backlog = Arc::new(Backlog::default());
-        let flusher = Flusher { wal: wal.clone(), store_id: store_id.to_string(), backlog: Arc::clone(&backlog), idle: self.flusher_idle };
+        let flusher = Flusher {
+            wal: wal.clone(),
+            store_id: store_id.to_string(),
+            backlog: Arc::clone(&backlog),
+            idle: self.flusher_idle,
+        };
         tokio::spawn(run_writer(wal.writer(), flusher, receiver));
         let writer = Writer { sender, backlog };
         writers.insert(store_id.to_string(), writer.clone());
@@ -105,8 +118,14 @@ impl Flusher {
     /// of rows without yielding, so there it takes turns with the request handlers instead of
     /// stalling one of them.
     fn start(&self) -> Result<(), LakeError> {
-        let describe = |source| LakeError::Io { context: "starting the write-ahead log's flusher".to_string(), source };
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(describe)?;
+        let describe = |source| LakeError::Io {
+            context: "starting the write-ahead log's flusher".to_string(),
+            source,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(describe)?;
         let flusher = self.clone();
         std::thread::Builder::new()
             .name("wal-flusher".to_string())
@@ -175,7 +194,10 @@ impl Backlog {
 
     /// Marks the flusher stopped, as when it could not be started or it panicked.
     fn flusher_stopped(&self) {
-        self.waiting.lock().expect("the backlog's lock is never poisoned").flusher = false;
+        self.waiting
+            .lock()
+            .expect("the backlog's lock is never poisoned")
+            .flusher = false;
     }
 }
 
@@ -226,7 +248,12 @@ async fn run_writer(mut segments: SegmentWriter, flusher: Flusher, mut receiver:
 /// Moves the log's segments into the table when enough of them wait, or when they waited long
 /// enough; stops once nothing waited for the flusher's idle time.
 async fn run_flusher(flusher: Flusher) {
-    let Flusher { wal, store_id, backlog, idle } = flusher;
+    let Flusher {
+        wal,
+        store_id,
+        backlog,
+        idle,
+    } = flusher;
     loop {
         let Waiting { bytes, since, .. } = backlog.waiting();
         let Some(since) = since else {
@@ -312,7 +339,10 @@ mod tests {
     async fn a_flusher_stops_when_idle_and_the_next_segment_starts_another() {
         let dir = tempfile::tempdir().unwrap();
         let root = LakeRoot::open(RootLocation::Local(dir.path().to_path_buf())).unwrap();
-        let commits = GroupCommit { flusher_idle: Duration::from_millis(200), ..GroupCommit::default() };
+        let commits = GroupCommit {
+            flusher_idle: Duration::from_millis(200),
+            ..GroupCommit::default()
+        };
         let store = "5c2a6f0e-1111-4222-8333-444455556666";
         let wal = WriteAheadLog::new(&EventTable::new(&root, store, StoreKind::ActivityAuditLog)).unwrap();
         for written in 1..=2_usize {
@@ -321,10 +351,18 @@ mod tests {
             assert!(writer.backlog.waiting().flusher, "a segment starts a flusher");
             flusher_stops(&writer).await;
             assert_eq!(writer.backlog.waiting().bytes, 0);
-            assert!(wal.segments().await.unwrap().is_empty(), "the flusher moved the segment before it stopped");
+            assert!(
+                wal.segments().await.unwrap().is_empty(),
+                "the flusher moved the segment before it stopped"
+            );
             let table = EventTable::new(&root, store, StoreKind::ActivityAuditLog);
             let snapshot = table.snapshot().await.unwrap().unwrap();
-            let rows: usize = table.data_files(&snapshot).unwrap().iter().map(|file| file.rows.unwrap()).sum();
+            let rows: usize = table
+                .data_files(&snapshot)
+                .unwrap()
+                .iter()
+                .map(|file| file.rows.unwrap())
+                .sum();
             assert_eq!(rows, written);
         }
     }

@@ -117,7 +117,12 @@ impl Channels {
             let status = self.status.lock().expect("the status lock is never poisoned");
             serde_json::to_vec(&*status).expect("IngestionStatus serializes")
         };
-        if let Err(error) = self.root.store().put(&Path::from(INGESTION_STATUS), PutPayload::from(bytes)).await {
+        if let Err(error) = self
+            .root
+            .store()
+            .put(&Path::from(INGESTION_STATUS), PutPayload::from(bytes))
+            .await
+        {
             self.status_changed.store(true, Ordering::SeqCst);
             return Err(error.into());
         }
@@ -144,11 +149,17 @@ impl Channels {
     /// Stores the valid events of a request and reports each event as stored or failed, in
     /// request order. The request's own checks (`traillake_api::audit_events::check_request`) are
     /// the caller's to make first.
-    pub async fn put_audit_events(&self, call: &AuditCall<'_>, events: &[AuditEvent]) -> Result<PutAuditEventsResponse, ChannelError> {
+    pub async fn put_audit_events(
+        &self,
+        call: &AuditCall<'_>,
+        events: &[AuditEvent],
+    ) -> Result<PutAuditEventsResponse, ChannelError> {
         let owner = &call.channel.owner_account_id;
         let channel = match self.catalog.channel(owner, &call.channel.channel_id).await {
             Ok(channel) => channel,
-            Err(LakeError::ChannelNotFound(_)) => return Err(ChannelError::NotFound(channel_arn(call, &call.channel.channel_id))),
+            Err(LakeError::ChannelNotFound(_)) => {
+                return Err(ChannelError::NotFound(channel_arn(call, &call.channel.channel_id)));
+            }
             Err(error) => return Err(error.into()),
         };
         let arn = channel_arn(call, &channel.id);
@@ -156,7 +167,10 @@ impl Channels {
         let destinations = self.destinations(&channel).await?;
 
         let now = Utc::now();
-        let text_bytes = events.iter().map(|e| e.event_data.as_ref().map_or(0, String::len) + 512).sum();
+        let text_bytes = events
+            .iter()
+            .map(|e| e.event_data.as_ref().map_or(0, String::len) + 512)
+            .sum();
         let mut rows = EventRows::new(StoreKind::ActivityAuditLog, events.len(), text_bytes);
         // Each event's eventID, or its error code and message, in request order.
         let mut outcomes = Vec::with_capacity(events.len());
@@ -183,8 +197,14 @@ impl Channels {
                 ))
             } else {
                 let batch = rows.finish();
-                let commits = destinations.ingesting.iter().map(|store| self.commits.append(&self.root, store, batch.clone()));
-                let failed = futures::future::join_all(commits).await.into_iter().find_map(Result::err);
+                let commits = destinations
+                    .ingesting
+                    .iter()
+                    .map(|store| self.commits.append(&self.root, store, batch.clone()));
+                let failed = futures::future::join_all(commits)
+                    .await
+                    .into_iter()
+                    .find_map(Result::err);
                 failed.map(|reason| ("InternalFailure", reason))
             };
             if let Some((code, reason)) = refusal {
@@ -197,7 +217,10 @@ impl Channels {
         for (event, outcome) in events.iter().zip(outcomes) {
             let id = event.id.clone().unwrap_or_default();
             match outcome {
-                Ok(event_id) => response.successful.push(AuditEventResultEntry { id: Some(id), event_id: Some(event_id) }),
+                Ok(event_id) => response.successful.push(AuditEventResultEntry {
+                    id: Some(id),
+                    event_id: Some(event_id),
+                }),
                 Err((code, message)) => response.failed.push(failure(id, code, message)),
             }
         }
@@ -212,11 +235,19 @@ impl Channels {
             ChannelError::InsufficientPermission(format!(
                 "account {caller} may not call PutAuditEvents on channel {arn}: it is not the owner and the channel's \
                  resource policy does not allow it{}",
-                if call.external_id.is_none() { " (a policy with an external ID needs externalId)" } else { " with this externalId" }
+                if call.external_id.is_none() {
+                    " (a policy with an external ID needs externalId)"
+                } else {
+                    " with this externalId"
+                }
             ))
         };
         let Some(text) = &channel.resource_policy else {
-            return if caller == channel.account_id { Ok(()) } else { Err(refused()) };
+            return if caller == channel.account_id {
+                Ok(())
+            } else {
+                Err(refused())
+            };
         };
         let policy = ResourcePolicy::parse(text, arn, PolicyTarget::Channel).map_err(|error| {
             tracing::error!(channel_id = %channel.id, %error, "a stored channel policy no longer parses");
@@ -255,7 +286,8 @@ impl Channels {
         let entry = status.entry(channel_id.to_string()).or_default();
         entry.latest_ingestion_attempt_time = Some(timestamp(now));
         let last_success = response.successful.last().and_then(|entry| entry.event_id.clone());
-        entry.latest_ingestion_attempt_event_id = last_success.clone().or(entry.latest_ingestion_attempt_event_id.take());
+        entry.latest_ingestion_attempt_event_id =
+            last_success.clone().or(entry.latest_ingestion_attempt_event_id.take());
         if let Some(event_id) = last_success {
             entry.latest_ingestion_success_time = Some(timestamp(now));
             entry.latest_ingestion_success_event_id = Some(event_id);
@@ -268,7 +300,10 @@ impl Channels {
 }
 
 fn channel_arn(call: &AuditCall<'_>, id: &str) -> String {
-    format!("arn:aws:cloudtrail:{}:{}:channel/{id}", call.region, call.channel.owner_account_id)
+    format!(
+        "arn:aws:cloudtrail:{}:{}:channel/{id}",
+        call.region, call.channel.owner_account_id
+    )
 }
 
 fn failure(id: String, code: &str, message: String) -> ResultErrorEntry {
@@ -276,7 +311,11 @@ fn failure(id: String, code: &str, message: String) -> ResultErrorEntry {
     if message.chars().count() > 1024 {
         message = message.chars().take(1021).collect::<String>() + "...";
     }
-    ResultErrorEntry { id: Some(id), error_code: Some(code.to_string()), error_message: Some(message) }
+    ResultErrorEntry {
+        id: Some(id),
+        error_code: Some(code.to_string()),
+        error_message: Some(message),
+    }
 }
 
 /// Checks one event and returns its row, or the per-event error code and message.

@@ -17,7 +17,11 @@ pub struct Failures {
 impl Failures {
     /// Returns the entries, as [`super::record::load_failures`] returned them.
     pub fn new(entries: Vec<ImportFailure>) -> Self {
-        let index = entries.iter().enumerate().map(|(at, failure)| (failure.location.clone(), at)).collect();
+        let index = entries
+            .iter()
+            .enumerate()
+            .map(|(at, failure)| (failure.location.clone(), at))
+            .collect();
         Self { entries, index }
     }
 
@@ -44,6 +48,8 @@ impl Failures {
 
     /// Returns the entries of locations not copied yet (FAILED, or RETRY while a retry runs).
     pub fn open(&self) -> impl Iterator<Item = &ImportFailure> {
-        self.entries.iter().filter(|failure| failure.status != ImportFailureStatus::Succeeded)
+        self.entries
+            .iter()
+            .filter(|failure| failure.status != ImportFailureStatus::Succeeded)
     }
 }

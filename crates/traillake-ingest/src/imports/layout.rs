@@ -58,7 +58,11 @@ pub fn trail_file(key: &str) -> Option<TrailFile<'_>> {
     }
     let date = NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?)?;
     let day_prefix = &key[..key.len() - name.len()];
-    Some(TrailFile { day_prefix, day: Some(date), delivered: delivery_time(name) })
+    Some(TrailFile {
+        day_prefix,
+        day: Some(date),
+        delivered: delivery_time(name),
+    })
 }
 
 /// Returns the place of a log file kept outside the `AWSLogs/` layout: a `.json.gz` or `.json`
@@ -69,12 +73,18 @@ fn outside_layout(key: &str) -> Option<TrailFile<'_>> {
         None => ("", key),
     };
     let is_json = name.ends_with(".json.gz") || name.ends_with(".json");
-    let not_events = ["CloudTrail-Digest", "CloudTrail-Insight"].iter().any(|kind| key.contains(kind));
+    let not_events = ["CloudTrail-Digest", "CloudTrail-Insight"]
+        .iter()
+        .any(|kind| key.contains(kind));
     if !is_json || not_events {
         return None;
     }
     let delivered = delivery_time(name);
-    Some(TrailFile { day_prefix: folder, day: delivered.map(|time| time.date_naive()), delivered })
+    Some(TrailFile {
+        day_prefix: folder,
+        day: delivered.map(|time| time.date_naive()),
+        delivered,
+    })
 }
 
 /// Returns the delivery time of a log file name (`..._YYYYMMDDTHHmmZ_...`), if it has one.
@@ -83,7 +93,9 @@ fn delivery_time(name: &str) -> Option<DateTime<Utc>> {
         if part.len() != 14 || !part.ends_with('Z') || part.as_bytes()[8] != b'T' {
             return None;
         }
-        NaiveDateTime::parse_from_str(part, "%Y%m%dT%H%MZ").ok().map(|time| time.and_utc())
+        NaiveDateTime::parse_from_str(part, "%Y%m%dT%H%MZ")
+            .ok()
+            .map(|time| time.and_utc())
     })
 }
 
@@ -109,7 +121,11 @@ impl NameWindow {
             return false;
         }
         let Some(delivered) = file.delivered else { return true };
-        let minute_of = |time: DateTime<Utc>| time.with_second(0).and_then(|time| time.with_nanosecond(0)).unwrap_or(time);
+        let minute_of = |time: DateTime<Utc>| {
+            time.with_second(0)
+                .and_then(|time| time.with_nanosecond(0))
+                .unwrap_or(time)
+        };
         self.start.is_none_or(|start| delivered >= minute_of(start)) && self.end.is_none_or(|end| delivered <= end)
     }
 }
@@ -127,13 +143,26 @@ mod tests {
         let file = trail_file(FILE).unwrap();
         assert_eq!(file.day_prefix, "AWSLogs/974349055189/CloudTrail/us-east-1/2017/06/02/");
         assert_eq!(file.day, NaiveDate::from_ymd_opt(2017, 6, 2));
-        assert_eq!(file.delivered, Some(Utc.with_ymd_and_hms(2017, 6, 2, 10, 15, 0).unwrap()));
+        assert_eq!(
+            file.delivered,
+            Some(Utc.with_ymd_and_hms(2017, 6, 2, 10, 15, 0).unwrap())
+        );
         let under_prefix = format!("exports/trails/{FILE}");
-        assert_eq!(trail_file(&under_prefix).unwrap().day_prefix, format!("exports/trails/{}", file.day_prefix));
+        assert_eq!(
+            trail_file(&under_prefix).unwrap().day_prefix,
+            format!("exports/trails/{}", file.day_prefix)
+        );
         let organization = "AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/eu-west-1/2024/01/31/x.json.gz";
-        assert_eq!(trail_file(organization).unwrap().day, NaiveDate::from_ymd_opt(2024, 1, 31));
+        assert_eq!(
+            trail_file(organization).unwrap().day,
+            NaiveDate::from_ymd_opt(2024, 1, 31)
+        );
         let odd_name = "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/01/31/not-gzip.txt";
-        assert_eq!(trail_file(odd_name).unwrap().delivered, None, "read, and failed if it is not gzip JSON");
+        assert_eq!(
+            trail_file(odd_name).unwrap().delivered,
+            None,
+            "read, and failed if it is not gzip JSON"
+        );
     }
 
     #[test]
@@ -142,11 +171,20 @@ mod tests {
         let file = trail_file(copied).unwrap();
         assert_eq!(file.day_prefix, "exports/june/");
         assert_eq!(file.day, NaiveDate::from_ymd_opt(2017, 6, 2));
-        assert_eq!(file.delivered, Some(Utc.with_ymd_and_hms(2017, 6, 2, 10, 15, 0).unwrap()));
+        assert_eq!(
+            file.delivered,
+            Some(Utc.with_ymd_and_hms(2017, 6, 2, 10, 15, 0).unwrap())
+        );
         let renamed = trail_file("events-001.json").unwrap();
         assert_eq!((renamed.day_prefix, renamed.day, renamed.delivered), ("", None, None));
-        let window = NameWindow { start: Some(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()), end: None };
-        assert!(window.holds(&renamed), "a name without a time is read whatever the window");
+        let window = NameWindow {
+            start: Some(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()),
+            end: None,
+        };
+        assert!(
+            window.holds(&renamed),
+            "a name without a time is read whatever the window"
+        );
         assert!(!window.holds(&file), "a name with a time is selected by it");
         for key in [
             "exports/974349055189_CloudTrail-Digest_us-east-1_t_us-east-1_20170602T101500Z.json.gz",
@@ -180,12 +218,50 @@ mod tests {
         let file = trail_file(FILE).unwrap();
         assert!(NameWindow::default().holds(&file));
         let at = |h, m, s| Some(Utc.with_ymd_and_hms(2017, 6, 2, h, m, s).unwrap());
-        assert!(NameWindow { start: at(10, 15, 0), end: at(10, 15, 0) }.holds(&file), "inclusive at both ends");
-        assert!(NameWindow { start: at(10, 15, 30), end: None }.holds(&file), "to the minute of the name");
-        assert!(!NameWindow { start: at(10, 16, 0), end: None }.holds(&file));
-        assert!(!NameWindow { start: None, end: at(10, 14, 59) }.holds(&file));
+        assert!(
+            NameWindow {
+                start: at(10, 15, 0),
+                end: at(10, 15, 0)
+            }
+            .holds(&file),
+            "inclusive at both ends"
+        );
+        assert!(
+            NameWindow {
+                start: at(10, 15, 30),
+                end: None
+            }
+            .holds(&file),
+            "to the minute of the name"
+        );
+        assert!(
+            !NameWindow {
+                start: at(10, 16, 0),
+                end: None
+            }
+            .holds(&file)
+        );
+        assert!(
+            !NameWindow {
+                start: None,
+                end: at(10, 14, 59)
+            }
+            .holds(&file)
+        );
         let next_day = Some(Utc.with_ymd_and_hms(2017, 6, 3, 0, 0, 0).unwrap());
-        assert!(!NameWindow { start: next_day, end: None }.holds_day(file.day.unwrap()));
-        assert!(NameWindow { start: None, end: next_day }.holds_day(file.day.unwrap()));
+        assert!(
+            !NameWindow {
+                start: next_day,
+                end: None
+            }
+            .holds_day(file.day.unwrap())
+        );
+        assert!(
+            NameWindow {
+                start: None,
+                end: next_day
+            }
+            .holds_day(file.day.unwrap())
+        );
     }
 }

@@ -112,7 +112,9 @@ pub struct Imports {
 
 impl std::fmt::Debug for Imports {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Imports").field("root", self.root.location()).finish_non_exhaustive()
+        f.debug_struct("Imports")
+            .field("root", self.root.location())
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,7 +123,12 @@ impl Imports {
     /// settles their pending checkpoints and runs again those that were running when the last
     /// server stopped; without (`traillake import`, which may run beside a server), only reads
     /// them.
-    pub async fn open(root: LakeRoot, catalog: Arc<Catalog>, settings: RunSettings, resume: bool) -> Result<Arc<Self>, ImportError> {
+    pub async fn open(
+        root: LakeRoot,
+        catalog: Arc<Catalog>,
+        settings: RunSettings,
+        resume: bool,
+    ) -> Result<Arc<Self>, ImportError> {
         let mut slots = BTreeMap::new();
         for record in load_records(root.store().as_ref()).await? {
             let (record, failures) = if resume {
@@ -130,13 +137,25 @@ impl Imports {
                 let failures = load_failures(root.store().as_ref(), &record.id, record.checkpoint.seq, false).await?;
                 (record, Failures::new(failures))
             };
-            let slot = Slot { record, failures, stop: None };
+            let slot = Slot {
+                record,
+                failures,
+                stop: None,
+            };
             slots.insert(slot.record.id.clone(), Arc::new(Mutex::new(slot)));
         }
-        let imports = Arc::new(Self { root, catalog, slots: Mutex::new(slots), settings });
+        let imports = Arc::new(Self {
+            root,
+            catalog,
+            slots: Mutex::new(slots),
+            settings,
+        });
         if resume {
-            let ongoing: Vec<SharedSlot> =
-                imports.all().into_iter().filter(|slot| slot.lock().expect("import slot").record.is_ongoing()).collect();
+            let ongoing: Vec<SharedSlot> = imports
+                .all()
+                .into_iter()
+                .filter(|slot| slot.lock().expect("import slot").record.is_ongoing())
+                .collect();
             for slot in ongoing {
                 let id = slot.lock().expect("import slot").record.id.clone();
                 tracing::info!(import_id = %id, "resuming the import that was running when the server stopped");
@@ -178,11 +197,19 @@ impl Imports {
     }
 
     /// Starts a new import, once its destination and source are checked.
-    pub async fn start(self: &Arc<Self>, account_id: &str, new: NewImport, now: DateTime<Utc>) -> Result<ImportRecord, ImportError> {
+    pub async fn start(
+        self: &Arc<Self>,
+        account_id: &str,
+        new: NewImport,
+        now: DateTime<Utc>,
+    ) -> Result<ImportRecord, ImportError> {
         self.destination(account_id, &new.destination).await?;
         let source = TrailSource::open(&new.source.bucket, &new.source.prefix)?;
         if let Err(error) = source.check_readable().await {
-            return Err(ImportError::InvalidSource(format!("the import source {} cannot be read: {error}", new.source.uri)));
+            return Err(ImportError::InvalidSource(format!(
+                "the import source {} cannot be read: {error}",
+                new.source.uri
+            )));
         }
         let record = ImportRecord {
             id: uuid::Uuid::new_v4().to_string(),
@@ -197,7 +224,11 @@ impl Imports {
             checkpoint: Default::default(),
             pending: None,
         };
-        let slot = Arc::new(Mutex::new(Slot { record: record.clone(), failures: Failures::default(), stop: None }));
+        let slot = Arc::new(Mutex::new(Slot {
+            record: record.clone(),
+            failures: Failures::default(),
+            stop: None,
+        }));
         {
             // Checked and taken under one lock, so that two starts cannot both run.
             let mut slots = self.slots.lock().expect("imports");
@@ -246,7 +277,10 @@ impl Imports {
             if let Some(ongoing) = self.ongoing_in(&slots, account_id) {
                 return Err(ImportError::AccountHasOngoingImport(ongoing));
             }
-            std::mem::replace(&mut slot.lock().expect("import slot").record.status, ImportStatus::Initializing)
+            std::mem::replace(
+                &mut slot.lock().expect("import slot").record.status,
+                ImportStatus::Initializing,
+            )
         };
         let settled = async {
             let record = slot.lock().expect("import slot").record.clone();
@@ -272,7 +306,10 @@ impl Imports {
             let guard = slot.lock().expect("import slot");
             (guard.record.clone(), guard.failures.clone())
         };
-        let store = self.catalog.event_data_store(&record.account_id, &record.destination).await?;
+        let store = self
+            .catalog
+            .event_data_store(&record.account_id, &record.destination)
+            .await?;
         let source = TrailSource::open(&record.source.bucket, &record.source.prefix)?;
         let table = EventTable::new(&self.root, &record.destination, StoreKind::CloudTrail);
         let (stop, stopped) = watch::channel(false);
@@ -326,12 +363,20 @@ impl Imports {
 
     /// Returns the failure entries of an import of the account, in the order they were first made.
     pub fn failures(&self, account_id: &str, id: &str) -> Result<Vec<ImportFailure>, ImportError> {
-        Ok(self.slot(account_id, id)?.lock().expect("import slot").failures.entries().to_vec())
+        Ok(self
+            .slot(account_id, id)?
+            .lock()
+            .expect("import slot")
+            .failures
+            .entries()
+            .to_vec())
     }
 
     /// Returns true if an import into the store is running.
     pub fn has_ongoing_import(&self, account_id: &str, store_id: &str) -> bool {
-        self.list(account_id).iter().any(|record| record.destination == store_id && record.is_ongoing())
+        self.list(account_id)
+            .iter()
+            .any(|record| record.destination == store_id && record.is_ongoing())
     }
 
     /// Stops a running import and waits (at most `wait`) until its run has ended; returns the

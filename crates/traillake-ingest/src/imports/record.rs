@@ -152,7 +152,12 @@ pub async fn save_record(store: &dyn ObjectStore, record: &ImportRecord) -> Resu
 }
 
 /// Stores the failure entries added or changed by checkpoint `seq`.
-pub async fn save_failures(store: &dyn ObjectStore, id: &str, seq: i64, failures: &[ImportFailure]) -> Result<(), ImportError> {
+pub async fn save_failures(
+    store: &dyn ObjectStore,
+    id: &str,
+    seq: i64,
+    failures: &[ImportFailure],
+) -> Result<(), ImportError> {
     let bytes = serde_json::to_vec(failures).expect("failure entries serialize");
     store.put(&failures_path(id, seq), PutPayload::from(bytes)).await?;
     Ok(())
@@ -170,8 +175,10 @@ pub async fn load_records(store: &dyn ObjectStore) -> Result<Vec<ImportRecord>, 
             Err(object_store::Error::NotFound { .. }) => continue,
             Err(error) => return Err(error.into()),
         };
-        let record = serde_json::from_slice(&bytes)
-            .map_err(|source| ImportError::Corrupt { context: format!("reading {path}"), source })?;
+        let record = serde_json::from_slice(&bytes).map_err(|source| ImportError::Corrupt {
+            context: format!("reading {path}"),
+            source,
+        })?;
         records.push(record);
     }
     Ok(records)
@@ -181,13 +188,25 @@ pub async fn load_records(store: &dyn ObjectStore) -> Result<Vec<ImportRecord>, 
 /// latest entry, in the order the locations first failed. With `discard_later`, deletes the
 /// entries of checkpoints after `seq`, which were never committed (only the import's runner may:
 /// they may be the pending checkpoint of a run in another process).
-pub async fn load_failures(store: &dyn ObjectStore, id: &str, seq: i64, discard_later: bool) -> Result<Vec<ImportFailure>, ImportError> {
-    let mut paths: Vec<Path> = store.list(Some(&failures_folder(id))).map_ok(|meta| meta.location).try_collect().await?;
+pub async fn load_failures(
+    store: &dyn ObjectStore,
+    id: &str,
+    seq: i64,
+    discard_later: bool,
+) -> Result<Vec<ImportFailure>, ImportError> {
+    let mut paths: Vec<Path> = store
+        .list(Some(&failures_folder(id)))
+        .map_ok(|meta| meta.location)
+        .try_collect()
+        .await?;
     paths.sort();
     let mut failures: Vec<ImportFailure> = Vec::new();
     let mut position = std::collections::HashMap::new();
     for path in paths {
-        let chunk_seq = path.filename().and_then(|name| name.strip_suffix(".json")).and_then(|n| n.parse::<i64>().ok());
+        let chunk_seq = path
+            .filename()
+            .and_then(|name| name.strip_suffix(".json"))
+            .and_then(|n| n.parse::<i64>().ok());
         if chunk_seq.is_none_or(|chunk_seq| chunk_seq > seq) {
             if discard_later {
                 store.delete(&path).await?;
@@ -195,8 +214,10 @@ pub async fn load_failures(store: &dyn ObjectStore, id: &str, seq: i64, discard_
             continue;
         }
         let bytes = store.get(&path).await?.bytes().await?;
-        let chunk: Vec<ImportFailure> = serde_json::from_slice(&bytes)
-            .map_err(|source| ImportError::Corrupt { context: format!("reading {path}"), source })?;
+        let chunk: Vec<ImportFailure> = serde_json::from_slice(&bytes).map_err(|source| ImportError::Corrupt {
+            context: format!("reading {path}"),
+            source,
+        })?;
         for failure in chunk {
             match position.get(&failure.location) {
                 Some(&at) => failures[at] = failure,
@@ -232,12 +253,26 @@ mod tests {
             status: ImportStatus::InProgress,
             created: Utc::now(),
             updated: Utc::now(),
-            checkpoint: Checkpoint { seq: 3, ..Default::default() },
-            pending: Some(Checkpoint { seq: 4, cursor: Some("k".into()), ..Default::default() }),
+            checkpoint: Checkpoint {
+                seq: 3,
+                ..Default::default()
+            },
+            pending: Some(Checkpoint {
+                seq: 4,
+                cursor: Some("k".into()),
+                ..Default::default()
+            }),
         };
         let mut landed = record.clone();
         landed.settle(Some(4));
-        assert_eq!((landed.checkpoint.seq, landed.checkpoint.cursor.as_deref(), landed.pending), (4, Some("k"), None));
+        assert_eq!(
+            (
+                landed.checkpoint.seq,
+                landed.checkpoint.cursor.as_deref(),
+                landed.pending
+            ),
+            (4, Some("k"), None)
+        );
         record.settle(Some(3));
         assert_eq!((record.checkpoint.seq, record.pending), (3, None));
     }

@@ -81,7 +81,10 @@ enum FileOutcome {
 
 impl FileOutcome {
     fn failed(error_type: &'static str, message: impl Into<String>) -> Self {
-        FileOutcome::Failed { error_type, message: message.into() }
+        FileOutcome::Failed {
+            error_type,
+            message: message.into(),
+        }
     }
 }
 
@@ -112,7 +115,11 @@ pub(super) struct Runner {
 fn selected(meta: &ObjectMeta, window: NameWindow) -> Option<Work> {
     let key = meta.location.as_ref();
     let file = trail_file(key)?;
-    window.holds(&file).then(|| Work::Listed { key: key.to_string(), day_prefix: file.day_prefix.to_string(), size: meta.size })
+    window.holds(&file).then(|| Work::Listed {
+        key: key.to_string(),
+        day_prefix: file.day_prefix.to_string(),
+        size: meta.size,
+    })
 }
 
 impl Runner {
@@ -129,7 +136,10 @@ impl Runner {
         stop: watch::Receiver<bool>,
         settings: RunSettings,
     ) -> Self {
-        let window = NameWindow { start: record.start, end: record.end };
+        let window = NameWindow {
+            start: record.start,
+            end: record.end,
+        };
         Self {
             next: record.checkpoint.clone(),
             record,
@@ -154,7 +164,9 @@ impl Runner {
     pub(super) async fn run(mut self) {
         let id = self.record.id.clone();
         match self.run_to_end().await {
-            Ok(status) => tracing::info!(import_id = %id, ?status, statistics = ?self.record.checkpoint.statistics, "import ended"),
+            Ok(status) => {
+                tracing::info!(import_id = %id, ?status, statistics = ?self.record.checkpoint.statistics, "import ended")
+            }
             Err(error) => {
                 tracing::error!(import_id = %id, %error, "import failed on a fault of the lake; a retry resumes it");
                 self.record.status = ImportStatus::Failed;
@@ -163,7 +175,9 @@ impl Runner {
                     location: self.record.source.uri.clone(),
                     status: ImportFailureStatus::Failed,
                     error_type: "InternalError".into(),
-                    error_message: "the import stopped on a fault of the lake's storage; StartImport with the ImportId resumes it".into(),
+                    error_message:
+                        "the import stopped on a fault of the lake's storage; StartImport with the ImportId resumes it"
+                            .into(),
                     updated: self.record.updated,
                 });
                 if let Err(error) = save_record(self.lake.as_ref(), &self.record).await {
@@ -176,7 +190,11 @@ impl Runner {
         }
         // A retry may already have started the next run, with its own stop channel.
         let mut slot = self.slot.lock().expect("import slot");
-        if slot.stop.as_ref().is_some_and(|stop| stop.subscribe().same_channel(&self.stop)) {
+        if slot
+            .stop
+            .as_ref()
+            .is_some_and(|stop| stop.subscribe().same_channel(&self.stop))
+        {
             slot.stop = None;
         }
     }
@@ -205,7 +223,11 @@ impl Runner {
         let retried: Vec<ImportFailure> = self
             .failures
             .open()
-            .map(|failure| ImportFailure { status: ImportFailureStatus::Retry, updated: now, ..failure.clone() })
+            .map(|failure| ImportFailure {
+                status: ImportFailureStatus::Retry,
+                updated: now,
+                ..failure.clone()
+            })
             .collect();
         for failure in &retried {
             self.change(failure.clone());
@@ -216,7 +238,11 @@ impl Runner {
         let (files, listings): (Vec<_>, Vec<_>) = retried.into_iter().partition(|f| trail_file(&f.location).is_some());
 
         let window = self.window;
-        let retries = futures::stream::iter(files.into_iter().map(|failure| Ok(Work::Retry { key: failure.location })));
+        let retries = futures::stream::iter(
+            files
+                .into_iter()
+                .map(|failure| Ok(Work::Retry { key: failure.location })),
+        );
         let listed = self
             .source
             .list(self.next.cursor.as_deref())
@@ -251,7 +277,11 @@ impl Runner {
         }
         let now = Utc::now();
         for listing in listings {
-            self.change(ImportFailure { status: ImportFailureStatus::Succeeded, updated: now, ..listing });
+            self.change(ImportFailure {
+                status: ImportFailureStatus::Succeeded,
+                updated: now,
+                ..listing
+            });
         }
         self.finish().await
     }
@@ -294,7 +324,11 @@ impl Runner {
                 if let Work::Retry { key } = &work
                     && let Some(failure) = self.failures.get(key)
                 {
-                    let failure = ImportFailure { status: ImportFailureStatus::Succeeded, updated: now, ..failure.clone() };
+                    let failure = ImportFailure {
+                        status: ImportFailureStatus::Succeeded,
+                        updated: now,
+                        ..failure.clone()
+                    };
                     self.change(failure);
                 }
             }
@@ -320,7 +354,11 @@ impl Runner {
     /// Records that the source could not be listed.
     fn source_failed(&mut self, error: &object_store::Error) {
         tracing::warn!(import_id = %self.record.id, %error, "listing the import's source failed");
-        let error_type = if is_access_denied(error) { "AccessDenied" } else { "ListFailed" };
+        let error_type = if is_access_denied(error) {
+            "AccessDenied"
+        } else {
+            "ListFailed"
+        };
         self.change(ImportFailure {
             location: self.record.source.uri.clone(),
             status: ImportFailureStatus::Failed,
@@ -336,7 +374,11 @@ impl Runner {
         if self.next.open_prefix.take().is_some() {
             self.next.statistics.prefixes_completed += 1;
         }
-        let status = if self.failures.open().next().is_some() { ImportStatus::Failed } else { ImportStatus::Completed };
+        let status = if self.failures.open().next().is_some() {
+            ImportStatus::Failed
+        } else {
+            ImportStatus::Completed
+        };
         self.checkpoint(Some(status)).await?;
         Ok(status)
     }
@@ -374,7 +416,10 @@ impl Runner {
         if !self.batches.is_empty() {
             record.pending = Some(self.next.clone());
             save_record(self.lake.as_ref(), &record).await?;
-            let mark = AppProgress { writer: record.writer(), progress: seq };
+            let mark = AppProgress {
+                writer: record.writer(),
+                progress: seq,
+            };
             self.table.append_marked(&self.batches, &[mark]).await?;
             record.pending = None;
         }
@@ -402,11 +447,19 @@ async fn stop_requested(stop: &mut watch::Receiver<bool>) {
 
 /// Returns true if the bucket refused the credentials or the request.
 fn is_access_denied(error: &object_store::Error) -> bool {
-    matches!(error, object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. })
+    matches!(
+        error,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+    )
 }
 
 /// Fetches a file and makes its rows on a blocking thread.
-async fn read_file(source: &TrailSource, work: &Work, oldest_kept: DateTime<Utc>, settings: RunSettings) -> FileOutcome {
+async fn read_file(
+    source: &TrailSource,
+    work: &Work,
+    oldest_kept: DateTime<Utc>,
+    settings: RunSettings,
+) -> FileOutcome {
     if let Work::Listed { size, .. } = work
         && *size > settings.max_file_bytes
     {
@@ -415,7 +468,11 @@ async fn read_file(source: &TrailSource, work: &Work, oldest_kept: DateTime<Utc>
     let bytes = match source.fetch(work.key()).await {
         Ok(bytes) => bytes,
         Err(error) => {
-            let error_type = if is_access_denied(&error) { "AccessDenied" } else { "ReadFailed" };
+            let error_type = if is_access_denied(&error) {
+                "AccessDenied"
+            } else {
+                "ReadFailed"
+            };
             return FileOutcome::failed(error_type, format!("the object could not be read: {error}"));
         }
     };
@@ -428,20 +485,32 @@ async fn read_file(source: &TrailSource, work: &Work, oldest_kept: DateTime<Utc>
 }
 
 fn too_large(size: u64, max: u64) -> FileOutcome {
-    FileOutcome::failed("FileTooLarge", format!("the object has {size} bytes; log files of at most {max} bytes are read"))
+    FileOutcome::failed(
+        "FileTooLarge",
+        format!("the object has {size} bytes; log files of at most {max} bytes are read"),
+    )
 }
 
 /// Returns the rows of a gzip trail log file, or why it stores nothing.
 fn file_outcome(bytes: &[u8], oldest_kept: DateTime<Utc>, max_text_bytes: u64) -> FileOutcome {
     if !is_gzip(bytes) {
-        return FileOutcome::failed("InvalidFileFormat", "the object is not gzip-compressed; only .json.gz log files are imported");
+        return FileOutcome::failed(
+            "InvalidFileFormat",
+            "the object is not gzip-compressed; only .json.gz log files are imported",
+        );
     }
     let mut text = Vec::with_capacity(bytes.len() * 8);
-    if let Err(error) = MultiGzDecoder::new(bytes).take(max_text_bytes + 1).read_to_end(&mut text) {
+    if let Err(error) = MultiGzDecoder::new(bytes)
+        .take(max_text_bytes + 1)
+        .read_to_end(&mut text)
+    {
         return FileOutcome::failed("InvalidFileFormat", format!("the gzip stream is broken: {error}"));
     }
     if text.len() as u64 > max_text_bytes {
-        return FileOutcome::failed("FileTooLarge", format!("the file holds more than {max_text_bytes} bytes of text"));
+        return FileOutcome::failed(
+            "FileTooLarge",
+            format!("the file holds more than {max_text_bytes} bytes of text"),
+        );
     }
     let records = match parse_records(&text) {
         Ok(records) => records,
@@ -449,18 +518,16 @@ fn file_outcome(bytes: &[u8], oldest_kept: DateTime<Utc>, max_text_bytes: u64) -
     };
     let rows = records_rows(&records, oldest_kept);
     match rows.rejected.first() {
-        Some(first) => {
-            FileOutcome::failed(
-                "InvalidRecord",
-                format!(
-                    "{} of {} records cannot be stored, so none of the file is (record {}: {})",
-                    rows.rejected.len(),
-                    rows.records,
-                    first.position,
-                    first.reason
-                ),
-            )
-        }
+        Some(first) => FileOutcome::failed(
+            "InvalidRecord",
+            format!(
+                "{} of {} records cannot be stored, so none of the file is (record {}: {})",
+                rows.rejected.len(),
+                rows.records,
+                first.position,
+                first.reason
+            ),
+        ),
         None => FileOutcome::Stored { batch: rows.batch },
     }
 }
@@ -495,14 +562,33 @@ mod tests {
             FileOutcome::Stored { batch } => assert_eq!(batch.num_rows(), 2),
             FileOutcome::Failed { message, .. } => panic!("{message}"),
         }
-        assert_eq!(failure_of(file_outcome(good.as_bytes(), oldest, 1 << 20)).0, "InvalidFileFormat");
+        assert_eq!(
+            failure_of(file_outcome(good.as_bytes(), oldest, 1 << 20)).0,
+            "InvalidFileFormat"
+        );
         let mut corrupt = gzip(good);
         corrupt.truncate(corrupt.len() / 2);
-        assert_eq!(failure_of(file_outcome(&corrupt, oldest, 1 << 20)).0, "InvalidFileFormat");
-        assert_eq!(failure_of(file_outcome(&gzip("{\"Records\": [1, "), oldest, 1 << 20)).0, "InvalidJson");
-        let (kind, message) = failure_of(file_outcome(&gzip(&format!(r#"{{"Records":[{good},{{"a":1}}]}}"#)), oldest, 1 << 20));
+        assert_eq!(
+            failure_of(file_outcome(&corrupt, oldest, 1 << 20)).0,
+            "InvalidFileFormat"
+        );
+        assert_eq!(
+            failure_of(file_outcome(&gzip("{\"Records\": [1, "), oldest, 1 << 20)).0,
+            "InvalidJson"
+        );
+        let (kind, message) = failure_of(file_outcome(
+            &gzip(&format!(r#"{{"Records":[{good},{{"a":1}}]}}"#)),
+            oldest,
+            1 << 20,
+        ));
         assert_eq!(kind, "InvalidRecord");
-        assert!(message.starts_with("1 of 2 records cannot be stored, so none of the file is (record 2:"), "{message}");
-        assert_eq!(failure_of(file_outcome(&gzip(&format!(r#"{{"Records":[{good}]}}"#)), oldest, 10)).0, "FileTooLarge");
+        assert!(
+            message.starts_with("1 of 2 records cannot be stored, so none of the file is (record 2:"),
+            "{message}"
+        );
+        assert_eq!(
+            failure_of(file_outcome(&gzip(&format!(r#"{{"Records":[{good}]}}"#)), oldest, 10)).0,
+            "FileTooLarge"
+        );
     }
 }

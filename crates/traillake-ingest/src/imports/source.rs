@@ -22,17 +22,26 @@ pub struct TrailSource {
 impl TrailSource {
     /// Returns the source of `bucket` and `prefix` (empty, or ending with `/`).
     pub fn open(bucket: &str, prefix: &str) -> Result<Self, ImportError> {
-        Ok(Self { store: traillake_lake::root::s3_bucket(bucket)?, prefix: prefix.to_string() })
+        Ok(Self {
+            store: traillake_lake::root::s3_bucket(bucket)?,
+            prefix: prefix.to_string(),
+        })
     }
 
     /// Returns a source over any object store, for tests and local sources.
     pub fn over(store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
-        Self { store, prefix: prefix.to_string() }
+        Self {
+            store,
+            prefix: prefix.to_string(),
+        }
     }
 
     /// Checks with one listing request that the bucket exists and its prefix can be listed.
     pub async fn check_readable(&self) -> Result<(), object_store::Error> {
-        self.store.list_with_delimiter(self.list_prefix().as_ref()).await.map(|_| ())
+        self.store
+            .list_with_delimiter(self.list_prefix().as_ref())
+            .await
+            .map(|_| ())
     }
 
     /// Returns the source's objects in key order, after `cursor` when one is given.

@@ -34,7 +34,11 @@ pub struct ChannelRecord {
     pub updated: DateTime<Utc>,
 }
 
-pub(super) fn find_mut<'a>(doc: &'a mut CatalogDocument, account_id: &str, id: &str) -> Result<&'a mut ChannelRecord, LakeError> {
+pub(super) fn find_mut<'a>(
+    doc: &'a mut CatalogDocument,
+    account_id: &str,
+    id: &str,
+) -> Result<&'a mut ChannelRecord, LakeError> {
     doc.channels
         .get_mut(id)
         .filter(|c| c.account_id == account_id)
@@ -100,9 +104,14 @@ pub(super) fn check_destination_rules(doc: &CatalogDocument, store: &EventDataSt
 
 /// Checks that no other channel of the account has the name.
 fn check_name_free(doc: &CatalogDocument, account_id: &str, name: &str, except: Option<&str>) -> Result<(), LakeError> {
-    let taken = doc.channels.values().any(|c| c.account_id == account_id && c.name == name && Some(c.id.as_str()) != except);
+    let taken = doc
+        .channels
+        .values()
+        .any(|c| c.account_id == account_id && c.name == name && Some(c.id.as_str()) != except);
     if taken {
-        return Err(LakeError::ChannelAlreadyExists(format!("a channel named {name} already exists")));
+        return Err(LakeError::ChannelAlreadyExists(format!(
+            "a channel named {name} already exists"
+        )));
     }
     Ok(())
 }
@@ -118,7 +127,11 @@ impl Catalog {
     ) -> Result<ChannelRecord, LakeError> {
         self.change(|doc| {
             check_name_free(doc, account_id, &new.name, None)?;
-            if let Some(other) = doc.channels.values().find(|c| c.account_id == account_id && c.source == new.source) {
+            if let Some(other) = doc
+                .channels
+                .values()
+                .find(|c| c.account_id == account_id && c.source == new.source)
+            {
                 return Err(LakeError::ChannelAlreadyExists(format!(
                     "channel {} already takes events of the source {}; an account has one channel per source",
                     other.id, new.source
@@ -159,7 +172,12 @@ impl Catalog {
     /// Returns the account's channels, oldest first.
     pub async fn channels(&self, account_id: &str) -> Vec<ChannelRecord> {
         let state = self.state.lock().await;
-        let mut channels: Vec<_> = state.channels.values().filter(|c| c.account_id == account_id).cloned().collect();
+        let mut channels: Vec<_> = state
+            .channels
+            .values()
+            .filter(|c| c.account_id == account_id)
+            .cloned()
+            .collect();
         channels.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         channels
     }

@@ -21,9 +21,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
-use traillake_api::event_data_stores::{
-    EventDataStoreChanges, MAX_TAGS, NewEventDataStore, check_retention,
-};
+use traillake_api::event_data_stores::{EventDataStoreChanges, MAX_TAGS, NewEventDataStore, check_retention};
 use traillake_api::selectors::StoreKind;
 use traillake_api::shapes::{AdvancedEventSelector, BillingMode, EventDataStoreStatus, Tag};
 
@@ -160,10 +158,15 @@ impl Catalog {
         let document = match store.get(&Path::from(CATALOG_PATH)).await {
             Ok(result) => {
                 let bytes = result.bytes().await?;
-                serde_json::from_slice::<CatalogDocument>(&bytes)
-                    .map_err(|source| LakeError::Corrupt { context: format!("reading {CATALOG_PATH}"), source })?
+                serde_json::from_slice::<CatalogDocument>(&bytes).map_err(|source| LakeError::Corrupt {
+                    context: format!("reading {CATALOG_PATH}"),
+                    source,
+                })?
             }
-            Err(object_store::Error::NotFound { .. }) => CatalogDocument { version: FORMAT_VERSION, ..Default::default() },
+            Err(object_store::Error::NotFound { .. }) => CatalogDocument {
+                version: FORMAT_VERSION,
+                ..Default::default()
+            },
             Err(error) => return Err(error.into()),
         };
         if document.version > FORMAT_VERSION {
@@ -172,7 +175,10 @@ impl Catalog {
                 document.version
             )));
         }
-        Ok(Self { store, state: Mutex::new(document) })
+        Ok(Self {
+            store,
+            state: Mutex::new(document),
+        })
     }
 
     /// Applies `change` to a copy of the catalog, stores the copy, and then makes it current.
@@ -185,7 +191,9 @@ impl Catalog {
         let result = change(&mut next)?;
         next.version = FORMAT_VERSION;
         let bytes = serde_json::to_vec_pretty(&next).expect("the catalog serializes");
-        self.store.put(&Path::from(CATALOG_PATH), PutPayload::from(bytes)).await?;
+        self.store
+            .put(&Path::from(CATALOG_PATH), PutPayload::from(bytes))
+            .await?;
         *state = next;
         Ok(result)
     }
@@ -205,8 +213,12 @@ impl Catalog {
     /// Returns the account's stores, oldest first, pending deletion included.
     pub async fn event_data_stores(&self, account_id: &str) -> Vec<EventDataStoreRecord> {
         let state = self.state.lock().await;
-        let mut stores: Vec<_> =
-            state.event_data_stores.values().filter(|s| s.account_id == account_id).cloned().collect();
+        let mut stores: Vec<_> = state
+            .event_data_stores
+            .values()
+            .filter(|s| s.account_id == account_id)
+            .cloned()
+            .collect();
         stores.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         stores
     }
@@ -318,11 +330,22 @@ impl Catalog {
     }
 
     /// Moves an active store without termination protection to `PendingDeletion`.
-    pub async fn delete_event_data_store(&self, account_id: &str, id: &str, now: DateTime<Utc>) -> Result<(), LakeError> {
+    pub async fn delete_event_data_store(
+        &self,
+        account_id: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LakeError> {
         self.change(|doc| {
-            let delivering = doc.channels.values().find(|c| c.account_id == account_id && c.destinations.iter().any(|d| d == id));
+            let delivering = doc
+                .channels
+                .values()
+                .find(|c| c.account_id == account_id && c.destinations.iter().any(|d| d == id));
             if let Some(channel) = delivering {
-                return Err(LakeError::ChannelExistsForEventDataStore { store: id.to_string(), channel: channel.id.clone() });
+                return Err(LakeError::ChannelExistsForEventDataStore {
+                    store: id.to_string(),
+                    channel: channel.id.clone(),
+                });
             }
             let store = find_active_mut(doc, account_id, id)?;
             if store.termination_protection {
@@ -357,7 +380,10 @@ impl Catalog {
             }
             check_below_limit(doc, account_id, max_stores)?;
             let store = find_mut(doc, account_id, id)?;
-            store.status = store.status_before_deletion.take().unwrap_or(EventDataStoreStatus::Enabled);
+            store.status = store
+                .status_before_deletion
+                .take()
+                .unwrap_or(EventDataStoreStatus::Enabled);
             store.deleted = None;
             store.updated = now;
             Ok(store.clone())
@@ -367,10 +393,20 @@ impl Catalog {
 
     /// Starts (`start` true) or stops ingestion of a store of CloudTrail events, Config items or
     /// channel events.
-    pub async fn set_ingestion(&self, account_id: &str, id: &str, start: bool, now: DateTime<Utc>) -> Result<(), LakeError> {
+    pub async fn set_ingestion(
+        &self,
+        account_id: &str,
+        id: &str,
+        start: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), LakeError> {
         self.change(|doc| {
             let store = find_mut(doc, account_id, id)?;
-            let operation = if start { "StartEventDataStoreIngestion" } else { "StopEventDataStoreIngestion" };
+            let operation = if start {
+                "StartEventDataStoreIngestion"
+            } else {
+                "StopEventDataStoreIngestion"
+            };
             if !store.kind.has_ingestion_control() {
                 return Err(LakeError::InvalidCategory(format!(
                     "{operation} applies to stores of CloudTrail events, Config configuration items or \
@@ -477,7 +513,10 @@ impl Catalog {
     pub async fn resource_policy(&self, account_id: &str, resource: TaggedResource<'_>) -> Result<String, LakeError> {
         let mut state = self.state.lock().await;
         let parts = resource_parts(&mut state, account_id, resource)?;
-        parts.policy.clone().ok_or(LakeError::ResourcePolicyNotFound(parts.name))
+        parts
+            .policy
+            .clone()
+            .ok_or(LakeError::ResourcePolicyNotFound(parts.name))
     }
 
     /// Purges the stores that have been pending deletion for `wait` or longer: their data, then
@@ -524,14 +563,22 @@ fn find<'a>(doc: &'a CatalogDocument, account_id: &str, id: &str) -> Result<&'a 
         .ok_or_else(|| LakeError::EventDataStoreNotFound(id.to_string()))
 }
 
-fn find_mut<'a>(doc: &'a mut CatalogDocument, account_id: &str, id: &str) -> Result<&'a mut EventDataStoreRecord, LakeError> {
+fn find_mut<'a>(
+    doc: &'a mut CatalogDocument,
+    account_id: &str,
+    id: &str,
+) -> Result<&'a mut EventDataStoreRecord, LakeError> {
     doc.event_data_stores
         .get_mut(id)
         .filter(|s| s.account_id == account_id)
         .ok_or_else(|| LakeError::EventDataStoreNotFound(id.to_string()))
 }
 
-fn find_active<'a>(doc: &'a CatalogDocument, account_id: &str, id: &str) -> Result<&'a EventDataStoreRecord, LakeError> {
+fn find_active<'a>(
+    doc: &'a CatalogDocument,
+    account_id: &str,
+    id: &str,
+) -> Result<&'a EventDataStoreRecord, LakeError> {
     let store = find(doc, account_id, id)?;
     if !store.is_active() {
         return Err(LakeError::InactiveEventDataStore(store.id.clone()));
@@ -564,7 +611,11 @@ fn check_name_free(doc: &CatalogDocument, account_id: &str, name: &str, except: 
 }
 
 fn check_below_limit(doc: &CatalogDocument, account_id: &str, max_stores: usize) -> Result<(), LakeError> {
-    let active = doc.event_data_stores.values().filter(|s| s.account_id == account_id && s.is_active()).count();
+    let active = doc
+        .event_data_stores
+        .values()
+        .filter(|s| s.account_id == account_id && s.is_active())
+        .count();
     if active >= max_stores {
         return Err(LakeError::EventDataStoreMaxLimitExceeded(max_stores));
     }

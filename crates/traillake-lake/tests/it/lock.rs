@@ -9,7 +9,9 @@ async fn one_server_per_local_root() {
     let first = RootLock::acquire(&root).await.unwrap();
     let second = RootLock::acquire(&root).await;
     match second {
-        Err(LakeError::RootInUse(message)) => assert!(message.contains("in use by another traillake server"), "{message}"),
+        Err(LakeError::RootInUse(message)) => {
+            assert!(message.contains("in use by another traillake server"), "{message}")
+        }
         other => panic!("expected RootInUse, got {other:?}"),
     }
     first.release().await;

@@ -32,7 +32,8 @@ async fn query(table: &EventTable, sql: &str) -> Vec<datafusion::arrow::array::R
     let snapshot = table.snapshot().await.unwrap().expect("the table exists");
     let ctx = SessionContext::new();
     snapshot.update_datafusion_session(&ctx.state()).unwrap();
-    ctx.register_table("events", snapshot.table_provider().await.unwrap()).unwrap();
+    ctx.register_table("events", snapshot.table_provider().await.unwrap())
+        .unwrap();
     ctx.sql(sql).await.unwrap().collect().await.unwrap()
 }
 
@@ -48,7 +49,10 @@ async fn stores_every_real_trail_record_that_is_a_row_and_reports_the_rest() {
     let keep_everything = Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap();
     let (mut stored, mut rejected, mut failed_files, mut commits) = (0, Vec::new(), Vec::new(), 0);
     for path in &files {
-        if path.file_name().is_some_and(|name| name == "README.md" || name == "_sources.txt") {
+        if path
+            .file_name()
+            .is_some_and(|name| name == "README.md" || name == "_sources.txt")
+        {
             continue;
         }
         match file_rows(&std::fs::read(path).unwrap(), keep_everything) {
@@ -66,32 +70,66 @@ async fn stores_every_real_trail_record_that_is_a_row_and_reports_the_rest() {
 
     // grycap alone holds 18,891 records; the invalid inputs of the README are reported, not stored.
     assert!(stored > 19_000, "{stored} stored");
-    let failed_names: Vec<String> =
-        failed_files.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let failed_names: Vec<String> = failed_files
+        .iter()
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     assert!(failed_names.iter().any(|n| n.ends_with(".csv")), "{failed_names:?}");
-    assert!(failed_names.iter().any(|n| n.ends_with(".invalid.txt")), "{failed_names:?}");
-    assert!(failed_names.iter().any(|n| n.contains("ec2-user-data")), "{failed_names:?}");
-    assert!(rejected.iter().any(|(_, reason)| reason == "eventTime is missing"), "the Logstash lines have no eventTime");
-    assert!(rejected.iter().any(|(_, reason)| reason.contains("ThisIsAWrongEventTime")));
+    assert!(
+        failed_names.iter().any(|n| n.ends_with(".invalid.txt")),
+        "{failed_names:?}"
+    );
+    assert!(
+        failed_names.iter().any(|n| n.contains("ec2-user-data")),
+        "{failed_names:?}"
+    );
+    assert!(
+        rejected.iter().any(|(_, reason)| reason == "eventTime is missing"),
+        "the Logstash lines have no eventTime"
+    );
+    assert!(
+        rejected
+            .iter()
+            .any(|(_, reason)| reason.contains("ThisIsAWrongEventTime"))
+    );
 
     let count = query(&table, "SELECT count(*) AS n FROM events").await;
-    assert_eq!(count[0].column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0) as usize, stored);
+    assert_eq!(
+        count[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0) as usize,
+        stored
+    );
 
     // Old records get their eventCategory derived; nested values and maps are reachable.
     let categories = query(&table, "SELECT count(*) FROM events WHERE eventcategory IS NULL").await;
-    assert_eq!(categories[0].column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0), 0);
+    assert_eq!(
+        categories[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0),
+        0
+    );
     let nested = query(
         &table,
         "SELECT count(*) FROM events WHERE useridentity.sessioncontext.sessionissuer.username IS NOT NULL \
          AND requestparameters['bucketName'] IS NOT NULL OR eventname = 'ConsoleLogin'",
     )
     .await;
-    assert!(nested[0].column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0) > 0);
+    assert!(
+        nested[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0)
+            > 0
+    );
 
     // Within every Parquet file, rows are in eventtime order.
     let mut parquet_files = Vec::new();
     files_under(&dir.path().join("stores"), &mut parquet_files);
-    parquet_files.retain(|p| p.extension().is_some_and(|e| e == "parquet") && !p.to_string_lossy().contains("_delta_log"));
+    parquet_files
+        .retain(|p| p.extension().is_some_and(|e| e == "parquet") && !p.to_string_lossy().contains("_delta_log"));
     assert!(parquet_files.len() > 50, "{} files", parquet_files.len());
     for path in &parquet_files {
         let file = std::fs::File::open(path).unwrap();
@@ -99,7 +137,10 @@ async fn stores_every_real_trail_record_that_is_a_row_and_reports_the_rest() {
         let mut previous = i64::MIN;
         for batch in reader {
             let batch = batch.unwrap();
-            let time = batch.column_by_name("eventtime").unwrap().as_primitive::<TimestampMicrosecondType>();
+            let time = batch
+                .column_by_name("eventtime")
+                .unwrap()
+                .as_primitive::<TimestampMicrosecondType>();
             assert_eq!(time.null_count(), 0);
             for value in time.values() {
                 assert!(*value >= previous, "{} is not sorted by eventtime", path.display());
@@ -109,7 +150,14 @@ async fn stores_every_real_trail_record_that_is_a_row_and_reports_the_rest() {
     }
     let days = std::fs::read_dir(dir.path().join("stores/9c2a6f0e-1111-4222-8333-444455556666/table"))
         .unwrap()
-        .filter(|entry| entry.as_ref().unwrap().file_name().to_string_lossy().starts_with("eventdate="))
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("eventdate=")
+        })
         .count();
     assert!(days > 50, "one folder a day, {days} days");
 }
@@ -124,22 +172,37 @@ async fn drops_days_outside_retention() {
         {"eventTime": "2024-01-02T10:00:00Z", "eventID": "b"},
         {"eventTime": "2024-01-03T10:00:00Z", "eventID": "c"},
     ]);
-    let rows = file_rows(records.to_string().as_bytes(), Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()).unwrap();
+    let rows = file_rows(
+        records.to_string().as_bytes(),
+        Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap(),
+    )
+    .unwrap();
     let mut writer = EventWriter::new(table.clone(), 1);
     writer.push(rows.batch).await.unwrap();
-    let removed = table.drop_days_before(chrono::NaiveDate::from_ymd_opt(2024, 1, 3).unwrap()).await.unwrap();
+    let removed = table
+        .drop_days_before(chrono::NaiveDate::from_ymd_opt(2024, 1, 3).unwrap())
+        .await
+        .unwrap();
     assert_eq!(removed, 2);
     let parquet_files = || {
         let mut files = Vec::new();
         files_under(&dir.path().join("stores"), &mut files);
-        files.iter().filter(|p| p.extension().is_some_and(|e| e == "parquet") && !p.to_string_lossy().contains("_delta_log")).count()
+        files
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet") && !p.to_string_lossy().contains("_delta_log"))
+            .count()
     };
     assert_eq!(parquet_files(), 3, "the dropped days' files stay until vacuumed");
-    assert_eq!(table.vacuum(chrono::Duration::hours(1)).await.unwrap(), 0, "removed too recently");
+    assert_eq!(
+        table.vacuum(chrono::Duration::hours(1)).await.unwrap(),
+        0,
+        "removed too recently"
+    );
     assert_eq!(table.vacuum(chrono::Duration::zero()).await.unwrap(), 2);
     assert_eq!(parquet_files(), 1);
     let ids = query(&table, "SELECT eventid FROM events").await;
-    let ids = datafusion::arrow::compute::cast(ids[0].column(0), &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
+    let ids =
+        datafusion::arrow::compute::cast(ids[0].column(0), &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
     assert_eq!(ids.as_string::<i32>().iter().collect::<Vec<_>>(), vec![Some("c")]);
 }
 
@@ -157,9 +220,26 @@ async fn compacts_a_day_of_small_appends_into_sorted_files() {
             {"eventTime": format!("2024-05-01T{hour:02}:00:00Z"), "eventID": format!("a{append}")},
             {"eventTime": format!("2024-05-01T{hour:02}:30:00Z"), "eventID": format!("b{append}")},
         ]);
-        writer.push(file_rows(records.to_string().as_bytes(), keep_everything).unwrap().batch).await.unwrap();
+        writer
+            .push(
+                file_rows(records.to_string().as_bytes(), keep_everything)
+                    .unwrap()
+                    .batch,
+            )
+            .await
+            .unwrap();
     }
-    writer.push(file_rows(br#"{"eventTime": "2024-05-02T00:00:00Z", "eventID": "other"}"#, keep_everything).unwrap().batch).await.unwrap();
+    writer
+        .push(
+            file_rows(
+                br#"{"eventTime": "2024-05-02T00:00:00Z", "eventID": "other"}"#,
+                keep_everything,
+            )
+            .unwrap()
+            .batch,
+        )
+        .await
+        .unwrap();
     assert_eq!(table.files_per_day().await.unwrap().get("2024-05-01"), Some(&5));
 
     assert_eq!(table.compact().await.unwrap(), vec!["2024-05-01".to_string()]);
@@ -169,9 +249,15 @@ async fn compacts_a_day_of_small_appends_into_sorted_files() {
     assert!(table.compact().await.unwrap().is_empty(), "nothing left to compact");
 
     let times = query(&table, "SELECT eventtime FROM events WHERE eventdate = '2024-05-01'").await;
-    let values: Vec<i64> = times.iter().flat_map(|b| b.column(0).as_primitive::<TimestampMicrosecondType>().values().to_vec()).collect();
+    let values: Vec<i64> = times
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<TimestampMicrosecondType>().values().to_vec())
+        .collect();
     assert_eq!(values.len(), 10);
-    assert!(values.windows(2).all(|w| w[0] <= w[1]), "the compacted day is sorted by eventtime: {values:?}");
+    assert!(
+        values.windows(2).all(|w| w[0] <= w[1]),
+        "the compacted day is sorted by eventtime: {values:?}"
+    );
 }
 
 #[tokio::test]
@@ -182,7 +268,14 @@ async fn refresh_brings_an_earlier_snapshot_to_the_latest_commit() {
     assert!(table.refresh(None).await.unwrap().is_none(), "nothing written yet");
     let keep_everything = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
     let mut writer = EventWriter::new(table.clone(), 1);
-    let append = |id: &str| file_rows(format!(r#"{{"eventTime": "2024-05-01T10:00:00Z", "eventID": "{id}"}}"#).as_bytes(), keep_everything).unwrap().batch;
+    let append = |id: &str| {
+        file_rows(
+            format!(r#"{{"eventTime": "2024-05-01T10:00:00Z", "eventID": "{id}"}}"#).as_bytes(),
+            keep_everything,
+        )
+        .unwrap()
+        .batch
+    };
     writer.push(append("a")).await.unwrap();
     let first = table.refresh(None).await.unwrap().expect("one commit");
     let version = first.version().unwrap();
@@ -197,7 +290,12 @@ async fn refresh_brings_an_earlier_snapshot_to_the_latest_commit() {
     writer.push(append("c")).await.unwrap();
     let latest = table.refresh(Some(first)).await.unwrap().unwrap();
     assert_eq!(latest.version(), Some(version + 2));
-    let rows: usize = table.data_files(&latest).unwrap().iter().filter_map(|file| file.rows).sum();
+    let rows: usize = table
+        .data_files(&latest)
+        .unwrap()
+        .iter()
+        .filter_map(|file| file.rows)
+        .sum();
     assert_eq!(rows, 3);
 }
 
@@ -206,12 +304,26 @@ async fn a_writers_progress_is_committed_with_its_rows() {
     let dir = tempfile::tempdir().unwrap();
     let root = LakeRoot::open(RootLocation::Local(dir.path().to_path_buf())).unwrap();
     let table = EventTable::new(&root, "3c2a6f0e-1111-4222-8333-444455556666", StoreKind::CloudTrail);
-    assert_eq!(table.committed_progress("import-a").await.unwrap(), None, "no table yet");
+    assert_eq!(
+        table.committed_progress("import-a").await.unwrap(),
+        None,
+        "no table yet"
+    );
     let keep_everything = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
-    let rows = |id: &str| file_rows(format!(r#"{{"eventTime": "2024-05-01T10:00:00Z", "eventID": "{id}"}}"#).as_bytes(), keep_everything).unwrap().batch;
+    let rows = |id: &str| {
+        file_rows(
+            format!(r#"{{"eventTime": "2024-05-01T10:00:00Z", "eventID": "{id}"}}"#).as_bytes(),
+            keep_everything,
+        )
+        .unwrap()
+        .batch
+    };
     table.append(&[rows("unmarked")]).await.unwrap();
     assert_eq!(table.committed_progress("import-a").await.unwrap(), None);
-    let mark = |progress| traillake_lake::AppProgress { writer: "import-a".to_string(), progress };
+    let mark = |progress| traillake_lake::AppProgress {
+        writer: "import-a".to_string(),
+        progress,
+    };
     table.append_marked(&[rows("a1")], &[mark(3)]).await.unwrap();
     table.append_marked(&[rows("a2")], &[mark(7)]).await.unwrap();
     assert_eq!(table.committed_progress("import-a").await.unwrap(), Some(7));
@@ -229,8 +341,13 @@ async fn an_append_over_several_days_writes_one_sorted_file_a_day() {
     let table = EventTable::new(&root, "4c2a6f0e-1111-4222-8333-444455556666", StoreKind::CloudTrail);
     let keep_everything = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
     let rows = |times: &[&str]| {
-        let records: Vec<_> = times.iter().map(|time| serde_json::json!({"eventTime": time, "eventID": time})).collect();
-        file_rows(serde_json::Value::from(records).to_string().as_bytes(), keep_everything).unwrap().batch
+        let records: Vec<_> = times
+            .iter()
+            .map(|time| serde_json::json!({"eventTime": time, "eventID": time}))
+            .collect();
+        file_rows(serde_json::Value::from(records).to_string().as_bytes(), keep_everything)
+            .unwrap()
+            .batch
     };
     // The first append creates the table; the second, over three days in two batches, appends to it.
     table.append(&[rows(&["2024-05-01T12:00:00Z"])]).await.unwrap();
@@ -240,13 +357,33 @@ async fn an_append_over_several_days_writes_one_sorted_file_a_day() {
     ];
     assert_eq!(table.append(&later).await.unwrap().rows, 6);
     let days = table.files_per_day().await.unwrap();
-    assert_eq!(days.into_iter().collect::<Vec<_>>(), [("2024-05-01".to_string(), 2), ("2024-05-02".to_string(), 1), ("2024-05-03".to_string(), 1)]);
+    assert_eq!(
+        days.into_iter().collect::<Vec<_>>(),
+        [
+            ("2024-05-01".to_string(), 2),
+            ("2024-05-02".to_string(), 1),
+            ("2024-05-03".to_string(), 1)
+        ]
+    );
     for (day, expected) in [("2024-05-02", 2), ("2024-05-03", 2)] {
-        let batches = query(&table, &format!("SELECT eventtime, eventid FROM events WHERE eventdate = '{day}'")).await;
-        let times: Vec<i64> = batches.iter().flat_map(|b| b.column(0).as_primitive::<TimestampMicrosecondType>().values().to_vec()).collect();
+        let batches = query(
+            &table,
+            &format!("SELECT eventtime, eventid FROM events WHERE eventdate = '{day}'"),
+        )
+        .await;
+        let times: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<TimestampMicrosecondType>().values().to_vec())
+            .collect();
         assert_eq!(times.len(), expected, "{day}");
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{day} is sorted: {times:?}");
     }
     let all = query(&table, "SELECT count(*) FROM events").await;
-    assert_eq!(all[0].column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0), 7);
+    assert_eq!(
+        all[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0),
+        7
+    );
 }

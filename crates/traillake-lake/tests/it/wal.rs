@@ -10,8 +10,13 @@ use traillake_lake::{EventTable, LakeRoot, RootLocation, WriteAheadLog};
 
 fn rows(ids: &[&str]) -> RecordBatch {
     let keep_everything = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
-    let records: Vec<_> = ids.iter().map(|id| serde_json::json!({"eventTime": "2024-05-01T10:00:00Z", "eventID": id})).collect();
-    file_rows(serde_json::Value::from(records).to_string().as_bytes(), keep_everything).unwrap().batch
+    let records: Vec<_> = ids
+        .iter()
+        .map(|id| serde_json::json!({"eventTime": "2024-05-01T10:00:00Z", "eventID": id}))
+        .collect();
+    file_rows(serde_json::Value::from(records).to_string().as_bytes(), keep_everything)
+        .unwrap()
+        .batch
 }
 
 fn count(batches: &[RecordBatch]) -> usize {
@@ -19,8 +24,15 @@ fn count(batches: &[RecordBatch]) -> usize {
 }
 
 async fn table_rows(table: &EventTable) -> usize {
-    let Some(snapshot) = table.snapshot().await.unwrap() else { return 0 };
-    table.data_files(&snapshot).unwrap().iter().map(|file| file.rows.unwrap()).sum()
+    let Some(snapshot) = table.snapshot().await.unwrap() else {
+        return 0;
+    };
+    table
+        .data_files(&snapshot)
+        .unwrap()
+        .iter()
+        .map(|file| file.rows.unwrap())
+        .sum()
 }
 
 #[tokio::test]
@@ -43,7 +55,10 @@ async fn segments_are_pending_until_flushed_then_in_the_table_once() {
     numbers.sort();
     assert_eq!(numbers, [(false, 1), (true, 1), (true, 2)]);
     assert_eq!(count(&log.read(&pending).await.unwrap()), 5);
-    let first_segment = pending.iter().find(|s| s.writer == first.name() && s.number == 1).unwrap();
+    let first_segment = pending
+        .iter()
+        .find(|s| s.writer == first.name() && s.number == 1)
+        .unwrap();
     // The local root's object store names files by their absolute paths.
     let first_segment = std::path::PathBuf::from(format!("/{}", first_segment.path));
     let first_segment = (first_segment.clone(), std::fs::read(&first_segment).unwrap());
@@ -89,7 +104,10 @@ async fn a_flush_moves_a_bounded_share_and_the_next_one_the_rest() {
         segments += 1;
     }
     let first = log.flush().await.unwrap();
-    assert!(first.segments < segments && first.bytes <= traillake_lake::wal::FLUSH_BYTES, "{first:?} of {segments}");
+    assert!(
+        first.segments < segments && first.bytes <= traillake_lake::wal::FLUSH_BYTES,
+        "{first:?} of {segments}"
+    );
     let second = log.flush().await.unwrap();
     assert_eq!(first.segments + second.segments, segments);
     assert_eq!(table_rows(&table).await, segments * 2000);

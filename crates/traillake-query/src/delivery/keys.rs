@@ -44,13 +44,16 @@ pub struct SigningKey {
 impl SigningKey {
     /// Returns the SHA256withRSA (PKCS#1 v1.5) signature of `message`.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        RsaSigningKey::<Sha256>::new(self.private_key.clone()).sign(message).to_vec()
+        RsaSigningKey::<Sha256>::new(self.private_key.clone())
+            .sign(message)
+            .to_vec()
     }
 }
 
 /// Checks a SHA256withRSA signature of `message` with a DER (PKCS#1) public key.
 pub fn verify_signature(public_key_der: &[u8], message: &[u8], signature: &[u8]) -> Result<(), String> {
-    let public_key = RsaPublicKey::from_pkcs1_der(public_key_der).map_err(|error| format!("the public key is not PKCS#1 DER: {error}"))?;
+    let public_key = RsaPublicKey::from_pkcs1_der(public_key_der)
+        .map_err(|error| format!("the public key is not PKCS#1 DER: {error}"))?;
     let signature = Signature::try_from(signature).map_err(|error| format!("the signature is malformed: {error}"))?;
     VerifyingKey::<Sha256>::new(public_key)
         .verify(message, &signature)
@@ -59,7 +62,10 @@ pub fn verify_signature(public_key_der: &[u8], message: &[u8], signature: &[u8])
 
 /// Returns the hex MD5 fingerprint of a DER public key.
 pub fn fingerprint(public_key_der: &[u8]) -> String {
-    Md5::digest(public_key_der).iter().map(|byte| format!("{byte:02x}")).collect()
+    Md5::digest(public_key_der)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// A key as kept under the root.
@@ -86,7 +92,9 @@ pub struct SigningKeys {
 impl SigningKeys {
     /// Loads the keys kept under the root; each new key is current for `period`.
     pub async fn open(root: LakeRoot, period: std::time::Duration) -> Result<Self, QueryError> {
-        let period = Duration::from_std(period).unwrap_or(Duration::days(30)).max(Duration::seconds(1));
+        let period = Duration::from_std(period)
+            .unwrap_or(Duration::days(30))
+            .max(Duration::seconds(1));
         let store = root.store().clone();
         let metas: Vec<_> = store.list(Some(&Path::from(KEYS))).try_collect().await?;
         let mut keys = Vec::new();
@@ -98,7 +106,11 @@ impl SigningKeys {
             }
         }
         keys.sort_by_key(|key| key.valid_from);
-        Ok(Self { root, period, keys: Mutex::new(keys) })
+        Ok(Self {
+            root,
+            period,
+            keys: Mutex::new(keys),
+        })
     }
 
     /// Returns the key current at `now`, making (and keeping) a new one when none is.
@@ -118,17 +130,31 @@ impl SigningKeys {
 
     /// Returns the keys valid at some time between `start` and `end`, oldest first; a range that
     /// reaches now includes the current key.
-    pub async fn valid_between(&self, start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Arc<SigningKey>>, QueryError> {
+    pub async fn valid_between(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Arc<SigningKey>>, QueryError> {
         if start <= now && now <= end {
             self.current(now).await?;
         }
         let keys = self.keys.lock().await;
-        Ok(keys.iter().filter(|key| key.valid_from <= end && start < key.valid_until).cloned().collect())
+        Ok(keys
+            .iter()
+            .filter(|key| key.valid_from <= end && start < key.valid_until)
+            .cloned()
+            .collect())
     }
 
     /// Returns the key of a fingerprint, if the root keeps it.
     pub async fn by_fingerprint(&self, fingerprint: &str) -> Option<Arc<SigningKey>> {
-        self.keys.lock().await.iter().find(|key| key.fingerprint == fingerprint).cloned()
+        self.keys
+            .lock()
+            .await
+            .iter()
+            .find(|key| key.fingerprint == fingerprint)
+            .cloned()
     }
 
     async fn make_key(&self, now: DateTime<Utc>) -> Result<SigningKey, QueryError> {
@@ -141,7 +167,9 @@ impl SigningKeys {
             .map_err(|error| QueryError::Signing(error.to_string()))?
             .as_bytes()
             .to_vec();
-        let private_der = private_key.to_pkcs8_der().map_err(|error| QueryError::Signing(error.to_string()))?;
+        let private_der = private_key
+            .to_pkcs8_der()
+            .map_err(|error| QueryError::Signing(error.to_string()))?;
         // Whole seconds, as sign files write queryCompleteTime.
         let valid_from = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
         let key = SigningKey {
@@ -173,7 +201,13 @@ fn read_key(bytes: &[u8]) -> Result<SigningKey, String> {
     if fingerprint(&public_key_der) != file.fingerprint {
         return Err("the fingerprint does not match the public key".to_string());
     }
-    Ok(SigningKey { fingerprint: file.fingerprint, valid_from: file.valid_from, valid_until: file.valid_until, public_key_der, private_key })
+    Ok(SigningKey {
+        fingerprint: file.fingerprint,
+        valid_from: file.valid_from,
+        valid_until: file.valid_until,
+        public_key_der,
+        private_key,
+    })
 }
 
 #[cfg(test)]
@@ -184,22 +218,35 @@ mod tests {
     async fn keys_sign_rotate_and_come_back_after_a_restart() {
         let folder = tempfile::tempdir().unwrap();
         let root = LakeRoot::open(traillake_lake::RootLocation::Local(folder.path().to_path_buf())).unwrap();
-        let keys = SigningKeys::open(root.clone(), std::time::Duration::from_secs(60)).await.unwrap();
+        let keys = SigningKeys::open(root.clone(), std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
         let now = Utc::now();
         let first = keys.current(now).await.unwrap();
         assert_eq!(first.fingerprint.len(), 32);
-        assert!(Arc::ptr_eq(&first, &keys.current(now + Duration::seconds(30)).await.unwrap()), "still current");
+        assert!(
+            Arc::ptr_eq(&first, &keys.current(now + Duration::seconds(30)).await.unwrap()),
+            "still current"
+        );
         let signature = first.sign(b"aaa bbb");
         verify_signature(&first.public_key_der, b"aaa bbb", &signature).unwrap();
         assert!(verify_signature(&first.public_key_der, b"aaa bbc", &signature).is_err());
 
         let second = keys.current(now + Duration::seconds(61)).await.unwrap();
         assert_ne!(first.fingerprint, second.fingerprint);
-        let both = keys.valid_between(now, now + Duration::seconds(61), now + Duration::seconds(61)).await.unwrap();
+        let both = keys
+            .valid_between(now, now + Duration::seconds(61), now + Duration::seconds(61))
+            .await
+            .unwrap();
         assert_eq!(both.len(), 2);
 
-        let reopened = SigningKeys::open(root, std::time::Duration::from_secs(60)).await.unwrap();
-        let kept = reopened.by_fingerprint(&first.fingerprint).await.expect("kept under the root");
+        let reopened = SigningKeys::open(root, std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
+        let kept = reopened
+            .by_fingerprint(&first.fingerprint)
+            .await
+            .expect("kept under the root");
         verify_signature(&kept.public_key_der, b"aaa bbb", &kept.sign(b"aaa bbb")).unwrap();
         assert_eq!(kept.valid_until, first.valid_until);
     }

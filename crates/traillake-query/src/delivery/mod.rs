@@ -32,7 +32,10 @@ pub const SIGN_FILE: &str = "result_sign.json";
 /// Returns the folder, in the bucket of `location`, of a query's delivery.
 pub fn folder(location: &S3Location, account_id: &str, query_id: &str, delivered: DateTime<Utc>) -> String {
     let date = delivered.format("%Y/%m/%d");
-    format!("{}AWSLogs/{account_id}/CloudTrail-Lake/Query/{date}/{query_id}", location.prefix)
+    format!(
+        "{}AWSLogs/{account_id}/CloudTrail-Lake/Query/{date}/{query_id}",
+        location.prefix
+    )
 }
 
 /// One result file as the sign file lists it.
@@ -71,7 +74,11 @@ pub struct SignFile {
 impl SignFile {
     /// Returns the string that is signed: the files' hashes in order, joined by single spaces.
     pub fn signing_string(files: &[SignedFile]) -> String {
-        files.iter().map(|file| file.file_hash_value.as_str()).collect::<Vec<_>>().join(" ")
+        files
+            .iter()
+            .map(|file| file.file_hash_value.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -98,11 +105,17 @@ impl DeliveryFailure {
             (_, false) => DeliveryStatus::Failed,
             (_, true) => DeliveryStatus::FailedSigningFile,
         };
-        Self { status, message: error.to_string() }
+        Self {
+            status,
+            message: error.to_string(),
+        }
     }
 
     pub(crate) fn failed(message: impl Into<String>) -> Self {
-        Self { status: DeliveryStatus::Failed, message: message.into() }
+        Self {
+            status: DeliveryStatus::Failed,
+            message: message.into(),
+        }
     }
 }
 
@@ -164,13 +177,20 @@ impl Delivery<'_> {
         };
         let bytes = serde_json::to_vec_pretty(&sign_file).expect("a sign file serializes");
         let path = Path::from(format!("{}/{SIGN_FILE}", self.folder));
-        self.bucket.put(&path, PutPayload::from(bytes)).await.map_err(|error| DeliveryFailure::storage(error, true))?;
+        self.bucket
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map_err(|error| DeliveryFailure::storage(error, true))?;
         Ok(sign_file)
     }
 
     async fn start_file(&self, name: String) -> Result<ResultFile, DeliveryFailure> {
         let path = Path::from(format!("{}/{name}", self.folder));
-        let upload = self.bucket.put_multipart(&path).await.map_err(|error| DeliveryFailure::storage(error, false))?;
+        let upload = self
+            .bucket
+            .put_multipart(&path)
+            .await
+            .map_err(|error| DeliveryFailure::storage(error, false))?;
         let mut file = ResultFile {
             name,
             upload: WriteMultipart::new(upload),
@@ -179,7 +199,9 @@ impl Delivery<'_> {
             hash: Sha256::new(),
             compressed_bytes: 0,
         };
-        file.text.write_record(self.column_keys).map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        file.text
+            .write_record(self.column_keys)
+            .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
         Ok(file)
     }
 }
@@ -204,10 +226,15 @@ const COMPRESSED_BYTES: usize = 1 << 20;
 impl ResultFile {
     fn write_row(&mut self, batch: &RecordBatch, row: usize) -> Result<(), DeliveryFailure> {
         for column in batch.columns() {
-            let value = render(column, row).map_err(|error| DeliveryFailure::failed(format!("rendering a value: {error}")))?;
-            self.text.write_field(value.unwrap_or_default()).map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+            let value =
+                render(column, row).map_err(|error| DeliveryFailure::failed(format!("rendering a value: {error}")))?;
+            self.text
+                .write_field(value.unwrap_or_default())
+                .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
         }
-        self.text.write_record(None::<&[u8]>).map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        self.text
+            .write_record(None::<&[u8]>)
+            .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
         if self.text.get_ref().len() >= TEXT_BYTES {
             self.compress_text()?;
         }
@@ -218,9 +245,15 @@ impl ResultFile {
     /// compressed size is known to within one piece of text.
     fn compress_text(&mut self) -> Result<(), DeliveryFailure> {
         let text = std::mem::replace(&mut self.text, csv::Writer::from_writer(Vec::new()));
-        let text = text.into_inner().map_err(|error| DeliveryFailure::failed(error.to_string()))?;
-        self.gzip.write_all(&text).map_err(|error| DeliveryFailure::failed(error.to_string()))?;
-        self.gzip.flush().map_err(|error| DeliveryFailure::failed(error.to_string()))
+        let text = text
+            .into_inner()
+            .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        self.gzip
+            .write_all(&text)
+            .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        self.gzip
+            .flush()
+            .map_err(|error| DeliveryFailure::failed(error.to_string()))
     }
 
     /// Hands the compressed bytes gathered so far to the upload, which sends them in parts.
@@ -232,7 +265,10 @@ impl ResultFile {
         self.hash.update(&bytes);
         self.compressed_bytes += bytes.len();
         // At most two parts in flight, so that a slow bucket bounds the memory instead of filling it.
-        self.upload.wait_for_capacity(2).await.map_err(|error| DeliveryFailure::storage(error, false))?;
+        self.upload
+            .wait_for_capacity(2)
+            .await
+            .map_err(|error| DeliveryFailure::storage(error, false))?;
         self.upload.write(&bytes);
         Ok(())
     }
@@ -244,12 +280,26 @@ impl ResultFile {
 
     async fn finish(mut self) -> Result<SignedFile, DeliveryFailure> {
         self.compress_text()?;
-        let Self { name, mut upload, gzip, mut hash, .. } = self;
-        let rest = gzip.finish().map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        let Self {
+            name,
+            mut upload,
+            gzip,
+            mut hash,
+            ..
+        } = self;
+        let rest = gzip
+            .finish()
+            .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
         hash.update(&rest);
         upload.write(&rest);
-        upload.finish().await.map_err(|error| DeliveryFailure::storage(error, false))?;
-        Ok(SignedFile { file_hash_value: hex(&hash.finalize()), file_name: name })
+        upload
+            .finish()
+            .await
+            .map_err(|error| DeliveryFailure::storage(error, false))?;
+        Ok(SignedFile {
+            file_hash_value: hex(&hash.finalize()),
+            file_name: name,
+        })
     }
 }
 
@@ -264,14 +314,28 @@ mod tests {
 
     #[test]
     fn lays_out_deliveries_as_cloudtrail_lake_does() {
-        let delivered = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
+        let delivered = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let target = S3Location::read("s3://exports/team/lake/").unwrap();
-        assert_eq!(folder(&target, "123456789012", "q1", delivered), "team/lake/AWSLogs/123456789012/CloudTrail-Lake/Query/2026/01/02/q1");
+        assert_eq!(
+            folder(&target, "123456789012", "q1", delivered),
+            "team/lake/AWSLogs/123456789012/CloudTrail-Lake/Query/2026/01/02/q1"
+        );
         let bare = S3Location::read("s3://exports").unwrap();
-        assert_eq!(folder(&bare, "123456789012", "q1", delivered), "AWSLogs/123456789012/CloudTrail-Lake/Query/2026/01/02/q1");
+        assert_eq!(
+            folder(&bare, "123456789012", "q1", delivered),
+            "AWSLogs/123456789012/CloudTrail-Lake/Query/2026/01/02/q1"
+        );
         let files = [
-            SignedFile { file_hash_value: "aa".into(), file_name: "result_1.csv.gz".into() },
-            SignedFile { file_hash_value: "bb".into(), file_name: "result_2.csv.gz".into() },
+            SignedFile {
+                file_hash_value: "aa".into(),
+                file_name: "result_1.csv.gz".into(),
+            },
+            SignedFile {
+                file_hash_value: "bb".into(),
+                file_name: "result_2.csv.gz".into(),
+            },
         ];
         assert_eq!(SignFile::signing_string(&files), "aa bb");
     }

@@ -13,7 +13,9 @@ use super::finish;
 
 /// Returns the `element_at` function.
 pub fn element_at() -> ScalarUDF {
-    ScalarUDF::from(ElementAt { signature: Signature::any(2, Volatility::Immutable) })
+    ScalarUDF::from(ElementAt {
+        signature: Signature::any(2, Volatility::Immutable),
+    })
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -22,7 +24,6 @@ struct ElementAt {
 }
 
 impl ScalarUDFImpl for ElementAt {
-
     fn name(&self) -> &str {
         "element_at"
     }

@@ -22,11 +22,19 @@ pub fn functions() -> Vec<ScalarUDF> {
     vec![
         text_udf("json_parse", 1, |args| Ok(parse(args[0]).map(|v| v.to_string()))),
         text_udf("json_format", 1, |args| Ok(parse(args[0]).map(|v| v.to_string()))),
-        text_udf("json_extract", 2, |args| Ok(extract(args[0], args[1])?.map(|v| v.to_string()))),
-        text_udf("json_extract_scalar", 2, |args| Ok(extract(args[0], args[1])?.and_then(|v| scalar_text(&v)))),
-        text_udf("json_to_varchar", 1, |args| Ok(parse(args[0]).and_then(|v| scalar_text(&v)))),
+        text_udf("json_extract", 2, |args| {
+            Ok(extract(args[0], args[1])?.map(|v| v.to_string()))
+        }),
+        text_udf("json_extract_scalar", 2, |args| {
+            Ok(extract(args[0], args[1])?.and_then(|v| scalar_text(&v)))
+        }),
+        text_udf("json_to_varchar", 1, |args| {
+            Ok(parse(args[0]).and_then(|v| scalar_text(&v)))
+        }),
         array_get(),
-        length("json_array_length", |value| value.as_array().map(|items| items.len() as i64)),
+        length("json_array_length", |value| {
+            value.as_array().map(|items| items.len() as i64)
+        }),
         length("json_size", |value| match value {
             Value::Array(items) => Some(items.len() as i64),
             Value::Object(members) => Some(members.len() as i64),
@@ -54,7 +62,9 @@ fn scalar_text(value: &Value) -> Option<String> {
 
 /// Returns the value at `path` in the JSON text, `None` when the text is not JSON or nothing is there.
 fn extract(text: Option<&str>, path: Option<&str>) -> Result<Option<Value>> {
-    let (Some(value), Some(path)) = (parse(text), path) else { return Ok(None) };
+    let (Some(value), Some(path)) = (parse(text), path) else {
+        return Ok(None);
+    };
     let mut current = &value;
     for step in path_steps(path)? {
         let next = match (&step, current) {
@@ -102,7 +112,8 @@ fn path_steps(path: &str) -> Result<Vec<Step>> {
                 let close = rest[start..].find(']').ok_or_else(invalid)? + start;
                 let inside = rest[start + 1..close].trim();
                 let quoted = inside.len() >= 2
-                    && ((inside.starts_with('"') && inside.ends_with('"')) || (inside.starts_with('\'') && inside.ends_with('\'')));
+                    && ((inside.starts_with('"') && inside.ends_with('"'))
+                        || (inside.starts_with('\'') && inside.ends_with('\'')));
                 if quoted {
                     steps.push(Step::Name(inside[1..inside.len() - 1].to_string()));
                 } else {
@@ -164,7 +175,10 @@ fn length(name: &str, measure: fn(&Value) -> Option<i64>) -> ScalarUDF {
 
 /// `CAST(json AS MAP(VARCHAR, JSON))`: an object's members, values as JSON text.
 fn to_map() -> ScalarUDF {
-    let entries = Fields::from(vec![Field::new("keys", DataType::Utf8, false), Field::new("values", DataType::Utf8, true)]);
+    let entries = Fields::from(vec![
+        Field::new("keys", DataType::Utf8, false),
+        Field::new("values", DataType::Utf8, true),
+    ]);
     let map_type = DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false);
     create_udf(
         "json_to_map",
@@ -173,7 +187,11 @@ fn to_map() -> ScalarUDF {
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
             let (rows, arrays) = string_args(args)?;
-            let names = MapFieldNames { entry: "entries".into(), key: "keys".into(), value: "values".into() };
+            let names = MapFieldNames {
+                entry: "entries".into(),
+                key: "keys".into(),
+                value: "values".into(),
+            };
             let mut out = MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new());
             for row in 0..rows {
                 match parse(arrays[0].get(row)) {
@@ -232,7 +250,10 @@ mod tests {
         assert_eq!(get("$.AWS:Item.Content.k").as_deref(), Some("true"));
         assert_eq!(get("$[\"d e\"]").as_deref(), Some("2"));
         assert_eq!(get("$.a.missing"), None);
-        assert_eq!(get("$").as_deref(), Some(serde_json::from_str::<Value>(doc).unwrap().to_string().as_str()));
+        assert_eq!(
+            get("$").as_deref(),
+            Some(serde_json::from_str::<Value>(doc).unwrap().to_string().as_str())
+        );
         assert!(extract(Some(doc), Some("a.b")).is_err());
         assert_eq!(extract(Some("not json"), Some("$.a")).unwrap(), None);
         assert_eq!(scalar_text(&Value::String("x".into())).as_deref(), Some("x"));

@@ -27,7 +27,9 @@ pub fn register(context: &SessionContext) {
         context.register_udf(function);
     }
     for (alias, name) in [("transform", "array_transform"), ("filter", "array_filter")] {
-        let function = context.higher_order_function(name).expect("DataFusion has the lambda functions");
+        let function = context
+            .higher_order_function(name)
+            .expect("DataFusion has the lambda functions");
         context.register_higher_order_function(Arc::new(function.as_ref().clone().with_aliases([alias])));
     }
     let any_value = context.udaf("any_value").expect("DataFusion has any_value");
@@ -52,7 +54,12 @@ pub(crate) fn string_args(args: &[ColumnarValue]) -> Result<(usize, Vec<TextColu
     for arg in args {
         let array = arg.to_array(1)?;
         let text = cast(&array, &DataType::Utf8)?;
-        columns.push(TextColumn(text.as_any().downcast_ref::<StringArray>().expect("cast to Utf8").clone()));
+        columns.push(TextColumn(
+            text.as_any()
+                .downcast_ref::<StringArray>()
+                .expect("cast to Utf8")
+                .clone(),
+        ));
     }
     Ok((rows, columns))
 }
@@ -73,7 +80,10 @@ impl TextColumn {
 pub fn timestamp_text() -> ScalarUDF {
     create_udf(
         "lake_timestamp_text",
-        vec![DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()))],
+        vec![DataType::Timestamp(
+            datafusion::arrow::datatypes::TimeUnit::Microsecond,
+            Some("UTC".into()),
+        )],
         DataType::Utf8,
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
@@ -96,11 +106,7 @@ pub(crate) fn finish(args: &[ColumnarValue], result: ArrayRef) -> Result<Columna
 }
 
 /// Returns a function of `arity` text arguments computed row by row, returning text.
-pub(crate) fn text_udf(
-    name: &str,
-    arity: usize,
-    compute: fn(&[Option<&str>]) -> Result<Option<String>>,
-) -> ScalarUDF {
+pub(crate) fn text_udf(name: &str, arity: usize, compute: fn(&[Option<&str>]) -> Result<Option<String>>) -> ScalarUDF {
     create_udf(
         name,
         vec![DataType::Utf8; arity],
@@ -143,9 +149,15 @@ fn replace() -> ScalarUDF {
             let (rows, columns) = string_args(&args.args)?;
             let mut out = StringBuilder::new();
             for row in 0..rows {
-                let replacement = if columns.len() == 3 { columns[2].get(row) } else { Some("") };
+                let replacement = if columns.len() == 3 {
+                    columns[2].get(row)
+                } else {
+                    Some("")
+                };
                 match (columns[0].get(row), columns[1].get(row), replacement) {
-                    (Some(text), Some(search), Some(replacement)) => out.append_value(text.replace(search, replacement)),
+                    (Some(text), Some(search), Some(replacement)) => {
+                        out.append_value(text.replace(search, replacement))
+                    }
                     _ => out.append_null(),
                 }
             }

@@ -36,11 +36,16 @@ pub fn functions() -> Vec<ScalarUDF> {
 /// Returns argument `index` as UTC microsecond timestamps, repeated to `rows`.
 fn timestamps(args: &[ColumnarValue], index: usize, rows: usize) -> Result<TimestampMicrosecondArray> {
     let array = cast(&args[index].to_array(rows)?, &timestamp_type())?;
-    Ok(array.as_any().downcast_ref::<TimestampMicrosecondArray>().expect("cast to timestamps").clone())
+    Ok(array
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .expect("cast to timestamps")
+        .clone())
 }
 
 fn utc(micros: i64) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| DataFusionError::Execution(format!("timestamp {micros} is out of range")))
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| DataFusionError::Execution(format!("timestamp {micros} is out of range")))
 }
 
 /// `day_of_week(ts)`: ISO day of the week, 1 (Monday) to 7 (Sunday).
@@ -184,8 +189,11 @@ fn from_iso8601_timestamp() -> ScalarUDF {
                     out.append_null();
                     continue;
                 };
-                let parsed = traillake_lake::events::columns::parse_timestamp(value)
-                    .or_else(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().map(|d| d.and_time(Default::default()).and_utc()));
+                let parsed = traillake_lake::events::columns::parse_timestamp(value).or_else(|| {
+                    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                        .ok()
+                        .map(|d| d.and_time(Default::default()).and_utc())
+                });
                 match parsed {
                     Some(time) => out.append_value(time.timestamp_micros()),
                     None => return exec_err!("'{value}' is not an ISO-8601 timestamp"),
@@ -224,7 +232,9 @@ fn format_times(name: &str, arity: usize, render: fn(DateTime<Utc>, Option<&str>
 
 /// `to_iso8601(ts)`.
 fn to_iso8601() -> ScalarUDF {
-    format_times("to_iso8601", 1, |time, _| Ok(time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()))
+    format_times("to_iso8601", 1, |time, _| {
+        Ok(time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+    })
 }
 
 /// `date_format(ts, format)` with MySQL's specifiers, as Trino takes them.
@@ -302,8 +312,14 @@ mod tests {
     #[test]
     fn adds_and_counts_units_as_trino() {
         let start = Utc.with_ymd_and_hms(2024, 1, 31, 10, 0, 0).unwrap();
-        assert_eq!(add("month", 1, start).unwrap(), Utc.with_ymd_and_hms(2024, 2, 29, 10, 0, 0).unwrap());
-        assert_eq!(add("week", -1, start).unwrap(), Utc.with_ymd_and_hms(2024, 1, 24, 10, 0, 0).unwrap());
+        assert_eq!(
+            add("month", 1, start).unwrap(),
+            Utc.with_ymd_and_hms(2024, 2, 29, 10, 0, 0).unwrap()
+        );
+        assert_eq!(
+            add("week", -1, start).unwrap(),
+            Utc.with_ymd_and_hms(2024, 1, 24, 10, 0, 0).unwrap()
+        );
         let end = Utc.with_ymd_and_hms(2024, 3, 31, 9, 0, 0).unwrap();
         assert_eq!(difference("month", start, end).unwrap(), 1);
         assert_eq!(difference("day", start, end).unwrap(), 59);

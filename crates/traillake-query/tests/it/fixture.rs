@@ -40,7 +40,13 @@ pub struct Lake {
 pub async fn lake() -> Lake {
     let dir = tempfile::tempdir().unwrap();
     let root = LakeRoot::open(RootLocation::Local(dir.path().to_path_buf())).unwrap();
-    let store = |id: &str, kind| StoreSource { id: id.to_string(), kind, retention_days: RETENTION_DAYS, table: EventTable::new(&root, id, kind), snapshot: None };
+    let store = |id: &str, kind| StoreSource {
+        id: id.to_string(),
+        kind,
+        retention_days: RETENTION_DAYS,
+        table: EventTable::new(&root, id, kind),
+        snapshot: None,
+    };
     let stores = vec![
         store(CLOUDTRAIL, StoreKind::CloudTrail),
         store(ACTIVITY, StoreKind::ActivityAuditLog),
@@ -58,5 +64,9 @@ pub async fn lake() -> Lake {
         }
     }
     writer.commit().await.unwrap();
-    Lake { _dir: dir, stores, visible_events }
+    Lake {
+        _dir: dir,
+        stores,
+        visible_events,
+    }
 }

@@ -47,7 +47,9 @@ async fn run(sql: &str, stores: &[StoreSource]) -> Result<Vec<RecordBatch>, Quer
         if stores.iter().any(|store| store.id == id) {
             Ok(id)
         } else {
-            Err(QueryError::InvalidStatement(format!("{written} is not an event data store of this account")))
+            Err(QueryError::InvalidStatement(format!(
+                "{written} is not an event data store of this account"
+            )))
         }
     })?;
     let planned = plan(&prepared, stores, Utc::now(), &Default::default()).await?;
@@ -76,7 +78,15 @@ async fn every_sample_finishes_or_is_refused_as_lake_refuses_it() {
             (Err(error), _) => problems.push(format!("{name}: {error}")),
         }
     }
-    println!("{finished} of {} samples finished, {refused} refused as they must be", names.len());
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    println!(
+        "{finished} of {} samples finished, {refused} refused as they must be",
+        names.len()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
     assert!(lake.visible_events > 10_000);
 }

@@ -36,7 +36,13 @@ impl Lake {
             let mut writer = EventWriter::new(table.clone(), usize::MAX);
             writer.push(rows.batch).await.unwrap();
             writer.commit().await.unwrap();
-            stores.push(StoreSource { id: id.to_string(), kind: StoreKind::CloudTrail, retention_days: 3653, table, snapshot: None });
+            stores.push(StoreSource {
+                id: id.to_string(),
+                kind: StoreKind::CloudTrail,
+                retention_days: 3653,
+                table,
+                snapshot: None,
+            });
         }
         Self { stores }
     }
@@ -62,20 +68,37 @@ impl AsyncDB for Lake {
             let id = written.to_ascii_lowercase();
             match stores.iter().any(|store| store.id == id) {
                 true => Ok(id),
-                false => Err(QueryError::InvalidStatement(format!("{written} in FROM is not an event data store of this account"))),
+                false => Err(QueryError::InvalidStatement(format!(
+                    "{written} in FROM is not an event data store of this account"
+                ))),
             }
         })?;
         let planned = plan(&prepared, stores, Utc::now(), &Default::default()).await?;
         if explain {
             let physical = planned.context.state().create_physical_plan(&planned.plan).await?;
-            return Ok(DBOutput::Rows { types: vec![DefaultColumnType::Text], rows: scan_summaries(&displayable(physical.as_ref()).indent(false).to_string()) });
+            return Ok(DBOutput::Rows {
+                types: vec![DefaultColumnType::Text],
+                rows: scan_summaries(&displayable(physical.as_ref()).indent(false).to_string()),
+            });
         }
-        let batches = planned.context.execute_logical_plan(planned.plan).await?.collect().await?;
+        let batches = planned
+            .context
+            .execute_logical_plan(planned.plan)
+            .await?
+            .collect()
+            .await?;
         let mut rows = Vec::new();
         for batch in &batches {
             for row in 0..batch.num_rows() {
-                let values = batch.columns().iter().map(|column| render(column, row).map(|v| v.unwrap_or_else(|| "NULL".to_string())));
-                rows.push(values.collect::<Result<Vec<_>, _>>().map_err(datafusion::error::DataFusionError::from)?);
+                let values = batch
+                    .columns()
+                    .iter()
+                    .map(|column| render(column, row).map(|v| v.unwrap_or_else(|| "NULL".to_string())));
+                rows.push(
+                    values
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(datafusion::error::DataFusionError::from)?,
+                );
             }
         }
         let types = vec![DefaultColumnType::Any; batches.first().map_or(0, |b| b.num_columns())];
@@ -101,10 +124,17 @@ fn scan_summaries(plan: &str) -> Vec<Vec<String>> {
         if !line.contains("DataSourceExec") {
             continue;
         }
-        let files: std::collections::BTreeSet<&str> =
-            line.split(['[', ']', ',', ' ']).filter_map(|part| part.split(':').next()).filter(|part| part.ends_with(".parquet")).collect();
+        let files: std::collections::BTreeSet<&str> = line
+            .split(['[', ']', ',', ' '])
+            .filter_map(|part| part.split(':').next())
+            .filter(|part| part.ends_with(".parquet"))
+            .collect();
         let summary = match line.split_once(", predicate=") {
-            Some((_, rest)) => format!("{} files: {}", files.len(), rest.split(", pruning_predicate=").next().unwrap_or(rest)),
+            Some((_, rest)) => format!(
+                "{} files: {}",
+                files.len(),
+                rest.split(", pruning_predicate=").next().unwrap_or(rest)
+            ),
             None => format!("{} files", files.len()),
         };
         scans.push(vec![summary]);
@@ -138,6 +168,3 @@ async fn sqllogictest_files() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
-
-
-

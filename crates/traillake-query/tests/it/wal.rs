@@ -42,9 +42,21 @@ fn rows(ids: &[&str]) -> RecordBatch {
 async fn counts(store: &StoreSource) -> (i64, i64) {
     let sql = format!("SELECT count(*), count(DISTINCT eventID) FROM {STORE}");
     let prepared = prepare::<traillake_query::QueryError>(&sql, |written| Ok(written.to_ascii_lowercase())).unwrap();
-    let planned = plan(&prepared, std::slice::from_ref(store), Utc::now(), &Default::default()).await.unwrap();
-    let batches = planned.context.execute_logical_plan(planned.plan).await.unwrap().collect().await.unwrap();
-    (batches[0].column(0).as_primitive::<Int64Type>().value(0), batches[0].column(1).as_primitive::<Int64Type>().value(0))
+    let planned = plan(&prepared, std::slice::from_ref(store), Utc::now(), &Default::default())
+        .await
+        .unwrap();
+    let batches = planned
+        .context
+        .execute_logical_plan(planned.plan)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    (
+        batches[0].column(0).as_primitive::<Int64Type>().value(0),
+        batches[0].column(1).as_primitive::<Int64Type>().value(0),
+    )
 }
 
 #[tokio::test]
@@ -52,7 +64,13 @@ async fn acknowledged_events_are_seen_once_before_during_and_after_a_flush() {
     let dir = tempfile::tempdir().unwrap();
     let root = LakeRoot::open(RootLocation::Local(dir.path().to_path_buf())).unwrap();
     let table = EventTable::new(&root, STORE, StoreKind::ActivityAuditLog);
-    let mut store = StoreSource { id: STORE.to_string(), kind: StoreKind::ActivityAuditLog, retention_days: 3653, table: table.clone(), snapshot: None };
+    let mut store = StoreSource {
+        id: STORE.to_string(),
+        kind: StoreKind::ActivityAuditLog,
+        retention_days: 3653,
+        table: table.clone(),
+        snapshot: None,
+    };
     let log = WriteAheadLog::new(&table).unwrap();
     let mut writer = log.writer();
 
@@ -67,7 +85,11 @@ async fn acknowledged_events_are_seen_once_before_during_and_after_a_flush() {
     // planner takes a newer snapshot instead of missing or doubling them.
     store.snapshot = table.snapshot().await.unwrap();
     assert_eq!(log.flush().await.unwrap().rows, 3);
-    assert_eq!(counts(&store).await, (6, 6), "planned on a snapshot older than the flush");
+    assert_eq!(
+        counts(&store).await,
+        (6, 6),
+        "planned on a snapshot older than the flush"
+    );
     store.snapshot = None;
     assert_eq!(counts(&store).await, (6, 6), "after the flush");
 }

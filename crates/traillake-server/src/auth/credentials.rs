@@ -41,7 +41,8 @@ pub struct Credentials {
 impl Credentials {
     /// Reads a credentials file; the error names the file, the entry and the field at fault.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|error| format!("reading credentials file {}: {error}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("reading credentials file {}: {error}", path.display()))?;
         Self::parse(&text).map_err(|error| format!("credentials file {}: {error}", path.display()))
     }
 
@@ -55,16 +56,22 @@ impl Credentials {
         for (index, key) in file.credentials.into_iter().enumerate() {
             let id = &key.access_key_id;
             if !(16..=128).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(format!("credentials[{index}].accessKeyId must be 16 to 128 letters and digits"));
+                return Err(format!(
+                    "credentials[{index}].accessKeyId must be 16 to 128 letters and digits"
+                ));
             }
             if key.secret_access_key.len() < 16 {
-                return Err(format!("credentials[{index}].secretAccessKey ({id}) must be at least 16 characters"));
+                return Err(format!(
+                    "credentials[{index}].secretAccessKey ({id}) must be at least 16 characters"
+                ));
             }
             if !is_account_id(&key.account_id) {
                 return Err(format!("credentials[{index}].accountId ({id}) must be 12 digits"));
             }
             if key.session_token.as_ref().is_some_and(String::is_empty) {
-                return Err(format!("credentials[{index}].sessionToken ({id}) is empty: leave it out for long-term keys"));
+                return Err(format!(
+                    "credentials[{index}].sessionToken ({id}) is empty: leave it out for long-term keys"
+                ));
             }
             if keys.contains_key(id) {
                 return Err(format!("credentials[{index}].accessKeyId {id} appears twice"));
@@ -103,14 +110,27 @@ mod tests {
         assert!(credentials.get("AKIAOTHER00000001").is_none());
         for (text, expected) in [
             (r#"{"credentials": []}"#.to_string(), "no access key"),
-            (format!(r#"{{"credentials": [{KEY}, {KEY}]}}"#), "credentials[1].accessKeyId AKIAEXAMPLE000001 appears twice"),
+            (
+                format!(r#"{{"credentials": [{KEY}, {KEY}]}}"#),
+                "credentials[1].accessKeyId AKIAEXAMPLE000001 appears twice",
+            ),
             (KEY.replace("111122223333", "1111"), "credentials[0].accountId"),
             (KEY.replace("AKIAEXAMPLE000001", "short"), "credentials[0].accessKeyId"),
-            (KEY.replace("secret-secret-secret", "s"), "credentials[0].secretAccessKey"),
-            (KEY.replace("}", r#", "sessionToken": ""}"#), "credentials[0].sessionToken"),
+            (
+                KEY.replace("secret-secret-secret", "s"),
+                "credentials[0].secretAccessKey",
+            ),
+            (
+                KEY.replace("}", r#", "sessionToken": ""}"#),
+                "credentials[0].sessionToken",
+            ),
             (KEY.replace("}", r#", "region": "x"}"#), "unknown field `region`"),
         ] {
-            let text = if text.starts_with(r#"{"credentials""#) { text } else { format!(r#"{{"credentials": [{text}]}}"#) };
+            let text = if text.starts_with(r#"{"credentials""#) {
+                text
+            } else {
+                format!(r#"{{"credentials": [{text}]}}"#)
+            };
             let error = Credentials::parse(&text).unwrap_err();
             assert!(error.contains(expected), "{error}");
         }

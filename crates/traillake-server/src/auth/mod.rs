@@ -15,8 +15,8 @@ pub(crate) mod sigv4;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
-use traillake_api::arn::is_account_id;
 use traillake_api::ApiError;
+use traillake_api::arn::is_account_id;
 
 pub use credentials::Credentials;
 pub(crate) use sigv4::SignedRequest;
@@ -57,9 +57,9 @@ impl Authenticator {
     pub(crate) fn account_id(&self, request: &SignedRequest<'_>, api: Api) -> Result<String, ApiError> {
         match self {
             Authenticator::Development { account_id } => development_account(request.headers, api, account_id),
-            Authenticator::Verified(credentials) => {
-                Ok(sigv4::verify(request, api, credentials, chrono::Utc::now())?.account_id.clone())
-            }
+            Authenticator::Verified(credentials) => Ok(sigv4::verify(request, api, credentials, chrono::Utc::now())?
+                .account_id
+                .clone()),
         }
     }
 }

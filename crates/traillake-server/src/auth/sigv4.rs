@@ -66,7 +66,9 @@ pub(crate) struct Scope<'a> {
 /// Returns the comma-separated parts of an `AWS4-HMAC-SHA256 ...` header after the scheme.
 fn header_parts(text: &str) -> Result<impl Iterator<Item = &str>, ApiError> {
     let Some(rest) = text.strip_prefix("AWS4-HMAC-SHA256 ") else {
-        return Err(incomplete("the Authorization header must start with AWS4-HMAC-SHA256 (Signature Version 4)"));
+        return Err(incomplete(
+            "the Authorization header must start with AWS4-HMAC-SHA256 (Signature Version 4)",
+        ));
     };
     Ok(rest.split(',').map(str::trim))
 }
@@ -74,22 +76,36 @@ fn header_parts(text: &str) -> Result<impl Iterator<Item = &str>, ApiError> {
 /// Reads the credential scope of an `Authorization` header, which the development mode reads
 /// too; the error says what is missing.
 pub(crate) fn credential_scope(text: &str) -> Result<Scope<'_>, ApiError> {
-    let credential = header_parts(text)?.find_map(|part| part.strip_prefix("Credential=")).unwrap_or_default();
+    let credential = header_parts(text)?
+        .find_map(|part| part.strip_prefix("Credential="))
+        .unwrap_or_default();
     let scope: Vec<&str> = credential.split('/').collect();
     let [access_key_id, date, region, service, "aws4_request"] = scope.as_slice() else {
         return Err(incomplete(
             "the Authorization header needs Credential=ACCESS_KEY/YYYYMMDD/REGION/SERVICE/aws4_request",
         ));
     };
-    Ok(Scope { access_key_id, date, region, service })
+    Ok(Scope {
+        access_key_id,
+        date,
+        region,
+        service,
+    })
 }
 
 /// Reads an `Authorization` header; the error says which part is missing or malformed.
 pub(crate) fn parse_authorization(text: &str) -> Result<Authorization<'_>, ApiError> {
     let scope = credential_scope(text)?;
-    let Scope { access_key_id, date, region, service } = scope;
+    let Scope {
+        access_key_id,
+        date,
+        region,
+        service,
+    } = scope;
     if access_key_id.is_empty() || date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) || region.is_empty() {
-        return Err(incomplete(format!("the credential scope {access_key_id}/{date}/{region}/{service} is malformed")));
+        return Err(incomplete(format!(
+            "the credential scope {access_key_id}/{date}/{region}/{service} is malformed"
+        )));
     }
     let (mut signed_headers, mut signature) = (None, None);
     for part in header_parts(text)? {
@@ -103,15 +119,24 @@ pub(crate) fn parse_authorization(text: &str) -> Result<Authorization<'_>, ApiEr
         return Err(incomplete("the Authorization header needs SignedHeaders=name;name;..."));
     };
     let Some(signature) = signature.filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())) else {
-        return Err(incomplete("the Authorization header needs Signature= with 64 hexadecimal digits"));
+        return Err(incomplete(
+            "the Authorization header needs Signature= with 64 hexadecimal digits",
+        ));
     };
-    Ok(Authorization { scope, signed_headers: signed_headers.split(';').collect(), signature })
+    Ok(Authorization {
+        scope,
+        signed_headers: signed_headers.split(';').collect(),
+        signature,
+    })
 }
 
 /// Refuses a request whose scope names another service than the API it is routed to.
 pub(crate) fn check_service(service: &str, api: Api) -> Result<(), ApiError> {
     if service != api.signing_name() {
-        return Err(invalid(format!("the request is signed for the service {service}, but it is a {} request", api.signing_name())));
+        return Err(invalid(format!(
+            "the request is signed for the service {service}, but it is a {} request",
+            api.signing_name()
+        )));
     }
     Ok(())
 }
@@ -135,10 +160,18 @@ pub(crate) fn verify<'c>(
     check_skew(signed_at, now)?;
 
     let unrecognized = || {
-        ApiError::new(ErrorCode::UnrecognizedClientException, "The security token included in the request is invalid.")
+        ApiError::new(
+            ErrorCode::UnrecognizedClientException,
+            "The security token included in the request is invalid.",
+        )
     };
-    let key = credentials.get(authorization.scope.access_key_id).ok_or_else(unrecognized)?;
-    let token = request.headers.get("x-amz-security-token").map(|value| value.to_str().unwrap_or_default());
+    let key = credentials
+        .get(authorization.scope.access_key_id)
+        .ok_or_else(unrecognized)?;
+    let token = request
+        .headers
+        .get("x-amz-security-token")
+        .map(|value| value.to_str().unwrap_or_default());
     if token != key.session_token.as_deref() {
         return Err(unrecognized());
     }
@@ -148,7 +181,10 @@ pub(crate) fn verify<'c>(
         }
     }
     let expected = signature(request, &authorization, key, signed_at)?;
-    if !constant_time_eq(expected.as_bytes(), authorization.signature.to_ascii_lowercase().as_bytes()) {
+    if !constant_time_eq(
+        expected.as_bytes(),
+        authorization.signature.to_ascii_lowercase().as_bytes(),
+    ) {
         return Err(invalid(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key \
              and signing method.",
@@ -160,13 +196,18 @@ pub(crate) fn verify<'c>(
 /// Returns the request's `X-Amz-Date`, which must fall on the scope's date.
 fn signing_time(headers: &HeaderMap, authorization: &Authorization<'_>) -> Result<DateTime<Utc>, ApiError> {
     let Some(value) = headers.get("x-amz-date").and_then(|value| value.to_str().ok()) else {
-        return Err(incomplete("the request carries no X-Amz-Date header (YYYYMMDDTHHMMSSZ)"));
+        return Err(incomplete(
+            "the request carries no X-Amz-Date header (YYYYMMDDTHHMMSSZ)",
+        ));
     };
     let time = NaiveDateTime::parse_from_str(value, DATE_FORMAT)
         .map_err(|_| incomplete(format!("X-Amz-Date {value} is not a time of the form YYYYMMDDTHHMMSSZ")))?
         .and_utc();
     if !value.starts_with(authorization.scope.date) {
-        return Err(invalid(format!("the credential scope's date {} is not the date of X-Amz-Date {value}", authorization.scope.date)));
+        return Err(invalid(format!(
+            "the credential scope's date {} is not the date of X-Amz-Date {value}",
+            authorization.scope.date
+        )));
     }
     Ok(time)
 }
@@ -205,13 +246,26 @@ fn signature(
     let mut headers: Vec<(&str, &str)> = Vec::with_capacity(authorization.signed_headers.len());
     for name in &authorization.signed_headers {
         let value = match request.headers.get(*name) {
-            Some(value) => value.to_str().map_err(|_| incomplete(format!("the signed header {name} is not text")))?,
+            Some(value) => value
+                .to_str()
+                .map_err(|_| incomplete(format!("the signed header {name} is not text")))?,
             None if *name == "host" => host.as_deref().ok_or_else(|| incomplete("the request names no host"))?,
-            None => return Err(incomplete(format!("SignedHeaders names {name}, which the request does not carry"))),
+            None => {
+                return Err(incomplete(format!(
+                    "SignedHeaders names {name}, which the request does not carry"
+                )));
+            }
         };
         headers.push((name, value));
     }
-    let identity = AwsCredentials::new(&key.access_key_id, &key.secret_access_key, key.session_token.clone(), None, "traillake").into();
+    let identity = AwsCredentials::new(
+        &key.access_key_id,
+        &key.secret_access_key,
+        key.session_token.clone(),
+        None,
+        "traillake",
+    )
+    .into();
     let mut settings = SigningSettings::default();
     settings.excluded_headers = None;
     let params = v4::SigningParams::builder()
@@ -230,7 +284,8 @@ fn signature(
     };
     let signable = SignableRequest::new(request.method, target, headers.into_iter(), body)
         .map_err(|error| incomplete(format!("the request cannot be signed: {error}")))?;
-    let output = sign(signable, &params).map_err(|error| incomplete(format!("the request cannot be signed: {error}")))?;
+    let output =
+        sign(signable, &params).map_err(|error| incomplete(format!("the request cannot be signed: {error}")))?;
     Ok(output.signature().to_string())
 }
 
@@ -251,19 +306,29 @@ mod tests {
         );
         let parsed = parse_authorization(&header).unwrap();
         assert_eq!(
-            (parsed.scope.access_key_id, parsed.scope.date, parsed.scope.region, parsed.scope.service),
+            (
+                parsed.scope.access_key_id,
+                parsed.scope.date,
+                parsed.scope.region,
+                parsed.scope.service
+            ),
             ("AKIDEXAMPLE", "20250102", "us-east-1", "cloudtrail")
         );
         assert_eq!(parsed.signed_headers, ["content-type", "host", "x-amz-date"]);
         for broken in [
             "Bearer abc".to_string(),
-            "AWS4-HMAC-SHA256 Credential=AKID/20250102/us-east-1/cloudtrail, SignedHeaders=host, Signature=00".to_string(),
+            "AWS4-HMAC-SHA256 Credential=AKID/20250102/us-east-1/cloudtrail, SignedHeaders=host, Signature=00"
+                .to_string(),
             header.replace("Signature=", "Sig="),
             header.replace(&"a".repeat(64), "xyz"),
             header.replace("SignedHeaders=content-type;host;x-amz-date", "SignedHeaders="),
             header.replace("20250102", "2025-1-2"),
         ] {
-            assert_eq!(parse_authorization(&broken).unwrap_err().code, ErrorCode::IncompleteSignatureException, "{broken}");
+            assert_eq!(
+                parse_authorization(&broken).unwrap_err().code,
+                ErrorCode::IncompleteSignatureException,
+                "{broken}"
+            );
         }
     }
 
@@ -273,9 +338,17 @@ mod tests {
         assert!(check_skew(now - chrono::Duration::minutes(14), now).is_ok());
         assert!(check_skew(now + chrono::Duration::minutes(14), now).is_ok());
         let expired = check_skew(now - chrono::Duration::minutes(16), now).unwrap_err();
-        assert_eq!((expired.code, expired.status), (ErrorCode::InvalidSignatureException, 403));
+        assert_eq!(
+            (expired.code, expired.status),
+            (ErrorCode::InvalidSignatureException, 403)
+        );
         assert!(expired.message.starts_with("Signature expired"), "{}", expired.message);
-        assert!(check_skew(now + chrono::Duration::minutes(16), now).unwrap_err().message.starts_with("Signature not yet current"));
+        assert!(
+            check_skew(now + chrono::Duration::minutes(16), now)
+                .unwrap_err()
+                .message
+                .starts_with("Signature not yet current")
+        );
     }
 
     #[test]

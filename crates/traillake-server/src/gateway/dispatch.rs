@@ -8,7 +8,12 @@ use traillake_api::{ApiError, ErrorCode, Operation, RequestContext};
 use crate::service::Service;
 
 /// Calls the handler of `operation` with the JSON `body`.
-pub(super) async fn call(service: &Service, operation: Operation, ctx: &RequestContext, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub(super) async fn call(
+    service: &Service,
+    operation: Operation,
+    ctx: &RequestContext,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
     macro_rules! handle {
         ($handler:ident) => {
             Ok(encode(&service.$handler(ctx, decode(body)?).await?))
@@ -28,7 +33,9 @@ pub(super) async fn call(service: &Service, operation: Operation, ctx: &RequestC
         Operation::ListTags => handle!(list_tags),
         Operation::StartQuery => handle!(start_query),
         Operation::DescribeQuery => handle!(describe_query),
-        Operation::GetQueryResults => super::result_page::encode_result_page(&service.result_page(ctx, decode(body)?).await?),
+        Operation::GetQueryResults => {
+            super::result_page::encode_result_page(&service.result_page(ctx, decode(body)?).await?)
+        }
         Operation::CancelQuery => handle!(cancel_query),
         Operation::CreateChannel => handle!(create_channel),
         Operation::GetChannel => handle!(get_channel),
@@ -47,9 +54,10 @@ pub(super) async fn call(service: &Service, operation: Operation, ctx: &RequestC
         Operation::ListQueries => {
             // An unknown QueryStatus is InvalidQueryStatusException, as the model lists for ListQueries.
             let request = decode(body).map_err(|error| match error.code {
-                ErrorCode::InvalidParameterException if error.message.contains("QueryStatus") => {
-                    ApiError { code: ErrorCode::InvalidQueryStatusException, ..error }
-                }
+                ErrorCode::InvalidParameterException if error.message.contains("QueryStatus") => ApiError {
+                    code: ErrorCode::InvalidQueryStatusException,
+                    ..error
+                },
                 _ => error,
             })?;
             Ok(encode(&service.list_queries(ctx, request).await?))

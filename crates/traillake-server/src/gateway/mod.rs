@@ -42,10 +42,18 @@ struct GatewayState {
 
 /// Returns the router of the JSON gateway.
 pub fn router(service: Service, settings: GatewaySettings) -> Router {
-    Router::new().fallback(handle).with_state(Arc::new(GatewayState { service, settings }))
+    Router::new()
+        .fallback(handle)
+        .with_state(Arc::new(GatewayState { service, settings }))
 }
 
-async fn handle(State(state): State<Arc<GatewayState>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn handle(
+    State(state): State<Arc<GatewayState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     if crate::grpc::is_grpc(&headers) {
         // gRPC methods are routed before the gateway: a gRPC call here names no method traillake has.
         return tonic::Status::unimplemented(format!("no gRPC method at {}", uri.path())).into_http();
@@ -54,7 +62,10 @@ async fn handle(State(state): State<Arc<GatewayState>>, method: Method, uri: Uri
     let request_id = uuid::Uuid::new_v4().to_string();
     let route = Route::of(&method, &uri, &headers);
     let (result, close) = match read_body(body, &headers, state.settings.max_request_bytes).await {
-        Ok(body) => (call(&state, &route, &method, &uri, &headers, &body, &request_id).await, false),
+        Ok(body) => (
+            call(&state, &route, &method, &uri, &headers, &body, &request_id).await,
+            false,
+        ),
         Err(refusal) => (Err(refusal.error), refusal.close),
     };
     let mut response = match result {
@@ -63,7 +74,9 @@ async fn handle(State(state): State<Arc<GatewayState>>, method: Method, uri: Uri
     };
     if close {
         // The rest of the body was not read: the connection cannot carry another request.
-        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     tracing::info!(
         operation = %route.name(),
@@ -130,18 +143,30 @@ async fn call(
     body: &[u8],
     request_id: &str,
 ) -> Result<Vec<u8>, ApiError> {
-    let signed = SignedRequest { method: method.as_str(), uri, headers, body: Some(body) };
+    let signed = SignedRequest {
+        method: method.as_str(),
+        uri,
+        headers,
+        body: Some(body),
+    };
     let account_id = state.settings.authenticator.account_id(&signed, route.api())?;
-    let ctx = RequestContext { account_id, region: state.settings.region.clone(), request_id: request_id.to_string() };
+    let ctx = RequestContext {
+        account_id,
+        region: state.settings.region.clone(),
+        request_id: request_id.to_string(),
+    };
     match route {
-        Route::Operation(operation) if method == Method::POST => dispatch::call(&state.service, *operation, &ctx, body).await,
+        Route::Operation(operation) if method == Method::POST => {
+            dispatch::call(&state.service, *operation, &ctx, body).await
+        }
         Route::Operation(operation) => Err(ApiError::new(
             ErrorCode::UnknownOperationException,
             format!("{} takes POST, not {method}", operation.name()),
         )),
-        Route::UnknownTarget(target) => {
-            Err(ApiError::new(ErrorCode::UnknownOperationException, format!("unknown operation target '{target}'")))
-        }
+        Route::UnknownTarget(target) => Err(ApiError::new(
+            ErrorCode::UnknownOperationException,
+            format!("unknown operation target '{target}'"),
+        )),
         Route::PutAuditEvents => {
             let mut request: PutAuditEventsRequest = decode(body)?;
             for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
@@ -156,7 +181,10 @@ async fn call(
         Route::Nowhere => {
             let mut error = ApiError::new(
                 ErrorCode::UnknownOperationException,
-                format!("no operation at {method} {}: CloudTrail requests carry X-Amz-Target", uri.path()),
+                format!(
+                    "no operation at {method} {}: CloudTrail requests carry X-Amz-Target",
+                    uri.path()
+                ),
             );
             error.status = 404;
             Err(error)
@@ -186,7 +214,10 @@ async fn read_body(mut body: Body, headers: &HeaderMap, limit: usize) -> Result<
         )
     };
     let unreadable = |error: axum::Error| BodyRefusal {
-        error: ApiError::new(ErrorCode::SerializationException, format!("the request body could not be read: {error}")),
+        error: ApiError::new(
+            ErrorCode::SerializationException,
+            format!("the request body could not be read: {error}"),
+        ),
         close: true,
     };
     let declared = headers
@@ -194,22 +225,33 @@ async fn read_body(mut body: Body, headers: &HeaderMap, limit: usize) -> Result<
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64 + DRAIN_LIMIT) {
-        return Err(BodyRefusal { error: too_large(), close: true });
+        return Err(BodyRefusal {
+            error: too_large(),
+            close: true,
+        });
     }
     let mut bytes = bytes::BytesMut::new();
     let mut read: u64 = 0;
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(unreadable)?.into_data() else { continue };
+        let Ok(data) = frame.map_err(unreadable)?.into_data() else {
+            continue;
+        };
         read += data.len() as u64;
         if read > limit as u64 + DRAIN_LIMIT {
-            return Err(BodyRefusal { error: too_large(), close: true });
+            return Err(BodyRefusal {
+                error: too_large(),
+                close: true,
+            });
         }
         if read <= limit as u64 {
             bytes.extend_from_slice(&data);
         }
     }
     if read > limit as u64 {
-        return Err(BodyRefusal { error: too_large(), close: false });
+        return Err(BodyRefusal {
+            error: too_large(),
+            close: false,
+        });
     }
     Ok(bytes.freeze())
 }
@@ -223,9 +265,15 @@ fn json_response(api: Api, status: StatusCode, body: Vec<u8>, request_id: &str, 
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert("x-amzn-requestid", HeaderValue::from_str(request_id).expect("uuid is a header value"));
+    headers.insert(
+        "x-amzn-requestid",
+        HeaderValue::from_str(request_id).expect("uuid is a header value"),
+    );
     if let Some(error_type) = error_type {
-        headers.insert("x-amzn-errortype", HeaderValue::from_str(error_type).expect("codes are header values"));
+        headers.insert(
+            "x-amzn-errortype",
+            HeaderValue::from_str(error_type).expect("codes are header values"),
+        );
     }
     response
 }
@@ -238,5 +286,11 @@ fn error_response(api: Api, error: &ApiError, request_id: &str) -> Response {
         Api::CloudTrailData => serde_json::json!({ "__type": code, "message": error.message }),
     };
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-    json_response(api, status, serde_json::to_vec(&body).expect("json serializes"), request_id, Some(code))
+    json_response(
+        api,
+        status,
+        serde_json::to_vec(&body).expect("json serializes"),
+        request_id,
+        Some(code),
+    )
 }

@@ -4,8 +4,8 @@
 //! `SELECT *` is about 1.7 MB of JSON; building the response shape first cost a map and three
 //! allocations per value.
 
-use serde::ser::{Error as _, SerializeMap as _, SerializeSeq as _, Serializer};
 use serde::Serialize;
+use serde::ser::{Error as _, SerializeMap as _, SerializeSeq as _, Serializer};
 use traillake_api::ApiError;
 
 use crate::service::ResultPage;
@@ -54,7 +54,10 @@ impl Serialize for Row<'_> {
         let mut columns = serializer.serialize_seq(None)?;
         for (column, key) in self.batch.columns().iter().zip(&self.page.keys) {
             // The page logs why a value could not be rendered.
-            let value = self.page.value(column, self.row).map_err(|error| S::Error::custom(error.message))?;
+            let value = self
+                .page
+                .value(column, self.row)
+                .map_err(|error| S::Error::custom(error.message))?;
             if let Some(value) = value {
                 columns.serialize_element(&Column(key, &value))?;
             }
@@ -94,15 +97,28 @@ mod tests {
             RecordBatch::try_from_iter([("eventName", columns[0].clone()), ("n", columns[1].clone())]).unwrap()
         };
         let first = batch(vec![Some("A"), Some("B \"quoted\""), None], vec![1, 2, 3]);
-        let rows = ResultRows { schema: first.schema(), batches: vec![first.clone(), batch(vec![Some("D"), Some("E")], vec![4, 5])] };
+        let rows = ResultRows {
+            schema: first.schema(),
+            batches: vec![first.clone(), batch(vec![Some("D"), Some("E")], vec![4, 5])],
+        };
         let head = GetQueryResultsResponse {
             query_status: Some(QueryStatus::Finished.into()),
-            query_statistics: Some(QueryStatistics { results_count: Some(3), total_results_count: Some(5), bytes_scanned: Some(10) }),
+            query_statistics: Some(QueryStatistics {
+                results_count: Some(3),
+                total_results_count: Some(5),
+                bytes_scanned: Some(10),
+            }),
             query_result_rows: Vec::new(),
             next_token: Some("token".to_string()),
             error_message: None,
         };
-        let page = ResultPage::new(head, vec!["eventName".into(), "n".into()], "q".into(), Arc::new(rows), 1..4);
+        let page = ResultPage::new(
+            head,
+            vec!["eventName".into(), "n".into()],
+            "q".into(),
+            Arc::new(rows),
+            1..4,
+        );
         let written: serde_json::Value = serde_json::from_slice(&encode_result_page(&page).unwrap()).unwrap();
         let shaped: serde_json::Value = serde_json::from_slice(&encode(&page.into_response().unwrap())).unwrap();
         assert_eq!(written, shaped);

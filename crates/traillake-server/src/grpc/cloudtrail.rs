@@ -4,13 +4,13 @@
 use futures::stream::{self, BoxStream};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
-use traillake_api::shapes::*;
 use traillake_api::ApiError;
+use traillake_api::shapes::*;
 use traillake_api::wire::WireEnum as _;
 
+use super::arrow::IpcChunks;
 use super::generated::cloud_trail_data_server::CloudTrailData;
 use super::generated::cloud_trail_server::CloudTrail;
-use super::arrow::IpcChunks;
 use super::{Call, Front};
 
 /// The metadata of GetQueryResultsArrow's and DoGet's response that holds the query's status.

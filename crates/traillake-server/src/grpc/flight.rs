@@ -32,9 +32,17 @@ pub(super) struct QueryResultsFlight(pub(super) Front);
 
 impl QueryResultsFlight {
     /// Returns the results of a query of the caller.
-    async fn results(&self, extensions: &Extensions, query_id: String, request_id: &str) -> Result<ArrowResults, ApiError> {
+    async fn results(
+        &self,
+        extensions: &Extensions,
+        query_id: String,
+        request_id: &str,
+    ) -> Result<ArrowResults, ApiError> {
         let ctx = self.0.context(extensions, request_id)?;
-        let request = QueryRequest { query_id: Some(query_id), ..Default::default() };
+        let request = QueryRequest {
+            query_id: Some(query_id),
+            ..Default::default()
+        };
         self.0.service.query_results_arrow(&ctx, request).await
     }
 }
@@ -42,7 +50,10 @@ impl QueryResultsFlight {
 /// Returns the QueryId a ticket or command holds.
 fn query_id(bytes: &[u8], what: &str) -> Result<String, ApiError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| {
-        ApiError::new(ErrorCode::InvalidParameterException, format!("the {what} must be a QueryId in UTF-8"))
+        ApiError::new(
+            ErrorCode::InvalidParameterException,
+            format!("the {what} must be a QueryId in UTF-8"),
+        )
     })
 }
 
@@ -83,7 +94,12 @@ impl FlightService for QueryResultsFlight {
         };
         let status = result.as_ref().ok().map(|results| results.status);
         let result = result.map(|results| {
-            let batches = stream::iter(results.batches.into_iter().map(|batch| portable(&batch).map_err(FlightError::from)));
+            let batches = stream::iter(
+                results
+                    .batches
+                    .into_iter()
+                    .map(|batch| portable(&batch).map_err(FlightError::from)),
+            );
             let encoder = FlightDataEncoderBuilder::new().with_schema(portable_schema(&results.schema));
             let failed = |error: FlightError| {
                 tracing::error!(%error, "could not encode a result batch for Flight");
@@ -93,7 +109,10 @@ impl FlightService for QueryResultsFlight {
         });
         let mut response = call.answer(result)?;
         if let Some(status) = status {
-            response.metadata_mut().insert(QUERY_STATUS, MetadataValue::from_static(status.wire_name().unwrap_or("UNKNOWN")));
+            response.metadata_mut().insert(
+                QUERY_STATUS,
+                MetadataValue::from_static(status.wire_name().unwrap_or("UNKNOWN")),
+            );
         }
         Ok(response)
     }
@@ -103,7 +122,9 @@ impl FlightService for QueryResultsFlight {
         let descriptor = request.get_ref().clone();
         let result = async {
             let query_id = descriptor_query_id(&descriptor)?;
-            let results = self.results(request.extensions(), query_id.clone(), &call.request_id).await?;
+            let results = self
+                .results(request.extensions(), query_id.clone(), &call.request_id)
+                .await?;
             let ticket = Ticket::new(query_id);
             let info = FlightInfo::new()
                 .try_with_schema(&portable_schema(&results.schema))
@@ -126,10 +147,12 @@ impl FlightService for QueryResultsFlight {
         let result = async {
             let query_id = descriptor_query_id(request.get_ref())?;
             let results = self.results(request.extensions(), query_id, &call.request_id).await?;
-            SchemaAsIpc::new(&portable_schema(&results.schema), &IpcWriteOptions::default()).try_into().map_err(|error: datafusion::arrow::error::ArrowError| {
-                tracing::error!(%error, "could not encode a result schema");
-                ApiError::internal()
-            })
+            SchemaAsIpc::new(&portable_schema(&results.schema), &IpcWriteOptions::default())
+                .try_into()
+                .map_err(|error: datafusion::arrow::error::ArrowError| {
+                    tracing::error!(%error, "could not encode a result schema");
+                    ApiError::internal()
+                })
         }
         .await;
         call.answer(result)

@@ -46,10 +46,17 @@ impl Front {
     /// Returns the context of a call: the account [`authenticate`] found for it.
     fn context(&self, extensions: &Extensions, request_id: &str) -> Result<RequestContext, ApiError> {
         let Some(Caller(account_id)) = extensions.get::<Caller>() else {
-            tracing::error!(request_id, "a gRPC call reached its service without being authenticated");
+            tracing::error!(
+                request_id,
+                "a gRPC call reached its service without being authenticated"
+            );
             return Err(ApiError::internal());
         };
-        Ok(RequestContext { account_id: account_id.clone(), region: self.settings.region.clone(), request_id: request_id.to_string() })
+        Ok(RequestContext {
+            account_id: account_id.clone(),
+            region: self.settings.region.clone(),
+            request_id: request_id.to_string(),
+        })
     }
 }
 
@@ -63,13 +70,26 @@ struct Caller(String);
 /// unsigned payload (`x-amz-content-sha256: UNSIGNED-PAYLOAD`, as S3 allows), since the message
 /// is streamed. CloudTrailData calls are signed for `cloudtrail-data`, every other service for
 /// `cloudtrail`; the health service answers anyone. A refused call ends with the error's status.
-async fn authenticate(State(authenticator): State<Arc<Authenticator>>, mut request: Request, next: Next) -> axum::response::Response {
+async fn authenticate(
+    State(authenticator): State<Arc<Authenticator>>,
+    mut request: Request,
+    next: Next,
+) -> axum::response::Response {
     let path = request.uri().path();
     if !is_grpc(request.headers()) || path.starts_with("/grpc.health.v1.Health/") {
         return next.run(request).await;
     }
-    let api = if path.starts_with("/traillake.v1.CloudTrailData/") { Api::CloudTrailData } else { Api::CloudTrail };
-    let signed = SignedRequest { method: request.method().as_str(), uri: request.uri(), headers: request.headers(), body: None };
+    let api = if path.starts_with("/traillake.v1.CloudTrailData/") {
+        Api::CloudTrailData
+    } else {
+        Api::CloudTrail
+    };
+    let signed = SignedRequest {
+        method: request.method().as_str(),
+        uri: request.uri(),
+        headers: request.headers(),
+        body: None,
+    };
     match authenticator.account_id(&signed, api) {
         Ok(account_id) => {
             request.extensions_mut().insert(Caller(account_id));
@@ -79,7 +99,10 @@ async fn authenticate(State(authenticator): State<Arc<Authenticator>>, mut reque
             let request_id = uuid::Uuid::new_v4().to_string();
             tracing::info!(path = %request.uri().path(), code = error.code.as_str(), request_id = %request_id, "grpc request refused");
             let mut status = status::from_api_error(&error);
-            status.metadata_mut().insert(REQUEST_ID, MetadataValue::try_from(request_id.as_str()).expect("a uuid is a metadata value"));
+            status.metadata_mut().insert(
+                REQUEST_ID,
+                MetadataValue::try_from(request_id.as_str()).expect("a uuid is a metadata value"),
+            );
             status.into_http()
         }
     }
@@ -94,7 +117,11 @@ struct Call {
 
 impl Call {
     fn start(operation: &'static str) -> Self {
-        Self { operation, request_id: uuid::Uuid::new_v4().to_string(), started: Instant::now() }
+        Self {
+            operation,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            started: Instant::now(),
+        }
     }
 
     /// Returns the answer of the call, logging it as the JSON gateway logs its requests.
@@ -137,15 +164,20 @@ pub async fn router(service: Service, settings: GatewaySettings) -> axum::Router
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(max_message);
-    let flight = arrow_flight::flight_service_server::FlightServiceServer::new(flight::QueryResultsFlight(front.clone()))
-        .accept_compressed(CompressionEncoding::Gzip);
+    let flight =
+        arrow_flight::flight_service_server::FlightServiceServer::new(flight::QueryResultsFlight(front.clone()))
+            .accept_compressed(CompressionEncoding::Gzip);
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<generated::cloud_trail_server::CloudTrailServer<cloudtrail::CloudTrailRpcs>>().await;
+    health_reporter
+        .set_serving::<generated::cloud_trail_server::CloudTrailServer<cloudtrail::CloudTrailRpcs>>()
+        .await;
     health_reporter
         .set_serving::<generated::cloud_trail_data_server::CloudTrailDataServer<cloudtrail::CloudTrailDataRpcs>>()
         .await;
-    health_reporter.set_serving::<arrow_flight::flight_service_server::FlightServiceServer<flight::QueryResultsFlight>>().await;
+    health_reporter
+        .set_serving::<arrow_flight::flight_service_server::FlightServiceServer<flight::QueryResultsFlight>>()
+        .await;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()

@@ -12,7 +12,9 @@ pub(super) const ERROR_TYPE: &str = "x-amzn-errortype";
 /// Returns the gRPC status of an error.
 pub(super) fn from_api_error(error: &ApiError) -> Status {
     let mut status = Status::new(code(error.code), error.message.clone());
-    status.metadata_mut().insert(ERROR_TYPE, MetadataValue::from_static(error.code.as_str()));
+    status
+        .metadata_mut()
+        .insert(ERROR_TYPE, MetadataValue::from_static(error.code.as_str()));
     status
 }
 
@@ -98,7 +100,10 @@ mod tests {
         let status = from_api_error(&error);
         assert_eq!(status.code(), Code::ResourceExhausted);
         assert_eq!(status.message(), "too many");
-        assert_eq!(status.metadata().get(ERROR_TYPE).unwrap(), "MaxConcurrentQueriesException");
+        assert_eq!(
+            status.metadata().get(ERROR_TYPE).unwrap(),
+            "MaxConcurrentQueriesException"
+        );
         assert_eq!(code(ErrorCode::QueryIdNotFoundException), Code::NotFound);
         assert_eq!(code(ErrorCode::InvalidParameterException), Code::InvalidArgument);
     }

@@ -25,7 +25,12 @@ enum Describe {
 }
 
 impl Service {
-    fn describe_channel(&self, ctx: &RequestContext, channel: &ChannelRecord, operation: Describe) -> ChannelDescription {
+    fn describe_channel(
+        &self,
+        ctx: &RequestContext,
+        channel: &ChannelRecord,
+        operation: Describe,
+    ) -> ChannelDescription {
         let destinations = channel
             .destinations
             .iter()
@@ -52,43 +57,74 @@ impl Service {
             source_config,
             destinations,
             ingestion_status: (operation == Describe::Get).then(|| self.channels.ingestion_status(&channel.id)),
-            tags: if operation == Describe::Create { channel.tags.clone() } else { Vec::new() },
+            tags: if operation == Describe::Create {
+                channel.tags.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 
     /// CreateChannel.
-    pub async fn create_channel(&self, ctx: &RequestContext, request: CreateChannelRequest) -> Result<ChannelDescription, ApiError> {
+    pub async fn create_channel(
+        &self,
+        ctx: &RequestContext,
+        request: CreateChannelRequest,
+    ) -> Result<ChannelDescription, ApiError> {
         let new = check_create(ctx, &request)?;
-        let channel = self.catalog.create_channel(&ctx.account_id, new, self.settings.max_channels, Utc::now()).await.api()?;
+        let channel = self
+            .catalog
+            .create_channel(&ctx.account_id, new, self.settings.max_channels, Utc::now())
+            .await
+            .api()?;
         tracing::info!(channel_id = %channel.id, name = %channel.name, source = %channel.source, "channel created");
         Ok(self.describe_channel(ctx, &channel, Describe::Create))
     }
 
     /// GetChannel.
-    pub async fn get_channel(&self, ctx: &RequestContext, request: ChannelRequest) -> Result<ChannelDescription, ApiError> {
+    pub async fn get_channel(
+        &self,
+        ctx: &RequestContext,
+        request: ChannelRequest,
+    ) -> Result<ChannelDescription, ApiError> {
         let id = channel_id(ctx, "Channel", request.channel.as_deref())?;
         let channel = self.catalog.channel(&ctx.account_id, &id).await.api()?;
         Ok(self.describe_channel(ctx, &channel, Describe::Get))
     }
 
     /// ListChannels: the account's channels, oldest first.
-    pub async fn list_channels(&self, ctx: &RequestContext, request: ListChannelsRequest) -> Result<ListChannelsResponse, ApiError> {
+    pub async fn list_channels(
+        &self,
+        ctx: &RequestContext,
+        request: ListChannelsRequest,
+    ) -> Result<ListChannelsResponse, ApiError> {
         let page = check_list(&request)?;
         let channels = self.catalog.channels(&ctx.account_id).await;
         let (items, next_token) = page_after(&channels, &page, "ListChannels", |c| (c.created, c.id.as_str()));
         Ok(ListChannelsResponse {
             channels: items
                 .into_iter()
-                .map(|c| Channel { channel_arn: Some(channel_arn(ctx, &c.id)), name: Some(c.name.clone()) })
+                .map(|c| Channel {
+                    channel_arn: Some(channel_arn(ctx, &c.id)),
+                    name: Some(c.name.clone()),
+                })
                 .collect(),
             next_token,
         })
     }
 
     /// UpdateChannel: a new name, or new destinations in place of the old ones.
-    pub async fn update_channel(&self, ctx: &RequestContext, request: UpdateChannelRequest) -> Result<ChannelDescription, ApiError> {
+    pub async fn update_channel(
+        &self,
+        ctx: &RequestContext,
+        request: UpdateChannelRequest,
+    ) -> Result<ChannelDescription, ApiError> {
         let (id, changes) = check_update(ctx, &request)?;
-        let channel = self.catalog.update_channel(&ctx.account_id, &id, changes, Utc::now()).await.api()?;
+        let channel = self
+            .catalog
+            .update_channel(&ctx.account_id, &id, changes, Utc::now())
+            .await
+            .api()?;
         Ok(self.describe_channel(ctx, &channel, Describe::Update))
     }
 
@@ -101,7 +137,11 @@ impl Service {
     }
 
     /// PutAuditEvents: stores the valid events, each acknowledged once committed.
-    pub async fn put_audit_events(&self, ctx: &RequestContext, request: PutAuditEventsRequest) -> Result<PutAuditEventsResponse, ApiError> {
+    pub async fn put_audit_events(
+        &self,
+        ctx: &RequestContext,
+        request: PutAuditEventsRequest,
+    ) -> Result<PutAuditEventsResponse, ApiError> {
         let channel = channel_ref(ctx, request.channel_arn.as_deref())?;
         check_request(&request)?;
         let call = AuditCall {

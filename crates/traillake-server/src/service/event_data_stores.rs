@@ -5,15 +5,15 @@ use traillake_api::arn::{self, event_data_store_arn};
 use traillake_api::event_data_stores::{check_create, check_list, check_update};
 use traillake_api::shapes::{
     CreateEventDataStoreRequest, Empty, EventDataStore, EventDataStoreDescription, EventDataStoreRequest,
-    EventDataStoreStatus, FederationStatus, ListEventDataStoresRequest,
-    ListEventDataStoresResponse, UpdateEventDataStoreRequest,
+    EventDataStoreStatus, FederationStatus, ListEventDataStoresRequest, ListEventDataStoresResponse,
+    UpdateEventDataStoreRequest,
 };
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};
 use traillake_lake::EventDataStoreRecord;
 
-use super::{Service, page_after};
 use super::errors::IntoApi as _;
+use super::{Service, page_after};
 
 /// Which operation a description answers, since each returns different members.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,11 @@ enum Describe {
 }
 
 fn describe(ctx: &RequestContext, store: &EventDataStoreRecord, operation: Describe) -> EventDataStoreDescription {
-    let status = if operation == Describe::Create { EventDataStoreStatus::Created } else { store.status };
+    let status = if operation == Describe::Create {
+        EventDataStoreStatus::Created
+    } else {
+        store.status
+    };
     let federation = matches!(operation, Describe::Get | Describe::Update).then_some(FederationStatus::Disabled.into());
     EventDataStoreDescription {
         event_data_store_arn: Some(event_data_store_arn(ctx, &store.id)),
@@ -36,7 +40,11 @@ fn describe(ctx: &RequestContext, store: &EventDataStoreRecord, operation: Descr
         organization_enabled: Some(store.organization),
         retention_period: Some(store.retention_days),
         termination_protection_enabled: Some(store.termination_protection),
-        tags_list: if operation == Describe::Create { store.tags.clone() } else { Vec::new() },
+        tags_list: if operation == Describe::Create {
+            store.tags.clone()
+        } else {
+            Vec::new()
+        },
         created_timestamp: Some(timestamp(store.created)),
         updated_timestamp: Some(timestamp(store.updated)),
         kms_key_id: store.kms_key_id.clone(),
@@ -57,7 +65,9 @@ impl Service {
         if self.imports.has_ongoing_import(&ctx.account_id, id) {
             return Err(ApiError::new(
                 ErrorCode::EventDataStoreHasOngoingImportException,
-                format!("event data store {id} cannot be {change} while an import into it is running; stop the import or wait for it to end"),
+                format!(
+                    "event data store {id} cannot be {change} while an import into it is running; stop the import or wait for it to end"
+                ),
             ));
         }
         Ok(())
@@ -145,15 +155,26 @@ impl Service {
         let (id, changes) = check_update(ctx, &request)?;
         self.check_organization(ctx, request.organization_enabled)?;
         self.check_no_ongoing_import(ctx, &id, "updated")?;
-        let store = self.catalog.update_event_data_store(&ctx.account_id, &id, changes, Utc::now()).await.api()?;
+        let store = self
+            .catalog
+            .update_event_data_store(&ctx.account_id, &id, changes, Utc::now())
+            .await
+            .api()?;
         Ok(describe(ctx, &store, Describe::Update))
     }
 
     /// DeleteEventDataStore: the store waits in PENDING_DELETION, restorable, until it is purged.
-    pub async fn delete_event_data_store(&self, ctx: &RequestContext, request: EventDataStoreRequest) -> Result<Empty, ApiError> {
+    pub async fn delete_event_data_store(
+        &self,
+        ctx: &RequestContext,
+        request: EventDataStoreRequest,
+    ) -> Result<Empty, ApiError> {
         let id = store_id(ctx, &request)?;
         self.check_no_ongoing_import(ctx, &id, "deleted")?;
-        self.catalog.delete_event_data_store(&ctx.account_id, &id, Utc::now()).await.api()?;
+        self.catalog
+            .delete_event_data_store(&ctx.account_id, &id, Utc::now())
+            .await
+            .api()?;
         tracing::info!(store_id = %id, "event data store pending deletion");
         Ok(Empty {})
     }
@@ -180,7 +201,10 @@ impl Service {
         request: EventDataStoreRequest,
     ) -> Result<Empty, ApiError> {
         let id = store_id(ctx, &request)?;
-        self.catalog.set_ingestion(&ctx.account_id, &id, true, Utc::now()).await.api()?;
+        self.catalog
+            .set_ingestion(&ctx.account_id, &id, true, Utc::now())
+            .await
+            .api()?;
         Ok(Empty {})
     }
 
@@ -191,7 +215,10 @@ impl Service {
         request: EventDataStoreRequest,
     ) -> Result<Empty, ApiError> {
         let id = store_id(ctx, &request)?;
-        self.catalog.set_ingestion(&ctx.account_id, &id, false, Utc::now()).await.api()?;
+        self.catalog
+            .set_ingestion(&ctx.account_id, &id, false, Utc::now())
+            .await
+            .api()?;
         Ok(Empty {})
     }
 }

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use traillake_api::arn::{self, event_data_store_arn};
-use traillake_api::imports::{ImportStart, check_import_request, check_list, check_list_failures, check_start, failures_token};
+use traillake_api::imports::{
+    ImportStart, check_import_request, check_list, check_list_failures, check_start, failures_token,
+};
 use traillake_api::paging;
 use traillake_api::shapes::{
     ImportDescription, ImportFailureListItem, ImportRequest, ImportSource, ImportStatistics, ImportsListItem,
@@ -13,8 +15,8 @@ use traillake_api::shapes::{
 };
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};
-use traillake_ingest::imports::{ImportError, NewImport};
 use traillake_ingest::imports::record::ImportRecord;
+use traillake_ingest::imports::{ImportError, NewImport};
 
 use super::Service;
 use super::errors::{IntoApi as _, import_api_error};
@@ -51,33 +53,52 @@ fn describe(ctx: &RequestContext, record: &ImportRecord, with_statistics: bool) 
 
 impl Service {
     /// StartImport: a new import, or the retry of a FAILED or STOPPED one.
-    pub async fn start_import(&self, ctx: &RequestContext, request: StartImportRequest) -> Result<ImportDescription, ApiError> {
+    pub async fn start_import(
+        &self,
+        ctx: &RequestContext,
+        request: StartImportRequest,
+    ) -> Result<ImportDescription, ApiError> {
         let record = match check_start(&request)? {
             ImportStart::Retry(id) => self.imports.retry(&ctx.account_id, &id).await.api()?,
             ImportStart::New(new) => {
                 let destination = arn::event_data_store_id(ctx, "Destinations.member", Some(&new.destination))?;
-                self.imports.start(&ctx.account_id, NewImport::new(destination, new), Utc::now()).await.api()?
+                self.imports
+                    .start(&ctx.account_id, NewImport::new(destination, new), Utc::now())
+                    .await
+                    .api()?
             }
         };
         Ok(describe(ctx, &record, false))
     }
 
     /// GetImport.
-    pub async fn get_import(&self, ctx: &RequestContext, request: ImportRequest) -> Result<ImportDescription, ApiError> {
+    pub async fn get_import(
+        &self,
+        ctx: &RequestContext,
+        request: ImportRequest,
+    ) -> Result<ImportDescription, ApiError> {
         let id = check_import_request(&request)?;
         let record = self.imports.get(&ctx.account_id, &id).api()?;
         Ok(describe(ctx, &record, true))
     }
 
     /// StopImport: stops a running import (within seconds); a finished one is returned unchanged.
-    pub async fn stop_import(&self, ctx: &RequestContext, request: ImportRequest) -> Result<ImportDescription, ApiError> {
+    pub async fn stop_import(
+        &self,
+        ctx: &RequestContext,
+        request: ImportRequest,
+    ) -> Result<ImportDescription, ApiError> {
         let id = check_import_request(&request)?;
         let record = self.imports.stop(&ctx.account_id, &id, STOP_WAIT).await.api()?;
         Ok(describe(ctx, &record, true))
     }
 
     /// ListImports: the account's imports, oldest first.
-    pub async fn list_imports(&self, ctx: &RequestContext, request: ListImportsRequest) -> Result<ListImportsResponse, ApiError> {
+    pub async fn list_imports(
+        &self,
+        ctx: &RequestContext,
+        request: ListImportsRequest,
+    ) -> Result<ListImportsResponse, ApiError> {
         let listing = check_list(&request)?;
         let destination = match listing.destination.as_deref() {
             Some(destination) => Some(arn::event_data_store_id(ctx, "Destination", Some(destination))?),
@@ -94,7 +115,11 @@ impl Service {
             .collect();
         let items: Vec<&ImportRecord> = matching.iter().take(listing.max_results).collect();
         let next_token = (matching.len() > items.len())
-            .then(|| items.last().map(|r| paging::encode_bound_token("ListImports", &listing.parameters, &key(r))))
+            .then(|| {
+                items
+                    .last()
+                    .map(|r| paging::encode_bound_token("ListImports", &listing.parameters, &key(r)))
+            })
             .flatten();
         Ok(ListImportsResponse {
             imports: items
@@ -120,12 +145,16 @@ impl Service {
         let listing = check_list_failures(&request)?;
         // The model gives ListImportFailures no ImportNotFoundException: an unknown ImportId is a
         // bad parameter.
-        let failures = self.imports.failures(&ctx.account_id, &listing.import_id).map_err(|error| match error {
-            ImportError::NotFound(id) => {
-                ApiError::new(ErrorCode::InvalidParameterException, format!("ImportId {id} names no import of the account"))
-            }
-            other => import_api_error(other),
-        })?;
+        let failures = self
+            .imports
+            .failures(&ctx.account_id, &listing.import_id)
+            .map_err(|error| match error {
+                ImportError::NotFound(id) => ApiError::new(
+                    ErrorCode::InvalidParameterException,
+                    format!("ImportId {id} names no import of the account"),
+                ),
+                other => import_api_error(other),
+            })?;
         let end = (listing.start + listing.max_results).min(failures.len());
         let page = failures.get(listing.start..end).unwrap_or_default();
         Ok(ListImportFailuresResponse {

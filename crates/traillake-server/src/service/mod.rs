@@ -52,7 +52,13 @@ impl Service {
         channels: Arc<Channels>,
         settings: ServiceSettings,
     ) -> Self {
-        Self { catalog, queries, imports, channels, settings }
+        Self {
+            catalog,
+            queries,
+            imports,
+            channels,
+            settings,
+        }
     }
 
     /// Returns the catalog the service acts on.
@@ -75,12 +81,19 @@ pub(crate) fn page_after<'a, T>(
         format!("{}|{id}", created.to_rfc3339_opts(SecondsFormat::Nanos, true))
     };
     let rest: Vec<&T> = match &page.after {
-        Some(after) => items.iter().filter(|item| key(item).as_str() > after.as_str()).collect(),
+        Some(after) => items
+            .iter()
+            .filter(|item| key(item).as_str() > after.as_str())
+            .collect(),
         None => items.iter().collect(),
     };
     let page_items: Vec<&T> = rest.iter().take(page.max_results).copied().collect();
     let next_token = (rest.len() > page_items.len())
-        .then(|| page_items.last().map(|item| paging::encode_token(operation, &key(item))))
+        .then(|| {
+            page_items
+                .last()
+                .map(|item| paging::encode_token(operation, &key(item)))
+        })
         .flatten();
     (page_items, next_token)
 }

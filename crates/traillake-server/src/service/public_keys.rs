@@ -11,7 +11,11 @@ use super::errors::IntoApi as _;
 impl Service {
     /// ListPublicKeys: the keys valid at some time between StartTime and EndTime (both now when
     /// absent, which lists the current key), oldest first, in one page.
-    pub async fn list_public_keys(&self, _ctx: &RequestContext, request: ListPublicKeysRequest) -> Result<ListPublicKeysResponse, ApiError> {
+    pub async fn list_public_keys(
+        &self,
+        _ctx: &RequestContext,
+        request: ListPublicKeysRequest,
+    ) -> Result<ListPublicKeysResponse, ApiError> {
         if request.next_token.is_some() {
             return Err(ApiError::new(
                 ErrorCode::InvalidTokenException,
@@ -21,12 +25,16 @@ impl Service {
         let now = Utc::now();
         let time = |value: Option<&prost_types::Timestamp>, field: &str| match value {
             None => Ok(now),
-            Some(value) => utc(value).ok_or_else(|| ApiError::new(ErrorCode::InvalidTimeRangeException, format!("{field} is out of range"))),
+            Some(value) => utc(value)
+                .ok_or_else(|| ApiError::new(ErrorCode::InvalidTimeRangeException, format!("{field} is out of range"))),
         };
         let start = time(request.start_time.as_ref(), "StartTime")?;
         let end = time(request.end_time.as_ref(), "EndTime")?;
         if start > end {
-            return Err(ApiError::new(ErrorCode::InvalidTimeRangeException, "StartTime must not be after EndTime"));
+            return Err(ApiError::new(
+                ErrorCode::InvalidTimeRangeException,
+                "StartTime must not be after EndTime",
+            ));
         }
         let keys = self.queries.signing_keys().valid_between(start, end, now).await.api()?;
         Ok(ListPublicKeysResponse {

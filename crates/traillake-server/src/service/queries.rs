@@ -16,8 +16,8 @@ use traillake_api::shapes::{
 };
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};
-use traillake_query::{QueryRecord, ResultRows};
 use traillake_query::render::render;
+use traillake_query::{QueryRecord, ResultRows};
 
 use super::Service;
 use super::errors::IntoApi as _;
@@ -29,7 +29,10 @@ impl Service {
         match owner {
             Some(owner) if owner != ctx.account_id => Err(ApiError::new(
                 ErrorCode::EventDataStoreNotFoundException,
-                format!("account {owner} shares no event data store with account {}", ctx.account_id),
+                format!(
+                    "account {owner} shares no event data store with account {}",
+                    ctx.account_id
+                ),
             )),
             _ => Ok(()),
         }
@@ -65,15 +68,30 @@ impl Service {
     }
 
     /// StartQuery.
-    pub async fn start_query(&self, ctx: &RequestContext, request: StartQueryRequest) -> Result<StartQueryResponse, ApiError> {
+    pub async fn start_query(
+        &self,
+        ctx: &RequestContext,
+        request: StartQueryRequest,
+    ) -> Result<StartQueryResponse, ApiError> {
         let query = check_start(&request)?;
         Self::check_owner_account(ctx, query.owner_account_id.as_deref())?;
-        let query_id = self.queries.start(&ctx.account_id, &query.statement, query.delivery_s3_uri.as_deref()).await.api()?;
-        Ok(StartQueryResponse { query_id: Some(query_id), event_data_store_owner_account_id: query.owner_account_id })
+        let query_id = self
+            .queries
+            .start(&ctx.account_id, &query.statement, query.delivery_s3_uri.as_deref())
+            .await
+            .api()?;
+        Ok(StartQueryResponse {
+            query_id: Some(query_id),
+            event_data_store_owner_account_id: query.owner_account_id,
+        })
     }
 
     /// DescribeQuery.
-    pub async fn describe_query(&self, ctx: &RequestContext, request: QueryRequest) -> Result<DescribeQueryResponse, ApiError> {
+    pub async fn describe_query(
+        &self,
+        ctx: &RequestContext,
+        request: QueryRequest,
+    ) -> Result<DescribeQueryResponse, ApiError> {
         let query_id = check_query_request(&request)?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
@@ -109,7 +127,11 @@ impl Service {
     }
 
     /// GetQueryResults' page, its rows still Arrow, for the JSON gateway to write out.
-    pub async fn result_page(&self, ctx: &RequestContext, request: GetQueryResultsRequest) -> Result<ResultPage, ApiError> {
+    pub async fn result_page(
+        &self,
+        ctx: &RequestContext,
+        request: GetQueryResultsRequest,
+    ) -> Result<ResultPage, ApiError> {
         let page = check_results(&request)?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
@@ -121,9 +143,16 @@ impl Service {
             Some(token) => page_offset(&page.query_id, token, total)?,
         };
         let end = (start + page.max_rows).min(total);
-        let next_token = (end < total).then(|| paging::encode_token("GetQueryResults", &format!("{}:{end}", record.id)));
+        let next_token =
+            (end < total).then(|| paging::encode_token("GetQueryResults", &format!("{}:{end}", record.id)));
         let keys = (0..rows.schema.fields().len())
-            .map(|index| record.column_keys.get(index).cloned().unwrap_or_else(|| format!("_col{index}")))
+            .map(|index| {
+                record
+                    .column_keys
+                    .get(index)
+                    .cloned()
+                    .unwrap_or_else(|| format!("_col{index}"))
+            })
             .collect();
         let head = GetQueryResultsResponse {
             query_status: Some(record.status.into()),
@@ -140,7 +169,11 @@ impl Service {
     }
 
     /// CancelQuery.
-    pub async fn cancel_query(&self, ctx: &RequestContext, request: QueryRequest) -> Result<CancelQueryResponse, ApiError> {
+    pub async fn cancel_query(
+        &self,
+        ctx: &RequestContext,
+        request: QueryRequest,
+    ) -> Result<CancelQueryResponse, ApiError> {
         let query_id = check_query_request(&request)?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
@@ -155,10 +188,17 @@ impl Service {
     }
 
     /// ListQueries: the queries of the past days that read the store, newest first.
-    pub async fn list_queries(&self, ctx: &RequestContext, request: ListQueriesRequest) -> Result<ListQueriesResponse, ApiError> {
+    pub async fn list_queries(
+        &self,
+        ctx: &RequestContext,
+        request: ListQueriesRequest,
+    ) -> Result<ListQueriesResponse, ApiError> {
         let listing = check_list(&request)?;
         let Some(store_id) = self.check_query_store(ctx, request.event_data_store.as_deref()).await? else {
-            return Err(ApiError::missing(ErrorCode::InvalidParameterException, "EventDataStore"));
+            return Err(ApiError::missing(
+                ErrorCode::InvalidParameterException,
+                "EventDataStore",
+            ));
         };
         let key = |r: &QueryRecord| format!("{}|{}", r.created.to_rfc3339_opts(SecondsFormat::Nanos, true), r.id);
         let matching: Vec<QueryRecord> = self
@@ -172,7 +212,11 @@ impl Service {
             .collect();
         let items: Vec<&QueryRecord> = matching.iter().take(listing.max_results).collect();
         let next_token = (matching.len() > items.len())
-            .then(|| items.last().map(|r| paging::encode_bound_token("ListQueries", &listing.parameters, &key(r))))
+            .then(|| {
+                items
+                    .last()
+                    .map(|r| paging::encode_bound_token("ListQueries", &listing.parameters, &key(r)))
+            })
             .flatten();
         Ok(ListQueriesResponse {
             queries: items
@@ -210,7 +254,11 @@ impl Service {
     /// GetQueryResultsArrow (gRPC) and Arrow Flight's DoGet: waits for a QUEUED or RUNNING query
     /// to end, then returns every row it kept with their Arrow types; a FAILED query has no results
     /// (InvalidQueryStatusException with its ErrorMessage).
-    pub async fn query_results_arrow(&self, ctx: &RequestContext, request: QueryRequest) -> Result<ArrowResults, ApiError> {
+    pub async fn query_results_arrow(
+        &self,
+        ctx: &RequestContext,
+        request: QueryRequest,
+    ) -> Result<ArrowResults, ApiError> {
         let query_id = check_query_request(&request)?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
@@ -243,13 +291,22 @@ impl Service {
             })?;
             batches.push(renamed);
         }
-        Ok(ArrowResults { status: record.status, schema, batches })
+        Ok(ArrowResults {
+            status: record.status,
+            schema,
+            batches,
+        })
     }
 }
 
 /// Returns the row a GetQueryResults token of `query_id` starts at, or InvalidNextTokenException.
 fn page_offset(query_id: &str, token: &str, total: usize) -> Result<usize, ApiError> {
-    let invalid = || ApiError::new(ErrorCode::InvalidNextTokenException, format!("the NextToken is not a page token of query {query_id}"));
+    let invalid = || {
+        ApiError::new(
+            ErrorCode::InvalidNextTokenException,
+            format!("the NextToken is not a page token of query {query_id}"),
+        )
+    };
     let position = paging::decode_token("GetQueryResults", token).map_err(|_| invalid())?;
     let (id, offset) = position.rsplit_once(':').ok_or_else(invalid)?;
     let offset: usize = offset.parse().map_err(|_| invalid())?;
@@ -276,8 +333,21 @@ pub struct ResultPage {
 
 impl ResultPage {
     /// A page of `rows`, the rows `range` of them.
-    pub fn new(head: GetQueryResultsResponse, keys: Vec<String>, query_id: String, rows: Arc<ResultRows>, range: Range<usize>) -> Self {
-        Self { head, keys, query_id, rows, start: range.start, end: range.end }
+    pub fn new(
+        head: GetQueryResultsResponse,
+        keys: Vec<String>,
+        query_id: String,
+        rows: Arc<ResultRows>,
+        range: Range<usize>,
+    ) -> Self {
+        Self {
+            head,
+            keys,
+            query_id,
+            rows,
+            start: range.start,
+            end: range.end,
+        }
     }
 
     /// The page's rows, each as a batch and a row of it.
@@ -291,7 +361,9 @@ impl ResultPage {
                 *first += batch.num_rows();
                 Some((at, batch))
             })
-            .flat_map(move |(at, batch)| (start.max(at)..end.min(at + batch.num_rows())).map(move |row| (batch, row - at)))
+            .flat_map(move |(at, batch)| {
+                (start.max(at)..end.min(at + batch.num_rows())).map(move |row| (batch, row - at))
+            })
     }
 
     /// The number of rows in the page.
@@ -319,11 +391,16 @@ impl ResultPage {
             let mut columns = Vec::with_capacity(batch.num_columns());
             for (column, key) in batch.columns().iter().zip(&self.keys) {
                 if let Some(value) = self.value(column, row)? {
-                    columns.push(QueryResultColumn { entry: [(key.clone(), value)].into() });
+                    columns.push(QueryResultColumn {
+                        entry: [(key.clone(), value)].into(),
+                    });
                 }
             }
             out.push(QueryResultRow { columns });
         }
-        Ok(GetQueryResultsResponse { query_result_rows: out, ..self.head })
+        Ok(GetQueryResultsResponse {
+            query_result_rows: out,
+            ..self.head
+        })
     }
 }

@@ -13,9 +13,13 @@ use super::tags::{Resource, resolve_resource};
 
 /// Resolves the `ResourceArn` of a policy operation.
 fn policy_resource(ctx: &RequestContext, value: Option<&str>) -> Result<Resource, ApiError> {
-    resolve_resource(ctx, "ResourceArn", value, ErrorCode::ResourceARNNotValidException, |_| {
-        ErrorCode::ResourceARNNotValidException
-    })
+    resolve_resource(
+        ctx,
+        "ResourceArn",
+        value,
+        ErrorCode::ResourceARNNotValidException,
+        |_| ErrorCode::ResourceARNNotValidException,
+    )
 }
 
 /// A resource the caller does not have is `ResourceNotFoundException` in these operations, and a
@@ -26,9 +30,10 @@ fn not_found_as_resource<T>(result: Result<T, LakeError>) -> Result<T, ApiError>
         Err(error @ (LakeError::EventDataStoreNotFound(_) | LakeError::ChannelNotFound(_))) => {
             Err(ApiError::new(ErrorCode::ResourceNotFoundException, error.to_string()))
         }
-        Err(error @ LakeError::InactiveEventDataStore(_)) => {
-            Err(ApiError::new(ErrorCode::OperationNotPermittedException, error.to_string()))
-        }
+        Err(error @ LakeError::InactiveEventDataStore(_)) => Err(ApiError::new(
+            ErrorCode::OperationNotPermittedException,
+            error.to_string(),
+        )),
         other => other.api(),
     }
 }
@@ -50,9 +55,16 @@ impl Service {
             Resource::EventDataStore(_) => PolicyTarget::EventDataStore,
         };
         ResourcePolicy::parse(&text, &arn, target)?;
-        let stored = self.catalog.set_resource_policy(&ctx.account_id, resource.catalog_ref(), Some(text.clone()), Utc::now()).await;
+        let stored = self
+            .catalog
+            .set_resource_policy(&ctx.account_id, resource.catalog_ref(), Some(text.clone()), Utc::now())
+            .await;
         not_found_as_resource(stored)?;
-        Ok(ResourcePolicyResponse { resource_arn: Some(arn), resource_policy: Some(text), delegated_admin_resource_policy: None })
+        Ok(ResourcePolicyResponse {
+            resource_arn: Some(arn),
+            resource_policy: Some(text),
+            delegated_admin_resource_policy: None,
+        })
     }
 
     /// GetResourcePolicy.
@@ -62,7 +74,11 @@ impl Service {
         request: ResourcePolicyRequest,
     ) -> Result<ResourcePolicyResponse, ApiError> {
         let resource = policy_resource(ctx, request.resource_arn.as_deref())?;
-        let policy = not_found_as_resource(self.catalog.resource_policy(&ctx.account_id, resource.catalog_ref()).await)?;
+        let policy = not_found_as_resource(
+            self.catalog
+                .resource_policy(&ctx.account_id, resource.catalog_ref())
+                .await,
+        )?;
         Ok(ResourcePolicyResponse {
             resource_arn: Some(resource.arn(ctx)),
             resource_policy: Some(policy),
@@ -71,9 +87,16 @@ impl Service {
     }
 
     /// DeleteResourcePolicy.
-    pub async fn delete_resource_policy(&self, ctx: &RequestContext, request: ResourcePolicyRequest) -> Result<Empty, ApiError> {
+    pub async fn delete_resource_policy(
+        &self,
+        ctx: &RequestContext,
+        request: ResourcePolicyRequest,
+    ) -> Result<Empty, ApiError> {
         let resource = policy_resource(ctx, request.resource_arn.as_deref())?;
-        let deleted = self.catalog.set_resource_policy(&ctx.account_id, resource.catalog_ref(), None, Utc::now()).await;
+        let deleted = self
+            .catalog
+            .set_resource_policy(&ctx.account_id, resource.catalog_ref(), None, Utc::now())
+            .await;
         not_found_as_resource(deleted)?;
         Ok(Empty {})
     }

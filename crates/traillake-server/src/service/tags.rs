@@ -14,7 +14,10 @@ use super::errors::IntoApi as _;
 /// Checks the tags of AddTags and RemoveTags: at least one, each valid.
 fn check_request_tags(request: &TagsRequest) -> Result<(), ApiError> {
     if request.tags_list.is_empty() {
-        return Err(ApiError::new(ErrorCode::InvalidTagParameterException, "TagsList must hold at least one tag"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidTagParameterException,
+            "TagsList must hold at least one tag",
+        ));
     }
     check_tags("TagsList", &request.tags_list, ErrorCode::InvalidTagParameterException)
 }
@@ -67,25 +70,41 @@ pub(super) fn resolve_resource(
         Some(kind @ (ResourceType::EventDataStore | ResourceType::Channel)) => {
             check_owner(ctx, field, value, &arn, foreign(kind))?;
             let id = arn.resource_id.to_ascii_lowercase();
-            Ok(if kind == ResourceType::Channel { Resource::Channel(id) } else { Resource::EventDataStore(id) })
+            Ok(if kind == ResourceType::Channel {
+                Resource::Channel(id)
+            } else {
+                Resource::EventDataStore(id)
+            })
         }
         Some(kind @ (ResourceType::Trail | ResourceType::Dashboard)) => Err(ApiError::new(
             ErrorCode::UnsupportedOperationException,
-            format!("traillake does not keep {}s, so {value} has no tags or policy", kind.as_str()),
+            format!(
+                "traillake does not keep {}s, so {value} has no tags or policy",
+                kind.as_str()
+            ),
         )),
         None => Err(ApiError::new(
             ErrorCode::ResourceTypeNotSupportedException,
-            format!("{field} '{value}' names a resource type that cannot be tagged or given a policy: {}", arn.resource_type),
+            format!(
+                "{field} '{value}' names a resource type that cannot be tagged or given a policy: {}",
+                arn.resource_type
+            ),
         )),
     }
 }
 
 /// Resolves a tagged resource's ARN.
 fn tagged_resource(ctx: &RequestContext, field: &str, value: Option<&str>) -> Result<Resource, ApiError> {
-    resolve_resource(ctx, field, value, ErrorCode::CloudTrailARNInvalidException, |kind| match kind {
-        ResourceType::Channel => ErrorCode::ChannelARNInvalidException,
-        _ => ErrorCode::EventDataStoreARNInvalidException,
-    })
+    resolve_resource(
+        ctx,
+        field,
+        value,
+        ErrorCode::CloudTrailARNInvalidException,
+        |kind| match kind {
+            ResourceType::Channel => ErrorCode::ChannelARNInvalidException,
+            _ => ErrorCode::EventDataStoreARNInvalidException,
+        },
+    )
 }
 
 impl Service {
@@ -93,7 +112,10 @@ impl Service {
     pub async fn add_tags(&self, ctx: &RequestContext, request: TagsRequest) -> Result<Empty, ApiError> {
         let resource = tagged_resource(ctx, "ResourceId", request.resource_id.as_deref())?;
         check_request_tags(&request)?;
-        self.catalog.add_tags(&ctx.account_id, resource.catalog_ref(), &request.tags_list, Utc::now()).await.api()?;
+        self.catalog
+            .add_tags(&ctx.account_id, resource.catalog_ref(), &request.tags_list, Utc::now())
+            .await
+            .api()?;
         Ok(Empty {})
     }
 
@@ -101,12 +123,19 @@ impl Service {
     pub async fn remove_tags(&self, ctx: &RequestContext, request: TagsRequest) -> Result<Empty, ApiError> {
         let resource = tagged_resource(ctx, "ResourceId", request.resource_id.as_deref())?;
         check_request_tags(&request)?;
-        self.catalog.remove_tags(&ctx.account_id, resource.catalog_ref(), &request.tags_list, Utc::now()).await.api()?;
+        self.catalog
+            .remove_tags(&ctx.account_id, resource.catalog_ref(), &request.tags_list, Utc::now())
+            .await
+            .api()?;
         Ok(Empty {})
     }
 
     /// ListTags: the tags of 1..20 resources.
-    pub async fn list_tags(&self, ctx: &RequestContext, request: ListTagsRequest) -> Result<ListTagsResponse, ApiError> {
+    pub async fn list_tags(
+        &self,
+        ctx: &RequestContext,
+        request: ListTagsRequest,
+    ) -> Result<ListTagsResponse, ApiError> {
         check_list_tags(&request)?;
         let mut resource_tags = Vec::with_capacity(request.resource_id_list.len());
         for (i, resource) in request.resource_id_list.iter().enumerate() {
@@ -118,8 +147,14 @@ impl Service {
                 }
                 other => other.api()?,
             };
-            resource_tags.push(ResourceTag { resource_id: Some(resource.arn(ctx)), tags_list: tags });
+            resource_tags.push(ResourceTag {
+                resource_id: Some(resource.arn(ctx)),
+                tags_list: tags,
+            });
         }
-        Ok(ListTagsResponse { resource_tag_list: resource_tags, next_token: None })
+        Ok(ListTagsResponse {
+            resource_tag_list: resource_tags,
+            next_token: None,
+        })
     }
 }
