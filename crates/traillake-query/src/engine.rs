@@ -17,48 +17,40 @@
 //! - Queries execute on a runtime of their own, so that a CPU-bound plan never starves the
 //!   server's requests (DataFusion's advice for services); cancelling drops the plan's stream, and
 //!   its tasks stop at their next yield.
-//! - Each query is kept under the root as `queries/<id>/query.json` (its record) and
-//!   `queries/<id>/result.arrow` (its rows, Arrow IPC with the real types), so DescribeQuery and
-//!   GetQueryResults work after a restart, for [`EngineSettings::result_retention`] after the
+//! - Each query is kept under the root, its record ([`crate::record`]) and its rows
+//!   ([`crate::results`]), so DescribeQuery and GetQueryResults work after a restart, for [`EngineSettings::result_retention`] after the
 //!   query ended. A query that was QUEUED or RUNNING when the server stopped is FAILED on start.
 //! - A query started with a DeliveryS3Uri has its results delivered, signed, once it FINISHED
 //!   (see [`crate::delivery`]); DeliveryStatus is PENDING until then, CANCELLED or FAILED when the
 //!   query ended otherwise (partial results are never delivered). A delivery the server stopped
 //!   in is done again from the kept results when it starts, into the same folder.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use datafusion::arrow::array::{ArrayRef, AsArray as _, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::arrow::ipc::CompressionType;
-use datafusion::arrow::ipc::reader::FileReader;
-use datafusion::arrow::ipc::writer::{FileWriter, IpcWriteOptions};
+use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, MemoryReservation, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use deltalake::DeltaTable;
-use futures::{StreamExt as _, TryStreamExt as _};
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
-use serde::{Deserialize, Serialize};
+use futures::StreamExt as _;
 use tokio::sync::{Semaphore, watch};
-use traillake_api::s3_location::S3Location;
 use traillake_api::shapes::{DeliveryStatus, QueryStatus};
+use traillake_api::wire::WireEnum as _;
 use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeRoot};
+use traillake_sql::prepare;
 
 use crate::delivery::keys::SigningKeys;
-use crate::delivery::{Delivery, DeliveryFailure, folder};
-use crate::dialect::prepare;
-use crate::error::QueryError;
+use crate::delivery::{DeliveryTarget, check_bucket, deliver_query};
 use crate::planner::{PlannedQuery, StoreSource, plan};
+use crate::record::{self, QueryRecord};
+use crate::results::{ResultRows, ResultStore, without_unused_view_data};
 use crate::statistics::{ScanStatistics, measure, spilled_bytes};
-
-const QUERIES: &str = "queries";
+use crate::{QueryError, Result};
 
 /// The limits of the engine.
 #[derive(Debug, Clone)]
@@ -105,174 +97,73 @@ impl Default for EngineSettings {
     }
 }
 
-/// What the engine keeps of a query.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueryRecord {
-    /// The QueryId.
-    pub id: String,
-    /// The account that started it.
-    pub account_id: String,
-    /// The statement as sent.
-    pub statement: String,
-    /// The IDs of the stores it reads.
-    pub store_ids: Vec<String>,
-    /// Its status.
-    pub status: QueryStatus,
-    /// Why it FAILED (or was TIMED_OUT).
-    pub error_message: Option<String>,
-    /// When StartQuery accepted it.
-    pub created: DateTime<Utc>,
-    /// When it started executing.
-    pub started: Option<DateTime<Utc>>,
-    /// When it ended.
-    pub ended: Option<DateTime<Utc>>,
-    /// The result column keys.
-    pub column_keys: Vec<String>,
-    /// What its scans read, final once it ended.
-    pub scan: ScanStatistics,
-    /// Result rows produced (so far).
-    pub result_rows: u64,
-    /// Where the results are delivered, when StartQuery asked for it.
-    #[serde(default)]
-    pub delivery_s3_uri: Option<String>,
-    /// How the delivery went, when there is one.
-    #[serde(default)]
-    pub delivery_status: Option<DeliveryStatus>,
+/// How far a query is: what the entry's watch tells those who wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// QUEUED or RUNNING.
+    Active,
+    /// CancelQuery kept CANCELLED; the execution is stopping.
+    Cancelling,
+    /// The record and the rows are final and kept.
+    Ended,
 }
 
-impl QueryRecord {
-    /// Returns true while the query is QUEUED or RUNNING.
-    pub fn is_active(&self) -> bool {
-        matches!(self.status, QueryStatus::Queued | QueryStatus::Running)
-    }
-
-    /// Returns the execution time in milliseconds, up to `now` while it runs.
-    pub fn execution_millis(&self, now: DateTime<Utc>) -> i64 {
-        match self.started {
-            Some(started) => (self.ended.unwrap_or(now) - started).num_milliseconds().max(0),
-            None => 0,
-        }
-    }
-}
-
-/// A query's rows: its schema and batches.
-#[derive(Debug, Clone)]
-pub struct ResultRows {
-    /// The Arrow schema of the rows.
-    pub schema: SchemaRef,
-    /// The batches, in result order.
-    pub batches: Vec<RecordBatch>,
-}
-
-impl ResultRows {
-    /// Returns no rows, of no columns: the rows of a query that never ran.
-    pub fn empty() -> Self {
-        Self {
-            schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()),
-            batches: Vec::new(),
-        }
-    }
-
-    /// Returns the number of rows.
-    pub fn len(&self) -> usize {
-        self.batches.iter().map(RecordBatch::num_rows).sum()
-    }
-
-    /// Returns true if there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Returns the memory the batches take.
-    pub fn memory_size(&self) -> usize {
-        self.batches.iter().map(RecordBatch::get_array_memory_size).sum()
-    }
-}
-
-/// The results of ended queries read lately, least lately read first, within a memory limit.
-#[derive(Debug)]
-struct ResultCache {
-    limit: usize,
-    bytes: usize,
-    entries: VecDeque<(String, Arc<ResultRows>, usize)>,
-}
-
-impl ResultCache {
-    fn new(limit: usize) -> Self {
-        Self {
-            limit,
-            bytes: 0,
-            entries: VecDeque::new(),
-        }
-    }
-
-    /// Returns a query's rows if they are cached, marking them read.
-    fn get(&mut self, id: &str) -> Option<Arc<ResultRows>> {
-        let position = self.entries.iter().position(|(cached, ..)| cached == id)?;
-        let entry = self.entries.remove(position).expect("the position is in range");
-        let rows = Arc::clone(&entry.1);
-        self.entries.push_back(entry);
-        Some(rows)
-    }
-
-    /// Caches a query's rows, dropping the results read least lately to stay within the limit.
-    /// Rows larger than the limit are not cached.
-    fn insert(&mut self, id: &str, rows: Arc<ResultRows>) {
-        if let Some(position) = self.entries.iter().position(|(cached, ..)| cached == id) {
-            let (_, _, size) = self.entries.remove(position).expect("the position is in range");
-            self.bytes -= size;
-        }
-        let size = rows.memory_size();
-        if size > self.limit {
-            return;
-        }
-        while self.bytes + size > self.limit {
-            let (_, _, dropped) = self
-                .entries
-                .pop_front()
-                .expect("the cache holds more than the limit leaves");
-            self.bytes -= dropped;
-        }
-        self.bytes += size;
-        self.entries.push_back((id.to_string(), rows, size));
-    }
-}
-
-/// A query the engine knows, with what is live while it runs.
-struct QueryEntry {
-    record: Mutex<QueryRecord>,
+/// What is known of a query while it runs, changed only under the entry's one lock.
+struct QueryState {
+    record: QueryRecord,
     /// The rows so far while the query runs (and all of them if they could not be kept under the
-    /// root); `None` once they are kept, when the engine's result cache has them or reads them back.
-    rows: Mutex<Option<Arc<ResultRows>>>,
+    /// root); `None` once they are kept, when the engine's result store has them.
+    rows: Option<Arc<ResultRows>>,
     /// The memory pool's account of `rows`.
-    rows_reservation: Mutex<Option<MemoryReservation>>,
+    reservation: Option<MemoryReservation>,
     /// The physical plan while it executes, for live statistics.
-    plan: Mutex<Option<Arc<dyn ExecutionPlan>>>,
-    /// Set to true by CancelQuery.
-    cancel: watch::Sender<bool>,
-    /// Set to true once the query ended and its record and rows are final.
-    ended: watch::Sender<bool>,
-    /// Held while the query's end or its cancel is decided and kept, so that one comes after the
-    /// other and neither is seen before it is kept.
-    transition: tokio::sync::Mutex<()>,
+    plan: Option<Arc<dyn ExecutionPlan>>,
+}
+
+impl QueryState {
+    /// Returns the record with the statistics and row count of the moment while the query runs.
+    fn live_record(&self) -> QueryRecord {
+        let mut record = self.record.clone();
+        if let Some(plan) = &self.plan {
+            record.scan = measure(plan);
+        }
+        if let Some(rows) = &self.rows {
+            record.result_rows = rows.len() as u64;
+        }
+        record
+    }
+}
+
+/// A query the engine knows. Its end and its cancel are each decided and kept under the root
+/// while the state's lock is held, so one comes after the other and neither is seen before it is
+/// kept.
+struct QueryEntry {
+    account_id: String,
+    state: tokio::sync::Mutex<QueryState>,
+    phase: watch::Sender<Phase>,
 }
 
 impl QueryEntry {
-    fn new(record: QueryRecord, rows: Option<Arc<ResultRows>>) -> Arc<Self> {
-        let ended = !record.is_active();
+    fn new(record: QueryRecord) -> Arc<Self> {
+        let phase = if record.is_active() { Phase::Active } else { Phase::Ended };
         Arc::new(Self {
-            record: Mutex::new(record),
-            rows: Mutex::new(rows),
-            rows_reservation: Mutex::new(None),
-            plan: Mutex::new(None),
-            cancel: watch::channel(false).0,
-            ended: watch::channel(ended).0,
-            transition: tokio::sync::Mutex::new(()),
+            account_id: record.account_id.clone(),
+            state: tokio::sync::Mutex::new(QueryState {
+                record,
+                rows: None,
+                reservation: None,
+                plan: None,
+            }),
+            phase: watch::channel(phase).0,
         })
     }
 
-    fn record(&self) -> QueryRecord {
-        self.record.lock().expect("query record lock").clone()
+    fn is_active(&self) -> bool {
+        *self.phase.borrow() == Phase::Active
+    }
+
+    async fn record(&self) -> QueryRecord {
+        self.state.lock().await.record.clone()
     }
 }
 
@@ -312,8 +203,8 @@ pub struct QueryEngine {
     catalog: Arc<Catalog>,
     settings: EngineSettings,
     queries: Mutex<HashMap<String, Arc<QueryEntry>>>,
-    /// The results of ended queries read lately.
-    results: Mutex<ResultCache>,
+    /// The results of ended queries, kept and read lately.
+    results: ResultStore,
     slots: Arc<Semaphore>,
     /// The keys that sign deliveries.
     keys: SigningKeys,
@@ -327,22 +218,10 @@ impl std::fmt::Debug for QueryEngine {
     }
 }
 
-fn record_path(id: &str) -> Path {
-    Path::from(format!("{QUERIES}/{id}/query.json"))
-}
-
-fn result_path(id: &str) -> Path {
-    Path::from(format!("{QUERIES}/{id}/result.arrow"))
-}
-
 impl QueryEngine {
     /// Opens the engine: loads the kept queries, forgets those past retention, and fails those
     /// that were running when the server stopped.
-    pub async fn open(
-        root: LakeRoot,
-        catalog: Arc<Catalog>,
-        settings: EngineSettings,
-    ) -> Result<Arc<Self>, QueryError> {
+    pub async fn open(root: LakeRoot, catalog: Arc<Catalog>, settings: EngineSettings) -> Result<Arc<Self>> {
         let runtime = QueryRuntime::new().map_err(|error| QueryError::Engine(error.into()))?;
         let keys = SigningKeys::open(root.clone(), settings.signing_key_period).await?;
         let engine = Arc::new(Self {
@@ -351,29 +230,15 @@ impl QueryEngine {
             datafusion: datafusion_runtime(&settings)?,
             snapshots: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(settings.execution_slots.max(1))),
+            results: ResultStore::new(root.clone(), settings.result_cache_bytes),
             root,
             catalog,
-            results: Mutex::new(ResultCache::new(settings.result_cache_bytes)),
             settings,
             queries: Mutex::new(HashMap::new()),
         });
-        let store = engine.root.store().clone();
-        let records: Vec<_> = store
-            .list(Some(&Path::from(QUERIES)))
-            .try_filter(|meta| futures::future::ready(meta.location.filename() == Some("query.json")))
-            .try_collect()
-            .await?;
         let now = Utc::now();
         let mut interrupted = Vec::new();
-        for meta in records {
-            let bytes = store.get(&meta.location).await?.bytes().await?;
-            let mut record: QueryRecord = match serde_json::from_slice(&bytes) {
-                Ok(record) => record,
-                Err(error) => {
-                    tracing::warn!(path = %meta.location, %error, "skipping an unreadable query record");
-                    continue;
-                }
-            };
+        for mut record in record::load_all(&engine.root).await? {
             if record.is_active() {
                 record.status = QueryStatus::Failed;
                 record.error_message = Some("the server stopped while the query ran; start it again".to_string());
@@ -381,7 +246,7 @@ impl QueryEngine {
                 if record.delivery_s3_uri.is_some() {
                     record.delivery_status = Some(DeliveryStatus::Failed);
                 }
-                engine.save_record(&record).await?;
+                record::save(&engine.root, &record).await?;
             } else if record.delivery_status == Some(DeliveryStatus::Pending) {
                 tracing::warn!(query_id = %record.id, "the server stopped while the query's results were delivered; delivering them again");
                 interrupted.push(record.clone());
@@ -390,7 +255,7 @@ impl QueryEngine {
                 .queries
                 .lock()
                 .expect("queries lock")
-                .insert(record.id.clone(), QueryEntry::new(record, None));
+                .insert(record.id.clone(), QueryEntry::new(record));
         }
         engine.forget_expired(now).await?;
         for record in interrupted {
@@ -408,42 +273,38 @@ impl QueryEngine {
         &self.settings
     }
 
+    /// Returns every query the engine knows.
+    fn entries(&self) -> Vec<Arc<QueryEntry>> {
+        self.queries.lock().expect("queries lock").values().cloned().collect()
+    }
+
     /// Removes the queries that ended longer ago than results are kept; returns how many.
-    pub async fn forget_expired(&self, now: DateTime<Utc>) -> Result<usize, QueryError> {
+    pub async fn forget_expired(&self, now: DateTime<Utc>) -> Result<usize> {
         let retention = chrono::Duration::from_std(self.settings.result_retention).unwrap_or(chrono::Duration::MAX);
-        let expired: Vec<String> = {
-            let queries = self.queries.lock().expect("queries lock");
-            queries
-                .iter()
-                .filter(|(_, entry)| entry.record().ended.is_some_and(|ended| now - ended > retention))
-                .map(|(id, _)| id.clone())
-                .collect()
-        };
+        let mut expired = Vec::new();
+        for entry in self.entries() {
+            let record = entry.record().await;
+            if record.ended.is_some_and(|ended| now - ended > retention) {
+                expired.push(record.id);
+            }
+        }
         for id in &expired {
-            let prefix = Path::from(format!("{QUERIES}/{id}"));
-            let locations = self
-                .root
-                .store()
-                .list(Some(&prefix))
-                .map_ok(|meta| meta.location)
-                .boxed();
-            self.root
-                .store()
-                .delete_stream(locations)
-                .try_collect::<Vec<_>>()
-                .await?;
+            record::forget(&self.root, id).await?;
             self.queries.lock().expect("queries lock").remove(id);
         }
         Ok(expired.len())
     }
 
-    async fn save_record(&self, record: &QueryRecord) -> Result<(), QueryError> {
-        let bytes = serde_json::to_vec_pretty(record).expect("a query record serializes");
-        self.root
-            .store()
-            .put(&record_path(&record.id), PutPayload::from(bytes))
-            .await?;
-        Ok(())
+    /// Forgets the queries past result retention every `every`, for ever.
+    pub async fn forget_expired_every(&self, every: Duration) {
+        loop {
+            match self.forget_expired(Utc::now()).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "forgot queries past result retention"),
+                Err(error) => tracing::warn!(%error, "forgetting expired queries failed; will retry"),
+            }
+            tokio::time::sleep(every).await;
+        }
     }
 
     /// Returns the account's stores that a statement may name, by ID.
@@ -463,7 +324,7 @@ impl QueryEngine {
         account_id: &str,
         statement: &str,
         delivery_s3_uri: Option<&str>,
-    ) -> Result<String, QueryError> {
+    ) -> Result<String> {
         let stores = self.account_stores(account_id).await;
         let mut sources: Vec<StoreSource> = Vec::new();
         let prepared = prepare::<QueryError>(statement, |written| {
@@ -514,19 +375,16 @@ impl QueryEngine {
             let mut queries = self.queries.lock().expect("queries lock");
             let active = queries
                 .values()
-                .filter(|entry| {
-                    let record = entry.record();
-                    record.account_id == account_id && record.is_active()
-                })
+                .filter(|entry| entry.account_id == account_id && entry.is_active())
                 .count();
             if active >= self.settings.max_active_per_account {
                 return Err(QueryError::MaxConcurrentQueries(self.settings.max_active_per_account));
             }
-            let entry = QueryEntry::new(record.clone(), None);
+            let entry = QueryEntry::new(record.clone());
             queries.insert(record.id.clone(), Arc::clone(&entry));
             entry
         };
-        if let Err(error) = self.save_record(&record).await {
+        if let Err(error) = record::save(&self.root, &record).await {
             self.queries.lock().expect("queries lock").remove(&record.id);
             return Err(error);
         }
@@ -539,21 +397,21 @@ impl QueryEngine {
 
     /// Runs a started query to its end and keeps its results.
     async fn run(self: Arc<Self>, entry: Arc<QueryEntry>, planned: PlannedQuery) {
-        let mut cancelled = entry.cancel.subscribe();
+        let mut phase = entry.phase.subscribe();
         let permit = tokio::select! {
             permit = Arc::clone(&self.slots).acquire_owned() => permit.expect("the semaphore is never closed"),
-            () = cancel_requested(&mut cancelled) => {
+            () = cancel_requested(&mut phase) => {
                 self.finish(&entry, None).await;
                 return;
             }
         };
         let id = {
-            let mut record = entry.record.lock().expect("query record lock");
-            record.status = QueryStatus::Running;
-            record.started = Some(Utc::now());
-            record.id.clone()
+            let mut state = entry.state.lock().await;
+            state.record.status = QueryStatus::Running;
+            state.record.started = Some(Utc::now());
+            state.record.id.clone()
         };
-        let outcome = self.execute(&entry, planned, &mut cancelled).await;
+        let outcome = self.execute(&entry, planned, &mut phase).await;
         drop(permit);
         if let Err(error) = &outcome {
             tracing::info!(query_id = %id, %error, "query failed");
@@ -566,45 +424,42 @@ impl QueryEngine {
         &self,
         entry: &QueryEntry,
         planned: PlannedQuery,
-        cancelled: &mut watch::Receiver<bool>,
-    ) -> Result<(), String> {
-        let state = planned.context.state();
-        let physical = state
-            .create_physical_plan(&planned.plan)
-            .await
-            .map_err(|e| e.to_string())?;
-        *entry.plan.lock().expect("plan lock") = Some(Arc::clone(&physical));
-        let schema = physical.schema();
-        *entry.rows.lock().expect("rows lock") = Some(Arc::new(ResultRows {
-            schema,
-            batches: Vec::new(),
-        }));
-        let id = entry.record().id;
-        let reservation = MemoryConsumer::new(format!("query {id} results")).register(&self.datafusion.memory_pool);
-        *entry.rows_reservation.lock().expect("reservation lock") = Some(reservation);
-        let mut stream = execute_stream(physical, planned.context.task_ctx()).map_err(|e| e.to_string())?;
+        phase: &mut watch::Receiver<Phase>,
+    ) -> Result<(), DataFusionError> {
+        let physical = planned.context.state().create_physical_plan(&planned.plan).await?;
+        {
+            let mut state = entry.state.lock().await;
+            let consumer = MemoryConsumer::new(format!("query {} results", state.record.id));
+            state.plan = Some(Arc::clone(&physical));
+            state.rows = Some(Arc::new(ResultRows {
+                schema: physical.schema(),
+                batches: Vec::new(),
+            }));
+            state.reservation = Some(consumer.register(&self.datafusion.memory_pool));
+        }
+        let mut stream = execute_stream(physical, planned.context.task_ctx())?;
         let deadline = tokio::time::sleep(self.settings.time_limit);
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 batch = stream.next() => match batch {
                     None => return Ok(()),
-                    Some(Err(error)) => return Err(error.find_root().to_string()),
+                    Some(Err(error)) => return Err(error),
                     Some(Ok(batch)) if batch.num_rows() == 0 => {}
                     Some(Ok(batch)) => {
                         let batch = without_unused_view_data(batch);
-                        if let Some(reservation) = entry.rows_reservation.lock().expect("reservation lock").as_mut() {
-                            reservation.try_grow(batch.get_array_memory_size()).map_err(|error| error.find_root().to_string())?;
+                        let mut state = entry.state.lock().await;
+                        if let Some(reservation) = state.reservation.as_mut() {
+                            reservation.try_grow(batch.get_array_memory_size())?;
                         }
-                        let mut rows = entry.rows.lock().expect("rows lock");
-                        Arc::make_mut(rows.as_mut().expect("rows were set")).batches.push(batch);
+                        Arc::make_mut(state.rows.as_mut().expect("rows were set")).batches.push(batch);
                     }
                 },
-                () = cancel_requested(cancelled) => return Ok(()),
+                () = cancel_requested(phase) => return Ok(()),
                 () = &mut deadline => {
-                    let mut record = entry.record.lock().expect("query record lock");
-                    record.status = QueryStatus::TimedOut;
-                    record.error_message = Some(format!(
+                    let mut state = entry.state.lock().await;
+                    state.record.status = QueryStatus::TimedOut;
+                    state.record.error_message = Some(format!(
                         "the query ran past its time limit of {} seconds",
                         self.settings.time_limit.as_secs()
                     ));
@@ -614,15 +469,15 @@ impl QueryEngine {
         }
     }
 
-    /// Records the end of a query: its status, statistics and results.
-    async fn finish(&self, entry: &QueryEntry, error: Option<String>) {
-        let plan = entry.plan.lock().expect("plan lock").take();
-        let rows = entry.rows.lock().expect("rows lock").clone();
+    /// Records the end of a query: its status, statistics and results, kept under the root before
+    /// callers see them, so a client told FINISHED finds the same answer, and the results, after a
+    /// crash.
+    async fn finish(&self, entry: &QueryEntry, error: Option<DataFusionError>) {
+        let mut state = entry.state.lock().await;
+        let plan = state.plan.take();
+        let rows = state.rows.clone();
         let spilled_bytes = plan.as_ref().map_or(0, spilled_bytes);
-        // The ended record is kept under the root before callers see it: a client told FINISHED
-        // finds the same answer, and the results, after a crash.
-        let _transition = entry.transition.lock().await;
-        let mut record = entry.record.lock().expect("query record lock").clone();
+        let mut record = state.record.clone();
         record.ended = Some(Utc::now());
         if let Some(plan) = &plan {
             record.scan = measure(plan);
@@ -630,34 +485,32 @@ impl QueryEngine {
         record.result_rows = rows.as_ref().map_or(0, |rows| rows.len() as u64);
         match (record.status, error) {
             (QueryStatus::Cancelled | QueryStatus::TimedOut, _) => {}
-            (_, Some(message)) => {
+            (_, Some(error)) => {
                 record.status = QueryStatus::Failed;
-                record.error_message = Some(error_message(&message));
+                record.error_message = Some(error_message(&error.find_root().to_string()));
             }
             (_, None) => record.status = QueryStatus::Finished,
         }
         let keeping = std::time::Instant::now();
-        let mut kept_rows = None;
+        let mut kept = false;
         if let Some(rows) = &rows {
-            match self.save_rows(&record.id, rows).await {
-                Ok(()) => kept_rows = Some(rows),
+            match self.results.save(&record.id, rows).await {
+                Ok(()) => kept = true,
                 Err(error) => tracing::error!(query_id = %record.id, %error, "could not keep the query's results"),
             }
         }
-        if let Err(error) = self.save_record(&record).await {
+        if let Err(error) = record::save(&self.root, &record).await {
             tracing::error!(query_id = %record.id, %error, "could not keep the query's record");
         }
-        *entry.record.lock().expect("query record lock") = record.clone();
-        if let Some(rows) = kept_rows {
+        state.record = record.clone();
+        if let (true, Some(rows)) = (kept, &rows) {
             // Kept, and the record says the query ended: the rows leave the pool for the cache.
-            self.results
-                .lock()
-                .expect("results lock")
-                .insert(&record.id, Arc::clone(rows));
-            *entry.rows.lock().expect("rows lock") = None;
-            entry.rows_reservation.lock().expect("reservation lock").take();
+            self.results.cache(&record.id, Arc::clone(rows));
+            state.rows = None;
+            state.reservation = None;
         }
-        entry.ended.send_replace(true);
+        drop(state);
+        entry.phase.send_replace(Phase::Ended);
         tracing::info!(
             query_id = %record.id,
             status = ?record.status,
@@ -670,77 +523,48 @@ impl QueryEngine {
             "query ended"
         );
         if record.delivery_s3_uri.is_some() {
-            self.finish_delivery(record, rows.as_deref()).await;
+            let empty = ResultRows::empty();
+            let status = deliver_query(&record, rows.as_deref().unwrap_or(&empty), self.delivery_target()).await;
+            self.keep_delivery_status(record, status).await;
         }
     }
 
-    /// Delivers a FINISHED query's results (nothing for a query that ended otherwise) and keeps
-    /// the DeliveryStatus.
-    async fn finish_delivery(&self, record: QueryRecord, rows: Option<&ResultRows>) {
-        let status = match record.status {
-            QueryStatus::Finished => match self.deliver(&record, rows).await {
-                Ok(()) => DeliveryStatus::Success,
-                Err(failure) => {
-                    tracing::warn!(query_id = %record.id, status = ?failure.status, error = %failure, "delivering the results failed");
-                    failure.status
-                }
-            },
-            QueryStatus::Cancelled => DeliveryStatus::Cancelled,
-            _ => DeliveryStatus::Failed,
-        };
-        self.keep_delivery_status(record, status).await;
+    fn delivery_target(&self) -> DeliveryTarget<'_> {
+        DeliveryTarget {
+            keys: &self.keys,
+            region: &self.settings.region,
+            max_file_bytes: self.settings.delivery_file_bytes,
+        }
     }
 
     /// Sets a query's DeliveryStatus and keeps its record.
     async fn keep_delivery_status(&self, mut record: QueryRecord, status: DeliveryStatus) {
         record.delivery_status = Some(status);
-        if let Some(entry) = self.queries.lock().expect("queries lock").get(&record.id) {
-            entry.record.lock().expect("query record lock").delivery_status = Some(status);
+        let entry = self.queries.lock().expect("queries lock").get(&record.id).cloned();
+        if let Some(entry) = entry {
+            entry.state.lock().await.record.delivery_status = Some(status);
         }
-        if let Err(error) = self.save_record(&record).await {
+        if let Err(error) = record::save(&self.root, &record).await {
             tracing::error!(query_id = %record.id, %error, "could not keep the query's record");
         }
     }
 
     /// Delivers the kept results of a FINISHED query whose delivery the server stopped in.
     async fn redeliver(&self, record: QueryRecord) {
-        match self.load_rows(&record.id).await {
-            Ok(rows) if rows.len() as u64 == record.result_rows => self.finish_delivery(record, Some(&rows)).await,
+        let status = match self.results.load(&record.id).await {
+            Ok(rows) if rows.len() as u64 == record.result_rows => {
+                deliver_query(&record, &rows, self.delivery_target()).await
+            }
             Ok(rows) => {
                 tracing::error!(query_id = %record.id, kept = rows.len(), rows = record.result_rows, "the kept results are incomplete; not delivering them");
-                self.keep_delivery_status(record, DeliveryStatus::Failed).await;
+                DeliveryStatus::Failed
             }
             Err(error) => {
                 tracing::error!(query_id = %record.id, %error, "could not read the results to deliver");
-                self.keep_delivery_status(record, DeliveryStatus::Failed).await;
+                DeliveryStatus::Failed
             }
-        }
-    }
-
-    async fn deliver(&self, record: &QueryRecord, rows: Option<&ResultRows>) -> Result<(), DeliveryFailure> {
-        let uri = record.delivery_s3_uri.as_deref().unwrap_or_default();
-        let target =
-            S3Location::read(uri).map_err(|problem| DeliveryFailure::failed(format!("{uri} {}", problem.reason())))?;
-        let bucket = traillake_lake::root::s3_bucket(&target.bucket)
-            .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
-        let now = Utc::now();
-        let key = self.keys.current(now).await.map_err(|error| DeliveryFailure {
-            status: DeliveryStatus::FailedSigningFile,
-            message: format!("no signing key: {error}"),
-        })?;
-        let empty = ResultRows::empty();
-        let delivery = Delivery {
-            bucket,
-            // The day the query ended, so that a delivery done again writes over the same files.
-            folder: folder(&target, &record.account_id, &record.id, record.ended.unwrap_or(now)),
-            column_keys: &record.column_keys,
-            key: &key,
-            region: &self.settings.region,
-            max_file_bytes: self.settings.delivery_file_bytes,
         };
-        let sign_file = delivery.deliver(rows.unwrap_or(&empty), now).await?;
-        tracing::info!(query_id = %record.id, files = sign_file.files.len(), folder = %delivery.folder, "delivered the results");
-        Ok(())
+        self.keep_delivery_status(record, status).await;
     }
 
     /// Returns the signing keys of deliveries.
@@ -748,164 +572,84 @@ impl QueryEngine {
         &self.keys
     }
 
-    async fn save_rows(&self, id: &str, rows: &ResultRows) -> Result<(), QueryError> {
-        let mut buffer = Vec::new();
-        {
-            // LZ4: results are mostly text (eventJson) and shrink about fourfold, for less to write
-            // and fsync before FINISHED, and less disk for the seven days they are kept.
-            let options = IpcWriteOptions::default()
-                .try_with_compression(Some(CompressionType::LZ4_FRAME))
-                .map_err(datafusion::error::DataFusionError::from)?;
-            let mut writer = FileWriter::try_new_with_options(&mut buffer, &rows.schema, options)
-                .map_err(datafusion::error::DataFusionError::from)?;
-            for batch in &rows.batches {
-                writer.write(batch).map_err(datafusion::error::DataFusionError::from)?;
-            }
-            writer.finish().map_err(datafusion::error::DataFusionError::from)?;
-        }
-        self.root
-            .store()
-            .put(&result_path(id), PutPayload::from(buffer))
-            .await?;
-        Ok(())
-    }
-
-    fn entry(&self, account_id: &str, id: &str) -> Result<Arc<QueryEntry>, QueryError> {
+    fn entry(&self, account_id: &str, id: &str) -> Result<Arc<QueryEntry>> {
         let queries = self.queries.lock().expect("queries lock");
         match queries.get(id) {
-            Some(entry) if entry.record().account_id == account_id => Ok(Arc::clone(entry)),
+            Some(entry) if entry.account_id == account_id => Ok(Arc::clone(entry)),
             _ => Err(QueryError::QueryNotFound(id.to_string())),
         }
     }
 
     /// Returns a query of the account, with its live statistics while it runs.
-    pub fn describe(&self, account_id: &str, id: &str) -> Result<QueryRecord, QueryError> {
-        Ok(live_record(self.entry(account_id, id)?.as_ref()))
+    pub async fn describe(&self, account_id: &str, id: &str) -> Result<QueryRecord> {
+        Ok(self.entry(account_id, id)?.state.lock().await.live_record())
     }
 
     /// Waits until a query of the account ended (at once if it has), and returns its final record.
-    pub async fn wait_ended(&self, account_id: &str, id: &str) -> Result<QueryRecord, QueryError> {
+    pub async fn wait_ended(&self, account_id: &str, id: &str) -> Result<QueryRecord> {
         let entry = self.entry(account_id, id)?;
-        let mut ended = entry.ended.subscribe();
+        let mut phase = entry.phase.subscribe();
         // The sender lives in the entry held here, so the channel never closes while waiting.
-        let _ = ended.wait_for(|ended| *ended).await;
-        Ok(entry.record())
+        let _ = phase.wait_for(|phase| *phase == Phase::Ended).await;
+        Ok(entry.record().await)
     }
 
     /// Returns a query's record and its rows so far (all of them once it ended).
-    pub async fn results(&self, account_id: &str, id: &str) -> Result<(QueryRecord, Arc<ResultRows>), QueryError> {
+    pub async fn results(&self, account_id: &str, id: &str) -> Result<(QueryRecord, Arc<ResultRows>)> {
         let entry = self.entry(account_id, id)?;
-        // The rows before the record: `finish` lets go of the rows only after the record ended.
-        let live_rows = entry.rows.lock().expect("rows lock").clone();
-        let record = live_record(&entry);
+        let (record, live_rows) = {
+            let state = entry.state.lock().await;
+            (state.live_record(), state.rows.clone())
+        };
         if let Some(rows) = live_rows {
             return Ok((record, rows));
         }
         if record.is_active() || record.started.is_none() {
             return Ok((record, Arc::new(ResultRows::empty())));
         }
-        if let Some(rows) = self.results.lock().expect("results lock").get(id) {
-            return Ok((record, rows));
-        }
-        let rows = Arc::new(self.load_rows(id).await?);
-        self.results.lock().expect("results lock").insert(id, Arc::clone(&rows));
+        let rows = self.results.read(id).await?;
         Ok((record, rows))
     }
 
-    async fn load_rows(&self, id: &str) -> Result<ResultRows, QueryError> {
-        let bytes = match self.root.store().get(&result_path(id)).await {
-            Ok(result) => result.bytes().await?,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Ok(ResultRows::empty());
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let reader =
-            FileReader::try_new(std::io::Cursor::new(bytes), None).map_err(datafusion::error::DataFusionError::from)?;
-        let schema = reader.schema();
-        let batches = reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(datafusion::error::DataFusionError::from)?;
-        Ok(ResultRows { schema, batches })
-    }
-
     /// Cancels a QUEUED or RUNNING query; returns its record, now CANCELLED.
-    pub async fn cancel(&self, account_id: &str, id: &str) -> Result<QueryRecord, QueryError> {
+    pub async fn cancel(&self, account_id: &str, id: &str) -> Result<QueryRecord> {
         let entry = self.entry(account_id, id)?;
-        let _transition = entry.transition.lock().await;
-        let mut record = entry.record();
+        let mut state = entry.state.lock().await;
+        let mut record = state.record.clone();
         if !record.is_active() {
-            return Err(QueryError::InactiveQuery(id.to_string(), status_name(record.status)));
+            return Err(QueryError::InactiveQuery(id.to_string(), record.status.wire_name().unwrap_or("UNSPECIFIED")));
         }
         record.status = QueryStatus::Cancelled;
         if record.delivery_s3_uri.is_some() {
             record.delivery_status = Some(DeliveryStatus::Cancelled);
         }
-        self.save_record(&record).await?;
-        {
-            // The query may have gone from QUEUED to RUNNING meanwhile: only the status changes.
-            let mut current = entry.record.lock().expect("query record lock");
-            current.status = record.status;
-            current.delivery_status = record.delivery_status;
-        }
-        entry.cancel.send_replace(true);
+        record::save(&self.root, &record).await?;
+        state.record.status = record.status;
+        state.record.delivery_status = record.delivery_status;
+        drop(state);
+        entry.phase.send_replace(Phase::Cancelling);
         Ok(record)
     }
 
     /// Returns the account's queries that read the store, newest first.
-    pub fn list(&self, account_id: &str, store_id: &str) -> Vec<QueryRecord> {
-        let queries = self.queries.lock().expect("queries lock");
-        let mut records: Vec<QueryRecord> = queries
-            .values()
-            .map(|entry| entry.record())
-            .filter(|record| record.account_id == account_id && record.store_ids.iter().any(|id| id == store_id))
-            .collect();
+    pub async fn list(&self, account_id: &str, store_id: &str) -> Vec<QueryRecord> {
+        let mut records = Vec::new();
+        for entry in self.entries() {
+            if entry.account_id == account_id {
+                let record = entry.record().await;
+                if record.store_ids.iter().any(|id| id == store_id) {
+                    records.push(record);
+                }
+            }
+        }
         records.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
         records
     }
 }
 
-/// Returns a batch whose string and binary view columns hold only the bytes of their own rows.
-///
-/// A scan's view columns share the buffers of the pages they were decoded from, so a result of a
-/// few rows would otherwise keep (in memory and in its saved file) megabytes of other rows' data: a
-/// one-row `SELECT *` was saved as a 1 MB file. Views nested in structs and lists are left as they
-/// are; the scans produce views at the top level only.
-fn without_unused_view_data(batch: RecordBatch) -> RecordBatch {
-    if !batch
-        .columns()
-        .iter()
-        .any(|column| matches!(column.data_type(), DataType::Utf8View | DataType::BinaryView))
-    {
-        return batch;
-    }
-    let columns = batch
-        .columns()
-        .iter()
-        .map(|column| match column.data_type() {
-            DataType::Utf8View => Arc::new(column.as_string_view().gc()) as ArrayRef,
-            DataType::BinaryView => Arc::new(column.as_binary_view().gc()) as ArrayRef,
-            _ => Arc::clone(column),
-        })
-        .collect();
-    RecordBatch::try_new(batch.schema(), columns).expect("the same columns under the same schema")
-}
-
-/// Returns an entry's record with the statistics and row count of the moment while it runs.
-fn live_record(entry: &QueryEntry) -> QueryRecord {
-    let mut record = entry.record();
-    if let Some(plan) = entry.plan.lock().expect("plan lock").as_ref() {
-        record.scan = measure(plan);
-    }
-    if let Some(rows) = entry.rows.lock().expect("rows lock").as_ref() {
-        record.result_rows = rows.len() as u64;
-    }
-    record
-}
-
 /// Returns once CancelQuery asked for the query to stop.
-async fn cancel_requested(cancelled: &mut watch::Receiver<bool>) {
-    if cancelled.wait_for(|cancel| *cancel).await.is_err() {
+async fn cancel_requested(phase: &mut watch::Receiver<Phase>) {
+    if phase.wait_for(|phase| *phase != Phase::Active).await.is_err() {
         // The sender lives as long as the query's entry, so this does not happen; wait forever.
         std::future::pending::<()>().await;
     }
@@ -936,27 +680,6 @@ fn resolve_store<'a>(
     Ok(store)
 }
 
-/// Checks that the bucket of a `DeliveryS3Uri` can be listed on the configured S3 endpoint.
-async fn check_bucket(uri: &str) -> Result<(), QueryError> {
-    let target = S3Location::read(uri)
-        .map_err(|problem| QueryError::S3BucketDoesNotExist(uri.to_string(), problem.reason().to_string()))?;
-    let unreachable = |reason: String| QueryError::S3BucketDoesNotExist(target.bucket.clone(), reason);
-    let bucket = traillake_lake::root::s3_bucket(&target.bucket).map_err(|error| unreachable(error.to_string()))?;
-    let prefix = (!target.prefix.is_empty()).then(|| Path::from(target.prefix.trim_end_matches('/')));
-    let first = tokio::time::timeout(Duration::from_secs(10), async {
-        bucket.list(prefix.as_ref()).next().await
-    })
-    .await;
-    match first {
-        Err(_) => Err(unreachable("it did not answer within 10 seconds".to_string())),
-        Ok(Some(Err(object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }))) => {
-            Err(QueryError::InsufficientS3BucketPolicy(target.bucket.clone()))
-        }
-        Ok(Some(Err(error))) => Err(unreachable(error.to_string())),
-        Ok(_) => Ok(()),
-    }
-}
-
 /// Returns DataFusion's runtime of the engine's queries: a memory pool of
 /// [`EngineSettings::memory_bytes`] shared fairly among the operators that spill (and naming the
 /// largest consumers when it runs out), and the folder they spill to.
@@ -982,48 +705,4 @@ fn error_message(message: &str) -> String {
         text.push('.');
     }
     text
-}
-
-/// Returns the AWS name of a status.
-pub fn status_name(status: QueryStatus) -> &'static str {
-    match status {
-        QueryStatus::Unspecified => "UNSPECIFIED",
-        QueryStatus::Queued => "QUEUED",
-        QueryStatus::Running => "RUNNING",
-        QueryStatus::Finished => "FINISHED",
-        QueryStatus::Failed => "FAILED",
-        QueryStatus::Cancelled => "CANCELLED",
-        QueryStatus::TimedOut => "TIMED_OUT",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rows_of(bytes: usize) -> Arc<ResultRows> {
-        use datafusion::arrow::array::UInt8Array;
-        let column: ArrayRef = Arc::new(UInt8Array::from(vec![0u8; bytes]));
-        let batch = RecordBatch::try_from_iter([("b", column)]).unwrap();
-        Arc::new(ResultRows {
-            schema: batch.schema(),
-            batches: vec![batch],
-        })
-    }
-
-    #[test]
-    fn result_cache_drops_the_results_read_least_lately() {
-        let size = rows_of(1000).memory_size();
-        let mut cache = ResultCache::new(size * 2);
-        cache.insert("a", rows_of(1000));
-        cache.insert("b", rows_of(1000));
-        assert!(cache.get("a").is_some(), "a is read: b is now read least lately");
-        cache.insert("c", rows_of(1000));
-        assert!(cache.get("b").is_none());
-        assert!(cache.get("a").is_some() && cache.get("c").is_some());
-        assert_eq!(cache.bytes, size * 2);
-        // Larger than the whole cache: not kept, and nothing dropped for it.
-        cache.insert("huge", rows_of(10_000));
-        assert!(cache.get("huge").is_none() && cache.get("a").is_some() && cache.get("c").is_some());
-    }
 }

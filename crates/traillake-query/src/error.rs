@@ -1,5 +1,6 @@
 //! `QueryError`: what can go wrong with a query, for the service layer to turn into `ApiError`.
 
+use datafusion::arrow::error::ArrowError;
 use traillake_lake::LakeError;
 
 /// A failure of a query operation.
@@ -39,7 +40,19 @@ pub enum QueryError {
     /// Object storage failed.
     #[error("object storage: {0}")]
     Storage(#[from] object_store::Error),
+    /// Arrow failed on the results (keeping, reading or naming their columns).
+    #[error("results: {0}")]
+    Arrow(#[from] ArrowError),
+    /// A value of query `.0`'s results could not be rendered as text.
+    #[error("rendering a value of query {0}: {1}")]
+    Render(String, #[source] ArrowError),
+    /// A GetQueryResults token that is not a page token of query `.0`.
+    #[error("the NextToken is not a page token of query {0}")]
+    InvalidNextToken(String),
 }
+
+/// The result of a query operation.
+pub type Result<T, E = QueryError> = std::result::Result<T, E>;
 
 impl From<traillake_sql::InvalidStatement> for QueryError {
     fn from(error: traillake_sql::InvalidStatement) -> Self {

@@ -8,7 +8,9 @@ pub mod engine;
 pub mod error;
 pub mod functions;
 pub mod planner;
+pub mod record;
 pub mod render;
+pub mod results;
 pub mod set_operations;
 pub mod statistics;
 pub mod store_files;
@@ -16,5 +18,7 @@ pub mod store_files;
 /// The SQL front end (`traillake-sql`): the dialect parsed, checked and rewritten.
 pub use traillake_sql as dialect;
 
-pub use engine::{EngineSettings, QueryEngine, QueryRecord, ResultRows};
-pub use error::QueryError;
+pub use engine::{EngineSettings, QueryEngine};
+pub use error::{QueryError, Result};
+pub use record::QueryRecord;
+pub use results::{ArrowResults, ResultPage, ResultRows};

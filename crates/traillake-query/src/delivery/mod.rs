@@ -5,26 +5,32 @@
 //! when one reaches the size bound) and then `result_sign.json`, which lists each file's SHA-256
 //! and signs them with the current key of [`keys::SigningKeys`]. Files are written as multipart
 //! uploads while the rows are rendered, so a large result is never held a second time in memory.
+//! StartQuery checks the bucket of a DeliveryS3Uri first ([`check_bucket`]); an ended query's
+//! delivery is [`deliver_query`], over the record, the rows and the [`DeliveryTarget`].
 
 pub mod keys;
 
 use std::io::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::RecordBatch;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use futures::StreamExt as _;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload, WriteMultipart};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use traillake_api::s3_location::S3Location;
-use traillake_api::shapes::DeliveryStatus;
+use traillake_api::shapes::{DeliveryStatus, QueryStatus};
 
-use crate::engine::ResultRows;
+use crate::record::QueryRecord;
+use crate::results::ResultRows;
+use crate::{QueryError, Result as QueryResult};
 use crate::render::render;
-use keys::SigningKey;
+use keys::{SigningKey, SigningKeys};
 
 /// The name of the sign file of a delivery.
 pub const SIGN_FILE: &str = "result_sign.json";
@@ -119,6 +125,96 @@ impl DeliveryFailure {
     }
 }
 
+impl From<std::io::Error> for DeliveryFailure {
+    fn from(error: std::io::Error) -> Self {
+        Self::failed(error.to_string())
+    }
+}
+
+impl From<csv::Error> for DeliveryFailure {
+    fn from(error: csv::Error) -> Self {
+        Self::failed(error.to_string())
+    }
+}
+
+/// Where a server's deliveries go and how they are cut and signed.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryTarget<'a> {
+    /// The keys that sign.
+    pub keys: &'a SigningKeys,
+    /// The server's Region, for the sign file.
+    pub region: &'a str,
+    /// The compressed size at which a result file is closed and the next one begun.
+    pub max_file_bytes: usize,
+}
+
+/// Delivers an ended query's results as its status asks (a FINISHED query's rows; nothing for a
+/// query that ended otherwise: partial results are never delivered) and returns the
+/// DeliveryStatus to keep.
+pub async fn deliver_query(record: &QueryRecord, rows: &ResultRows, target: DeliveryTarget<'_>) -> DeliveryStatus {
+    match record.status {
+        QueryStatus::Finished => match deliver_finished(record, rows, target).await {
+            Ok(()) => DeliveryStatus::Success,
+            Err(failure) => {
+                tracing::warn!(query_id = %record.id, status = ?failure.status, error = %failure, "delivering the results failed");
+                failure.status
+            }
+        },
+        QueryStatus::Cancelled => DeliveryStatus::Cancelled,
+        _ => DeliveryStatus::Failed,
+    }
+}
+
+async fn deliver_finished(
+    record: &QueryRecord,
+    rows: &ResultRows,
+    target: DeliveryTarget<'_>,
+) -> Result<(), DeliveryFailure> {
+    let uri = record.delivery_s3_uri.as_deref().unwrap_or_default();
+    let location =
+        S3Location::read(uri).map_err(|problem| DeliveryFailure::failed(format!("{uri} {}", problem.reason())))?;
+    let bucket =
+        traillake_lake::root::s3_bucket(&location.bucket).map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+    let now = Utc::now();
+    let key = target.keys.current(now).await.map_err(|error| DeliveryFailure {
+        status: DeliveryStatus::FailedSigningFile,
+        message: format!("no signing key: {error}"),
+    })?;
+    let delivery = Delivery {
+        bucket,
+        // The day the query ended, so that a delivery done again writes over the same files.
+        folder: folder(&location, &record.account_id, &record.id, record.ended.unwrap_or(now)),
+        column_keys: &record.column_keys,
+        key: &key,
+        region: target.region,
+        max_file_bytes: target.max_file_bytes,
+    };
+    let sign_file = delivery.deliver(rows, now).await?;
+    tracing::info!(query_id = %record.id, files = sign_file.files.len(), folder = %delivery.folder, "delivered the results");
+    Ok(())
+}
+
+/// Checks that the bucket of a `DeliveryS3Uri` can be listed on the configured S3 endpoint.
+pub async fn check_bucket(uri: &str) -> QueryResult<()> {
+    let target = S3Location::read(uri)
+        .map_err(|problem| QueryError::S3BucketDoesNotExist(uri.to_string(), problem.reason().to_string()))?;
+    let unreachable = |reason: String| QueryError::S3BucketDoesNotExist(target.bucket.clone(), reason);
+    let bucket = traillake_lake::root::s3_bucket(&target.bucket).map_err(|error| unreachable(error.to_string()))?;
+    let prefix = (!target.prefix.is_empty()).then(|| Path::from(target.prefix.trim_end_matches('/')));
+    let first = tokio::time::timeout(Duration::from_secs(10), async {
+        bucket.list(prefix.as_ref()).next().await
+    })
+    .await;
+    match first {
+        Err(_) => Err(unreachable("it did not answer within 10 seconds".to_string())),
+        Ok(Some(Err(object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }))) => {
+            Err(QueryError::InsufficientS3BucketPolicy(target.bucket.clone()))
+        }
+        Ok(Some(Err(error))) => Err(unreachable(error.to_string())),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// What a delivery needs besides the rows.
 pub struct Delivery<'a> {
     /// The bucket's object store.
@@ -199,9 +295,7 @@ impl Delivery<'_> {
             hash: Sha256::new(),
             compressed_bytes: 0,
         };
-        file.text
-            .write_record(self.column_keys)
-            .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        file.text.write_record(self.column_keys)?;
         Ok(file)
     }
 }
@@ -228,13 +322,9 @@ impl ResultFile {
         for column in batch.columns() {
             let value =
                 render(column, row).map_err(|error| DeliveryFailure::failed(format!("rendering a value: {error}")))?;
-            self.text
-                .write_field(value.unwrap_or_default())
-                .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+            self.text.write_field(value.unwrap_or_default())?;
         }
-        self.text
-            .write_record(None::<&[u8]>)
-            .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+        self.text.write_record(None::<&[u8]>)?;
         if self.text.get_ref().len() >= TEXT_BYTES {
             self.compress_text()?;
         }
@@ -245,15 +335,9 @@ impl ResultFile {
     /// compressed size is known to within one piece of text.
     fn compress_text(&mut self) -> Result<(), DeliveryFailure> {
         let text = std::mem::replace(&mut self.text, csv::Writer::from_writer(Vec::new()));
-        let text = text
-            .into_inner()
-            .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
-        self.gzip
-            .write_all(&text)
-            .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
-        self.gzip
-            .flush()
-            .map_err(|error| DeliveryFailure::failed(error.to_string()))
+        let text = text.into_inner().map_err(|error| error.into_error())?;
+        self.gzip.write_all(&text)?;
+        Ok(self.gzip.flush()?)
     }
 
     /// Hands the compressed bytes gathered so far to the upload, which sends them in parts.

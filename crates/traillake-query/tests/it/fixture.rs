@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use traillake_api::selectors::StoreKind;
-use traillake_lake::loader::{EventWriter, file_rows, oldest_kept};
+use traillake_lake::catalog::oldest_kept;
+use traillake_lake::loader::{EventWriter, file_rows};
 use traillake_lake::{EventTable, LakeRoot, RootLocation};
 use traillake_query::planner::StoreSource;
 

@@ -8,11 +8,11 @@ use serde::Serialize;
 use serde::ser::{Error as _, SerializeMap as _, SerializeSeq as _, Serializer};
 use traillake_api::ApiError;
 
-use crate::service::ResultPage;
+use traillake_query::ResultPage;
 
 /// Returns the JSON body of GetQueryResults' answer.
 pub(super) fn encode_result_page(page: &ResultPage) -> Result<Vec<u8>, ApiError> {
-    let Ok(serde_json::Value::Object(mut head)) = serde_json::to_value(&page.head) else {
+    let Ok(serde_json::Value::Object(mut head)) = serde_json::to_value(page.head()) else {
         unreachable!("a response shape is a JSON object")
     };
     head.remove("QueryResultRows");
@@ -53,11 +53,7 @@ impl Serialize for Row<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut columns = serializer.serialize_seq(None)?;
         for (column, key) in self.batch.columns().iter().zip(&self.page.keys) {
-            // The page logs why a value could not be rendered.
-            let value = self
-                .page
-                .value(column, self.row)
-                .map_err(|error| S::Error::custom(error.message))?;
+            let value = self.page.value(column, self.row).map_err(S::Error::custom)?;
             if let Some(value) = value {
                 columns.serialize_element(&Column(key, &value))?;
             }
@@ -82,9 +78,9 @@ mod tests {
     use std::sync::Arc;
 
     use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-    use traillake_api::shapes::{GetQueryResultsResponse, QueryStatistics, QueryStatus};
+    use traillake_api::shapes::QueryStatus;
     use traillake_api::wire::encode;
-    use traillake_query::ResultRows;
+    use traillake_query::{QueryRecord, ResultRows};
 
     use super::*;
 
@@ -101,24 +97,25 @@ mod tests {
             schema: first.schema(),
             batches: vec![first.clone(), batch(vec![Some("D"), Some("E")], vec![4, 5])],
         };
-        let head = GetQueryResultsResponse {
-            query_status: Some(QueryStatus::Finished.into()),
-            query_statistics: Some(QueryStatistics {
-                results_count: Some(3),
-                total_results_count: Some(5),
-                bytes_scanned: Some(10),
-            }),
-            query_result_rows: Vec::new(),
-            next_token: Some("token".to_string()),
+        let record = QueryRecord {
+            id: "q".into(),
+            account_id: "123456789012".into(),
+            statement: "SELECT eventName, n FROM store".into(),
+            store_ids: vec!["store".into()],
+            status: QueryStatus::Finished,
             error_message: None,
+            created: chrono::Utc::now(),
+            started: None,
+            ended: None,
+            column_keys: vec!["eventName".into(), "n".into()],
+            scan: Default::default(),
+            result_rows: 5,
+            delivery_s3_uri: None,
+            delivery_status: None,
         };
-        let page = ResultPage::new(
-            head,
-            vec!["eventName".into(), "n".into()],
-            "q".into(),
-            Arc::new(rows),
-            1..4,
-        );
+        let token = ResultPage::new(record.clone(), Arc::new(rows.clone()), None, 1).unwrap().next_token;
+        let page = ResultPage::new(record, Arc::new(rows), token.as_deref(), 3).unwrap();
+        assert_eq!(page.len(), 3);
         let written: serde_json::Value = serde_json::from_slice(&encode_result_page(&page).unwrap()).unwrap();
         let shaped: serde_json::Value = serde_json::from_slice(&encode(&page.into_response().unwrap())).unwrap();
         assert_eq!(written, shaped);

@@ -11,7 +11,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use traillake_api::shapes::ArrowIpcChunk;
 
-use crate::service::ArrowResults;
+use traillake_query::ArrowResults;
 
 /// The most bytes of one piece of an Arrow stream, below the 4 MiB a gRPC client accepts in one
 /// message by default.

@@ -24,7 +24,7 @@ use traillake_api::{ApiError, ErrorCode};
 use super::arrow::{portable, portable_schema};
 use super::cloudtrail::QUERY_STATUS;
 use super::{Call, Front};
-use crate::service::ArrowResults;
+use traillake_query::ArrowResults;
 
 /// The Flight service over query results.
 #[derive(Debug, Clone)]

@@ -56,7 +56,13 @@ fn query_api_error(error: QueryError) -> ApiError {
         QueryError::InactiveQuery(..) => ErrorCode::InactiveQueryException,
         QueryError::S3BucketDoesNotExist(..) => ErrorCode::S3BucketDoesNotExistException,
         QueryError::InsufficientS3BucketPolicy(_) => ErrorCode::InsufficientS3BucketPolicyException,
-        QueryError::Lake(_) | QueryError::Engine(_) | QueryError::Storage(_) | QueryError::Signing(_) => {
+        QueryError::InvalidNextToken(_) => ErrorCode::InvalidNextTokenException,
+        QueryError::Lake(_)
+        | QueryError::Engine(_)
+        | QueryError::Storage(_)
+        | QueryError::Signing(_)
+        | QueryError::Arrow(_)
+        | QueryError::Render(..) => {
             tracing::error!(%error, "query operation failed");
             return ApiError::internal();
         }

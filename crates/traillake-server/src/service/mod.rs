@@ -21,7 +21,6 @@ use traillake_ingest::imports::Imports;
 use traillake_lake::Catalog;
 use traillake_query::QueryEngine;
 
-pub use queries::{ArrowResults, ResultPage};
 
 /// The settings of the service layer.
 #[derive(Debug, Clone)]

@@ -1,23 +1,17 @@
 //! StartQuery, DescribeQuery, GetQueryResults, CancelQuery, ListQueries.
 
-use std::ops::Range;
-use std::sync::Arc;
-
 use chrono::{SecondsFormat, Utc};
-use datafusion::arrow::array::{ArrayRef, RecordBatch};
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use traillake_api::arn;
 use traillake_api::paging;
 use traillake_api::queries::{check_list, check_query_request, check_results, check_start};
 use traillake_api::shapes::{
     CancelQueryResponse, DescribeQueryResponse, GetQueryResultsRequest, GetQueryResultsResponse, ListQueriesRequest,
-    ListQueriesResponse, Query, QueryRequest, QueryResultColumn, QueryResultRow, QueryStatistics,
+    ListQueriesResponse, Query, QueryRequest,
     QueryStatisticsForDescribeQuery, QueryStatus, StartQueryRequest, StartQueryResponse,
 };
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};
-use traillake_query::render::render;
-use traillake_query::{QueryRecord, ResultRows};
+use traillake_query::{ArrowResults, QueryRecord, ResultPage};
 
 use super::Service;
 use super::errors::IntoApi as _;
@@ -95,7 +89,7 @@ impl Service {
         let query_id = check_query_request(&request)?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
-        let record = self.queries.describe(&ctx.account_id, &query_id).api()?;
+        let record = self.queries.describe(&ctx.account_id, &query_id).await.api()?;
         self.check_query_stores(ctx, &record).await?;
         let now = Utc::now();
         Ok(DescribeQueryResponse {
@@ -123,7 +117,7 @@ impl Service {
         ctx: &RequestContext,
         request: GetQueryResultsRequest,
     ) -> Result<GetQueryResultsResponse, ApiError> {
-        self.result_page(ctx, request).await?.into_response()
+        self.result_page(ctx, request).await?.into_response().api()
     }
 
     /// GetQueryResults' page, its rows still Arrow, for the JSON gateway to write out.
@@ -137,35 +131,7 @@ impl Service {
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
         let (record, rows) = self.queries.results(&ctx.account_id, &page.query_id).await.api()?;
         self.check_query_stores(ctx, &record).await?;
-        let total = rows.len();
-        let start = match page.next_token.as_deref() {
-            None => 0,
-            Some(token) => page_offset(&page.query_id, token, total)?,
-        };
-        let end = (start + page.max_rows).min(total);
-        let next_token =
-            (end < total).then(|| paging::encode_token("GetQueryResults", &format!("{}:{end}", record.id)));
-        let keys = (0..rows.schema.fields().len())
-            .map(|index| {
-                record
-                    .column_keys
-                    .get(index)
-                    .cloned()
-                    .unwrap_or_else(|| format!("_col{index}"))
-            })
-            .collect();
-        let head = GetQueryResultsResponse {
-            query_status: Some(record.status.into()),
-            query_statistics: Some(QueryStatistics {
-                results_count: Some((end - start) as i32),
-                total_results_count: Some(total.min(i32::MAX as usize) as i32),
-                bytes_scanned: Some(record.scan.bytes_scanned as i64),
-            }),
-            query_result_rows: Vec::new(),
-            next_token,
-            error_message: record.error_message,
-        };
-        Ok(ResultPage::new(head, keys, record.id, rows, start..end))
+        ResultPage::new(record, rows, page.next_token.as_deref(), page.max_rows).api()
     }
 
     /// CancelQuery.
@@ -177,7 +143,7 @@ impl Service {
         let query_id = check_query_request(&request)?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
-        let record = self.queries.describe(&ctx.account_id, &query_id).api()?;
+        let record = self.queries.describe(&ctx.account_id, &query_id).await.api()?;
         self.check_query_stores(ctx, &record).await?;
         let record = self.queries.cancel(&ctx.account_id, &query_id).await.api()?;
         Ok(CancelQueryResponse {
@@ -204,6 +170,7 @@ impl Service {
         let matching: Vec<QueryRecord> = self
             .queries
             .list(&ctx.account_id, &store_id)
+            .await
             .into_iter()
             .filter(|r| listing.start.is_none_or(|start| r.created >= start))
             .filter(|r| listing.end.is_none_or(|end| r.created <= end))
@@ -232,24 +199,6 @@ impl Service {
     }
 }
 
-/// A query's results with their Arrow types, for the gRPC stream and Arrow Flight.
-#[derive(Debug, Clone)]
-pub struct ArrowResults {
-    /// The query's status: FINISHED, CANCELLED or TIMED_OUT.
-    pub status: QueryStatus,
-    /// The schema, its fields named by the result column keys (as GetQueryResults names columns).
-    pub schema: SchemaRef,
-    /// Every row the query kept, in result order.
-    pub batches: Vec<RecordBatch>,
-}
-
-impl ArrowResults {
-    /// Returns the number of rows.
-    pub fn num_rows(&self) -> usize {
-        self.batches.iter().map(RecordBatch::num_rows).sum()
-    }
-}
-
 impl Service {
     /// GetQueryResultsArrow (gRPC) and Arrow Flight's DoGet: waits for a QUEUED or RUNNING query
     /// to end, then returns every row it kept with their Arrow types; a FAILED query has no results
@@ -272,135 +221,9 @@ impl Service {
             ));
         }
         let (record, rows) = self.queries.results(&ctx.account_id, &query_id).await.api()?;
-        let fields: Vec<Field> = rows
-            .schema
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(index, field)| match record.column_keys.get(index) {
-                Some(key) => field.as_ref().clone().with_name(key),
-                None => field.as_ref().clone(),
-            })
-            .collect();
-        let schema = Arc::new(Schema::new_with_metadata(fields, rows.schema.metadata().clone()));
-        let mut batches = Vec::with_capacity(rows.batches.len());
-        for batch in &rows.batches {
-            let renamed = RecordBatch::try_new(Arc::clone(&schema), batch.columns().to_vec()).map_err(|error| {
-                tracing::error!(query_id = %record.id, %error, "could not name the result columns");
-                ApiError::internal()
-            })?;
-            batches.push(renamed);
-        }
-        Ok(ArrowResults {
-            status: record.status,
-            schema,
-            batches,
-        })
-    }
-}
-
-/// Returns the row a GetQueryResults token of `query_id` starts at, or InvalidNextTokenException.
-fn page_offset(query_id: &str, token: &str, total: usize) -> Result<usize, ApiError> {
-    let invalid = || {
-        ApiError::new(
-            ErrorCode::InvalidNextTokenException,
-            format!("the NextToken is not a page token of query {query_id}"),
-        )
-    };
-    let position = paging::decode_token("GetQueryResults", token).map_err(|_| invalid())?;
-    let (id, offset) = position.rsplit_once(':').ok_or_else(invalid)?;
-    let offset: usize = offset.parse().map_err(|_| invalid())?;
-    if id != query_id || offset > total {
-        return Err(invalid());
-    }
-    Ok(offset)
-}
-
-/// A page of GetQueryResults with its rows still Arrow: gRPC takes it as the response shape
-/// ([`ResultPage::into_response`]); the JSON gateway writes the rows straight to the wire, each
-/// value rendered once, with no map per value.
-#[derive(Debug)]
-pub struct ResultPage {
-    /// The response without its rows (`query_result_rows` is empty).
-    pub head: GetQueryResultsResponse,
-    /// Each column's key in a result row.
-    pub keys: Vec<String>,
-    query_id: String,
-    rows: Arc<ResultRows>,
-    start: usize,
-    end: usize,
-}
-
-impl ResultPage {
-    /// A page of `rows`, the rows `range` of them.
-    pub fn new(
-        head: GetQueryResultsResponse,
-        keys: Vec<String>,
-        query_id: String,
-        rows: Arc<ResultRows>,
-        range: Range<usize>,
-    ) -> Self {
-        Self {
-            head,
-            keys,
-            query_id,
-            rows,
-            start: range.start,
-            end: range.end,
-        }
-    }
-
-    /// The page's rows, each as a batch and a row of it.
-    pub fn rows(&self) -> impl Iterator<Item = (&RecordBatch, usize)> {
-        let (start, end) = (self.start, self.end);
-        self.rows
-            .batches
-            .iter()
-            .scan(0, |first, batch| {
-                let at = *first;
-                *first += batch.num_rows();
-                Some((at, batch))
-            })
-            .flat_map(move |(at, batch)| {
-                (start.max(at)..end.min(at + batch.num_rows())).map(move |row| (batch, row - at))
-            })
-    }
-
-    /// The number of rows in the page.
-    pub fn len(&self) -> usize {
-        self.end - self.start
-    }
-
-    /// Returns whether the page has no rows.
-    pub fn is_empty(&self) -> bool {
-        self.start == self.end
-    }
-
-    /// A value as Lake renders it; `None` for NULL, which a result row leaves out.
-    pub fn value(&self, column: &ArrayRef, row: usize) -> Result<Option<String>, ApiError> {
-        render(column, row).map_err(|error| {
-            tracing::error!(query_id = %self.query_id, %error, "could not render a result value");
+        ArrowResults::new(&record, &rows).map_err(|error| {
+            tracing::error!(query_id = %record.id, %error, "could not name the result columns");
             ApiError::internal()
-        })
-    }
-
-    /// The response shape, its rows rendered.
-    pub fn into_response(self) -> Result<GetQueryResultsResponse, ApiError> {
-        let mut out = Vec::with_capacity(self.len());
-        for (batch, row) in self.rows() {
-            let mut columns = Vec::with_capacity(batch.num_columns());
-            for (column, key) in batch.columns().iter().zip(&self.keys) {
-                if let Some(value) = self.value(column, row)? {
-                    columns.push(QueryResultColumn {
-                        entry: [(key.clone(), value)].into(),
-                    });
-                }
-            }
-            out.push(QueryResultRow { columns });
-        }
-        Ok(GetQueryResultsResponse {
-            query_result_rows: out,
-            ..self.head
         })
     }
 }
