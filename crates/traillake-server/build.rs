@@ -24,7 +24,8 @@ fn main() {
     let well_known = protoc_bin_vendored::include_path().expect("vendored protoc includes");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     tonic_prost_build::configure()
-        .build_client(false)
+        // Clients too, for the server's integration tests.
+        .build_client(true)
         .extern_path(".traillake.v1", "::traillake_api::shapes")
         .file_descriptor_set_path(out_dir.join("traillake_descriptor.bin"))
         .compile_protos(&[proto_dir.join("service.proto")], &[root, well_known])

@@ -10,6 +10,7 @@ pub mod error;
 pub use traillake_events as events;
 pub mod loader;
 pub mod lock;
+pub mod maintenance;
 pub mod root;
 pub mod table;
 pub mod wal;

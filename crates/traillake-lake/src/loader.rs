@@ -70,11 +70,6 @@ pub fn records_rows(records: &[Cow<'_, RawValue>], oldest_kept: DateTime<Utc>) -
     }
 }
 
-/// Returns the oldest event time a store with the given retention keeps at `now`.
-pub fn oldest_kept(retention_days: i32, now: DateTime<Utc>) -> DateTime<Utc> {
-    now - chrono::Duration::days(i64::from(retention_days))
-}
-
 /// Gathers rows for a store's table and commits them in appends of at least `commit_rows` rows.
 #[derive(Debug)]
 pub struct EventWriter {

@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use traillake_api::selectors::StoreKind;
-use traillake_lake::loader::{EventWriter, FileRows, file_rows, oldest_kept};
+use traillake_lake::loader::{EventWriter, FileRows, file_rows};
 use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeRoot, RootLocation};
 
 /// The arguments of `traillake load`.
@@ -47,7 +47,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
     let catalog = Catalog::load(&root).await?;
     let store = find_store(&catalog, &args.account_id, &args.store).await?;
     let files = list_files(&args.paths)?;
-    let oldest = oldest_kept(store.retention_days, chrono::Utc::now());
+    let oldest = store.oldest_kept(chrono::Utc::now());
     let mut writer = EventWriter::new(EventTable::new(&root, &store.id, store.kind), EventWriter::COMMIT_ROWS);
 
     let progress = ProgressBar::new(files.len() as u64).with_style(

@@ -11,12 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use traillake_ingest::channels::Channels;
-use traillake_ingest::imports::Imports;
 use traillake_ingest::imports::runner::RunSettings;
-use traillake_lake::{Catalog, LakeRoot, RootLocation, RootLock};
-use traillake_query::{EngineSettings, QueryEngine};
-use traillake_server::{Authenticator, Credentials, GatewaySettings, Service, ServiceSettings};
+use traillake_lake::{LakeRoot, RootLocation};
+use traillake_query::EngineSettings;
+use traillake_server::{Authenticator, Credentials, FrontDoorSettings, Server, ServerConfig, ServiceSettings};
 
 /// A self-hosted CloudTrail Lake: event data stores as Parquet, queried in SQL, through AWS's API.
 #[derive(Parser)]
@@ -188,102 +186,50 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let location = RootLocation::parse(&args.root)?;
     let root = LakeRoot::open(location).with_context(|| format!("opening the lake root {}", args.root))?;
-    let lock = RootLock::acquire(&root).await?;
-    let catalog = Arc::new(Catalog::load(&root).await?);
-    let engine_settings = EngineSettings {
-        max_active_per_account: args.max_concurrent_queries,
-        execution_slots: args.query_slots,
-        time_limit: args.query_time_limit,
-        result_retention: args.query_result_retention,
-        region: args.region.clone(),
-        signing_key_period: args.signing_key_rotation,
-        delivery_file_bytes: args.delivery_file_bytes.max(1),
-        memory_bytes: usize::try_from(args.query_memory.as_u64()).unwrap_or(usize::MAX),
-        spill_directory: args.spill_directory.clone(),
-        result_cache_bytes: usize::try_from(args.result_cache.as_u64()).unwrap_or(usize::MAX),
-    };
-    let queries = QueryEngine::open(root.clone(), Arc::clone(&catalog), engine_settings).await?;
-    let import_settings = RunSettings {
-        commit_rows: args.import_commit_rows,
-        files_in_flight: args.import_files_in_flight.max(1),
-        ..RunSettings::default()
-    };
-    let imports = Imports::open(root.clone(), Arc::clone(&catalog), import_settings, true).await?;
-    let channels = Arc::new(Channels::open(root.clone(), Arc::clone(&catalog)).await?);
-    let service = Service::new(
-        Arc::clone(&catalog),
-        Arc::clone(&queries),
-        imports,
-        Arc::clone(&channels),
-        ServiceSettings {
+    let config = ServerConfig {
+        root,
+        listen: args.listen,
+        tls,
+        front: FrontDoorSettings {
+            region: args.region.clone(),
+            authenticator,
+            max_request_bytes: args.max_request_bytes,
+        },
+        service: ServiceSettings {
             max_event_data_stores: args.max_event_data_stores,
             max_channels: args.max_channels,
         },
-    );
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let address = listener.local_addr()?;
-    let purge_every = (args.pending_deletion_period / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
-    let maintenance = tokio::spawn(traillake_server::maintain_lake(
-        root.clone(),
-        Arc::clone(&catalog),
-        queries,
-        args.maintenance_interval,
-        (args.query_time_limit + Duration::from_secs(600)).max(Duration::from_secs(2 * 3600)),
-    ));
-    let purge = tokio::spawn(traillake_server::purge_deleted_stores(
-        Arc::clone(&catalog),
-        args.pending_deletion_period,
-        purge_every,
-    ));
-
-    match &authenticator {
-        Authenticator::Development { account_id } => tracing::warn!(
-            %account_id,
-            "no credentials are configured: no signature is checked and every access key maps to the development account"
-        ),
-        Authenticator::Verified(credentials) => {
-            tracing::info!(
-                access_keys = credentials.len(),
-                "requests must be signed (SigV4) with a configured access key"
-            )
-        }
-    }
-    let scheme = if tls.is_some() { "https" } else { "http" };
+        engine: EngineSettings {
+            max_active_per_account: args.max_concurrent_queries,
+            execution_slots: args.query_slots,
+            time_limit: args.query_time_limit,
+            result_retention: args.query_result_retention,
+            region: args.region.clone(),
+            signing_key_period: args.signing_key_rotation,
+            delivery_file_bytes: args.delivery_file_bytes.max(1),
+            memory_bytes: usize::try_from(args.query_memory.as_u64()).unwrap_or(usize::MAX),
+            spill_directory: args.spill_directory.clone(),
+            result_cache_bytes: usize::try_from(args.result_cache.as_u64()).unwrap_or(usize::MAX),
+        },
+        imports: RunSettings {
+            commit_rows: args.import_commit_rows,
+            files_in_flight: args.import_files_in_flight.max(1),
+            ..RunSettings::default()
+        },
+        maintenance_interval: args.maintenance_interval,
+        pending_deletion_period: args.pending_deletion_period,
+    };
+    let server = Server::open(config).await?;
     println!(
-        "traillake listening on {scheme}://{address} (root {}, region {})",
-        root.location(),
+        "traillake listening on {scheme}://{} (root {}, region {})",
+        server.local_addr(),
+        server.root().location(),
         args.region
     );
-
-    let mut lost = lock.lost();
-    let shutdown = async move {
-        tokio::select! {
-            () = terminate_signal() => tracing::info!("shutting down"),
-            Ok(_) = lost.wait_for(Option::is_some) => tracing::error!("shutting down: the lake root's lock was lost"),
-        }
-    };
-    let settings = GatewaySettings {
-        region: args.region,
-        authenticator,
-        max_request_bytes: args.max_request_bytes,
-    };
-    let kept_status = {
-        let channels = Arc::clone(&channels);
-        tokio::spawn(async move { channels.keep_ingestion_status_every(Duration::from_secs(5)).await })
-    };
-    traillake_server::serve(listener, tls, service, settings, shutdown).await?;
-    purge.abort();
-    maintenance.abort();
-    kept_status.abort();
-    if let Err(error) = channels.keep_ingestion_status().await {
-        tracing::warn!(%error, "could not keep the channels' IngestionStatus");
-    }
-    lock.release().await;
-    tracing::info!("stopped");
+    server.run(terminate_signal()).await?;
     Ok(())
 }
 

@@ -18,7 +18,6 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use traillake_api::selectors::StoreKind;
 use traillake_api::shapes::ImportStatus;
-use traillake_lake::loader::oldest_kept;
 use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeError, LakeRoot};
 
 use self::failures::Failures;
@@ -313,7 +312,7 @@ impl Imports {
         let source = TrailSource::open(&record.source.bucket, &record.source.prefix)?;
         let table = EventTable::new(&self.root, &record.destination, StoreKind::CloudTrail);
         let (stop, stopped) = watch::channel(false);
-        let oldest = oldest_kept(store.retention_days, Utc::now());
+        let oldest = store.oldest_kept(Utc::now());
         let runner = Runner::new(
             record,
             failures,

@@ -84,6 +84,17 @@ impl EventDataStoreRecord {
     pub fn data_prefix(&self) -> Path {
         data_prefix(&self.id)
     }
+
+    /// Returns the oldest event time the store keeps at `now`: queries see no older event, and
+    /// loads and imports store none.
+    pub fn oldest_kept(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        oldest_kept(self.retention_days, now)
+    }
+}
+
+/// Returns the oldest event time a store with the given retention keeps at `now`.
+pub fn oldest_kept(retention_days: i32, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - Duration::days(i64::from(retention_days))
 }
 
 /// Returns the folder of a store's data, relative to the root.
@@ -517,6 +528,22 @@ impl Catalog {
             .policy
             .clone()
             .ok_or(LakeError::ResourcePolicyNotFound(parts.name))
+    }
+
+    /// Purges the stores whose pending deletion period `wait` ended, every `every`, for ever.
+    pub async fn purge_deleted_every(&self, wait: std::time::Duration, every: std::time::Duration) {
+        let wait = Duration::from_std(wait).unwrap_or(Duration::days(7));
+        loop {
+            match self.purge_deleted(wait, Utc::now()).await {
+                Ok(purged) => {
+                    for id in purged {
+                        tracing::info!(store_id = %id, "event data store purged");
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "purging deleted event data stores failed; will retry"),
+            }
+            tokio::time::sleep(every).await;
+        }
     }
 
     /// Purges the stores that have been pending deletion for `wait` or longer: their data, then

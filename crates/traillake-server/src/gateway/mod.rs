@@ -18,30 +18,20 @@ use traillake_api::shapes::PutAuditEventsRequest;
 use traillake_api::wire::{decode, encode};
 use traillake_api::{ApiError, ErrorCode, Operation, RequestContext};
 
-use crate::auth::{Api, Authenticator, SignedRequest};
+use crate::auth::{Api, SignedRequest};
+use crate::front::FrontDoorSettings;
 use crate::service::Service;
 
 const CLOUDTRAIL_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const CLOUDTRAIL_DATA_CONTENT_TYPE: &str = "application/json";
 
-/// The settings of the gateway.
-#[derive(Debug, Clone)]
-pub struct GatewaySettings {
-    /// The Region the server serves.
-    pub region: String,
-    /// How requests are authenticated.
-    pub authenticator: Authenticator,
-    /// The largest request body accepted; larger ones get HTTP 413.
-    pub max_request_bytes: usize,
-}
-
 struct GatewayState {
     service: Service,
-    settings: GatewaySettings,
+    settings: FrontDoorSettings,
 }
 
 /// Returns the router of the JSON gateway.
-pub fn router(service: Service, settings: GatewaySettings) -> Router {
+pub fn router(service: Service, settings: FrontDoorSettings) -> Router {
     Router::new()
         .fallback(handle)
         .with_state(Arc::new(GatewayState { service, settings }))
@@ -54,10 +44,6 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if crate::grpc::is_grpc(&headers) {
-        // gRPC methods are routed before the gateway: a gRPC call here names no method traillake has.
-        return tonic::Status::unimplemented(format!("no gRPC method at {}", uri.path())).into_http();
-    }
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let route = Route::of(&method, &uri, &headers);

@@ -20,7 +20,7 @@ use tonic::{Extensions, Response, Status};
 use traillake_api::{ApiError, RequestContext};
 
 use crate::auth::{Api, Authenticator, SignedRequest};
-use crate::gateway::GatewaySettings;
+use crate::front::{FrontDoorSettings, is_grpc};
 use crate::service::Service;
 
 /// The services generated from `proto/traillake/v1/service.proto`.
@@ -39,7 +39,7 @@ const REQUEST_ID: &str = "x-amzn-requestid";
 #[derive(Debug, Clone)]
 struct Front {
     service: Service,
-    settings: GatewaySettings,
+    settings: FrontDoorSettings,
 }
 
 impl Front {
@@ -152,7 +152,7 @@ impl Call {
 }
 
 /// Returns the router of the gRPC services, to serve beside the JSON gateway's.
-pub async fn router(service: Service, settings: GatewaySettings) -> axum::Router {
+pub async fn router(service: Service, settings: FrontDoorSettings) -> axum::Router {
     let max_message = settings.max_request_bytes;
     let front = Front { service, settings };
     let cloudtrail = generated::cloud_trail_server::CloudTrailServer::new(cloudtrail::CloudTrailRpcs(front.clone()))
@@ -198,10 +198,3 @@ pub async fn router(service: Service, settings: GatewaySettings) -> axum::Router
         .layer(axum::middleware::from_fn_with_state(authenticator, authenticate))
 }
 
-/// Returns true for a request in the gRPC protocol, by its content type.
-pub fn is_grpc(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/grpc"))
-}

@@ -1,0 +1,69 @@
+//! What the two front doors share, and the choice between them on one listener: the settings
+//! both read ([`FrontDoorSettings`]), and [`serve`], which sends gRPC calls (by their content
+//! type and method path) to the gRPC router and every other request to the JSON gateway.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::HeaderMap;
+use tokio::net::TcpListener;
+use tower::ServiceExt as _;
+
+use crate::auth::Authenticator;
+use crate::service::Service;
+use crate::{gateway, grpc, tls};
+
+/// The settings of both front doors.
+#[derive(Debug, Clone)]
+pub struct FrontDoorSettings {
+    /// The Region the server serves.
+    pub region: String,
+    /// How requests are authenticated.
+    pub authenticator: Authenticator,
+    /// The largest request body accepted; larger ones get HTTP 413.
+    pub max_request_bytes: usize,
+}
+
+/// Returns true for a request in the gRPC protocol, by its content type.
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/grpc"))
+}
+
+/// Serves the JSON gateway and gRPC on `listener` (HTTP/1.1 and HTTP/2, told apart per
+/// connection; over TLS when `tls` is given) until `shutdown` completes, then finishes the
+/// requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    service: Service,
+    settings: FrontDoorSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let gateway = gateway::router(service.clone(), settings.clone());
+    // gRPC calls are routed by their method path; a gRPC call that no route took names no method
+    // traillake has, and every other request goes to the JSON gateway.
+    let app = grpc::router(service, settings)
+        .await
+        .fallback(move |request: Request| async move {
+            if is_grpc(request.headers()) {
+                let status = tonic::Status::unimplemented(format!("no gRPC method at {}", request.uri().path()));
+                return status.into_http::<axum::body::Body>();
+            }
+            match gateway.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        });
+    match tls {
+        Some(config) => {
+            axum::serve(tls::TlsListener::new(listener, config)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+    }
+}
