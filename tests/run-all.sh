@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Installs what the tests need and runs them all: the Rust tests, then the API tests (boto3 and the
-# AWS CLI against the real server binary, moto's S3 server for S3 roots), AWS's Smithy Python SDK
-# and the AWS SDK for JavaScript v3 against it, then each fuzz target for FUZZ_SECONDS (60).
+# Checks formatting, lints and doc links, installs what the tests need and runs them all: the Rust
+# tests, then the API tests (boto3 and the AWS CLI against the real server binary, moto's S3 server
+# for S3 roots), AWS's Smithy Python SDK and the AWS SDK for JavaScript v3 against it, then each
+# fuzz target for FUZZ_SECONDS (60).
 #   TRAILLAKE_VENV     the Python virtualenv to use or create (default ~/.cache/traillake-venv)
 #   CARGO_TARGET_DIR   where cargo builds (default ./target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Style and lints are gates, first: the formatting of rustfmt.toml (the workspace and fuzz/), clippy
+# with the workspace's lints (Cargo.toml) as errors, and the docs' links, private items included
+# since the docs link to them. Same target folder as the tests, so clippy's check build is reused.
+cargo fmt --all --check
+(cd fuzz && cargo fmt --check)
+cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-items --locked
 
 venv="${TRAILLAKE_VENV:-$HOME/.cache/traillake-venv}"
 if [ ! -x "$venv/bin/python" ]; then

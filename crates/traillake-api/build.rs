@@ -56,7 +56,7 @@ fn main() {
     let mut config = prost_build::Config::new();
     config.protoc_executable(&protoc);
     let fds = config
-        .load_fds(&protos, &[root.clone(), well_known])
+        .load_fds(&protos, &[root, well_known])
         .expect("protoc compiles proto/");
 
     let mut enum_impls = String::new();

@@ -8,7 +8,7 @@ macro_rules! error_codes {
         /// The AWS error codes traillake answers with: the botocore model's exceptions of the
         /// CloudTrail and CloudTrail Data APIs, and the unmodelled codes of the AWS JSON protocol.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum ErrorCode { $($code),* }
+        pub enum ErrorCode { $(#[doc = concat!("`", stringify!($code), "`.")] $code),* }
 
         impl ErrorCode {
             /// Returns the code as it travels in `__type` and `X-Amzn-ErrorType`.

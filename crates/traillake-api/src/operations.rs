@@ -12,7 +12,7 @@ macro_rules! operations {
     ($($name:ident),* $(,)?) => {
         /// The 60 operations of the CloudTrail API (botocore model 2013-11-01).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Operation { $($name),* }
+        pub enum Operation { $(#[doc = concat!("`", stringify!($name), "`.")] $name),* }
 
         impl Operation {
             /// Every operation, in alphabetical order.

@@ -34,11 +34,15 @@ const LONGEST_NAME: usize = 64;
 /// A schema field made ready for reading JSON into it.
 #[derive(Debug)]
 pub enum Shape {
+    /// A string.
     Text,
+    /// A boolean.
     Boolean,
+    /// A timestamp in microseconds, UTC.
     Timestamp,
     /// A `map<string,string>`, with its entries field.
     Map(FieldRef),
+    /// A struct, with its fields' shapes.
     Struct(StructShape),
     /// A list, with its item field and the item's shape.
     List(FieldRef, Box<Shape>),
@@ -121,8 +125,11 @@ impl Shape {
 /// One value of a row, of its field's type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell<'a> {
+    /// NULL.
     Null,
+    /// A string.
     Text(Cow<'a, str>),
+    /// A boolean.
     Boolean(bool),
     /// Microseconds since the epoch, UTC.
     Timestamp(i64),
@@ -130,6 +137,7 @@ pub enum Cell<'a> {
     Map(Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>),
     /// A value per field, in the fields' order.
     Struct(Vec<Cell<'a>>),
+    /// The items, in order.
     List(Vec<Cell<'a>>),
 }
 
@@ -137,7 +145,9 @@ pub enum Cell<'a> {
 /// `resources[2].arn`), `problem` says what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CellError {
+    /// Where the value is in the record.
     pub path: String,
+    /// What is wrong with it.
     pub problem: String,
 }
 
@@ -265,25 +275,43 @@ pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
 /// Builds an Arrow column of one field from cells of that field's shape.
 #[derive(Debug)]
 pub enum ColumnBuilder {
+    /// A string column.
     Text(StringBuilder),
+    /// A boolean column.
     Boolean(BooleanBuilder),
+    /// A timestamp column.
     Timestamp(TimestampMicrosecondBuilder),
+    /// A `map<string,string>` column.
     Map {
+        /// The map's entries field.
         entries: FieldRef,
+        /// The keys of every entry so far.
         keys: StringBuilder,
+        /// The values of every entry so far.
         values: StringBuilder,
+        /// Where each row's entries start and end.
         offsets: Vec<i32>,
+        /// Which rows are NULL.
         nulls: NullBufferBuilder,
     },
+    /// A struct column.
     Struct {
+        /// The struct's fields.
         fields: Fields,
+        /// A builder per field.
         children: Vec<ColumnBuilder>,
+        /// Which rows are NULL.
         nulls: NullBufferBuilder,
     },
+    /// A list column.
     List {
+        /// The item field.
         item: FieldRef,
+        /// The builder of every item so far.
         values: Box<ColumnBuilder>,
+        /// Where each row's items start and end.
         offsets: Vec<i32>,
+        /// Which rows are NULL.
         nulls: NullBufferBuilder,
     },
 }

@@ -171,7 +171,7 @@ mod tests {
         let lines = format!("{record}\n{record}\n{record}\n");
         assert_eq!(read_records(lines.as_bytes()).unwrap().len(), 3);
         let lookup = json!({"Events": [{"EventId": "x", "CloudTrailEvent": record.to_string()}]}).to_string();
-        assert_eq!(read_records(lookup.as_bytes()).unwrap(), vec![record.clone()]);
+        assert_eq!(read_records(lookup.as_bytes()).unwrap(), vec![record]);
         // An object with an Events member that is not a list of events is one record.
         let odd = json!({"eventTime": "2024-01-02T03:04:05Z", "Events": 3});
         assert_eq!(read_records(odd.to_string().as_bytes()).unwrap(), vec![odd]);

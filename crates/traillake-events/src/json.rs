@@ -61,11 +61,17 @@ impl<'de> Deserialize<'de> for Members<'de> {
 /// What kind of JSON value a text holds, from its first character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// `null`.
     Null,
+    /// `true` or `false`.
     Boolean,
+    /// A number.
     Number,
+    /// A string.
     String,
+    /// An array.
     Array,
+    /// An object.
     Object,
 }
 

@@ -113,9 +113,9 @@ impl LakeRoot {
                 let url = Url::parse(&format!("s3://{bucket}/{folder}"))
                     .map_err(|error| LakeError::InvalidRoot(format!("{location}: {error}")))?;
                 if prefix.is_empty() {
-                    (s3.clone(), s3, url)
+                    (Arc::clone(&s3), s3, url)
                 } else {
-                    (Arc::new(PrefixStore::new(s3.clone(), prefix.as_str())), s3, url)
+                    (Arc::new(PrefixStore::new(Arc::clone(&s3), prefix.as_str())), s3, url)
                 }
             }
         };

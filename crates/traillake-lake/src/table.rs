@@ -147,7 +147,7 @@ impl EventTable {
             store_id: store_id.to_string(),
             kind,
             url: root.url(&table_folder(store_id)),
-            base_store: root.base_store().clone(),
+            base_store: Arc::clone(root.base_store()),
         }
     }
 
@@ -207,7 +207,7 @@ impl EventTable {
 
     fn builder(&self) -> DeltaResult<DeltaTableBuilder> {
         Ok(DeltaTableBuilder::from_url(self.url.clone())?
-            .with_storage_backend(self.base_store.clone(), self.url.clone()))
+            .with_storage_backend(Arc::clone(&self.base_store), self.url.clone()))
     }
 
     /// Returns the latest snapshot of the table, or `None` while nothing was ever written.

@@ -145,7 +145,11 @@ struct QueryEntry {
 
 impl QueryEntry {
     fn new(record: QueryRecord) -> Arc<Self> {
-        let phase = if record.is_active() { Phase::Active } else { Phase::Ended };
+        let phase = if record.is_active() {
+            Phase::Active
+        } else {
+            Phase::Ended
+        };
         Arc::new(Self {
             account_id: record.account_id.clone(),
             state: tokio::sync::Mutex::new(QueryState {
@@ -617,7 +621,10 @@ impl QueryEngine {
         let mut state = entry.state.lock().await;
         let mut record = state.record.clone();
         if !record.is_active() {
-            return Err(QueryError::InactiveQuery(id.to_string(), record.status.wire_name().unwrap_or("UNSPECIFIED")));
+            return Err(QueryError::InactiveQuery(
+                id.to_string(),
+                record.status.wire_name().unwrap_or("UNSPECIFIED"),
+            ));
         }
         record.status = QueryStatus::Cancelled;
         if record.delivery_s3_uri.is_some() {

@@ -27,8 +27,8 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use deltalake::DeltaTable;
 use traillake_api::selectors::StoreKind;
-use traillake_lake::events::schema::EVENT_TIME;
 use traillake_lake::catalog::oldest_kept;
+use traillake_lake::events::schema::EVENT_TIME;
 use traillake_lake::{EventTable, LakeError, WriteAheadLog};
 
 use crate::dialect::PreparedQuery;

@@ -155,7 +155,8 @@ impl Server {
         } = self;
         // Files removed from a table stay readable longer than a query may run, since a query
         // reads the snapshot it started on.
-        let keep_removed_files = (config.engine.time_limit + Duration::from_secs(600)).max(Duration::from_secs(2 * 3600));
+        let keep_removed_files =
+            (config.engine.time_limit + Duration::from_secs(600)).max(Duration::from_secs(2 * 3600));
         let purge_every = (config.pending_deletion_period / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let upkeep = [
             tokio::spawn(traillake_lake::maintenance::maintain_every(

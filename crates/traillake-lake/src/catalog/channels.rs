@@ -91,7 +91,7 @@ pub(super) fn check_destination_rules(doc: &CatalogDocument, store: &EventDataSt
     let delivering = doc
         .channels
         .values()
-        .find(|c| c.account_id == store.account_id && c.destinations.iter().any(|d| *d == store.id));
+        .find(|c| c.account_id == store.account_id && c.destinations.contains(&store.id));
     match delivering {
         Some(channel) => Err(LakeError::InvalidParameter(format!(
             "event data store {} is a destination of channel {}, so it cannot become {rule}: a channel's \

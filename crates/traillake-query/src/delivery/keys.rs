@@ -95,7 +95,7 @@ impl SigningKeys {
         let period = Duration::from_std(period)
             .unwrap_or(Duration::days(30))
             .max(Duration::seconds(1));
-        let store = root.store().clone();
+        let store = Arc::clone(root.store());
         let metas: Vec<_> = store.list(Some(&Path::from(KEYS))).try_collect().await?;
         let mut keys = Vec::new();
         for meta in metas {

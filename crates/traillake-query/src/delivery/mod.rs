@@ -27,9 +27,9 @@ use traillake_api::s3_location::S3Location;
 use traillake_api::shapes::{DeliveryStatus, QueryStatus};
 
 use crate::record::QueryRecord;
+use crate::render::render;
 use crate::results::ResultRows;
 use crate::{QueryError, Result as QueryResult};
-use crate::render::render;
 use keys::{SigningKey, SigningKeys};
 
 /// The name of the sign file of a delivery.
@@ -173,8 +173,8 @@ async fn deliver_finished(
     let uri = record.delivery_s3_uri.as_deref().unwrap_or_default();
     let location =
         S3Location::read(uri).map_err(|problem| DeliveryFailure::failed(format!("{uri} {}", problem.reason())))?;
-    let bucket =
-        traillake_lake::root::s3_bucket(&location.bucket).map_err(|error| DeliveryFailure::failed(error.to_string()))?;
+    let bucket = traillake_lake::root::s3_bucket(&location.bucket)
+        .map_err(|error| DeliveryFailure::failed(error.to_string()))?;
     let now = Utc::now();
     let key = target.keys.current(now).await.map_err(|error| DeliveryFailure {
         status: DeliveryStatus::FailedSigningFile,

@@ -63,7 +63,7 @@ impl ScalarUDFImpl for ElementAt {
 
 fn list_item(data_type: &DataType) -> Arc<datafusion::arrow::datatypes::Field> {
     match data_type {
-        DataType::List(item) | DataType::LargeList(item) | DataType::ListView(item) => item.clone(),
+        DataType::List(item) | DataType::LargeList(item) | DataType::ListView(item) => Arc::clone(item),
         _ => unreachable!("called on lists only"),
     }
 }

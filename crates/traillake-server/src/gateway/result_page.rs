@@ -90,12 +90,13 @@ mod tests {
     fn writes_what_the_response_shape_encodes_to() {
         let batch = |names: Vec<Option<&str>>, counts: Vec<i64>| {
             let columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(names)), Arc::new(Int64Array::from(counts))];
-            RecordBatch::try_from_iter([("eventName", columns[0].clone()), ("n", columns[1].clone())]).unwrap()
+            RecordBatch::try_from_iter([("eventName", Arc::clone(&columns[0])), ("n", Arc::clone(&columns[1]))])
+                .unwrap()
         };
         let first = batch(vec![Some("A"), Some("B \"quoted\""), None], vec![1, 2, 3]);
         let rows = ResultRows {
             schema: first.schema(),
-            batches: vec![first.clone(), batch(vec![Some("D"), Some("E")], vec![4, 5])],
+            batches: vec![first, batch(vec![Some("D"), Some("E")], vec![4, 5])],
         };
         let record = QueryRecord {
             id: "q".into(),
@@ -113,7 +114,9 @@ mod tests {
             delivery_s3_uri: None,
             delivery_status: None,
         };
-        let token = ResultPage::new(record.clone(), Arc::new(rows.clone()), None, 1).unwrap().next_token;
+        let token = ResultPage::new(record.clone(), Arc::new(rows.clone()), None, 1)
+            .unwrap()
+            .next_token;
         let page = ResultPage::new(record, Arc::new(rows), token.as_deref(), 3).unwrap();
         assert_eq!(page.len(), 3);
         let written: serde_json::Value = serde_json::from_slice(&encode_result_page(&page).unwrap()).unwrap();

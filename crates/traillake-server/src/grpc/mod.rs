@@ -24,7 +24,7 @@ use crate::front::{FrontDoorSettings, is_grpc};
 use crate::service::Service;
 
 /// The services generated from `proto/traillake/v1/service.proto`.
-#[allow(missing_docs, clippy::all)]
+#[allow(missing_docs, clippy::all, clippy::clone_on_ref_ptr)]
 pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/traillake.v1.rs"));
 }
@@ -197,4 +197,3 @@ pub async fn router(service: Service, settings: FrontDoorSettings) -> axum::Rout
         .into_axum_router()
         .layer(axum::middleware::from_fn_with_state(authenticator, authenticate))
 }
-

@@ -21,7 +21,6 @@ use traillake_ingest::imports::Imports;
 use traillake_lake::Catalog;
 use traillake_query::QueryEngine;
 
-
 /// The settings of the service layer.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {

@@ -6,8 +6,8 @@ use traillake_api::paging;
 use traillake_api::queries::{check_list, check_query_request, check_results, check_start};
 use traillake_api::shapes::{
     CancelQueryResponse, DescribeQueryResponse, GetQueryResultsRequest, GetQueryResultsResponse, ListQueriesRequest,
-    ListQueriesResponse, Query, QueryRequest,
-    QueryStatisticsForDescribeQuery, QueryStatus, StartQueryRequest, StartQueryResponse,
+    ListQueriesResponse, Query, QueryRequest, QueryStatisticsForDescribeQuery, QueryStatus, StartQueryRequest,
+    StartQueryResponse,
 };
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};

@@ -27,7 +27,8 @@ struct Running {
 impl Running {
     async fn start(folder: tempfile::TempDir) -> Self {
         let root = traillake_lake::LakeRoot::open(
-            traillake_lake::RootLocation::parse(folder.path().to_str().expect("a UTF-8 path")).expect("a root location"),
+            traillake_lake::RootLocation::parse(folder.path().to_str().expect("a UTF-8 path"))
+                .expect("a root location"),
         )
         .expect("the root opens");
         let config = ServerConfig {
@@ -123,7 +124,11 @@ impl Running {
 
     /// Stops the server as a signal would; returns how its run ended.
     async fn stop(mut self) -> std::io::Result<()> {
-        self.stop.take().expect("not stopped yet").send(()).expect("the server runs");
+        self.stop
+            .take()
+            .expect("not stopped yet")
+            .send(())
+            .expect("the server runs");
         let Self { stopped, _folder, .. } = self;
         stopped.await.expect("the server task ends")
     }
@@ -179,7 +184,10 @@ async fn event_data_stores_and_tags_on_the_json_wire() {
         )
         .await;
     let tags = server.ok("ListTags", json!({ "ResourceIdList": [arn] })).await;
-    assert_eq!(tags["ResourceTagList"][0]["TagsList"], json!([{"Key": "team", "Value": "security"}]));
+    assert_eq!(
+        tags["ResourceTagList"][0]["TagsList"],
+        json!([{"Key": "team", "Value": "security"}])
+    );
     server.stop().await.unwrap();
 }
 
@@ -318,7 +326,10 @@ async fn stores_and_queries_over_grpc() {
         .unwrap()
         .into_inner();
     assert_eq!(listed.event_data_stores.len(), 1);
-    assert_eq!(listed.event_data_stores[0].event_data_store_arn.as_deref(), Some(arn.as_str()));
+    assert_eq!(
+        listed.event_data_stores[0].event_data_store_arn.as_deref(),
+        Some(arn.as_str())
+    );
 
     let missing = grpc
         .get_event_data_store(EventDataStoreRequest {
@@ -347,10 +358,17 @@ async fn stores_and_queries_over_grpc() {
         ..Default::default()
     };
     // The Arrow stream waits for the query's end.
-    let mut chunks = grpc.get_query_results_arrow(request.clone()).await.unwrap().into_inner();
+    let mut chunks = grpc
+        .get_query_results_arrow(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
     while chunks.message().await.unwrap().is_some() {}
     let described = grpc.describe_query(request).await.unwrap().into_inner();
-    assert_eq!(described.query_status, Some(traillake_api::shapes::QueryStatus::Finished as i32));
+    assert_eq!(
+        described.query_status,
+        Some(traillake_api::shapes::QueryStatus::Finished as i32)
+    );
     let page = grpc
         .get_query_results(GetQueryResultsRequest {
             query_id: Some(query_id),
@@ -385,7 +403,12 @@ async fn a_stopped_server_releases_the_root_and_keeps_what_it_stored() {
     server.ok("CreateEventDataStore", json!({ "Name": "kept" })).await;
     // The folder outlives the first server; a second one can open the root only if the first
     // released its lock.
-    let Running { stop, stopped, _folder: folder, .. } = server;
+    let Running {
+        stop,
+        stopped,
+        _folder: folder,
+        ..
+    } = server;
     stop.unwrap().send(()).unwrap();
     stopped.await.unwrap().unwrap();
     let again = Running::start(folder).await;
