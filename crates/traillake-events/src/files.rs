@@ -16,15 +16,39 @@ use serde_json::value::RawValue;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
 pub struct InvalidFile {
+    /// What kind of problem it is.
+    pub problem: FileProblem,
     /// The reason, for the load summary and for import failures.
     pub reason: String,
 }
 
+/// The kinds of [`InvalidFile`], which imports report as their error types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileProblem {
+    /// Not a file of records at all: an archive, or a broken gzip stream.
+    Format,
+    /// More text than [`MAX_TEXT_BYTES`] (or the reader's own bound) once unpacked.
+    TooLarge,
+    /// Text that is not JSON records: empty, broken, or JSON of no record shape.
+    Json,
+}
+
 impl InvalidFile {
     fn new(reason: impl Into<String>) -> Self {
-        Self { reason: reason.into() }
+        Self::of(FileProblem::Json, reason)
+    }
+
+    fn of(problem: FileProblem, reason: impl Into<String>) -> Self {
+        Self {
+            problem,
+            reason: reason.into(),
+        }
     }
 }
+
+/// The most text a file is unpacked to by default (1 GiB): a gzip stream larger than this once
+/// unpacked is refused instead of taking the memory.
+pub const MAX_TEXT_BYTES: u64 = 1 << 30;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -33,20 +57,29 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&GZIP_MAGIC)
 }
 
-/// Returns a file's text: its bytes, unpacked first if they are gzip.
-pub fn file_text(bytes: &[u8]) -> Result<Cow<'_, [u8]>, InvalidFile> {
+/// Returns a file's text: its bytes, unpacked first if they are gzip, to at most
+/// `max_text_bytes` of text.
+pub fn file_text(bytes: &[u8], max_text_bytes: u64) -> Result<Cow<'_, [u8]>, InvalidFile> {
     if bytes.starts_with(b"PK\x03\x04") {
-        return Err(InvalidFile::new(
+        return Err(InvalidFile::of(
+            FileProblem::Format,
             "the file is a zip archive: unpack it and load what it holds",
         ));
     }
     if !is_gzip(bytes) {
         return Ok(Cow::Borrowed(bytes));
     }
-    let mut text = Vec::with_capacity(bytes.len() * 8);
+    let mut text = Vec::with_capacity(bytes.len().saturating_mul(8).min(max_text_bytes as usize));
     MultiGzDecoder::new(bytes)
+        .take(max_text_bytes.saturating_add(1))
         .read_to_end(&mut text)
-        .map_err(|error| InvalidFile::new(format!("the gzip stream is broken: {error}")))?;
+        .map_err(|error| InvalidFile::of(FileProblem::Format, format!("the gzip stream is broken: {error}")))?;
+    if text.len() as u64 > max_text_bytes {
+        return Err(InvalidFile::of(
+            FileProblem::TooLarge,
+            format!("the file holds more than {max_text_bytes} bytes of text"),
+        ));
+    }
     Ok(Cow::Owned(text))
 }
 
@@ -149,7 +182,7 @@ mod tests {
     }
 
     fn read_records(bytes: &[u8]) -> Result<Vec<Value>, InvalidFile> {
-        Ok(values(parse_records(&file_text(bytes)?)?))
+        Ok(values(parse_records(&file_text(bytes, MAX_TEXT_BYTES)?)?))
     }
 
     #[test]

@@ -93,3 +93,6 @@ pub enum LakeError {
     #[error("{0}")]
     Invalid(String),
 }
+
+/// The result of a lake operation.
+pub type Result<T, E = LakeError> = std::result::Result<T, E>;

@@ -16,7 +16,7 @@ pub mod table;
 pub mod wal;
 
 pub use catalog::{Catalog, ChannelRecord, EventDataStoreRecord, TaggedResource};
-pub use error::LakeError;
+pub use error::{LakeError, Result};
 pub use lock::RootLock;
 pub use root::{LakeRoot, RootLocation};
 pub use table::{AppProgress, EventTable};

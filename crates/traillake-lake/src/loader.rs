@@ -14,8 +14,8 @@ use datafusion::arrow::array::RecordBatch;
 use serde_json::value::RawValue;
 use traillake_api::selectors::StoreKind;
 
-use crate::error::LakeError;
-use crate::events::files::{file_text, parse_records};
+use crate::Result;
+use crate::events::files::{MAX_TEXT_BYTES, file_text, parse_records};
 use crate::events::{EventRows, InvalidFile, cloudtrail_row};
 use crate::table::{Commit, EventTable};
 
@@ -43,7 +43,10 @@ pub struct FileRows {
 
 /// Returns the rows of a file of CloudTrail records, leaving out events older than `oldest_kept`.
 pub fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>) -> Result<FileRows, InvalidFile> {
-    Ok(records_rows(&parse_records(&file_text(bytes)?)?, oldest_kept))
+    Ok(records_rows(
+        &parse_records(&file_text(bytes, MAX_TEXT_BYTES)?)?,
+        oldest_kept,
+    ))
 }
 
 /// Returns the rows of a file's records (as [`parse_records`] returns them), leaving out events
@@ -95,7 +98,7 @@ impl EventWriter {
 
     /// Adds a batch of rows in the table's schema; commits when enough are pending. Returns the
     /// commit made, if one was.
-    pub async fn push(&mut self, batch: RecordBatch) -> Result<Option<Commit>, LakeError> {
+    pub async fn push(&mut self, batch: RecordBatch) -> Result<Option<Commit>> {
         if batch.num_rows() > 0 {
             self.pending_rows += batch.num_rows();
             self.pending.push(batch);
@@ -107,7 +110,7 @@ impl EventWriter {
     }
 
     /// Commits the pending rows, if there are any.
-    pub async fn commit(&mut self) -> Result<Option<Commit>, LakeError> {
+    pub async fn commit(&mut self) -> Result<Option<Commit>> {
         if self.pending.is_empty() {
             return Ok(None);
         }

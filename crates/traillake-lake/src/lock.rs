@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::Result;
 use crate::error::LakeError;
 use crate::root::{LakeRoot, RootLocation};
 
@@ -65,7 +66,7 @@ enum LockKind {
 
 impl RootLock {
     /// Takes the lock on `root`, or fails with `RootInUse` naming the server that holds it.
-    pub async fn acquire(root: &LakeRoot) -> Result<Self, LakeError> {
+    pub async fn acquire(root: &LakeRoot) -> Result<Self> {
         let holder = Holder {
             owner: uuid::Uuid::new_v4().to_string(),
             host: hostname(),
@@ -112,7 +113,7 @@ impl RootLock {
     }
 }
 
-fn acquire_local(path: &std::path::Path, holder: &Holder, root: &LakeRoot) -> Result<RootLock, LakeError> {
+fn acquire_local(path: &std::path::Path, holder: &Holder, root: &LakeRoot) -> Result<RootLock> {
     let io = |context: &str, source| LakeError::Io {
         context: format!("{context} {}", path.display()),
         source,
@@ -150,7 +151,7 @@ fn acquire_local(path: &std::path::Path, holder: &Holder, root: &LakeRoot) -> Re
     })
 }
 
-async fn acquire_lease(root: &LakeRoot, holder: Holder) -> Result<RootLock, LakeError> {
+async fn acquire_lease(root: &LakeRoot, holder: Holder) -> Result<RootLock> {
     let store = Arc::clone(root.store());
     let path = Path::from(LOCK_NAME);
     let body = || PutPayload::from(serde_json::to_vec(&holder).expect("holder serializes"));

@@ -10,6 +10,7 @@ use object_store::local::LocalFileSystem;
 use object_store::prefix::PrefixStore;
 use url::Url;
 
+use crate::Result;
 use crate::conditional_put::SettledPutStore;
 use crate::durable_local::DurableLocalStore;
 use crate::error::LakeError;
@@ -30,7 +31,7 @@ pub enum RootLocation {
 
 impl RootLocation {
     /// Parses `s3://bucket/prefix` or a local path.
-    pub fn parse(value: &str) -> Result<Self, LakeError> {
+    pub fn parse(value: &str) -> Result<Self> {
         let Some(rest) = value.strip_prefix("s3://") else {
             return Ok(RootLocation::Local(PathBuf::from(value)));
         };
@@ -59,7 +60,7 @@ impl std::fmt::Display for RootLocation {
 /// usual `AWS_*` variables, with `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`) for a server other
 /// than AWS. Lake roots and import sources are both reached this way. Conditional puts refused
 /// after a lost reply are settled ([`SettledPutStore`]).
-pub fn s3_bucket(bucket: &str) -> Result<Arc<dyn ObjectStore>, LakeError> {
+pub fn s3_bucket(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
     let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
     if let Ok(endpoint) = endpoint {
@@ -86,7 +87,7 @@ impl LakeRoot {
     /// Opens the root, creating a local folder if it is missing. An S3 root takes its settings
     /// from the usual `AWS_*` variables, `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`) naming an
     /// S3-compatible server.
-    pub fn open(location: RootLocation) -> Result<Self, LakeError> {
+    pub fn open(location: RootLocation) -> Result<Self> {
         let (store, base_store, url): (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>, Url) = match &location {
             RootLocation::Local(path) => {
                 let io_error = |source| LakeError::Io {

@@ -41,6 +41,7 @@ use object_store::ObjectStoreExt as _;
 use traillake_api::selectors::StoreKind;
 use url::Url;
 
+use crate::Result;
 use crate::error::LakeError;
 use crate::events::schema::{EVENT_DATE, EVENT_TIME, table_schema};
 use crate::root::LakeRoot;
@@ -166,7 +167,7 @@ impl EventTable {
     }
 
     /// Returns the data files of a snapshot of the table.
-    pub fn data_files(&self, snapshot: &DeltaTable) -> Result<Vec<DataFile>, LakeError> {
+    pub fn data_files(&self, snapshot: &DeltaTable) -> Result<Vec<DataFile>> {
         let folder = Path::from_url_path(self.url.path()).map_err(object_store::Error::from)?;
         let mut files = Vec::new();
         for file in snapshot.snapshot()?.log_data() {
@@ -192,7 +193,7 @@ impl EventTable {
     }
 
     /// Returns the number of data files of each day (`YYYY-MM-DD`) of a snapshot, oldest day first.
-    fn days_of(&self, snapshot: &DeltaTable) -> Result<BTreeMap<String, usize>, LakeError> {
+    fn days_of(&self, snapshot: &DeltaTable) -> Result<BTreeMap<String, usize>> {
         let mut days = BTreeMap::new();
         for file in self.data_files(snapshot)? {
             *days.entry(file.day.format("%Y-%m-%d").to_string()).or_insert(0) += 1;
@@ -211,7 +212,7 @@ impl EventTable {
     }
 
     /// Returns the latest snapshot of the table, or `None` while nothing was ever written.
-    pub async fn snapshot(&self) -> Result<Option<DeltaTable>, LakeError> {
+    pub async fn snapshot(&self) -> Result<Option<DeltaTable>> {
         match self.builder()?.load().await {
             Ok(table) => Ok(Some(table)),
             Err(error) if !self.has_log().await? => {
@@ -228,7 +229,7 @@ impl EventTable {
     /// Delta commits are numbered without gaps, so a snapshot is current exactly when the log has no
     /// commit after its version: one `head` request answers that (0.2 ms on a local disk, where the log
     /// listing took 1.4 ms), and on S3 it is one HEAD instead of a LIST.
-    pub async fn refresh(&self, earlier: Option<DeltaTable>) -> Result<Option<DeltaTable>, LakeError> {
+    pub async fn refresh(&self, earlier: Option<DeltaTable>) -> Result<Option<DeltaTable>> {
         let Some((mut table, version)) = earlier.and_then(|table| table.version().map(|version| (table, version)))
         else {
             return self.snapshot().await;
@@ -243,7 +244,7 @@ impl EventTable {
     }
 
     /// Returns true once the table's `_delta_log/` holds anything.
-    async fn has_log(&self) -> Result<bool, LakeError> {
+    async fn has_log(&self) -> Result<bool> {
         Ok(self
             .base_store
             .list(Some(&self.log_path()?))
@@ -254,14 +255,14 @@ impl EventTable {
     }
 
     /// Returns the path of the table's `_delta_log/` folder in the base store.
-    fn log_path(&self) -> Result<Path, LakeError> {
+    fn log_path(&self) -> Result<Path> {
         Ok(Path::from_url_path(self.url.path())
             .map_err(object_store::Error::from)?
             .join("_delta_log"))
     }
 
     /// Returns the path of a folder beside the table's, in the store's folder of the base store.
-    pub(crate) fn sibling_path(&self, name: &str) -> Result<Path, LakeError> {
+    pub(crate) fn sibling_path(&self, name: &str) -> Result<Path> {
         let table = Path::from_url_path(self.url.path()).map_err(object_store::Error::from)?;
         let parts: Vec<_> = table.parts().collect();
         Ok(parts[..parts.len().saturating_sub(1)]
@@ -272,7 +273,7 @@ impl EventTable {
     }
 
     /// Appends batches of the table's schema in one commit, each file sorted by `eventtime`.
-    pub async fn append(&self, batches: &[RecordBatch]) -> Result<Commit, LakeError> {
+    pub async fn append(&self, batches: &[RecordBatch]) -> Result<Commit> {
         self.append_marked(batches, &[]).await
     }
 
@@ -283,13 +284,13 @@ impl EventTable {
     /// The rows are ordered by `eventtime` across the batches, and each day's rows are written to
     /// that day's file in chunks of [`WRITE_CHUNK_ROWS`] gathered from the batches: no copy of all
     /// the rows is made, so an append needs little memory beyond its batches.
-    pub async fn append_marked(&self, batches: &[RecordBatch], marks: &[AppProgress]) -> Result<Commit, LakeError> {
+    pub async fn append_marked(&self, batches: &[RecordBatch], marks: &[AppProgress]) -> Result<Commit> {
         self.append_in(self.written_snapshot().await?, batches, marks).await
     }
 
     /// Returns the latest snapshot as [`EventTable::snapshot`] does, but looks for the log first:
     /// a first write then loads nothing, and Delta's kernel logs no error about a missing table.
-    async fn written_snapshot(&self) -> Result<Option<DeltaTable>, LakeError> {
+    async fn written_snapshot(&self) -> Result<Option<DeltaTable>> {
         if !self.has_log().await? {
             return Ok(None);
         }
@@ -304,7 +305,7 @@ impl EventTable {
         snapshot: Option<DeltaTable>,
         batches: &[RecordBatch],
         marks: &[AppProgress],
-    ) -> Result<Commit, LakeError> {
+    ) -> Result<Commit> {
         check_not_empty(batches)?;
         let mut table = match snapshot {
             Some(table) => table,
@@ -314,12 +315,7 @@ impl EventTable {
     }
 
     /// Writes the batches to `table`'s files and commits them, bringing `table` to the new version.
-    async fn write(
-        &self,
-        table: &mut DeltaTable,
-        batches: &[RecordBatch],
-        marks: &[AppProgress],
-    ) -> Result<Commit, LakeError> {
+    async fn write(&self, table: &mut DeltaTable, batches: &[RecordBatch], marks: &[AppProgress]) -> Result<Commit> {
         let order = event_time_order(batches)?;
         let transactions = marks
             .iter()
@@ -359,7 +355,7 @@ impl EventTable {
     /// queries prune with the Parquet files' own statistics, and every commit replays the
     /// statistics of the files in the log, so statistics of the ~100 columns made each
     /// PutAuditEvents group commit parse ~30 times more JSON than it needs.
-    async fn snapshot_or_create(&self) -> Result<DeltaTable, LakeError> {
+    async fn snapshot_or_create(&self) -> Result<DeltaTable> {
         if let Some(table) = self.written_snapshot().await? {
             return Ok(table);
         }
@@ -378,7 +374,7 @@ impl EventTable {
 
     /// Returns the progress a writer last committed with [`EventTable::append_marked`] in the
     /// latest snapshot, or `None` if it never committed.
-    pub async fn committed_progress(&self, writer: &str) -> Result<Option<i64>, LakeError> {
+    pub async fn committed_progress(&self, writer: &str) -> Result<Option<i64>> {
         let Some(table) = self.snapshot().await? else {
             return Ok(None);
         };
@@ -386,7 +382,7 @@ impl EventTable {
     }
 
     /// Returns the progress a writer last committed in a snapshot, or `None` if it never committed.
-    pub(crate) async fn progress_in(snapshot: &DeltaTable, writer: &str) -> Result<Option<i64>, LakeError> {
+    pub(crate) async fn progress_in(snapshot: &DeltaTable, writer: &str) -> Result<Option<i64>> {
         Ok(snapshot
             .snapshot()?
             .transaction_version(snapshot.log_store().as_ref(), writer)
@@ -394,7 +390,7 @@ impl EventTable {
     }
 
     /// Returns the number of data files of each day of the latest snapshot.
-    pub async fn files_per_day(&self) -> Result<BTreeMap<String, usize>, LakeError> {
+    pub async fn files_per_day(&self) -> Result<BTreeMap<String, usize>> {
         match self.snapshot().await? {
             Some(table) => self.days_of(&table),
             None => Ok(BTreeMap::new()),
@@ -403,7 +399,7 @@ impl EventTable {
 
     /// Rewrites each day that has at least [`COMPACT_AT_FILES`] files as files sorted by
     /// `eventtime`; returns the days rewritten.
-    pub async fn compact(&self) -> Result<Vec<String>, LakeError> {
+    pub async fn compact(&self) -> Result<Vec<String>> {
         let mut compacted = Vec::new();
         let Some(mut table) = self.snapshot().await? else {
             return Ok(compacted);
@@ -435,7 +431,7 @@ impl EventTable {
     /// Deletes the files that retention or compaction removed from the table more than
     /// `removed_before` ago (readers of older snapshots may still read them until then); returns
     /// how many were deleted.
-    pub async fn vacuum(&self, removed_before: chrono::Duration) -> Result<usize, LakeError> {
+    pub async fn vacuum(&self, removed_before: chrono::Duration) -> Result<usize> {
         let Some(table) = self.snapshot().await? else {
             return Ok(0);
         };
@@ -449,7 +445,7 @@ impl EventTable {
 
     /// Drops the days wholly before `first_kept_day` from the table, a metadata-only commit; the
     /// files go when [`EventTable::vacuum`] runs. Returns the number of files removed.
-    pub async fn drop_days_before(&self, first_kept_day: NaiveDate) -> Result<usize, LakeError> {
+    pub async fn drop_days_before(&self, first_kept_day: NaiveDate) -> Result<usize> {
         let Some(table) = self.snapshot().await? else {
             return Ok(0);
         };
@@ -486,7 +482,7 @@ impl LogStoreFactory for ConditionalPutLogStore {
 }
 
 /// Refuses an append of no rows, before anything is created or written.
-fn check_not_empty(batches: &[RecordBatch]) -> Result<(), LakeError> {
+fn check_not_empty(batches: &[RecordBatch]) -> Result<()> {
     if batches.iter().all(|batch| batch.num_rows() == 0) {
         return Err(LakeError::Invalid("an append needs at least one event".to_string()));
     }
@@ -507,7 +503,7 @@ struct RowPlace {
 }
 
 /// Returns the rows of the batches ordered by `eventtime` (ties in batch and row order).
-fn event_time_order(batches: &[RecordBatch]) -> Result<Vec<RowPlace>, LakeError> {
+fn event_time_order(batches: &[RecordBatch]) -> Result<Vec<RowPlace>> {
     const MICROS_PER_DAY: i64 = 86_400_000_000;
     let mut order = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for (batch, rows) in batches.iter().enumerate() {

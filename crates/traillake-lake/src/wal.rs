@@ -26,6 +26,7 @@ use deltalake::{DeltaTable, ObjectStore, Path};
 use futures::TryStreamExt as _;
 use object_store::{ObjectStoreExt as _, PutMode, PutOptions, PutPayload};
 
+use crate::Result;
 use crate::error::LakeError;
 use crate::table::{AppProgress, EventTable};
 
@@ -66,7 +67,7 @@ pub struct WriteAheadLog {
 
 impl WriteAheadLog {
     /// Returns the log of a store's table; nothing is read or written until it is used.
-    pub fn new(table: &EventTable) -> Result<Self, LakeError> {
+    pub fn new(table: &EventTable) -> Result<Self> {
         Ok(Self {
             table: table.clone(),
             folder: table.sibling_path("wal")?,
@@ -85,7 +86,7 @@ impl WriteAheadLog {
     }
 
     /// Returns the stored segments of every writer, in each writer's order.
-    pub async fn segments(&self) -> Result<Vec<Segment>, LakeError> {
+    pub async fn segments(&self) -> Result<Vec<Segment>> {
         let mut listing = self.table.object_store().list(Some(&self.folder));
         let mut segments = Vec::new();
         while let Some(object) = listing.try_next().await? {
@@ -113,7 +114,7 @@ impl WriteAheadLog {
 
     /// Returns the segments whose events `snapshot` does not hold (every segment when the table has
     /// no snapshot yet), in each writer's order.
-    pub async fn pending(&self, snapshot: Option<&DeltaTable>) -> Result<Vec<Segment>, LakeError> {
+    pub async fn pending(&self, snapshot: Option<&DeltaTable>) -> Result<Vec<Segment>> {
         let segments = self.segments().await?;
         let flushed = self.flushed_numbers(snapshot, &segments).await?;
         Ok(segments
@@ -127,7 +128,7 @@ impl WriteAheadLog {
         &self,
         snapshot: Option<&DeltaTable>,
         segments: &[Segment],
-    ) -> Result<BTreeMap<String, i64>, LakeError> {
+    ) -> Result<BTreeMap<String, i64>> {
         let mut flushed = BTreeMap::new();
         for segment in segments {
             if flushed.contains_key(&segment.writer) {
@@ -146,7 +147,7 @@ impl WriteAheadLog {
 
     /// Returns the rows of segments, in their order. A segment that is gone was flushed (and
     /// deleted) after the caller listed it: the error says so, and the caller takes a newer snapshot.
-    pub async fn read(&self, segments: &[Segment]) -> Result<Vec<RecordBatch>, LakeError> {
+    pub async fn read(&self, segments: &[Segment]) -> Result<Vec<RecordBatch>> {
         let mut batches = Vec::new();
         for segment in segments {
             let bytes = self.table.object_store().get(&segment.path).await?.bytes().await?;
@@ -161,7 +162,7 @@ impl WriteAheadLog {
     /// Moves pending segments into the table, up to [`FLUSH_BYTES`] of them, in one commit that
     /// records each writer's last segment; then deletes the segments the table holds. Returns what
     /// was committed (nothing when no segment was pending).
-    pub async fn flush(&self) -> Result<Flushed, LakeError> {
+    pub async fn flush(&self) -> Result<Flushed> {
         let snapshot = self.table.snapshot().await?;
         let segments = self.segments().await?;
         let flushed = self.flushed_numbers(snapshot.as_ref(), &segments).await?;
@@ -232,7 +233,7 @@ impl SegmentWriter {
     /// bytes once it is stored. A number is never used twice, even when its write failed (the
     /// object may still have been stored): the rows of a failed write may reach the table, as with
     /// any write whose outcome the caller never learnt.
-    pub async fn append(&mut self, batches: &[RecordBatch]) -> Result<u64, LakeError> {
+    pub async fn append(&mut self, batches: &[RecordBatch]) -> Result<u64> {
         let Some(first) = batches.first() else {
             return Err(LakeError::Invalid("a segment needs at least one batch".to_string()));
         };

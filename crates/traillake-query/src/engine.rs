@@ -667,7 +667,7 @@ fn resolve_store<'a>(
     stores: &'a HashMap<String, EventDataStoreRecord>,
     account_id: &str,
     written: &str,
-) -> Result<&'a EventDataStoreRecord, QueryError> {
+) -> Result<&'a EventDataStoreRecord> {
     let not_a_store =
         || QueryError::InvalidStatement(format!("{written} in FROM is not an event data store of this account"));
     let id = match written.strip_prefix("arn:") {
@@ -690,7 +690,7 @@ fn resolve_store<'a>(
 /// Returns DataFusion's runtime of the engine's queries: a memory pool of
 /// [`EngineSettings::memory_bytes`] shared fairly among the operators that spill (and naming the
 /// largest consumers when it runs out), and the folder they spill to.
-fn datafusion_runtime(settings: &EngineSettings) -> Result<Arc<RuntimeEnv>, QueryError> {
+fn datafusion_runtime(settings: &EngineSettings) -> Result<Arc<RuntimeEnv>> {
     let pool = TrackConsumersPool::new(
         FairSpillPool::new(settings.memory_bytes),
         NonZeroUsize::new(3).expect("3 is not 0"),

@@ -31,6 +31,7 @@ use traillake_lake::catalog::oldest_kept;
 use traillake_lake::events::schema::EVENT_TIME;
 use traillake_lake::{EventTable, LakeError, WriteAheadLog};
 
+use crate::Result;
 use crate::dialect::PreparedQuery;
 use crate::error::QueryError;
 use crate::functions;
@@ -116,7 +117,7 @@ pub async fn plan(
     stores: &[StoreSource],
     now: DateTime<Utc>,
     runtime: &Arc<RuntimeEnv>,
-) -> Result<PlannedQuery, QueryError> {
+) -> Result<PlannedQuery> {
     let context = context_for(prepared, runtime);
     for store in stores {
         let view = store_view(&context, store, now).await?;
@@ -157,7 +158,7 @@ async fn store_view(
     context: &SessionContext,
     store: &StoreSource,
     now: DateTime<Utc>,
-) -> Result<Arc<dyn TableProvider>, QueryError> {
+) -> Result<Arc<dyn TableProvider>> {
     let oldest = oldest_kept(store.retention_days, now);
     let (snapshot, logged) = snapshot_and_log(store).await?;
     let files = match &snapshot {

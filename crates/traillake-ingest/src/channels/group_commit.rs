@@ -38,7 +38,24 @@ pub const FLUSHER_IDLE: Duration = Duration::from_secs(60);
 /// A batch waiting to be stored, and where to say how its write went.
 struct Pending {
     batch: RecordBatch,
-    done: oneshot::Sender<Result<(), String>>,
+    done: oneshot::Sender<Result<(), CommitError>>,
+}
+
+/// Why a batch was not stored; one error answers every request of the group, so it is shared.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommitError {
+    /// The write-ahead log could not be opened or written.
+    #[error(transparent)]
+    Lake(Arc<LakeError>),
+    /// The store's writer task has stopped.
+    #[error("the store's writer has stopped")]
+    WriterStopped,
+}
+
+impl From<LakeError> for CommitError {
+    fn from(error: LakeError) -> Self {
+        CommitError::Lake(Arc::new(error))
+    }
 }
 
 /// The writer tasks, one per store, started on first use.
@@ -69,16 +86,14 @@ struct Writer {
 impl GroupCommit {
     /// Stores a batch in a store's write-ahead log with the batches of concurrent callers; returns
     /// once it is stored, or the reason it is not.
-    pub async fn append(&self, root: &LakeRoot, store_id: &str, batch: RecordBatch) -> Result<(), String> {
-        let Writer { sender, .. } = self.writer(root, store_id).map_err(|error| describe(&error))?;
+    pub async fn append(&self, root: &LakeRoot, store_id: &str, batch: RecordBatch) -> Result<(), CommitError> {
+        let Writer { sender, .. } = self.writer(root, store_id)?;
         let (done, outcome) = oneshot::channel();
         sender
             .send(Pending { batch, done })
             .await
-            .map_err(|_| "the store's writer has stopped".to_string())?;
-        outcome
-            .await
-            .map_err(|_| "the store's writer has stopped".to_string())?
+            .map_err(|_| CommitError::WriterStopped)?;
+        outcome.await.map_err(|_| CommitError::WriterStopped)?
     }
 
     /// Returns the writer of a store, started if it was not.
@@ -236,7 +251,7 @@ async fn run_writer(mut segments: SegmentWriter, flusher: Flusher, mut receiver:
             }
             Err(error) => {
                 tracing::error!(store_id = %store_id, %error, requests = group.len(), "group commit failed");
-                Err(describe(&error))
+                Err(CommitError::from(error))
             }
         };
         for pending in group {
@@ -290,13 +305,6 @@ async fn run_flusher(flusher: Flusher) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
-    }
-}
-
-fn describe(error: &LakeError) -> String {
-    match error {
-        LakeError::Invalid(reason) => reason.clone(),
-        _ => "the events could not be committed to the event data store; see the server log".to_string(),
     }
 }
 

@@ -12,6 +12,8 @@
 
 mod group_commit;
 
+pub use group_commit::CommitError;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -186,15 +188,10 @@ impl Channels {
         if !rows.is_empty() {
             let refusal = if destinations.ingesting.is_empty() {
                 // Every destination has stopped ingestion: the events are refused, not lost.
-                let stopped = destinations.stopped.join(", ");
-                Some((
-                    "InvalidRecipient",
-                    format!(
-                        "no destination of channel {} is ingesting: event data store {stopped} is STOPPED_INGESTION; \
-                         start it with StartEventDataStoreIngestion",
-                        channel.id
-                    ),
-                ))
+                Some(EventFailure::NotIngesting {
+                    channel_id: channel.id.clone(),
+                    stopped: destinations.stopped.join(", "),
+                })
             } else {
                 let batch = rows.finish();
                 let commits = destinations
@@ -205,11 +202,11 @@ impl Channels {
                     .await
                     .into_iter()
                     .find_map(Result::err);
-                failed.map(|reason| ("InternalFailure", reason))
+                failed.map(EventFailure::Commit)
             };
-            if let Some((code, reason)) = refusal {
+            if let Some(refusal) = refusal {
                 for outcome in outcomes.iter_mut().filter(|outcome| outcome.is_ok()) {
-                    *outcome = Err((code, reason.clone()));
+                    *outcome = Err(refusal.clone());
                 }
             }
         }
@@ -221,7 +218,7 @@ impl Channels {
                     id: Some(id),
                     event_id: Some(event_id),
                 }),
-                Err((code, message)) => response.failed.push(failure(id, code, message)),
+                Err(refusal) => response.failed.push(failure(id, &refusal)),
             }
         }
         self.record_attempt(&channel.id, &response, now);
@@ -306,8 +303,53 @@ fn channel_arn(call: &AuditCall<'_>, id: &str) -> String {
     )
 }
 
-fn failure(id: String, code: &str, message: String) -> ResultErrorEntry {
-    let mut message = message;
+/// Why PutAuditEvents did not store one event, as its per-event error codes say it.
+#[derive(Debug, Clone, thiserror::Error)]
+enum EventFailure {
+    /// The event itself is refused (its id, checksum or data): the code and message of the check.
+    #[error("{1}")]
+    Invalid(&'static str, String),
+    /// No destination of the channel takes events now.
+    #[error(
+        "no destination of channel {channel_id} is ingesting: event data store {stopped} is STOPPED_INGESTION; start \
+         it with StartEventDataStoreIngestion"
+    )]
+    NotIngesting {
+        /// The channel.
+        channel_id: String,
+        /// The destinations that stopped ingestion, joined.
+        stopped: String,
+    },
+    /// The events could not be stored; the detail is in the server log.
+    #[error("{}", commit_message(.0))]
+    Commit(CommitError),
+}
+
+impl EventFailure {
+    /// Returns the per-event error code.
+    fn code(&self) -> &'static str {
+        match self {
+            EventFailure::Invalid(code, _) => code,
+            EventFailure::NotIngesting { .. } => "InvalidRecipient",
+            EventFailure::Commit(_) => "InternalFailure",
+        }
+    }
+}
+
+/// Returns what a caller is told of a failed commit: a refusal of the lake's in its words, else
+/// no detail of the server's.
+fn commit_message(error: &CommitError) -> String {
+    if let CommitError::Lake(error) = error
+        && let LakeError::Invalid(reason) = error.as_ref()
+    {
+        return reason.clone();
+    }
+    "the events could not be committed to the event data store; see the server log".to_string()
+}
+
+fn failure(id: String, refusal: &EventFailure) -> ResultErrorEntry {
+    let code = refusal.code();
+    let mut message = refusal.to_string();
     if message.chars().count() > 1024 {
         message = message.chars().take(1021).collect::<String>() + "...";
     }
@@ -325,13 +367,14 @@ fn check_event<'a>(
     call: &AuditCall<'_>,
     channel_arn: &str,
     now: DateTime<Utc>,
-) -> Result<traillake_lake::events::EventRow<'a>, (&'static str, String)> {
-    check_event_id(event.id.as_deref().unwrap_or_default())?;
+) -> Result<traillake_lake::events::EventRow<'a>, EventFailure> {
+    check_event_id(event.id.as_deref().unwrap_or_default())
+        .map_err(|(code, message)| EventFailure::Invalid(code, message))?;
     let data = event.event_data.as_deref().unwrap_or_default();
     if let Some(expected) = &event.event_data_checksum {
         let actual = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data.as_bytes()));
         if *expected != actual {
-            return Err((
+            return Err(EventFailure::Invalid(
                 "InvalidChecksum",
                 "eventDataChecksum is not the base64 SHA-256 of eventData's UTF-8 bytes.".to_string(),
             ));
@@ -344,5 +387,5 @@ fn check_event<'a>(
         channel_arn,
         ingestion_time: now,
     };
-    audit_row(data, &envelope).map_err(|error| (error.problem.code(), error.message))
+    audit_row(data, &envelope).map_err(|error| EventFailure::Invalid(error.problem.code(), error.message))
 }

@@ -10,18 +10,16 @@
 //! record that cannot be made a row stores nothing and gets a failure entry, so that a retry can
 //! read it again without storing any event twice.
 
-use std::io::Read as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
-use flate2::read::MultiGzDecoder;
 use futures::StreamExt as _;
 use object_store::{ObjectMeta, ObjectStore};
 use tokio::sync::watch;
 use traillake_api::shapes::{ImportFailureStatus, ImportStatus};
-use traillake_lake::events::files::{is_gzip, parse_records};
+use traillake_lake::events::files::{FileProblem, InvalidFile, MAX_TEXT_BYTES, file_text, is_gzip, parse_records};
 use traillake_lake::loader::records_rows;
 use traillake_lake::{AppProgress, EventTable};
 
@@ -54,7 +52,7 @@ impl Default for RunSettings {
             commit_every: Duration::from_secs(5),
             files_in_flight: 2 * cores,
             max_file_bytes: 64 * 1024 * 1024,
-            max_text_bytes: 1024 * 1024 * 1024,
+            max_text_bytes: MAX_TEXT_BYTES,
         }
     }
 }
@@ -76,14 +74,56 @@ impl Work {
 /// What reading a file gave.
 enum FileOutcome {
     Stored { batch: RecordBatch },
-    Failed { error_type: &'static str, message: String },
+    Failed(FileFailure),
 }
 
-impl FileOutcome {
-    fn failed(error_type: &'static str, message: impl Into<String>) -> Self {
-        FileOutcome::Failed {
-            error_type,
-            message: message.into(),
+/// Why a file stored nothing: the error types ListImportFailures reports.
+#[derive(Debug, thiserror::Error)]
+enum FileFailure {
+    /// The object is not a gzip log file, or its gzip stream is broken.
+    #[error("{0}")]
+    InvalidFileFormat(String),
+    /// The object, or its text once unpacked, is larger than an import reads.
+    #[error("{0}")]
+    FileTooLarge(String),
+    /// The text is not JSON records.
+    #[error("{0}")]
+    InvalidJson(String),
+    /// A record cannot be made a row, so none of the file is stored.
+    #[error("{0}")]
+    InvalidRecord(String),
+    /// The bucket refused the credentials or the request.
+    #[error("the object could not be read: {0}")]
+    AccessDenied(object_store::Error),
+    /// The object could not be read.
+    #[error("the object could not be read: {0}")]
+    ReadFailed(object_store::Error),
+    /// Reading the file failed inside the server.
+    #[error("reading the file failed: {0}")]
+    Internal(tokio::task::JoinError),
+}
+
+impl FileFailure {
+    /// Returns the error type of the failure entry.
+    fn code(&self) -> &'static str {
+        match self {
+            FileFailure::InvalidFileFormat(_) => "InvalidFileFormat",
+            FileFailure::FileTooLarge(_) => "FileTooLarge",
+            FileFailure::InvalidJson(_) => "InvalidJson",
+            FileFailure::InvalidRecord(_) => "InvalidRecord",
+            FileFailure::AccessDenied(_) => "AccessDenied",
+            FileFailure::ReadFailed(_) => "ReadFailed",
+            FileFailure::Internal(_) => "InternalError",
+        }
+    }
+}
+
+impl From<InvalidFile> for FileFailure {
+    fn from(invalid: InvalidFile) -> Self {
+        match invalid.problem {
+            FileProblem::Format => FileFailure::InvalidFileFormat(invalid.reason),
+            FileProblem::TooLarge => FileFailure::FileTooLarge(invalid.reason),
+            FileProblem::Json => FileFailure::InvalidJson(invalid.reason),
         }
     }
 }
@@ -332,11 +372,11 @@ impl Runner {
                     self.change(failure);
                 }
             }
-            FileOutcome::Failed { error_type, message } => self.change(ImportFailure {
+            FileOutcome::Failed(failure) => self.change(ImportFailure {
                 location: work.key().to_string(),
                 status: ImportFailureStatus::Failed,
-                error_type: error_type.to_string(),
-                error_message: message,
+                error_type: failure.code().to_string(),
+                error_message: failure.to_string(),
                 updated: now,
             }),
         }
@@ -463,72 +503,53 @@ async fn read_file(
     if let Work::Listed { size, .. } = work
         && *size > settings.max_file_bytes
     {
-        return too_large(*size, settings.max_file_bytes);
+        return FileOutcome::Failed(too_large(*size, settings.max_file_bytes));
     }
     let bytes = match source.fetch(work.key()).await {
         Ok(bytes) => bytes,
-        Err(error) => {
-            let error_type = if is_access_denied(&error) {
-                "AccessDenied"
-            } else {
-                "ReadFailed"
-            };
-            return FileOutcome::failed(error_type, format!("the object could not be read: {error}"));
-        }
+        Err(error) if is_access_denied(&error) => return FileOutcome::Failed(FileFailure::AccessDenied(error)),
+        Err(error) => return FileOutcome::Failed(FileFailure::ReadFailed(error)),
     };
     if bytes.len() as u64 > settings.max_file_bytes {
-        return too_large(bytes.len() as u64, settings.max_file_bytes);
+        return FileOutcome::Failed(too_large(bytes.len() as u64, settings.max_file_bytes));
     }
     tokio::task::spawn_blocking(move || file_outcome(&bytes, oldest_kept, settings.max_text_bytes))
         .await
-        .unwrap_or_else(|error| FileOutcome::failed("InternalError", format!("reading the file failed: {error}")))
+        .unwrap_or_else(|error| FileOutcome::Failed(FileFailure::Internal(error)))
 }
 
-fn too_large(size: u64, max: u64) -> FileOutcome {
-    FileOutcome::failed(
-        "FileTooLarge",
-        format!("the object has {size} bytes; log files of at most {max} bytes are read"),
-    )
+fn too_large(size: u64, max: u64) -> FileFailure {
+    FileFailure::FileTooLarge(format!(
+        "the object has {size} bytes; log files of at most {max} bytes are read"
+    ))
 }
 
 /// Returns the rows of a gzip trail log file, or why it stores nothing.
 fn file_outcome(bytes: &[u8], oldest_kept: DateTime<Utc>, max_text_bytes: u64) -> FileOutcome {
+    match file_rows(bytes, oldest_kept, max_text_bytes) {
+        Ok(batch) => FileOutcome::Stored { batch },
+        Err(failure) => FileOutcome::Failed(failure),
+    }
+}
+
+fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>, max_text_bytes: u64) -> Result<RecordBatch, FileFailure> {
     if !is_gzip(bytes) {
-        return FileOutcome::failed(
-            "InvalidFileFormat",
-            "the object is not gzip-compressed; only .json.gz log files are imported",
-        );
+        return Err(FileFailure::InvalidFileFormat(
+            "the object is not gzip-compressed; only .json.gz log files are imported".to_string(),
+        ));
     }
-    let mut text = Vec::with_capacity(bytes.len() * 8);
-    if let Err(error) = MultiGzDecoder::new(bytes)
-        .take(max_text_bytes + 1)
-        .read_to_end(&mut text)
-    {
-        return FileOutcome::failed("InvalidFileFormat", format!("the gzip stream is broken: {error}"));
-    }
-    if text.len() as u64 > max_text_bytes {
-        return FileOutcome::failed(
-            "FileTooLarge",
-            format!("the file holds more than {max_text_bytes} bytes of text"),
-        );
-    }
-    let records = match parse_records(&text) {
-        Ok(records) => records,
-        Err(invalid) => return FileOutcome::failed("InvalidJson", invalid.reason),
-    };
+    let text = file_text(bytes, max_text_bytes)?;
+    let records = parse_records(&text)?;
     let rows = records_rows(&records, oldest_kept);
     match rows.rejected.first() {
-        Some(first) => FileOutcome::failed(
-            "InvalidRecord",
-            format!(
-                "{} of {} records cannot be stored, so none of the file is (record {}: {})",
-                rows.rejected.len(),
-                rows.records,
-                first.position,
-                first.reason
-            ),
-        ),
-        None => FileOutcome::Stored { batch: rows.batch },
+        Some(first) => Err(FileFailure::InvalidRecord(format!(
+            "{} of {} records cannot be stored, so none of the file is (record {}: {})",
+            rows.rejected.len(),
+            rows.records,
+            first.position,
+            first.reason
+        ))),
+        None => Ok(rows.batch),
     }
 }
 
@@ -549,7 +570,7 @@ mod tests {
 
     fn failure_of(outcome: FileOutcome) -> (&'static str, String) {
         match outcome {
-            FileOutcome::Failed { error_type, message } => (error_type, message),
+            FileOutcome::Failed(failure) => (failure.code(), failure.to_string()),
             FileOutcome::Stored { .. } => panic!("the file was stored"),
         }
     }
@@ -560,7 +581,7 @@ mod tests {
         let good = r#"{"eventVersion":"1.08","eventTime":"2024-01-02T03:04:05Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","eventID":"e1"}"#;
         match file_outcome(&gzip(&format!(r#"{{"Records":[{good},{good}]}}"#)), oldest, 1 << 20) {
             FileOutcome::Stored { batch } => assert_eq!(batch.num_rows(), 2),
-            FileOutcome::Failed { message, .. } => panic!("{message}"),
+            FileOutcome::Failed(failure) => panic!("{failure}"),
         }
         assert_eq!(
             failure_of(file_outcome(good.as_bytes(), oldest, 1 << 20)).0,

@@ -9,6 +9,7 @@ use traillake_api::selectors::StoreKind;
 use traillake_api::shapes::Tag;
 
 use super::{Catalog, CatalogDocument, EventDataStoreRecord, find};
+use crate::Result;
 use crate::error::LakeError;
 
 /// A channel as the catalog keeps it.
@@ -34,11 +35,7 @@ pub struct ChannelRecord {
     pub updated: DateTime<Utc>,
 }
 
-pub(super) fn find_mut<'a>(
-    doc: &'a mut CatalogDocument,
-    account_id: &str,
-    id: &str,
-) -> Result<&'a mut ChannelRecord, LakeError> {
+pub(super) fn find_mut<'a>(doc: &'a mut CatalogDocument, account_id: &str, id: &str) -> Result<&'a mut ChannelRecord> {
     doc.channels
         .get_mut(id)
         .filter(|c| c.account_id == account_id)
@@ -47,7 +44,7 @@ pub(super) fn find_mut<'a>(
 
 /// Checks that each destination is an active, single-Region, non-organization ActivityAuditLog
 /// store of the account.
-fn check_destinations(doc: &CatalogDocument, account_id: &str, destinations: &[String]) -> Result<(), LakeError> {
+fn check_destinations(doc: &CatalogDocument, account_id: &str, destinations: &[String]) -> Result<()> {
     for id in destinations {
         let store = find(doc, account_id, id)?;
         if !store.is_active() {
@@ -84,7 +81,7 @@ fn broken_destination_rule(store: &EventDataStoreRecord) -> Option<&'static str>
 
 /// Checks that a store's new settings keep it a valid destination of the channels that deliver
 /// to it: the rules of CreateChannel hold at every change of the store.
-pub(super) fn check_destination_rules(doc: &CatalogDocument, store: &EventDataStoreRecord) -> Result<(), LakeError> {
+pub(super) fn check_destination_rules(doc: &CatalogDocument, store: &EventDataStoreRecord) -> Result<()> {
     let Some(rule) = broken_destination_rule(store) else {
         return Ok(());
     };
@@ -103,7 +100,7 @@ pub(super) fn check_destination_rules(doc: &CatalogDocument, store: &EventDataSt
 }
 
 /// Checks that no other channel of the account has the name.
-fn check_name_free(doc: &CatalogDocument, account_id: &str, name: &str, except: Option<&str>) -> Result<(), LakeError> {
+fn check_name_free(doc: &CatalogDocument, account_id: &str, name: &str, except: Option<&str>) -> Result<()> {
     let taken = doc
         .channels
         .values()
@@ -124,7 +121,7 @@ impl Catalog {
         new: NewChannel,
         max_channels: usize,
         now: DateTime<Utc>,
-    ) -> Result<ChannelRecord, LakeError> {
+    ) -> Result<ChannelRecord> {
         self.change(|doc| {
             check_name_free(doc, account_id, &new.name, None)?;
             if let Some(other) = doc
@@ -159,7 +156,7 @@ impl Catalog {
     }
 
     /// Returns a channel of the account.
-    pub async fn channel(&self, account_id: &str, id: &str) -> Result<ChannelRecord, LakeError> {
+    pub async fn channel(&self, account_id: &str, id: &str) -> Result<ChannelRecord> {
         let state = self.state.lock().await;
         state
             .channels
@@ -189,7 +186,7 @@ impl Catalog {
         id: &str,
         changes: ChannelChanges,
         now: DateTime<Utc>,
-    ) -> Result<ChannelRecord, LakeError> {
+    ) -> Result<ChannelRecord> {
         self.change(|doc| {
             find_mut(doc, account_id, id)?;
             if let Some(name) = &changes.name {
@@ -212,7 +209,7 @@ impl Catalog {
     }
 
     /// Deletes a channel; the events it delivered stay in their stores.
-    pub async fn delete_channel(&self, account_id: &str, id: &str) -> Result<(), LakeError> {
+    pub async fn delete_channel(&self, account_id: &str, id: &str) -> Result<()> {
         self.change(|doc| {
             find_mut(doc, account_id, id)?;
             doc.channels.remove(id);

@@ -25,6 +25,7 @@ use traillake_api::event_data_stores::{EventDataStoreChanges, MAX_TAGS, NewEvent
 use traillake_api::selectors::StoreKind;
 use traillake_api::shapes::{AdvancedEventSelector, BillingMode, EventDataStoreStatus, Tag};
 
+use crate::Result;
 use crate::error::LakeError;
 use crate::root::LakeRoot;
 
@@ -132,7 +133,7 @@ fn resource_parts<'a>(
     doc: &'a mut CatalogDocument,
     account_id: &str,
     resource: TaggedResource<'_>,
-) -> Result<ResourceParts<'a>, LakeError> {
+) -> Result<ResourceParts<'a>> {
     match resource {
         TaggedResource::EventDataStore(id) => {
             let store = find_active_mut(doc, account_id, id)?;
@@ -164,7 +165,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// Loads the catalog of `root`, or starts an empty one if the root has none yet.
-    pub async fn load(root: &LakeRoot) -> Result<Self, LakeError> {
+    pub async fn load(root: &LakeRoot) -> Result<Self> {
         let store = Arc::clone(root.store());
         let document = match store.get(&Path::from(CATALOG_PATH)).await {
             Ok(result) => {
@@ -193,10 +194,7 @@ impl Catalog {
     }
 
     /// Applies `change` to a copy of the catalog, stores the copy, and then makes it current.
-    async fn change<T>(
-        &self,
-        change: impl FnOnce(&mut CatalogDocument) -> Result<T, LakeError>,
-    ) -> Result<T, LakeError> {
+    async fn change<T>(&self, change: impl FnOnce(&mut CatalogDocument) -> Result<T>) -> Result<T> {
         let mut state = self.state.lock().await;
         let mut next = state.clone();
         let result = change(&mut next)?;
@@ -210,7 +208,7 @@ impl Catalog {
     }
 
     /// Returns a store of the account, whatever its status.
-    pub async fn event_data_store(&self, account_id: &str, id: &str) -> Result<EventDataStoreRecord, LakeError> {
+    pub async fn event_data_store(&self, account_id: &str, id: &str) -> Result<EventDataStoreRecord> {
         let state = self.state.lock().await;
         find(&state, account_id, id).cloned()
     }
@@ -241,7 +239,7 @@ impl Catalog {
         new: NewEventDataStore,
         max_stores: usize,
         now: DateTime<Utc>,
-    ) -> Result<EventDataStoreRecord, LakeError> {
+    ) -> Result<EventDataStoreRecord> {
         self.change(|doc| {
             check_name_free(doc, account_id, &new.name, None)?;
             check_below_limit(doc, account_id, max_stores)?;
@@ -283,7 +281,7 @@ impl Catalog {
         id: &str,
         changes: EventDataStoreChanges,
         now: DateTime<Utc>,
-    ) -> Result<EventDataStoreRecord, LakeError> {
+    ) -> Result<EventDataStoreRecord> {
         self.change(|doc| {
             let current = find_active(doc, account_id, id)?.clone();
             if let Some(name) = &changes.name {
@@ -341,12 +339,7 @@ impl Catalog {
     }
 
     /// Moves an active store without termination protection to `PendingDeletion`.
-    pub async fn delete_event_data_store(
-        &self,
-        account_id: &str,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), LakeError> {
+    pub async fn delete_event_data_store(&self, account_id: &str, id: &str, now: DateTime<Utc>) -> Result<()> {
         self.change(|doc| {
             let delivering = doc
                 .channels
@@ -379,7 +372,7 @@ impl Catalog {
         id: &str,
         max_stores: usize,
         now: DateTime<Utc>,
-    ) -> Result<EventDataStoreRecord, LakeError> {
+    ) -> Result<EventDataStoreRecord> {
         self.change(|doc| {
             let store = find(doc, account_id, id)?;
             if store.is_active() {
@@ -404,13 +397,7 @@ impl Catalog {
 
     /// Starts (`start` true) or stops ingestion of a store of CloudTrail events, Config items or
     /// channel events.
-    pub async fn set_ingestion(
-        &self,
-        account_id: &str,
-        id: &str,
-        start: bool,
-        now: DateTime<Utc>,
-    ) -> Result<(), LakeError> {
+    pub async fn set_ingestion(&self, account_id: &str, id: &str, start: bool, now: DateTime<Utc>) -> Result<()> {
         self.change(|doc| {
             let store = find_mut(doc, account_id, id)?;
             let operation = if start {
@@ -452,7 +439,7 @@ impl Catalog {
         resource: TaggedResource<'_>,
         tags: &[Tag],
         now: DateTime<Utc>,
-    ) -> Result<(), LakeError> {
+    ) -> Result<()> {
         self.change(|doc| {
             let parts = resource_parts(doc, account_id, resource)?;
             let mut merged = parts.tags.clone();
@@ -483,7 +470,7 @@ impl Catalog {
         resource: TaggedResource<'_>,
         tags: &[Tag],
         now: DateTime<Utc>,
-    ) -> Result<(), LakeError> {
+    ) -> Result<()> {
         self.change(|doc| {
             let parts = resource_parts(doc, account_id, resource)?;
             parts.tags.retain(|t| !tags.iter().any(|r| r.key == t.key));
@@ -494,7 +481,7 @@ impl Catalog {
     }
 
     /// Returns the tags of an active resource.
-    pub async fn tags(&self, account_id: &str, resource: TaggedResource<'_>) -> Result<Vec<Tag>, LakeError> {
+    pub async fn tags(&self, account_id: &str, resource: TaggedResource<'_>) -> Result<Vec<Tag>> {
         let mut state = self.state.lock().await;
         Ok(resource_parts(&mut state, account_id, resource)?.tags.clone())
     }
@@ -507,7 +494,7 @@ impl Catalog {
         resource: TaggedResource<'_>,
         policy: Option<String>,
         now: DateTime<Utc>,
-    ) -> Result<(), LakeError> {
+    ) -> Result<()> {
         self.change(|doc| {
             let parts = resource_parts(doc, account_id, resource)?;
             if policy.is_none() && parts.policy.is_none() {
@@ -521,7 +508,7 @@ impl Catalog {
     }
 
     /// Returns the resource policy of an active resource.
-    pub async fn resource_policy(&self, account_id: &str, resource: TaggedResource<'_>) -> Result<String, LakeError> {
+    pub async fn resource_policy(&self, account_id: &str, resource: TaggedResource<'_>) -> Result<String> {
         let mut state = self.state.lock().await;
         let parts = resource_parts(&mut state, account_id, resource)?;
         parts
@@ -548,7 +535,7 @@ impl Catalog {
 
     /// Purges the stores that have been pending deletion for `wait` or longer: their data, then
     /// their catalog entries. Returns the purged IDs.
-    pub async fn purge_deleted(&self, wait: Duration, now: DateTime<Utc>) -> Result<Vec<String>, LakeError> {
+    pub async fn purge_deleted(&self, wait: Duration, now: DateTime<Utc>) -> Result<Vec<String>> {
         let expired: Vec<String> = {
             let state = self.state.lock().await;
             state
@@ -583,29 +570,21 @@ pub fn status_name(status: EventDataStoreStatus) -> &'static str {
     status.wire_name().unwrap_or("UNSPECIFIED")
 }
 
-fn find<'a>(doc: &'a CatalogDocument, account_id: &str, id: &str) -> Result<&'a EventDataStoreRecord, LakeError> {
+fn find<'a>(doc: &'a CatalogDocument, account_id: &str, id: &str) -> Result<&'a EventDataStoreRecord> {
     doc.event_data_stores
         .get(id)
         .filter(|s| s.account_id == account_id)
         .ok_or_else(|| LakeError::EventDataStoreNotFound(id.to_string()))
 }
 
-fn find_mut<'a>(
-    doc: &'a mut CatalogDocument,
-    account_id: &str,
-    id: &str,
-) -> Result<&'a mut EventDataStoreRecord, LakeError> {
+fn find_mut<'a>(doc: &'a mut CatalogDocument, account_id: &str, id: &str) -> Result<&'a mut EventDataStoreRecord> {
     doc.event_data_stores
         .get_mut(id)
         .filter(|s| s.account_id == account_id)
         .ok_or_else(|| LakeError::EventDataStoreNotFound(id.to_string()))
 }
 
-fn find_active<'a>(
-    doc: &'a CatalogDocument,
-    account_id: &str,
-    id: &str,
-) -> Result<&'a EventDataStoreRecord, LakeError> {
+fn find_active<'a>(doc: &'a CatalogDocument, account_id: &str, id: &str) -> Result<&'a EventDataStoreRecord> {
     let store = find(doc, account_id, id)?;
     if !store.is_active() {
         return Err(LakeError::InactiveEventDataStore(store.id.clone()));
@@ -617,7 +596,7 @@ fn find_active_mut<'a>(
     doc: &'a mut CatalogDocument,
     account_id: &str,
     id: &str,
-) -> Result<&'a mut EventDataStoreRecord, LakeError> {
+) -> Result<&'a mut EventDataStoreRecord> {
     let store = find_mut(doc, account_id, id)?;
     if !store.is_active() {
         return Err(LakeError::InactiveEventDataStore(store.id.clone()));
@@ -626,7 +605,7 @@ fn find_active_mut<'a>(
 }
 
 /// Names stay reserved while a store is pending deletion, so that a restore cannot collide.
-fn check_name_free(doc: &CatalogDocument, account_id: &str, name: &str, except: Option<&str>) -> Result<(), LakeError> {
+fn check_name_free(doc: &CatalogDocument, account_id: &str, name: &str, except: Option<&str>) -> Result<()> {
     let taken = doc
         .event_data_stores
         .values()
@@ -637,7 +616,7 @@ fn check_name_free(doc: &CatalogDocument, account_id: &str, name: &str, except: 
     Ok(())
 }
 
-fn check_below_limit(doc: &CatalogDocument, account_id: &str, max_stores: usize) -> Result<(), LakeError> {
+fn check_below_limit(doc: &CatalogDocument, account_id: &str, max_stores: usize) -> Result<()> {
     let active = doc
         .event_data_stores
         .values()

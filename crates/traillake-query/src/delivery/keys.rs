@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use traillake_lake::LakeRoot;
 
+use crate::Result;
 use crate::error::QueryError;
 
 const KEYS: &str = "signing-keys";
@@ -91,7 +92,7 @@ pub struct SigningKeys {
 
 impl SigningKeys {
     /// Loads the keys kept under the root; each new key is current for `period`.
-    pub async fn open(root: LakeRoot, period: std::time::Duration) -> Result<Self, QueryError> {
+    pub async fn open(root: LakeRoot, period: std::time::Duration) -> Result<Self> {
         let period = Duration::from_std(period)
             .unwrap_or(Duration::days(30))
             .max(Duration::seconds(1));
@@ -114,7 +115,7 @@ impl SigningKeys {
     }
 
     /// Returns the key current at `now`, making (and keeping) a new one when none is.
-    pub async fn current(&self, now: DateTime<Utc>) -> Result<Arc<SigningKey>, QueryError> {
+    pub async fn current(&self, now: DateTime<Utc>) -> Result<Arc<SigningKey>> {
         let mut keys = self.keys.lock().await;
         if let Some(key) = keys.last()
             && key.valid_from <= now
@@ -135,7 +136,7 @@ impl SigningKeys {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Arc<SigningKey>>, QueryError> {
+    ) -> Result<Vec<Arc<SigningKey>>> {
         if start <= now && now <= end {
             self.current(now).await?;
         }
@@ -157,7 +158,7 @@ impl SigningKeys {
             .cloned()
     }
 
-    async fn make_key(&self, now: DateTime<Utc>) -> Result<SigningKey, QueryError> {
+    async fn make_key(&self, now: DateTime<Utc>) -> Result<SigningKey> {
         let private_key = tokio::task::spawn_blocking(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, KEY_BITS))
             .await
             .map_err(|error| QueryError::Signing(error.to_string()))?
