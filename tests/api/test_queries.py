@@ -359,40 +359,17 @@ def test_retention_is_exact_at_query_time(server, tmp_path):
 
 def test_bad_statements_and_references(loaded, server):
     cloudtrail, eds = loaded
-    for statement in [
-        f"DELETE FROM {eds}",
-        f"SELECT eventName FROM {eds}; SELECT 1 FROM {eds}",
-        "SELECT eventName FROM 11111111-2222-3333-4444-555555555555",
-        f"SELECT eventName FROM arn:aws:cloudtrail:us-east-1:210987654321:eventdatastore/{eds}",
-        f"SELECT * FROM read_parquet('/etc/passwd')",
-        # The SQL surface cannot reach the machine: no files, URLs, DDL, COPY, settings or catalogs.
-        "SELECT * FROM '/etc/passwd'",
-        "SELECT * FROM 'file:///etc/passwd'",
-        f"SELECT * FROM '{eds}/table'",
-        f"COPY (SELECT * FROM {eds}) TO '/tmp/stolen.parquet'",
-        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
-        f"CREATE TABLE t AS SELECT * FROM {eds}",
-        f"INSERT INTO {eds} SELECT * FROM {eds}",
-        f"DROP TABLE {eds}",
-        "SET datafusion.execution.target_partitions = 1000",
-        "SHOW ALL",
-        "SELECT * FROM information_schema.tables",
-        "SELECT * FROM generate_series(1, 1000000000)",
-        "SELECT * FROM default.awsconfig",
-        f"SELECT nosuchcolumn FROM {eds}",
-        f"SELECT eventName FROM {eds} WHERE eventNameORDER BY eventName",
-        "x" * 10001,
+    # What the SQL front end and the planner refuse, and with which message, is tested in
+    # crates/traillake-query/tests/slt/dialect.slt; here, that a refusal reaches the wire as
+    # InvalidQueryStatementException with its message, and the length limit of StartQuery.
+    for statement, message in [
+        (f"DELETE FROM {eds}", "only SELECT statements are allowed, not DELETE FROM"),
+        (f"SELECT * FROM read_parquet('/etc/passwd')", "table functions are not allowed: read_parquet(...) in FROM"),
+        ("x" * 10001, "10000"),
     ]:
         with pytest.raises(cloudtrail.exceptions.InvalidQueryStatementException) as excinfo:
             cloudtrail.start_query(QueryStatement=statement)
-        assert excinfo.value.response["Error"]["Message"], statement
-    # sqlparser's backtracking would take minutes over these; the front end stops it.
-    for statement in [
-        f"SELECT {'userIdentity.sessionContext.attributes[' * 12}1 FROM {eds}",
-        f"SELECT {'CAST(' * 24}1 FROM {eds}",
-    ]:
-        with pytest.raises(cloudtrail.exceptions.InvalidQueryStatementException, match="too complex to parse"):
-            cloudtrail.start_query(QueryStatement=statement)
+        assert message in excinfo.value.response["Error"]["Message"], statement[:80]
     with pytest.raises(cloudtrail.exceptions.QueryIdNotFoundException):
         cloudtrail.describe_query(QueryId=str(uuid.uuid4()))
     with pytest.raises(cloudtrail.exceptions.QueryIdNotFoundException):

@@ -668,8 +668,7 @@ fn resolve_store<'a>(
     account_id: &str,
     written: &str,
 ) -> Result<&'a EventDataStoreRecord> {
-    let not_a_store =
-        || QueryError::InvalidStatement(format!("{written} in FROM is not an event data store of this account"));
+    let not_a_store = || QueryError::not_a_store(written);
     let id = match written.strip_prefix("arn:") {
         Some(_) => {
             let arn = traillake_api::arn::CloudTrailArn::parse(written).ok_or_else(not_a_store)?;

@@ -54,6 +54,13 @@ pub enum QueryError {
 /// The result of a query operation.
 pub type Result<T, E = QueryError> = std::result::Result<T, E>;
 
+impl QueryError {
+    /// A table reference `written` that names no active event data store of the account.
+    pub fn not_a_store(written: &str) -> Self {
+        QueryError::InvalidStatement(format!("{written} in FROM is not an event data store of this account"))
+    }
+}
+
 impl From<traillake_sql::InvalidStatement> for QueryError {
     fn from(error: traillake_sql::InvalidStatement) -> Self {
         QueryError::InvalidStatement(error.0)

@@ -3,6 +3,11 @@
 //! `0b3c8e1a-4f2d-4c6e-9a7b-1d2e3f4a5b6c` the events from February on. Values are rendered as
 //! GetQueryResults renders them, NULL as `NULL`. `EXPLAIN <query>` answers, one row per scan, the
 //! number of Parquet files it reads and the predicate that reaches it.
+//!
+//! Two environment variables steer the run: `SLT_FILE=dialect` runs only the files whose name
+//! contains `dialect`; `SLT_COMPLETE=1` writes each record's actual output into its file instead
+//! of comparing (sqllogictest's complete mode, as DataFusion's `--complete`): run it, then read
+//! the diff.
 
 use std::path::PathBuf;
 
@@ -68,9 +73,7 @@ impl AsyncDB for Lake {
             let id = written.to_ascii_lowercase();
             match stores.iter().any(|store| store.id == id) {
                 true => Ok(id),
-                false => Err(QueryError::InvalidStatement(format!(
-                    "{written} in FROM is not an event data store of this account"
-                ))),
+                false => Err(QueryError::not_a_store(written)),
             }
         })?;
         let planned = plan(&prepared, stores, Utc::now(), &Default::default()).await?;
@@ -148,13 +151,19 @@ async fn sqllogictest_files() {
     let root = LakeRoot::open(RootLocation::Local(dir.path().to_path_buf())).unwrap();
     let lake = Lake::load(&root).await;
     let stores = lake.stores.clone();
+    let only = std::env::var("SLT_FILE").unwrap_or_default();
+    let complete = std::env::var("SLT_COMPLETE").is_ok_and(|value| value == "1");
     let mut files: Vec<_> = std::fs::read_dir(slt_folder())
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|e| e == "slt"))
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().contains(&only))
+        })
         .collect();
     files.sort();
-    assert!(!files.is_empty());
+    assert!(!files.is_empty(), "no .slt file matches SLT_FILE={only}");
     let mut failures = Vec::new();
     for file in &files {
         let stores = stores.clone();
@@ -162,7 +171,21 @@ async fn sqllogictest_files() {
             let stores = stores.clone();
             async move { Ok(Lake { stores }) }
         });
-        if let Err(error) = runner.run_file_async(file).await {
+        let outcome = if complete {
+            runner
+                .update_test_file(
+                    file,
+                    " ",
+                    sqllogictest::default_validator,
+                    sqllogictest::default_normalizer,
+                    sqllogictest::default_column_validator,
+                )
+                .await
+                .map_err(|error| error.to_string())
+        } else {
+            runner.run_file_async(file).await.map_err(|error| error.to_string())
+        };
+        if let Err(error) = outcome {
             failures.push(format!("{}: {error}", file.display()));
         }
     }
