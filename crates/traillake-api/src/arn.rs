@@ -97,12 +97,12 @@ pub fn is_account_id(value: &str) -> bool {
 
 /// Returns the ARN of a resource of the caller's account and Region.
 pub fn arn(ctx: &RequestContext, kind: ResourceType, id: &str) -> String {
-    format!(
-        "arn:aws:cloudtrail:{}:{}:{}/{id}",
-        ctx.region,
-        ctx.account_id,
-        kind.as_str()
-    )
+    resource_arn(&ctx.region, &ctx.account_id, kind, id)
+}
+
+/// Returns the ARN of a CloudTrail resource of any account and Region.
+pub fn resource_arn(region: &str, account_id: &str, kind: ResourceType, id: &str) -> String {
+    format!("arn:aws:cloudtrail:{region}:{account_id}:{}/{id}", kind.as_str())
 }
 
 /// Returns the ARN of an event data store of the caller's account and Region.

@@ -15,9 +15,9 @@ use serde_json::value::RawValue;
 use traillake_api::selectors::StoreKind;
 
 use crate::Result;
-use crate::events::files::{MAX_TEXT_BYTES, file_text, parse_records};
-use crate::events::{EventRows, InvalidFile, cloudtrail_row};
 use crate::table::{Commit, EventTable};
+use traillake_events::files::{MAX_TEXT_BYTES, file_text, parse_records};
+use traillake_events::{EventRows, InvalidFile, cloudtrail_row};
 
 /// A record of a file that could not be made a row.
 #[derive(Debug, Clone, PartialEq, Eq)]

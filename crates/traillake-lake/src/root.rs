@@ -8,6 +8,7 @@ use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::prefix::PrefixStore;
+use traillake_api::s3_location::S3Location;
 use url::Url;
 
 use crate::Result;
@@ -30,18 +31,17 @@ pub enum RootLocation {
 }
 
 impl RootLocation {
-    /// Parses `s3://bucket/prefix` or a local path.
+    /// Parses `s3://bucket/prefix` (read as every S3 URI of the API is, by [`S3Location`]) or a
+    /// local path.
     pub fn parse(value: &str) -> Result<Self> {
-        let Some(rest) = value.strip_prefix("s3://") else {
+        if !value.starts_with("s3://") {
             return Ok(RootLocation::Local(PathBuf::from(value)));
-        };
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(LakeError::InvalidRoot(format!("{value}: the bucket name is missing")));
         }
+        let location = S3Location::read(value)
+            .map_err(|problem| LakeError::InvalidRoot(format!("{value} {}", problem.reason())))?;
         Ok(RootLocation::S3 {
-            bucket: bucket.to_string(),
-            prefix: prefix.trim_matches('/').to_string(),
+            prefix: location.prefix.trim_end_matches('/').to_string(),
+            bucket: location.bucket,
         })
     }
 }

@@ -43,8 +43,8 @@ use url::Url;
 
 use crate::Result;
 use crate::error::LakeError;
-use crate::events::schema::{EVENT_DATE, EVENT_TIME, table_schema};
 use crate::root::LakeRoot;
+use traillake_events::schema::{EVENT_DATE, EVENT_TIME, table_schema};
 
 /// Files a day may have before [`EventTable::compact`] rewrites it.
 pub const COMPACT_AT_FILES: usize = 4;

@@ -32,11 +32,11 @@ use traillake_lake::events::schema::EVENT_TIME;
 use traillake_lake::{EventTable, LakeError, WriteAheadLog};
 
 use crate::Result;
-use crate::dialect::PreparedQuery;
 use crate::error::QueryError;
 use crate::functions;
 use crate::set_operations::TimestampsMeetTextAsText;
 use crate::store_files::{StoreFiles, log_rows_table};
+use traillake_sql::PreparedQuery;
 
 /// A store a query reads, as the catalog describes it.
 #[derive(Debug, Clone)]

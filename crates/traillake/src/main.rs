@@ -126,12 +126,11 @@ struct ServeArgs {
     import_files_in_flight: usize,
 }
 
+/// Reads an account ID by the API's own rule (the model's `AccountId`, 12 to 16 digits).
 fn parse_account_id(value: &str) -> Result<String, String> {
-    let valid = (12..=16).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
-    if valid {
-        Ok(value.to_string())
-    } else {
-        Err("an account ID is 12 to 16 digits".into())
+    match traillake_api::queries::ACCOUNT_ID.check("--account-id", value) {
+        Ok(()) => Ok(value.to_string()),
+        Err(_) => Err("an account ID is 12 to 16 digits".into()),
     }
 }
 

@@ -12,7 +12,7 @@ use sha2::{Digest as _, Sha256};
 use traillake_api::s3_location::S3Location;
 use traillake_lake::{LakeRoot, RootLocation};
 use traillake_query::delivery::keys::{SigningKeys, verify_signature};
-use traillake_query::delivery::{SIGN_FILE, SignFile, hex};
+use traillake_query::delivery::{SIGN_FILE, SignFile};
 
 /// The arguments of `traillake verify`.
 #[derive(clap::Args)]
@@ -76,7 +76,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<bool> {
             .await?
             .bytes()
             .await?;
-        let hash = hex(&Sha256::digest(&bytes));
+        let hash = hex::encode(Sha256::digest(&bytes));
         if hash != file.file_hash_value {
             problems.push(format!(
                 "{}: its SHA-256 is {hash}, the sign file says {}",
@@ -94,7 +94,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<bool> {
             args.root, sign.public_key_fingerprint
         )),
         Some(key) => {
-            let signature = decode_hex(&sign.hash_signature);
+            let signature = hex::decode(&sign.hash_signature).ok();
             let signing_string = SignFile::signing_string(&sign.files);
             match signature {
                 None => problems.push("the hashSignature is not hex".to_string()),
@@ -120,14 +120,4 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<bool> {
         println!("FAILED: {problem}");
     }
     Ok(false)
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
-        .collect()
 }

@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt as _, PutPayload};
 use sha2::{Digest as _, Sha256};
+use traillake_api::arn::{ResourceType, resource_arn};
 use traillake_api::audit_events::{ChannelRef, check_event_id};
 use traillake_api::resource_policy::{PolicyTarget, ResourcePolicy};
 use traillake_api::selectors::StoreKind;
@@ -297,10 +298,7 @@ impl Channels {
 }
 
 fn channel_arn(call: &AuditCall<'_>, id: &str) -> String {
-    format!(
-        "arn:aws:cloudtrail:{}:{}:channel/{id}",
-        call.region, call.channel.owner_account_id
-    )
+    resource_arn(call.region, &call.channel.owner_account_id, ResourceType::Channel, id)
 }
 
 /// Why PutAuditEvents did not store one event, as its per-event error codes say it.

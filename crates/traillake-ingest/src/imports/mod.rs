@@ -65,6 +65,19 @@ pub(crate) struct Slot {
     failures: Failures,
     /// Set while a run is going: sending `true` stops it.
     stop: Option<watch::Sender<bool>>,
+    /// Told whenever a run ends (or an import ends without one), for those who wait for it.
+    run_ended: watch::Sender<()>,
+}
+
+impl Slot {
+    fn new(record: ImportRecord, failures: Failures) -> Self {
+        Self {
+            record,
+            failures,
+            stop: None,
+            run_ended: watch::channel(()).0,
+        }
+    }
 }
 
 pub(crate) type SharedSlot = Arc<Mutex<Slot>>;
@@ -136,11 +149,7 @@ impl Imports {
                 let failures = load_failures(root.store().as_ref(), &record.id, record.checkpoint.seq, false).await?;
                 (record, Failures::new(failures))
             };
-            let slot = Slot {
-                record,
-                failures,
-                stop: None,
-            };
+            let slot = Slot::new(record, failures);
             slots.insert(slot.record.id.clone(), Arc::new(Mutex::new(slot)));
         }
         let imports = Arc::new(Self {
@@ -223,11 +232,7 @@ impl Imports {
             checkpoint: Default::default(),
             pending: None,
         };
-        let slot = Arc::new(Mutex::new(Slot {
-            record: record.clone(),
-            failures: Failures::default(),
-            stop: None,
-        }));
+        let slot = Arc::new(Mutex::new(Slot::new(record.clone(), Failures::default())));
         {
             // Checked and taken under one lock, so that two starts cannot both run.
             let mut slots = self.slots.lock().expect("imports");
@@ -336,6 +341,7 @@ impl Imports {
             let mut guard = slot.lock().expect("import slot");
             guard.record.status = ImportStatus::Failed;
             guard.record.updated = Utc::now();
+            guard.run_ended.send_replace(());
             guard.record.clone()
         };
         if let Err(error) = save_record(self.root.store().as_ref(), &record).await {
@@ -382,22 +388,27 @@ impl Imports {
     /// import, unchanged if it was not running.
     pub async fn stop(&self, account_id: &str, id: &str, wait: Duration) -> Result<ImportRecord, ImportError> {
         let slot = self.slot(account_id, id)?;
-        if let Some(stop) = slot.lock().expect("import slot").stop.as_ref() {
-            stop.send_replace(true);
-        }
+        let mut run_ended = {
+            let guard = slot.lock().expect("import slot");
+            if let Some(stop) = guard.stop.as_ref() {
+                stop.send_replace(true);
+            }
+            guard.run_ended.subscribe()
+        };
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let record = slot.lock().expect("import slot").record.clone();
-            if !record.is_ongoing() || tokio::time::Instant::now() >= deadline {
-                return Ok(record);
+            // The sender lives in the slot held here, so the channel never closes while waiting.
+            if !record.is_ongoing() || tokio::time::timeout_at(deadline, run_ended.changed()).await.is_err() {
+                return Ok(slot.lock().expect("import slot").record.clone());
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// Waits until the import's run has ended; returns it.
     pub async fn wait(&self, account_id: &str, id: &str) -> Result<ImportRecord, ImportError> {
         let slot = self.slot(account_id, id)?;
+        let mut run_ended = slot.lock().expect("import slot").run_ended.subscribe();
         loop {
             {
                 let guard = slot.lock().expect("import slot");
@@ -405,7 +416,8 @@ impl Imports {
                     return Ok(guard.record.clone());
                 }
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // The sender lives in the slot held here, so the channel never closes while waiting.
+            let _ = run_ended.changed().await;
         }
     }
 }

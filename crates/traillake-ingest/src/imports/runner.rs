@@ -236,6 +236,7 @@ impl Runner {
             .is_some_and(|stop| stop.subscribe().same_channel(&self.stop))
         {
             slot.stop = None;
+            slot.run_ended.send_replace(());
         }
     }
 

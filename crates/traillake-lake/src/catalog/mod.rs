@@ -6,11 +6,15 @@
 //!
 //! The catalog owns the rules that depend on what is stored: names unique per account, the limits
 //! on stores and channels, the status machine of a store, the settings that may not change, and
-//! which stores a channel may deliver to (`channels`).
+//! which stores a channel may deliver to (`channels`), the tags and resource policies of stores and
+//! channels (`tags`, `policies`).
 
 mod channels;
+mod policies;
+mod tags;
 
 pub use channels::ChannelRecord;
+pub use tags::TaggedResource;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,7 +25,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
-use traillake_api::event_data_stores::{EventDataStoreChanges, MAX_TAGS, NewEventDataStore, check_retention};
+use traillake_api::event_data_stores::{EventDataStoreChanges, NewEventDataStore, check_retention};
 use traillake_api::selectors::StoreKind;
 use traillake_api::shapes::{AdvancedEventSelector, BillingMode, EventDataStoreStatus, Tag};
 
@@ -109,51 +113,6 @@ struct CatalogDocument {
     event_data_stores: BTreeMap<String, EventDataStoreRecord>,
     #[serde(default)]
     channels: BTreeMap<String, ChannelRecord>,
-}
-
-/// A resource that carries tags and a resource policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaggedResource<'a> {
-    /// An event data store, by ID.
-    EventDataStore(&'a str),
-    /// A channel, by ID.
-    Channel(&'a str),
-}
-
-/// The parts of a resource that tags and policies change.
-struct ResourceParts<'a> {
-    name: String,
-    tags: &'a mut Vec<Tag>,
-    policy: &'a mut Option<String>,
-    updated: &'a mut DateTime<Utc>,
-}
-
-/// Returns the parts of an active resource of the account.
-fn resource_parts<'a>(
-    doc: &'a mut CatalogDocument,
-    account_id: &str,
-    resource: TaggedResource<'_>,
-) -> Result<ResourceParts<'a>> {
-    match resource {
-        TaggedResource::EventDataStore(id) => {
-            let store = find_active_mut(doc, account_id, id)?;
-            Ok(ResourceParts {
-                name: format!("event data store {}", store.id),
-                tags: &mut store.tags,
-                policy: &mut store.resource_policy,
-                updated: &mut store.updated,
-            })
-        }
-        TaggedResource::Channel(id) => {
-            let channel = channels::find_mut(doc, account_id, id)?;
-            Ok(ResourceParts {
-                name: format!("channel {}", channel.id),
-                tags: &mut channel.tags,
-                policy: &mut channel.resource_policy,
-                updated: &mut channel.updated,
-            })
-        }
-    }
 }
 
 /// The catalog of a lake root.
@@ -430,91 +389,6 @@ impl Catalog {
             Ok(())
         })
         .await
-    }
-
-    /// Adds tags to an active resource, replacing the values of keys it has; at most 50 in all.
-    pub async fn add_tags(
-        &self,
-        account_id: &str,
-        resource: TaggedResource<'_>,
-        tags: &[Tag],
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        self.change(|doc| {
-            let parts = resource_parts(doc, account_id, resource)?;
-            let mut merged = parts.tags.clone();
-            for tag in tags {
-                match merged.iter_mut().find(|t| t.key == tag.key) {
-                    Some(existing) => existing.value = tag.value.clone(),
-                    None => merged.push(tag.clone()),
-                }
-            }
-            if merged.len() > MAX_TAGS {
-                return Err(LakeError::TagsLimitExceeded(format!(
-                    "{} would have {} tags; a resource takes at most {MAX_TAGS}",
-                    parts.name,
-                    merged.len()
-                )));
-            }
-            *parts.tags = merged;
-            *parts.updated = now;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Removes the tags with the given keys from an active resource.
-    pub async fn remove_tags(
-        &self,
-        account_id: &str,
-        resource: TaggedResource<'_>,
-        tags: &[Tag],
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        self.change(|doc| {
-            let parts = resource_parts(doc, account_id, resource)?;
-            parts.tags.retain(|t| !tags.iter().any(|r| r.key == t.key));
-            *parts.updated = now;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Returns the tags of an active resource.
-    pub async fn tags(&self, account_id: &str, resource: TaggedResource<'_>) -> Result<Vec<Tag>> {
-        let mut state = self.state.lock().await;
-        Ok(resource_parts(&mut state, account_id, resource)?.tags.clone())
-    }
-
-    /// Sets (`Some`) or deletes (`None`) the resource policy of an active resource; deleting a
-    /// policy the resource does not have is `ResourcePolicyNotFound`.
-    pub async fn set_resource_policy(
-        &self,
-        account_id: &str,
-        resource: TaggedResource<'_>,
-        policy: Option<String>,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        self.change(|doc| {
-            let parts = resource_parts(doc, account_id, resource)?;
-            if policy.is_none() && parts.policy.is_none() {
-                return Err(LakeError::ResourcePolicyNotFound(parts.name));
-            }
-            *parts.policy = policy;
-            *parts.updated = now;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Returns the resource policy of an active resource.
-    pub async fn resource_policy(&self, account_id: &str, resource: TaggedResource<'_>) -> Result<String> {
-        let mut state = self.state.lock().await;
-        let parts = resource_parts(&mut state, account_id, resource)?;
-        parts
-            .policy
-            .clone()
-            .ok_or(LakeError::ResourcePolicyNotFound(parts.name))
     }
 
     /// Purges the stores whose pending deletion period `wait` ended, every `every`, for ever.

@@ -17,15 +17,13 @@ fn trails() -> PathBuf {
 }
 
 fn files_under(folder: &std::path::Path, files: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(folder).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            files_under(&entry, files);
-        } else {
-            files.push(entry);
-        }
-    }
+    let entries = walkdir::WalkDir::new(folder).sort_by_file_name().into_iter();
+    files.extend(
+        entries
+            .map(Result::unwrap)
+            .filter(|entry| !entry.file_type().is_dir())
+            .map(|entry| entry.into_path()),
+    );
 }
 
 async fn query(table: &EventTable, sql: &str) -> Vec<datafusion::arrow::array::RecordBatch> {

@@ -63,10 +63,7 @@ pub fn verify_signature(public_key_der: &[u8], message: &[u8], signature: &[u8])
 
 /// Returns the hex MD5 fingerprint of a DER public key.
 pub fn fingerprint(public_key_der: &[u8]) -> String {
-    Md5::digest(public_key_der)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex::encode(Md5::digest(public_key_der))
 }
 
 /// A key as kept under the root.

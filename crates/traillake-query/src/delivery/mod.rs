@@ -268,7 +268,7 @@ impl Delivery<'_> {
             hash_algorithm: "SHA-256".to_string(),
             signature_algorithm: "SHA256withRSA".to_string(),
             query_complete_time: now.to_rfc3339_opts(SecondsFormat::Secs, true),
-            hash_signature: hex(&signature),
+            hash_signature: hex::encode(&signature),
             public_key_fingerprint: self.key.fingerprint.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&sign_file).expect("a sign file serializes");
@@ -381,15 +381,10 @@ impl ResultFile {
             .await
             .map_err(|error| DeliveryFailure::storage(error, false))?;
         Ok(SignedFile {
-            file_hash_value: hex(&hash.finalize()),
+            file_hash_value: hex::encode(hash.finalize()),
             file_name: name,
         })
     }
-}
-
-/// Returns bytes as lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]
