@@ -30,7 +30,7 @@ pub enum QueryError {
     InsufficientS3BucketPolicy(String),
     /// A signing key could not be made or read.
     #[error("signing key: {0}")]
-    Signing(String),
+    Signing(#[from] crate::delivery::keys::SigningError),
     /// The lake failed.
     #[error(transparent)]
     Lake(#[from] LakeError),

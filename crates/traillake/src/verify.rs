@@ -100,7 +100,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<bool> {
                 None => problems.push("the hashSignature is not hex".to_string()),
                 Some(signature) => {
                     if let Err(problem) = verify_signature(&key.public_key_der, signing_string.as_bytes(), &signature) {
-                        problems.push(problem);
+                        problems.push(problem.to_string());
                     }
                 }
             }

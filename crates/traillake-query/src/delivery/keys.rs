@@ -23,10 +23,41 @@ use tokio::sync::Mutex;
 use traillake_lake::LakeRoot;
 
 use crate::Result;
-use crate::error::QueryError;
 
 const KEYS: &str = "signing-keys";
 const KEY_BITS: usize = 2048;
+
+/// Why a key could not be made or read, or a signature could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    /// RSA failed to make a key.
+    #[error("making a key: {0}")]
+    Rsa(#[from] rsa::Error),
+    /// The task that makes a key failed.
+    #[error("making a key: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// A public key could not be written or read as PKCS#1 DER.
+    #[error("the public key is not PKCS#1 DER: {0}")]
+    PublicKey(#[from] rsa::pkcs1::Error),
+    /// A private key could not be written or read as PKCS#8 DER.
+    #[error("the private key is not PKCS#8 DER: {0}")]
+    PrivateKey(#[from] rsa::pkcs8::Error),
+    /// A kept key file is not JSON of a key.
+    #[error("the key file is unreadable: {0}")]
+    File(#[from] serde_json::Error),
+    /// A kept key is not base64.
+    #[error("the key is not base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// A kept key's fingerprint is not its public key's.
+    #[error("the fingerprint does not match the public key")]
+    Fingerprint,
+    /// A signature is not an RSA signature.
+    #[error("the signature is malformed: {0}")]
+    Malformed(rsa::signature::Error),
+    /// A signature is not the key's signature of the message.
+    #[error("the signature does not match the files' hashes")]
+    Mismatch,
+}
 
 /// A signing key pair and the time it is valid.
 #[derive(Debug)]
@@ -52,13 +83,12 @@ impl SigningKey {
 }
 
 /// Checks a SHA256withRSA signature of `message` with a DER (PKCS#1) public key.
-pub fn verify_signature(public_key_der: &[u8], message: &[u8], signature: &[u8]) -> Result<(), String> {
-    let public_key = RsaPublicKey::from_pkcs1_der(public_key_der)
-        .map_err(|error| format!("the public key is not PKCS#1 DER: {error}"))?;
-    let signature = Signature::try_from(signature).map_err(|error| format!("the signature is malformed: {error}"))?;
+pub fn verify_signature(public_key_der: &[u8], message: &[u8], signature: &[u8]) -> Result<(), SigningError> {
+    let public_key = RsaPublicKey::from_pkcs1_der(public_key_der)?;
+    let signature = Signature::try_from(signature).map_err(SigningError::Malformed)?;
     VerifyingKey::<Sha256>::new(public_key)
         .verify(message, &signature)
-        .map_err(|_| "the signature does not match the files' hashes".to_string())
+        .map_err(|_| SigningError::Mismatch)
 }
 
 /// Returns the hex MD5 fingerprint of a DER public key.
@@ -158,16 +188,14 @@ impl SigningKeys {
     async fn make_key(&self, now: DateTime<Utc>) -> Result<SigningKey> {
         let private_key = tokio::task::spawn_blocking(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, KEY_BITS))
             .await
-            .map_err(|error| QueryError::Signing(error.to_string()))?
-            .map_err(|error| QueryError::Signing(error.to_string()))?;
+            .map_err(SigningError::from)?
+            .map_err(SigningError::from)?;
         let public_key_der = RsaPublicKey::from(&private_key)
             .to_pkcs1_der()
-            .map_err(|error| QueryError::Signing(error.to_string()))?
+            .map_err(SigningError::from)?
             .as_bytes()
             .to_vec();
-        let private_der = private_key
-            .to_pkcs8_der()
-            .map_err(|error| QueryError::Signing(error.to_string()))?;
+        let private_der = private_key.to_pkcs8_der().map_err(SigningError::from)?;
         // Whole seconds, as sign files write queryCompleteTime.
         let valid_from = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
         let key = SigningKey {
@@ -191,13 +219,13 @@ impl SigningKeys {
     }
 }
 
-fn read_key(bytes: &[u8]) -> Result<SigningKey, String> {
-    let file: KeyFile = serde_json::from_slice(bytes).map_err(|error| error.to_string())?;
-    let public_key_der = BASE64.decode(&file.public_key).map_err(|error| error.to_string())?;
-    let private_der = BASE64.decode(&file.private_key).map_err(|error| error.to_string())?;
-    let private_key = RsaPrivateKey::from_pkcs8_der(&private_der).map_err(|error| error.to_string())?;
+fn read_key(bytes: &[u8]) -> Result<SigningKey, SigningError> {
+    let file: KeyFile = serde_json::from_slice(bytes)?;
+    let public_key_der = BASE64.decode(&file.public_key)?;
+    let private_der = BASE64.decode(&file.private_key)?;
+    let private_key = RsaPrivateKey::from_pkcs8_der(&private_der)?;
     if fingerprint(&public_key_der) != file.fingerprint {
-        return Err("the fingerprint does not match the public key".to_string());
+        return Err(SigningError::Fingerprint);
     }
     Ok(SigningKey {
         fingerprint: file.fingerprint,

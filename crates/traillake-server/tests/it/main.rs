@@ -416,3 +416,115 @@ async fn a_stopped_server_releases_the_root_and_keeps_what_it_stored() {
     assert_eq!(listed["EventDataStores"][0]["Name"], "kept");
     again.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_channels_put_audit_events_policies_imports_and_keys_over_grpc() {
+    use traillake_api::shapes::{
+        AuditEvent, ChannelRequest, CreateChannelRequest, Destination, DestinationType, ListImportsRequest,
+        ListPublicKeysRequest, ListTagsRequest, PutAuditEventsRequest, ResourcePolicyRequest, Tag, TagsRequest,
+    };
+    use traillake_server::grpc::generated::cloud_trail_data_client::CloudTrailDataClient;
+
+    let server = Running::start(tempfile::tempdir().unwrap()).await;
+    let mut grpc = server.grpc().await;
+    let store_arn = activity_store(&server, "activity").await;
+
+    grpc.add_tags(TagsRequest {
+        resource_id: Some(store_arn.clone()),
+        tags_list: vec![Tag {
+            key: Some("team".into()),
+            value: Some("security".into()),
+        }],
+    })
+    .await
+    .unwrap();
+    let tags = grpc
+        .list_tags(ListTagsRequest {
+            resource_id_list: vec![store_arn.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(tags.resource_tag_list[0].tags_list[0].key.as_deref(), Some("team"));
+
+    let channel = grpc
+        .create_channel(CreateChannelRequest {
+            name: Some("app".into()),
+            source: Some("Custom".into()),
+            destinations: vec![Destination {
+                r#type: Some(DestinationType::EventDataStore as i32),
+                location: Some(store_arn.clone()),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let channel_arn = channel.channel_arn.unwrap();
+    let got = grpc
+        .get_channel(ChannelRequest {
+            channel: Some(channel_arn.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.name.as_deref(), Some("app"));
+
+    let mut data = CloudTrailDataClient::connect(format!("http://{}", server.address))
+        .await
+        .unwrap();
+    let event = json!({
+        "version": "1.0",
+        "userIdentity": {"type": "CustomUser", "principalId": "user-1", "details": {}},
+        "eventSource": "app.example.com",
+        "eventName": "Login",
+        "eventTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "UID": "uid-1",
+        "recipientAccountId": ACCOUNT,
+    });
+    let put = data
+        .put_audit_events(PutAuditEventsRequest {
+            audit_events: vec![
+                AuditEvent {
+                    id: Some("good".into()),
+                    event_data: Some(event.to_string()),
+                    event_data_checksum: None,
+                },
+                AuditEvent {
+                    id: Some("bad".into()),
+                    event_data: Some("{oops".into()),
+                    event_data_checksum: None,
+                },
+            ],
+            channel_arn: Some(channel_arn.clone()),
+            external_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(put.successful.len(), 1);
+    assert_eq!(put.failed[0].error_code.as_deref(), Some("InvalidData"), "{put:?}");
+
+    let missing = grpc
+        .get_resource_policy(ResourcePolicyRequest {
+            resource_arn: Some(channel_arn),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    let imports = grpc
+        .list_imports(ListImportsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(imports.imports.is_empty());
+    let keys = grpc
+        .list_public_keys(ListPublicKeysRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!keys.public_key_list.is_empty());
+    server.stop().await.unwrap();
+}
