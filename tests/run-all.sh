@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
 cargo fmt --all --check
 (cd fuzz && cargo fmt --check)
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The fuzz targets are a workspace of their own that `cargo test --workspace` does not build: check
+# them against the crates now, not after the tests.
+cargo check --manifest-path fuzz/Cargo.toml --bins --locked
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-items --locked
 
 venv="${TRAILLAKE_VENV:-$HOME/.cache/traillake-venv}"
