@@ -1,6 +1,7 @@
 //! ARNs and resource references: building the ARNs traillake returns, and resolving the "ARN or ID"
 //! values that requests carry into IDs of the caller's account and Region.
 
+use crate::Result;
 use crate::context::RequestContext;
 use crate::error::{ApiError, ErrorCode};
 use crate::validate::{Pattern, StringRule};
@@ -113,7 +114,7 @@ pub fn event_data_store_arn(ctx: &RequestContext, id: &str) -> String {
 /// Resolves a required event data store reference (its ARN or ID) to the ID, lowercased: a
 /// malformed value, another resource type, or another account or Region is
 /// `EventDataStoreARNInvalidException`.
-pub fn event_data_store_id(ctx: &RequestContext, field: &str, value: Option<&str>) -> Result<String, ApiError> {
+pub fn event_data_store_id(ctx: &RequestContext, field: &str, value: Option<&str>) -> Result<String> {
     let value = EVENT_DATA_STORE_REF.check_required(field, value)?;
     resource_id(
         ctx,
@@ -132,7 +133,7 @@ pub fn resource_id(
     value: &str,
     kind: ResourceType,
     code: ErrorCode,
-) -> Result<String, ApiError> {
+) -> Result<String> {
     if !value.contains(':') {
         if value.contains('/') {
             return Err(ApiError::new(
@@ -159,13 +160,7 @@ pub fn resource_id(
 }
 
 /// Checks that an ARN names the caller's account and the server's Region.
-pub fn check_owner(
-    ctx: &RequestContext,
-    field: &str,
-    value: &str,
-    arn: &CloudTrailArn,
-    code: ErrorCode,
-) -> Result<(), ApiError> {
+pub fn check_owner(ctx: &RequestContext, field: &str, value: &str, arn: &CloudTrailArn, code: ErrorCode) -> Result<()> {
     if arn.region != ctx.region {
         return Err(ApiError::new(
             code,
@@ -189,7 +184,7 @@ pub fn check_owner(
 /// a key or an alias (`arn:aws:kms:REGION:ACCOUNT:key/ID` or `...:alias/NAME`). IDs and alias
 /// names are taken as the caller's account and Region; an ARN of another Region, or anything
 /// else, is `InvalidKmsKeyIdException`. No KMS is asked whether the key exists.
-pub fn kms_key_arn(ctx: &RequestContext, field: &str, value: &str) -> Result<String, ApiError> {
+pub fn kms_key_arn(ctx: &RequestContext, field: &str, value: &str) -> Result<String> {
     let invalid = |why: &str| {
         ApiError::new(
             ErrorCode::InvalidKmsKeyIdException,

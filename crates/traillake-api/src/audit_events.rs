@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 
+use crate::Result;
 use crate::arn::{CloudTrailArn, ResourceType, is_account_id};
 use crate::context::RequestContext;
 use crate::error::{ApiError, ErrorCode};
@@ -37,7 +38,7 @@ pub struct ChannelRef {
 
 /// Resolves `channelArn`: a channel ARN of the server's Region (of any account), or a channel ID
 /// of the caller's account; anything else is `InvalidChannelARN`.
-pub fn channel_ref(ctx: &RequestContext, value: Option<&str>) -> Result<ChannelRef, ApiError> {
+pub fn channel_ref(ctx: &RequestContext, value: Option<&str>) -> Result<ChannelRef> {
     let value = value.unwrap_or_default();
     let invalid = |why: &str| ApiError::new(ErrorCode::InvalidChannelARN, format!("channelArn '{value}' {why}"));
     if value.is_empty() {
@@ -76,7 +77,7 @@ pub fn channel_ref(ctx: &RequestContext, value: Option<&str>) -> Result<ChannelR
 
 /// Checks what makes the whole request fail, after the channel: its size, every event's required
 /// members, the external ID's form, and IDs unique in the request.
-pub fn check_request(request: &PutAuditEventsRequest) -> Result<(), ApiError> {
+pub fn check_request(request: &PutAuditEventsRequest) -> Result<()> {
     let events = &request.audit_events;
     if events.is_empty() || events.len() > MAX_EVENTS {
         return Err(ApiError::new(

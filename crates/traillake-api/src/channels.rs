@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use crate::Result;
 use crate::context::RequestContext;
 use crate::error::{ApiError, ErrorCode};
 use crate::event_data_stores::MAX_TAGS;
@@ -73,7 +74,7 @@ pub fn channel_arn(ctx: &RequestContext, id: &str) -> String {
 
 /// Resolves a required channel reference (its ARN or ID) to the lowercase ID: a malformed value,
 /// another resource type, or another account or Region is `ChannelARNInvalidException`.
-pub fn channel_id(ctx: &RequestContext, field: &str, value: Option<&str>) -> Result<String, ApiError> {
+pub fn channel_id(ctx: &RequestContext, field: &str, value: Option<&str>) -> Result<String> {
     let value = CHANNEL_REF.check_required(field, value)?;
     arn::resource_id(
         ctx,
@@ -86,11 +87,7 @@ pub fn channel_id(ctx: &RequestContext, field: &str, value: Option<&str>) -> Res
 
 /// Checks a channel's destinations and returns the IDs of their event data stores, in order:
 /// 1..200 `EVENT_DATA_STORE` destinations, each store named once.
-pub fn check_destinations(
-    ctx: &RequestContext,
-    field: &str,
-    destinations: &[Destination],
-) -> Result<Vec<String>, ApiError> {
+pub fn check_destinations(ctx: &RequestContext, field: &str, destinations: &[Destination]) -> Result<Vec<String>> {
     validate::list_length(ErrorCode::InvalidParameterException, field, destinations.len(), 1, 200)?;
     let mut ids = Vec::with_capacity(destinations.len());
     let mut seen = HashSet::new();
@@ -141,7 +138,7 @@ pub struct NewChannel {
 }
 
 /// Checks a CreateChannel request and returns the channel it describes.
-pub fn check_create(ctx: &RequestContext, request: &CreateChannelRequest) -> Result<NewChannel, ApiError> {
+pub fn check_create(ctx: &RequestContext, request: &CreateChannelRequest) -> Result<NewChannel> {
     let name = NAME.check_required("Name", request.name.as_deref())?;
     let source = SOURCE.check_required("Source", request.source.as_deref())?;
     if source != CUSTOM_SOURCE && !PARTNER_SOURCES.contains(&source) {
@@ -182,10 +179,7 @@ pub struct ChannelChanges {
 }
 
 /// Checks an UpdateChannel request and returns the channel's ID and the changes.
-pub fn check_update(
-    ctx: &RequestContext,
-    request: &UpdateChannelRequest,
-) -> Result<(String, ChannelChanges), ApiError> {
+pub fn check_update(ctx: &RequestContext, request: &UpdateChannelRequest) -> Result<(String, ChannelChanges)> {
     let id = channel_id(ctx, "Channel", request.channel.as_deref())?;
     NAME.check_optional("Name", request.name.as_deref())?;
     let destinations = if request.destinations.is_empty() {
@@ -205,7 +199,7 @@ pub fn check_update(
 /// Checks a ListChannels request and returns the page it asks for. The operation models no error
 /// for a `MaxResults` out of range (only InvalidNextToken, OperationNotPermitted and
 /// UnsupportedOperation), so it is the AWS JSON services' common `ValidationException`.
-pub fn check_list(request: &ListChannelsRequest) -> Result<PageRequest, ApiError> {
+pub fn check_list(request: &ListChannelsRequest) -> Result<PageRequest> {
     paging::check_page(
         "ListChannels",
         request.max_results,

@@ -188,3 +188,6 @@ fn shorten(value: &str) -> String {
     let head: String = value.chars().take(LIMIT).collect();
     format!("{head}... ({} characters)", value.chars().count())
 }
+
+/// The result of a check or a decoding of the API.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;

@@ -1,6 +1,7 @@
 //! Validation of the event data store operations' requests, and the settings they resolve to with
 //! CloudTrail Lake's defaults applied.
 
+use crate::Result;
 use crate::arn;
 use crate::context::RequestContext;
 use crate::error::{ApiError, ErrorCode};
@@ -56,7 +57,7 @@ pub fn max_retention_days(billing_mode: BillingMode) -> i32 {
 }
 
 /// Checks a retention period against the range of a billing mode.
-pub fn check_retention(days: i32, billing_mode: BillingMode) -> Result<(), ApiError> {
+pub fn check_retention(days: i32, billing_mode: BillingMode) -> Result<()> {
     validate::range(
         ErrorCode::InvalidParameterException,
         "RetentionPeriod",
@@ -95,10 +96,7 @@ pub struct NewEventDataStore {
 }
 
 /// Checks a CreateEventDataStore request and returns the store it describes.
-pub fn check_create(
-    ctx: &RequestContext,
-    request: &CreateEventDataStoreRequest,
-) -> Result<NewEventDataStore, ApiError> {
+pub fn check_create(ctx: &RequestContext, request: &CreateEventDataStoreRequest) -> Result<NewEventDataStore> {
     let name = NAME.check_required("Name", request.name.as_deref())?;
     let billing_mode = validate::enum_value::<BillingMode>("BillingMode", request.billing_mode)?
         .unwrap_or(BillingMode::ExtendableRetentionPricing);
@@ -161,7 +159,7 @@ pub struct EventDataStoreChanges {
 pub fn check_update(
     ctx: &RequestContext,
     request: &UpdateEventDataStoreRequest,
-) -> Result<(String, EventDataStoreChanges), ApiError> {
+) -> Result<(String, EventDataStoreChanges)> {
     let id = arn::event_data_store_id(ctx, "EventDataStore", request.event_data_store.as_deref())?;
     NAME.check_optional("Name", request.name.as_deref())?;
     let kms_key_id = kms_key_id(ctx, request.kms_key_id.as_deref())?;
@@ -198,7 +196,7 @@ pub fn check_update(
 }
 
 /// Checks a `KmsKeyId` and returns the key's full ARN.
-fn kms_key_id(ctx: &RequestContext, value: Option<&str>) -> Result<Option<String>, ApiError> {
+fn kms_key_id(ctx: &RequestContext, value: Option<&str>) -> Result<Option<String>> {
     let Some(value) = value else {
         return Ok(None);
     };
@@ -207,7 +205,7 @@ fn kms_key_id(ctx: &RequestContext, value: Option<&str>) -> Result<Option<String
 }
 
 /// Checks a ListEventDataStores request and returns the page it asks for.
-pub fn check_list(request: &ListEventDataStoresRequest) -> Result<PageRequest, ApiError> {
+pub fn check_list(request: &ListEventDataStoresRequest) -> Result<PageRequest> {
     paging::check_page(
         "ListEventDataStores",
         request.max_results,
@@ -227,7 +225,7 @@ mod tests {
         }
     }
 
-    fn check_create(request: &CreateEventDataStoreRequest) -> Result<NewEventDataStore, ApiError> {
+    fn check_create(request: &CreateEventDataStoreRequest) -> Result<NewEventDataStore> {
         super::check_create(&ctx(), request)
     }
 

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::Result;
 use crate::arn::EVENT_DATA_STORE_REF;
 use crate::error::{ApiError, ErrorCode};
 use crate::paging;
@@ -29,7 +30,7 @@ static ROLE_ARN: StringRule = StringRule {
 };
 
 /// Returns the location `S3LocationUri` names; anything else is `InvalidImportSourceException`.
-pub fn source_location(uri: &str) -> Result<S3Location, ApiError> {
+pub fn source_location(uri: &str) -> Result<S3Location> {
     S3Location::read(uri).map_err(|problem| {
         ApiError::new(
             ErrorCode::InvalidImportSourceException,
@@ -67,7 +68,7 @@ pub enum ImportStart {
 }
 
 /// Checks StartImport's members.
-pub fn check_start(request: &StartImportRequest) -> Result<ImportStart, ApiError> {
+pub fn check_start(request: &StartImportRequest) -> Result<ImportStart> {
     if let Some(id) = request.import_id.as_deref() {
         UUID.check("ImportId", id)?;
         if !request.destinations.is_empty()
@@ -137,7 +138,7 @@ pub fn check_start(request: &StartImportRequest) -> Result<ImportStart, ApiError
 }
 
 /// Checks the ImportId of GetImport and StopImport; returns it.
-pub fn check_import_request(request: &ImportRequest) -> Result<String, ApiError> {
+pub fn check_import_request(request: &ImportRequest) -> Result<String> {
     Ok(UUID
         .check_required("ImportId", request.import_id.as_deref())?
         .to_string())
@@ -159,7 +160,7 @@ pub struct ImportListing {
 }
 
 /// Checks ListImports' members.
-pub fn check_list(request: &ListImportsRequest) -> Result<ImportListing, ApiError> {
+pub fn check_list(request: &ListImportsRequest) -> Result<ImportListing> {
     let max_results = request.max_results.unwrap_or(1000);
     validate::range(
         ErrorCode::InvalidParameterException,
@@ -196,7 +197,7 @@ pub struct FailureListing {
 }
 
 /// Checks ListImportFailures' members.
-pub fn check_list_failures(request: &ListImportFailuresRequest) -> Result<FailureListing, ApiError> {
+pub fn check_list_failures(request: &ListImportFailuresRequest) -> Result<FailureListing> {
     let import_id = UUID
         .check_required("ImportId", request.import_id.as_deref())?
         .to_string();

@@ -28,5 +28,5 @@ pub mod shapes {
 }
 
 pub use context::RequestContext;
-pub use error::{ApiError, ErrorCode};
+pub use error::{ApiError, ErrorCode, Result};
 pub use operations::Operation;

@@ -7,6 +7,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::Result;
 use crate::error::{ApiError, ErrorCode};
 use crate::validate::PAGINATION_TOKEN;
 
@@ -28,7 +29,7 @@ pub fn check_page(
     max_results: Option<i32>,
     next_token: Option<&str>,
     max_results_code: ErrorCode,
-) -> Result<PageRequest, ApiError> {
+) -> Result<PageRequest> {
     let max_results = max_results.unwrap_or(1000);
     crate::validate::range(max_results_code, "MaxResults", max_results.into(), 1, 1000)?;
     let after = match next_token {
@@ -47,7 +48,7 @@ pub fn encode_token(operation: &str, after: &str) -> String {
 }
 
 /// Returns the key a token of `operation` starts after, or `InvalidNextTokenException`.
-pub fn decode_token(operation: &str, token: &str) -> Result<String, ApiError> {
+pub fn decode_token(operation: &str, token: &str) -> Result<String> {
     decode_bound_token(operation, "", token)
 }
 
@@ -62,7 +63,7 @@ pub fn encode_bound_token(operation: &str, parameters: &str, after: &str) -> Str
 
 /// Returns the key a token of `operation` starts after, or `InvalidNextTokenException` when it
 /// is not such a token or was returned for other `parameters`.
-pub fn decode_bound_token(operation: &str, parameters: &str, token: &str) -> Result<String, ApiError> {
+pub fn decode_bound_token(operation: &str, parameters: &str, token: &str) -> Result<String> {
     PAGINATION_TOKEN.check("NextToken", token)?;
     let invalid = || {
         ApiError::new(

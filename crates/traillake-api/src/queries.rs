@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::Result;
 use crate::error::{ApiError, ErrorCode};
 use crate::paging;
 use crate::s3_location::{S3Location, S3LocationProblem};
@@ -66,7 +67,7 @@ pub struct NewQuery {
 }
 
 /// Checks StartQuery's members. Dashboards (QueryAlias, QueryParameters) are not supported.
-pub fn check_start(request: &StartQueryRequest) -> Result<NewQuery, ApiError> {
+pub fn check_start(request: &StartQueryRequest) -> Result<NewQuery> {
     check_dashboard_members(request.query_alias.as_deref(), None)?;
     if !request.query_parameters.is_empty() {
         validate::list_length(
@@ -114,7 +115,7 @@ pub fn check_start(request: &StartQueryRequest) -> Result<NewQuery, ApiError> {
 /// (InvalidS3BucketNameException), then a key prefix that is an S3 location's and, as the keys
 /// of delivered files are built on it, of at most 200 characters without backslashes or control
 /// characters (InvalidS3PrefixException).
-fn check_delivery_uri(uri: &str) -> Result<(), ApiError> {
+fn check_delivery_uri(uri: &str) -> Result<()> {
     DELIVERY_S3_URI.check("DeliveryS3Uri", uri)?;
     let (code, constraint) = match S3Location::read(uri) {
         Ok(location) => {
@@ -133,7 +134,7 @@ fn check_delivery_uri(uri: &str) -> Result<(), ApiError> {
     Err(ApiError::validation(code, "DeliveryS3Uri", uri, constraint))
 }
 
-fn check_dashboard_members(alias: Option<&str>, refresh_id: Option<&str>) -> Result<(), ApiError> {
+fn check_dashboard_members(alias: Option<&str>, refresh_id: Option<&str>) -> Result<()> {
     QUERY_ALIAS.check_optional("QueryAlias", alias)?;
     REFRESH_ID.check_optional("RefreshId", refresh_id)?;
     if alias.is_some() || refresh_id.is_some() {
@@ -146,7 +147,7 @@ fn check_dashboard_members(alias: Option<&str>, refresh_id: Option<&str>) -> Res
 }
 
 /// Checks the members DescribeQuery and CancelQuery share; returns the QueryId.
-pub fn check_query_request(request: &QueryRequest) -> Result<String, ApiError> {
+pub fn check_query_request(request: &QueryRequest) -> Result<String> {
     check_dashboard_members(request.query_alias.as_deref(), request.refresh_id.as_deref())?;
     ACCOUNT_ID.check_optional(
         "EventDataStoreOwnerAccountId",
@@ -167,7 +168,7 @@ pub struct ResultsPage {
 }
 
 /// Checks GetQueryResults' members.
-pub fn check_results(request: &GetQueryResultsRequest) -> Result<ResultsPage, ApiError> {
+pub fn check_results(request: &GetQueryResultsRequest) -> Result<ResultsPage> {
     ACCOUNT_ID.check_optional(
         "EventDataStoreOwnerAccountId",
         request.event_data_store_owner_account_id.as_deref(),
@@ -209,7 +210,7 @@ pub struct QueryListing {
 }
 
 /// Checks ListQueries' members but EventDataStore.
-pub fn check_list(request: &ListQueriesRequest) -> Result<QueryListing, ApiError> {
+pub fn check_list(request: &ListQueriesRequest) -> Result<QueryListing> {
     let max_results = request.max_results.unwrap_or(1000);
     validate::range(
         ErrorCode::InvalidMaxResultsException,

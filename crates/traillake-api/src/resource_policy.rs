@@ -11,6 +11,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::Result;
 use crate::arn::is_account_id;
 use crate::error::{ApiError, ErrorCode};
 use crate::validate::StringRule;
@@ -68,7 +69,7 @@ fn strings(value: &Value) -> Option<Vec<String>> {
 }
 
 /// Returns the member `name` of a statement, matching the name case-sensitively as IAM does.
-fn required<'a>(statement: &'a Map<String, Value>, index: usize, name: &str) -> Result<&'a Value, ApiError> {
+fn required<'a>(statement: &'a Map<String, Value>, index: usize, name: &str) -> Result<&'a Value> {
     statement
         .get(name)
         .ok_or_else(|| not_valid(format!("Statement[{index}] has no {name}")))
@@ -85,7 +86,7 @@ fn principal_account(principal: &str) -> Option<String> {
 
 impl ResourcePolicy {
     /// Parses and checks a policy document for the resource `resource_arn`.
-    pub fn parse(text: &str, resource_arn: &str, target: PolicyTarget) -> Result<Self, ApiError> {
+    pub fn parse(text: &str, resource_arn: &str, target: PolicyTarget) -> Result<Self> {
         POLICY_TEXT.check("ResourcePolicy", text)?;
         let document: Value = serde_json::from_str(text)
             .map_err(|error| not_valid(format!("ResourcePolicy is not valid JSON: {error}")))?;
@@ -148,12 +149,7 @@ impl ResourcePolicy {
     }
 }
 
-fn parse_statement(
-    index: usize,
-    value: &Value,
-    resource_arn: &str,
-    target: PolicyTarget,
-) -> Result<Statement, ApiError> {
+fn parse_statement(index: usize, value: &Value, resource_arn: &str, target: PolicyTarget) -> Result<Statement> {
     let Value::Object(statement) = value else {
         return Err(not_valid(format!("Statement[{index}] must be a JSON object")));
     };
@@ -249,7 +245,7 @@ fn parse_statement(
 }
 
 /// Reads `{"StringEquals": {"cloudtrail:ExternalId": "id" | ["id", ...]}}`.
-fn parse_external_id_condition(index: usize, condition: &Value) -> Result<Vec<String>, ApiError> {
+fn parse_external_id_condition(index: usize, condition: &Value) -> Result<Vec<String>> {
     let unsupported = || {
         not_valid(format!(
             "Statement[{index}].Condition is not supported: the only condition is {{\"StringEquals\": {{\"{EXTERNAL_ID_KEY}\": \"ID\"}}}}"
@@ -285,7 +281,7 @@ mod tests {
     const CHANNEL: &str = "arn:aws:cloudtrail:us-east-1:123456789012:channel/c1";
     const OWNER: &str = "123456789012";
 
-    fn policy(statements: Value) -> Result<ResourcePolicy, ApiError> {
+    fn policy(statements: Value) -> Result<ResourcePolicy> {
         let text = json!({"Version": "2012-10-17", "Statement": statements}).to_string();
         ResourcePolicy::parse(&text, CHANNEL, PolicyTarget::Channel)
     }

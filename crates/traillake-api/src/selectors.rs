@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::error::{ApiError, ErrorCode};
 use crate::shapes::{AdvancedEventSelector, AdvancedFieldSelector};
 use crate::validate::{self, Pattern, StringRule};
@@ -174,7 +175,7 @@ pub fn default_selectors() -> Vec<AdvancedEventSelector> {
 }
 
 /// Checks the selectors of member `field` and returns the kind of store they describe.
-pub fn check_selectors(field: &str, selectors: &[AdvancedEventSelector]) -> Result<StoreKind, ApiError> {
+pub fn check_selectors(field: &str, selectors: &[AdvancedEventSelector]) -> Result<StoreKind> {
     if selectors.len() > MAX_SELECTORS {
         return Err(invalid(format!(
             "{field} has {} selectors; an event data store takes at most {MAX_SELECTORS}",
@@ -208,7 +209,7 @@ pub fn check_selectors(field: &str, selectors: &[AdvancedEventSelector]) -> Resu
 }
 
 /// Checks one selector and returns its kind and its number of condition values.
-fn check_selector(path: &str, selector: &AdvancedEventSelector) -> Result<(StoreKind, usize), ApiError> {
+fn check_selector(path: &str, selector: &AdvancedEventSelector) -> Result<(StoreKind, usize)> {
     let field_path = format!("{path}.FieldSelectors");
     validate::list_length(
         ErrorCode::InvalidParameterException,
@@ -261,7 +262,7 @@ fn check_selector(path: &str, selector: &AdvancedEventSelector) -> Result<(Store
 
 /// Checks the rules of a selector of management events: no data-event field, and `eventSource`
 /// only to leave out KMS or RDS Data API events.
-fn check_management_selector(path: &str, selector: &AdvancedEventSelector) -> Result<(), ApiError> {
+fn check_management_selector(path: &str, selector: &AdvancedEventSelector) -> Result<()> {
     for condition in &selector.field_selectors {
         let name = condition.field.as_deref().unwrap_or_default();
         if DATA_EVENT_FIELDS.contains(&name) {
@@ -296,7 +297,7 @@ fn check_management_selector(path: &str, selector: &AdvancedEventSelector) -> Re
 
 /// Checks the rules of a selector of data events: exactly one `resources.type` condition, of
 /// one known resource type, and no `eventSource`.
-fn check_data_selector(path: &str, selector: &AdvancedEventSelector) -> Result<(), ApiError> {
+fn check_data_selector(path: &str, selector: &AdvancedEventSelector) -> Result<()> {
     let mut types = Vec::new();
     for condition in &selector.field_selectors {
         match condition.field.as_deref().unwrap_or_default() {
@@ -333,7 +334,7 @@ fn check_data_selector(path: &str, selector: &AdvancedEventSelector) -> Result<(
 }
 
 /// Checks one field condition and returns its number of values.
-fn check_condition(path: &str, name: &str, condition: &AdvancedFieldSelector) -> Result<usize, ApiError> {
+fn check_condition(path: &str, name: &str, condition: &AdvancedFieldSelector) -> Result<usize> {
     if !FIELDS.contains(&name) {
         return Err(invalid(format!(
             "{path}.Field '{name}' is not a field event data store selectors filter on; expected one of {}",

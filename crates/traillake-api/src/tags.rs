@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use crate::Result;
 use crate::error::{ApiError, ErrorCode};
 use crate::shapes::{ListTagsRequest, Tag};
 use crate::validate::{self, Pattern, StringRule};
@@ -25,7 +26,7 @@ pub const MAX_LIST_TAGS_RESOURCES: usize = 20;
 
 /// Checks a list of tags: at most 200 in a request, keys and values within their bounds, no key
 /// starting with `aws:`, no key twice.
-pub fn check_tags(field: &str, tags: &[Tag], code: ErrorCode) -> Result<(), ApiError> {
+pub fn check_tags(field: &str, tags: &[Tag], code: ErrorCode) -> Result<()> {
     validate::list_length(code, field, tags.len(), 0, 200)?;
     let mut keys = HashSet::new();
     for (i, tag) in tags.iter().enumerate() {
@@ -48,7 +49,7 @@ pub fn check_tags(field: &str, tags: &[Tag], code: ErrorCode) -> Result<(), ApiE
 }
 
 /// Checks a ListTags request: 1..20 resources.
-pub fn check_list_tags(request: &ListTagsRequest) -> Result<(), ApiError> {
+pub fn check_list_tags(request: &ListTagsRequest) -> Result<()> {
     if request.resource_id_list.is_empty() {
         return Err(ApiError::new(
             ErrorCode::CloudTrailARNInvalidException,

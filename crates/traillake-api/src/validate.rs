@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+use crate::Result;
 use crate::error::{ApiError, ErrorCode};
 use crate::wire::WireEnum;
 
@@ -47,7 +48,7 @@ pub struct StringRule {
 
 impl StringRule {
     /// Checks `value` of the member `field`.
-    pub fn check(&self, field: &str, value: &str) -> Result<(), ApiError> {
+    pub fn check(&self, field: &str, value: &str) -> Result<()> {
         let length = value.chars().count();
         if length < self.min {
             return Err(ApiError::validation(
@@ -79,7 +80,7 @@ impl StringRule {
     }
 
     /// Checks an optional member, if present.
-    pub fn check_optional(&self, field: &str, value: Option<&str>) -> Result<(), ApiError> {
+    pub fn check_optional(&self, field: &str, value: Option<&str>) -> Result<()> {
         match value {
             Some(value) => self.check(field, value),
             None => Ok(()),
@@ -87,7 +88,7 @@ impl StringRule {
     }
 
     /// Checks a required member and returns it.
-    pub fn check_required<'a>(&self, field: &str, value: Option<&'a str>) -> Result<&'a str, ApiError> {
+    pub fn check_required<'a>(&self, field: &str, value: Option<&'a str>) -> Result<&'a str> {
         let value = value.ok_or_else(|| ApiError::missing(self.code, field))?;
         self.check(field, value)?;
         Ok(value)
@@ -95,27 +96,19 @@ impl StringRule {
 }
 
 /// Checks that an integer member lies in `min..=max`.
-pub fn range(code: ErrorCode, field: &str, value: i64, min: i64, max: i64) -> Result<(), ApiError> {
+pub fn range(code: ErrorCode, field: &str, value: i64, min: i64, max: i64) -> Result<()> {
     bounds(code, field, &value.to_string(), value, min, max, "value")
 }
 
 /// Checks that a list member has `min..=max` items.
-pub fn list_length(code: ErrorCode, field: &str, length: usize, min: usize, max: usize) -> Result<(), ApiError> {
+pub fn list_length(code: ErrorCode, field: &str, length: usize, min: usize, max: usize) -> Result<()> {
     let clamp = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     let text = format!("list of {length} items");
     bounds(code, field, &text, clamp(length), clamp(min), clamp(max), "length")
 }
 
 /// Checks that `measure` (a value or a length, as `what` says) lies in `min..=max`.
-fn bounds(
-    code: ErrorCode,
-    field: &str,
-    text: &str,
-    measure: i64,
-    min: i64,
-    max: i64,
-    what: &str,
-) -> Result<(), ApiError> {
+fn bounds(code: ErrorCode, field: &str, text: &str, measure: i64, min: i64, max: i64, what: &str) -> Result<()> {
     let constraint = if measure < min {
         format!("Member must have {what} greater than or equal to {min}")
     } else if measure > max {
@@ -128,7 +121,7 @@ fn bounds(
 
 /// Returns the enum value of an optional member, checking that a raw number names a value; the
 /// JSON wire has already checked names, gRPC sends numbers.
-pub fn enum_value<E: WireEnum>(field: &str, value: Option<i32>) -> Result<Option<E>, ApiError> {
+pub fn enum_value<E: WireEnum>(field: &str, value: Option<i32>) -> Result<Option<E>> {
     let Some(raw) = value else { return Ok(None) };
     if raw == 0 {
         return Ok(None);

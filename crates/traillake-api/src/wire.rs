@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::Result;
 use crate::error::{ApiError, ErrorCode};
 
 /// A protobuf enum that travels on the AWS wire as the names of its values without their prefix.
@@ -175,7 +176,7 @@ pub fn utc(timestamp: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
 /// Decodes a request body: an empty body is `{}`, unknown members are ignored, `null` is absent.
 /// Malformed JSON or a member of the wrong JSON type is `SerializationException`; an unknown enum
 /// value is `InvalidParameterException` naming the member.
-pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}".as_slice()
     } else {

@@ -42,6 +42,9 @@ pub use store_ids::quote_store_references;
 #[error("{0}")]
 pub struct InvalidStatement(pub String);
 
+/// The result of preparing a statement.
+pub type Result<T, E = InvalidStatement> = std::result::Result<T, E>;
+
 /// A statement that parsed as one query, with its table references resolved to store references.
 #[derive(Debug, Clone)]
 pub struct PreparedQuery {
