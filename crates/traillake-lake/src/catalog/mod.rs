@@ -28,6 +28,7 @@ use tokio::sync::Mutex;
 use traillake_api::event_data_stores::{EventDataStoreChanges, NewEventDataStore, check_retention};
 use traillake_api::selectors::StoreKind;
 use traillake_api::shapes::{AdvancedEventSelector, BillingMode, EventDataStoreStatus, Tag};
+use traillake_api::wire::WireEnum as _;
 
 use crate::Result;
 use crate::error::LakeError;
@@ -338,7 +339,7 @@ impl Catalog {
                 return Err(LakeError::InvalidStatus(format!(
                     "event data store {} is {}; only a store pending deletion can be restored",
                     store.id,
-                    status_name(store.status)
+                    store.status.wire_name().unwrap_or_default()
                 )));
             }
             check_below_limit(doc, account_id, max_stores)?;
@@ -379,9 +380,9 @@ impl Catalog {
             if store.status != from {
                 return Err(LakeError::InvalidStatus(format!(
                     "{operation} needs the event data store to be {}, but {} is {}",
-                    status_name(from),
+                    from.wire_name().unwrap_or_default(),
                     store.id,
-                    status_name(store.status)
+                    store.status.wire_name().unwrap_or_default()
                 )));
             }
             store.status = to;
@@ -436,12 +437,6 @@ impl Catalog {
         .await?;
         Ok(expired)
     }
-}
-
-/// Returns the AWS name of a status.
-pub fn status_name(status: EventDataStoreStatus) -> &'static str {
-    use traillake_api::wire::WireEnum as _;
-    status.wire_name().unwrap_or("UNSPECIFIED")
 }
 
 fn find<'a>(doc: &'a CatalogDocument, account_id: &str, id: &str) -> Result<&'a EventDataStoreRecord> {
