@@ -136,22 +136,46 @@ pub fn cloudtrail_row(record: &RawValue) -> Result<EventRow<'_>, InvalidRecord> 
 /// The rule is a heuristic, as AWS does not publish one: `Data` when `managementEvent` is false, when
 /// a resource is an S3 object, or for a Lambda `Invoke`; `Management` otherwise.
 fn derive_event_category(management: Option<bool>, cells: &[Cell<'_>], columns: &CloudTrailColumns) -> &'static str {
-    if management == Some(false) {
-        return "Data";
-    }
     let text = |position: usize| match &cells[position] {
         Cell::Text(text) => Some(text.as_ref()),
         _ => None,
     };
-    let s3_object = match &cells[columns.resources] {
-        Cell::List(resources) => resources.iter().any(|resource| match resource {
-            Cell::Struct(fields) => fields[columns.resource_type] == Cell::Text("AWS::S3::Object".into()),
-            _ => false,
-        }),
-        _ => false,
+    let resource_types: Vec<Option<&str>> = match &cells[columns.resources] {
+        Cell::List(resources) => resources
+            .iter()
+            .map(|resource| match resource {
+                Cell::Struct(fields) => match &fields[columns.resource_type] {
+                    Cell::Text(text) => Some(text.as_ref()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
     };
-    let lambda_invoke =
-        text(columns.event_source) == Some("lambda.amazonaws.com") && text(columns.event_name) == Some("Invoke");
+    derived_event_category(
+        management,
+        text(columns.event_source),
+        text(columns.event_name),
+        resource_types,
+    )
+}
+
+/// The rule of [`derive_event_category`] over a record's facts: `managementEvent`, `eventSource`,
+/// `eventName` and the types of its resources.
+pub fn derived_event_category<'a>(
+    management: Option<bool>,
+    event_source: Option<&str>,
+    event_name: Option<&str>,
+    resource_types: impl IntoIterator<Item = Option<&'a str>>,
+) -> &'static str {
+    if management == Some(false) {
+        return "Data";
+    }
+    let s3_object = resource_types
+        .into_iter()
+        .any(|resource_type| resource_type == Some("AWS::S3::Object"));
+    let lambda_invoke = event_source == Some("lambda.amazonaws.com") && event_name == Some("Invoke");
     if s3_object || lambda_invoke {
         "Data"
     } else {

@@ -12,6 +12,7 @@ pub mod files;
 pub mod json;
 pub mod rows;
 pub mod schema;
+pub mod selection;
 
 pub use audit::{AuditEnvelope, AuditProblem, InvalidAuditEvent, audit_row};
 pub use cloudtrail::{InvalidRecord, cloudtrail_row};

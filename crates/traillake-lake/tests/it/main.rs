@@ -2,5 +2,6 @@
 
 mod catalog;
 mod lock;
+mod selection;
 mod table;
 mod wal;

@@ -1,5 +1,6 @@
-//! Advanced event selectors of event data stores: the checks of their fields and operators, and
-//! the kind of events (`StoreKind`) that a store's selectors choose.
+//! Advanced event selectors of event data stores: the checks of their fields and operators, the
+//! kind of events (`StoreKind`) that a store's selectors choose, and whether an event matches them
+//! ([`matches`], in `evaluate`).
 //!
 //! Rules, from the CloudTrail API reference for `AdvancedFieldSelector`:
 //! - at most 5 selectors and 500 condition values in all;
@@ -11,6 +12,10 @@
 //!   category (`Insight`, `ConfigurationItem`, `Evidence`, `ActivityAuditLog`) stands alone and
 //!   takes no condition besides `eventCategory`;
 //! - `Data` selectors need a `resources.type` condition.
+
+mod evaluate;
+
+pub use evaluate::{SelectedEvent, SelectedResource, matches};
 
 use serde::{Deserialize, Serialize};
 
