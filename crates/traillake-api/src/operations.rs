@@ -98,6 +98,15 @@ impl Operation {
         let name = service.strip_prefix('.')?;
         Operation::ALL.iter().copied().find(|op| op.name() == name)
     }
+
+    /// Returns true for the operations that only read (`Get`, `List`, `Describe`, `Lookup`, and
+    /// `SearchSampleQueries`), which CloudTrail records with `readOnly` true.
+    pub fn is_read_only(self) -> bool {
+        let name = self.name();
+        ["Get", "List", "Describe", "Lookup", "Search"]
+            .iter()
+            .any(|verb| name.starts_with(verb))
+    }
 }
 
 #[cfg(test)]
@@ -117,5 +126,33 @@ mod tests {
         assert_eq!(Operation::from_target("CloudTrail_20131101StartQuery"), None);
         assert_eq!(Operation::from_target("cloudtrail_20131101.StartQuery"), None);
         assert_eq!(Operation::from_target(&format!("{TARGET_PREFIX}.Nope")), None);
+    }
+
+    #[test]
+    fn tells_reads_from_writes() {
+        let reads: Vec<&str> = Operation::ALL
+            .iter()
+            .filter(|op| op.is_read_only())
+            .map(|op| op.name())
+            .collect();
+        for read in [
+            "GetQueryResults",
+            "ListEventDataStores",
+            "DescribeQuery",
+            "LookupEvents",
+            "GetTrailStatus",
+        ] {
+            assert!(reads.contains(&read), "{read}");
+        }
+        for write in [
+            "StartQuery",
+            "CancelQuery",
+            "CreateEventDataStore",
+            "PutEventSelectors",
+            "AddTags",
+            "StartImport",
+        ] {
+            assert!(!reads.contains(&write), "{write}");
+        }
     }
 }

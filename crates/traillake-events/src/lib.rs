@@ -5,6 +5,7 @@
 //! with Arrow alone (no DataFusion, no Delta): the fuzz targets in `fuzz/` build it in minutes.
 //! `traillake-lake` re-exports it as `traillake_lake::events`. It does no I/O.
 
+pub mod activity;
 pub mod audit;
 pub mod cloudtrail;
 pub mod columns;
