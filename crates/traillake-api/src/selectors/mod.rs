@@ -1,6 +1,6 @@
 //! Advanced event selectors of event data stores: the checks of their fields and operators, the
 //! kind of events (`StoreKind`) that a store's selectors choose, and whether an event matches them
-//! ([`matches`], in `evaluate`).
+//! ([`matches()`], in `evaluate`).
 //!
 //! Rules, from the CloudTrail API reference for `AdvancedFieldSelector`:
 //! - at most 5 selectors and 500 condition values in all;
