@@ -84,9 +84,7 @@ pub fn activity_record(call: &ApiCall<'_>) -> Value {
         identity.insert("userName".into(), Value::from(user_name));
     }
     let response_elements = match (call.read_only, call.error, call.response) {
-        (false, None, Some(Value::Object(members))) if !members.is_empty() => {
-            lower_camel(&Value::Object(members.clone()))
-        }
+        (false, None, Some(response @ Value::Object(members))) if !members.is_empty() => lower_camel(response),
         _ => Value::Null,
     };
     let mut record = json!({

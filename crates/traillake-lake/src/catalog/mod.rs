@@ -339,7 +339,7 @@ impl Catalog {
                 return Err(LakeError::InvalidStatus(format!(
                     "event data store {} is {}; only a store pending deletion can be restored",
                     store.id,
-                    store.status.wire_name().unwrap_or_default()
+                    store.status.wire_name().unwrap_or("UNSPECIFIED")
                 )));
             }
             check_below_limit(doc, account_id, max_stores)?;
@@ -380,9 +380,9 @@ impl Catalog {
             if store.status != from {
                 return Err(LakeError::InvalidStatus(format!(
                     "{operation} needs the event data store to be {}, but {} is {}",
-                    from.wire_name().unwrap_or_default(),
+                    from.wire_name().unwrap_or("UNSPECIFIED"),
                     store.id,
-                    store.status.wire_name().unwrap_or_default()
+                    store.status.wire_name().unwrap_or("UNSPECIFIED")
                 )));
             }
             store.status = to;
