@@ -21,8 +21,8 @@ use serde_json::{Map, Value, json};
 pub struct Caller<'a> {
     /// The account the call acts for.
     pub account_id: &'a str,
-    /// The access key that signed it.
-    pub access_key_id: &'a str,
+    /// The access key that signed it; none for an unsigned development request.
+    pub access_key_id: Option<&'a str>,
     /// Whether the key is a temporary one (it came with a session token).
     pub session: bool,
     /// The user's name, when the credentials give one.
@@ -74,12 +74,17 @@ pub fn activity_record(call: &ApiCall<'_>) -> Value {
         "type".into(),
         Value::from(if caller.session { "AssumedRole" } else { "IAMUser" }),
     );
-    identity.insert("principalId".into(), Value::from(caller.access_key_id));
+    identity.insert(
+        "principalId".into(),
+        Value::from(caller.access_key_id.unwrap_or(caller.account_id)),
+    );
     if let Some(arn) = caller.arn {
         identity.insert("arn".into(), Value::from(arn));
     }
     identity.insert("accountId".into(), Value::from(caller.account_id));
-    identity.insert("accessKeyId".into(), Value::from(caller.access_key_id));
+    if let Some(access_key_id) = caller.access_key_id {
+        identity.insert("accessKeyId".into(), Value::from(access_key_id));
+    }
     if let Some(user_name) = caller.user_name {
         identity.insert("userName".into(), Value::from(user_name));
     }
@@ -158,7 +163,7 @@ mod tests {
             management: true,
             caller: Caller {
                 account_id: "123456789012",
-                access_key_id: "AKIAEXAMPLE000001",
+                access_key_id: Some("AKIAEXAMPLE000001"),
                 session: false,
                 user_name: Some("alice"),
                 arn: Some("arn:aws:iam::123456789012:user/alice"),

@@ -100,6 +100,17 @@ pub fn table_folder(store_id: &str) -> String {
     format!("stores/{store_id}/table")
 }
 
+/// The folder, relative to the root, that holds each account's Event history (`history/<account>/`).
+pub const HISTORY_FOLDER: &str = "history";
+
+/// Days the Event history keeps a management event, as AWS's does.
+pub const HISTORY_RETENTION_DAYS: i32 = 90;
+
+/// Returns the folder of an account's Event history table, relative to the root.
+pub fn history_folder(account_id: &str) -> String {
+    format!("{HISTORY_FOLDER}/{account_id}/table")
+}
+
 /// The events of one event data store.
 #[derive(Debug, Clone)]
 pub struct EventTable {
@@ -143,13 +154,39 @@ pub struct AppProgress {
 impl EventTable {
     /// Returns the table of a store; nothing is read or written until it is used.
     pub fn new(root: &LakeRoot, store_id: &str, kind: StoreKind) -> Self {
+        Self::at(root, store_id, kind, &table_folder(store_id))
+    }
+
+    /// Returns the Event history table of an account: the CloudTrail management events of the
+    /// last [`HISTORY_RETENTION_DAYS`] days that LookupEvents reads, kept apart from the stores
+    /// (not listed, not counted against the store limit). Its name is `history-<account>`.
+    pub fn history(root: &LakeRoot, account_id: &str) -> Self {
+        Self::at(
+            root,
+            &format!("history-{account_id}"),
+            StoreKind::CloudTrail,
+            &history_folder(account_id),
+        )
+    }
+
+    fn at(root: &LakeRoot, name: &str, kind: StoreKind, folder: &str) -> Self {
         register_s3_log_store();
         Self {
-            store_id: store_id.to_string(),
+            store_id: name.to_string(),
             kind,
-            url: root.url(&table_folder(store_id)),
+            url: root.url(folder),
             base_store: Arc::clone(root.base_store()),
         }
+    }
+
+    /// Returns the table's name: the store's ID, or `history-<account>` for an Event history.
+    pub fn name(&self) -> &str {
+        &self.store_id
+    }
+
+    /// Returns the kind of events the table holds.
+    pub fn kind(&self) -> StoreKind {
+        self.kind
     }
 
     /// Returns the object store holding the table's files, whose paths are those of
@@ -232,7 +269,7 @@ impl EventTable {
     pub async fn refresh(&self, earlier: Option<DeltaTable>) -> Result<Option<DeltaTable>> {
         let Some((mut table, version)) = earlier.and_then(|table| table.version().map(|version| (table, version)))
         else {
-            return self.snapshot().await;
+            return self.written_snapshot().await;
         };
         let next_commit = self.log_path()?.join(format!("{:020}.json", version + 1));
         match self.base_store.head(&next_commit).await {

@@ -39,12 +39,14 @@ use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use deltalake::DeltaTable;
 use futures::StreamExt as _;
 use tokio::sync::{Semaphore, watch};
+use traillake_api::lookup_events::Lookup;
 use traillake_api::shapes::{DeliveryStatus, QueryStatus};
 use traillake_api::wire::WireEnum as _;
 use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeRoot};
 use traillake_sql::prepare;
 
 use crate::delivery::keys::SigningKeys;
+use crate::history::{FoundEvent, lookup_events};
 use crate::delivery::{DeliveryTarget, check_bucket, deliver_query};
 use crate::planner::{PlannedQuery, StoreSource, plan};
 use crate::record::{self, QueryRecord};
@@ -574,6 +576,27 @@ impl QueryEngine {
     /// Returns the signing keys of deliveries.
     pub fn signing_keys(&self) -> &SigningKeys {
         &self.keys
+    }
+
+    /// Looks up events in an account's Event history (see [`crate::history`]), on the query
+    /// runtime: at most `lookup.max_results + 1`, newest first.
+    pub async fn lookup_events(&self, account_id: &str, lookup: &Lookup) -> Result<Vec<FoundEvent>> {
+        let table = EventTable::history(&self.root, account_id);
+        let earlier = self.snapshots.lock().expect("snapshots lock").get(table.name()).cloned();
+        let snapshot = table.refresh(earlier).await?;
+        if let Some(snapshot) = &snapshot {
+            self.snapshots
+                .lock()
+                .expect("snapshots lock")
+                .insert(table.name().to_string(), snapshot.clone());
+        }
+        let lookup = lookup.clone();
+        let runtime = Arc::clone(&self.datafusion);
+        self.runtime
+            .handle()
+            .spawn(async move { lookup_events(&table, snapshot, &lookup, &runtime).await })
+            .await
+            .map_err(|error| QueryError::Engine(DataFusionError::External(Box::new(error))))?
     }
 
     fn entry(&self, account_id: &str, id: &str) -> Result<Arc<QueryEntry>> {

@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod functions;
+pub mod history;
 pub mod planner;
 pub mod record;
 pub mod render;

@@ -201,19 +201,16 @@ async fn store_view(
 }
 
 /// Returns the store's snapshot (the caller's, or the latest) and the rows of its write-ahead log
-/// that the snapshot does not hold; only stores of channel events have a log.
+/// that the snapshot does not hold (events of channels, of account activity, of followed trails).
 ///
 /// A flush commits segments and then deletes them, so the log is read between two looks at the
 /// table: if no commit came after the snapshot by the time the segments were read, no segment the
 /// snapshot lacks was deleted before; otherwise the newer snapshot is taken and the log read again.
-async fn snapshot_and_log(store: &StoreSource) -> Result<(Option<DeltaTable>, Vec<RecordBatch>), QueryError> {
+pub(crate) async fn snapshot_and_log(store: &StoreSource) -> Result<(Option<DeltaTable>, Vec<RecordBatch>), QueryError> {
     let mut snapshot = match &store.snapshot {
         Some(snapshot) => Some(snapshot.clone()),
         None => store.table.snapshot().await?,
     };
-    if store.kind != StoreKind::ActivityAuditLog {
-        return Ok((snapshot, Vec::new()));
-    }
     let log = WriteAheadLog::new(&store.table)?;
     loop {
         let pending = log.pending(snapshot.as_ref()).await?;

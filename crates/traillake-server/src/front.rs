@@ -3,6 +3,7 @@
 //! type and method path) to the gRPC router and every other request to the JSON gateway.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::Request;
@@ -10,6 +11,7 @@ use axum::http::HeaderMap;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
+use crate::activity::ActivityRecorder;
 use crate::auth::Authenticator;
 use crate::service::Service;
 use crate::{gateway, grpc, tls};
@@ -25,6 +27,29 @@ pub struct FrontDoorSettings {
     pub max_request_bytes: usize,
 }
 
+/// The address a connection comes from, which requests read as `ConnectInfo<Peer>` (over TLS too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls::TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// Returns the address a request's connection comes from.
+pub(crate) fn peer_of(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<Peer>>()
+        .map(|info| info.0.0)
+}
+
 /// Returns true for a request in the gRPC protocol, by its content type.
 pub fn is_grpc(headers: &HeaderMap) -> bool {
     headers
@@ -35,18 +60,19 @@ pub fn is_grpc(headers: &HeaderMap) -> bool {
 
 /// Serves the JSON gateway and gRPC on `listener` (HTTP/1.1 and HTTP/2, told apart per
 /// connection; over TLS when `tls` is given) until `shutdown` completes, then finishes the
-/// requests in flight.
+/// requests in flight. Both doors hand their answered calls to `recorder`.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     service: Service,
     settings: FrontDoorSettings,
+    recorder: Arc<ActivityRecorder>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let gateway = gateway::router(service.clone(), settings.clone());
+    let gateway = gateway::router(service.clone(), settings.clone(), Arc::clone(&recorder));
     // gRPC calls are routed by their method path; a gRPC call that no route took names no method
     // traillake has, and every other request goes to the JSON gateway.
-    let app = grpc::router(service, settings)
+    let app = grpc::router(service, settings, recorder)
         .await
         .fallback(move |request: Request| async move {
             if is_grpc(request.headers()) {
@@ -58,6 +84,8 @@ pub async fn serve(
                 Err(never) => match never {},
             }
         });
+    // The peer's address is the `sourceIPAddress` of the call's record.
+    let app = app.into_make_service_with_connect_info::<Peer>();
     match tls {
         Some(config) => {
             axum::serve(tls::TlsListener::new(listener, config)?, app)

@@ -1,7 +1,9 @@
 //! traillake's server: the service layer (one handler per operation) and its front doors, the AWS
 //! JSON gateway and gRPC (with Arrow Flight), on one listener, put together as a [`Server`] that
-//! opens a lake root and runs. It holds no storage or query logic.
+//! opens a lake root and runs, recording every call as account activity. It holds no storage or
+//! query logic.
 
+pub mod activity;
 pub mod auth;
 pub mod front;
 pub mod gateway;

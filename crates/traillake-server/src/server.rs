@@ -2,8 +2,9 @@
 //! root's lock and opens what lives under it (the catalog, the query engine, imports, channels);
 //! [`Server::run`] serves both front doors on the listener with the background upkeep beside them
 //! (the lake's maintenance, forgetting queries past result retention, purging deleted stores,
-//! keeping the channels' IngestionStatus), and stops in order: requests in flight finished, upkeep
-//! stopped, IngestionStatus kept, the lock released. The command line only reads flags into a
+//! keeping the channels' IngestionStatus), records every call as account activity, and stops in
+//! order: requests in flight finished, the activity recorded so far stored, upkeep stopped,
+//! IngestionStatus kept, the lock released. The command line only reads flags into a
 //! [`ServerConfig`]; a test starts the same server in its own process.
 
 use std::future::Future;
@@ -13,11 +14,14 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use traillake_ingest::channels::{ChannelError, Channels};
+use traillake_ingest::group_commit::GroupCommit;
 use traillake_ingest::imports::runner::RunSettings;
 use traillake_ingest::imports::{ImportError, Imports};
+use traillake_ingest::live::LiveEvents;
 use traillake_lake::{Catalog, LakeError, LakeRoot, RootLock};
 use traillake_query::{EngineSettings, QueryEngine, QueryError};
 
+use crate::activity::ActivityRecorder;
 use crate::auth::Authenticator;
 use crate::front::{FrontDoorSettings, serve};
 use crate::service::{Service, ServiceSettings};
@@ -75,8 +79,12 @@ pub struct Server {
     catalog: Arc<Catalog>,
     queries: Arc<QueryEngine>,
     channels: Arc<Channels>,
+    live: Arc<LiveEvents>,
     service: Service,
 }
+
+/// How long a stopping server waits for the activity recorded so far to be stored.
+const RECORDER_DRAIN: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,7 +103,14 @@ impl Server {
         let catalog = Arc::new(Catalog::load(&root).await?);
         let queries = QueryEngine::open(root.clone(), Arc::clone(&catalog), config.engine.clone()).await?;
         let imports = Imports::open(root.clone(), Arc::clone(&catalog), config.imports, true).await?;
-        let channels = Arc::new(Channels::open(root.clone(), Arc::clone(&catalog)).await?);
+        let commits = Arc::new(GroupCommit::default());
+        let channels = Arc::new(Channels::open(root.clone(), Arc::clone(&catalog), Arc::clone(&commits)).await?);
+        let live = Arc::new(LiveEvents::new(
+            root.clone(),
+            Arc::clone(&catalog),
+            commits,
+            config.front.region.clone(),
+        ));
         let service = Service::new(
             Arc::clone(&catalog),
             Arc::clone(&queries),
@@ -127,6 +142,7 @@ impl Server {
             catalog,
             queries,
             channels,
+            live,
             service,
         })
     }
@@ -150,9 +166,11 @@ impl Server {
             catalog,
             queries,
             channels,
+            live,
             service,
             ..
         } = self;
+        let (recorder, recording) = ActivityRecorder::start(live);
         // Files removed from a table stay readable longer than a query may run, since a query
         // reads the snapshot it started on.
         let keep_removed_files =
@@ -189,7 +207,11 @@ impl Server {
                 Ok(_) = lost.wait_for(Option::is_some) => tracing::error!("shutting down: the lake root's lock was lost"),
             }
         };
-        let served = serve(listener, config.tls, service, config.front, shutdown).await;
+        let served = serve(listener, config.tls, service, config.front, recorder, shutdown).await;
+        // The doors are gone with their recorder handles: the task stores what is queued and ends.
+        if tokio::time::timeout(RECORDER_DRAIN, recording).await.is_err() {
+            tracing::error!("the activity still queued could not be stored in time; it is lost");
+        }
         for task in upkeep {
             task.abort();
         }

@@ -10,9 +10,7 @@
 //! under the root (`channels/ingestion-status.json`) every few seconds when they changed and when
 //! the server stops, so that a restart keeps them.
 
-mod group_commit;
-
-pub use group_commit::CommitError;
+pub use crate::group_commit::CommitError;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,9 +31,9 @@ use traillake_api::shapes::{
 };
 use traillake_api::wire::timestamp;
 use traillake_lake::events::{AuditEnvelope, EventRows, audit_row};
-use traillake_lake::{Catalog, ChannelRecord, LakeError, LakeRoot};
+use traillake_lake::{Catalog, ChannelRecord, EventTable, LakeError, LakeRoot};
 
-use group_commit::GroupCommit;
+use crate::group_commit::GroupCommit;
 
 /// A PutAuditEvents request that fails as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +79,7 @@ struct Destinations {
 pub struct Channels {
     root: LakeRoot,
     catalog: Arc<Catalog>,
-    commits: GroupCommit,
+    commits: Arc<GroupCommit>,
     status: Mutex<HashMap<String, IngestionStatus>>,
     /// Set when `status` changed since it was last kept under the root.
     status_changed: AtomicBool,
@@ -92,8 +90,8 @@ const INGESTION_STATUS: &str = "channels/ingestion-status.json";
 
 impl Channels {
     /// Returns the ingestion of the channels of a root's catalog, with the IngestionStatus kept
-    /// under the root.
-    pub async fn open(root: LakeRoot, catalog: Arc<Catalog>) -> Result<Self, LakeError> {
+    /// under the root; events are stored through `commits`, which the server's other writers share.
+    pub async fn open(root: LakeRoot, catalog: Arc<Catalog>, commits: Arc<GroupCommit>) -> Result<Self, LakeError> {
         let status = match root.store().get(&Path::from(INGESTION_STATUS)).await {
             Ok(kept) => serde_json::from_slice(&kept.bytes().await?).unwrap_or_else(|error| {
                 tracing::warn!(%error, "the channels' kept IngestionStatus is unreadable; starting without it");
@@ -105,7 +103,7 @@ impl Channels {
         Ok(Self {
             root,
             catalog,
-            commits: GroupCommit::default(),
+            commits,
             status: Mutex::new(status),
             status_changed: AtomicBool::new(false),
         })
@@ -198,7 +196,11 @@ impl Channels {
                 let commits = destinations
                     .ingesting
                     .iter()
-                    .map(|store| self.commits.append(&self.root, store, batch.clone()));
+                    .map(|store| {
+                        let table = EventTable::new(&self.root, store, StoreKind::ActivityAuditLog);
+                        let batch = batch.clone();
+                        async move { self.commits.append(&table, batch).await }
+                    });
                 let failed = futures::future::join_all(commits)
                     .await
                     .into_iter()

@@ -3,7 +3,9 @@
 //!
 //! The file is JSON:
 //! `{"credentials": [{"accessKeyId": "...", "secretAccessKey": "...", "accountId": "123456789012",
-//! "sessionToken": "..."}]}` (`sessionToken` optional).
+//! "sessionToken": "...", "userName": "alice", "arn": "arn:aws:iam::123456789012:user/alice"}]}`
+//! (`sessionToken`, `userName` and `arn` optional; the last two name the key's user in the
+//! CloudTrail records of its calls).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,6 +26,12 @@ pub struct AccessKey {
     /// The session token requests signed with the key must carry, for temporary credentials.
     #[serde(default)]
     pub session_token: Option<String>,
+    /// The name of the key's user (or role session), as the records of its calls give it.
+    #[serde(default)]
+    pub user_name: Option<String>,
+    /// The ARN of the key's user or assumed role, as the records of its calls give it.
+    #[serde(default)]
+    pub arn: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -40,6 +40,34 @@ impl Api {
     }
 }
 
+/// Who made a request, as its access key tells: what the request acts for, and what the
+/// CloudTrail record of the call says of its caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The account the request acts for.
+    pub account_id: String,
+    /// The access key that signed it; none for a development request without `Authorization`.
+    pub access_key_id: Option<String>,
+    /// Whether the key is temporary (its requests carry a session token).
+    pub session: bool,
+    /// The key's user name, when the credentials give one.
+    pub user_name: Option<String>,
+    /// The key's principal ARN, when the credentials give one.
+    pub arn: Option<String>,
+}
+
+impl Principal {
+    fn of_key(key: &credentials::AccessKey) -> Self {
+        Self {
+            account_id: key.account_id.clone(),
+            access_key_id: Some(key.access_key_id.clone()),
+            session: key.session_token.is_some(),
+            user_name: key.user_name.clone(),
+            arn: key.arn.clone(),
+        }
+    }
+}
+
 /// How the server tells who calls.
 #[derive(Debug, Clone)]
 pub enum Authenticator {
@@ -53,26 +81,64 @@ pub enum Authenticator {
 }
 
 impl Authenticator {
-    /// Returns the account a request acts for, or why it is refused.
-    pub(crate) fn account_id(&self, request: &SignedRequest<'_>, api: Api) -> Result<String, ApiError> {
+    /// Returns who a request comes from, or why it is refused.
+    pub(crate) fn authenticate(&self, request: &SignedRequest<'_>, api: Api) -> Result<Principal, ApiError> {
         match self {
-            Authenticator::Development { account_id } => development_account(request.headers, api, account_id),
-            Authenticator::Verified(credentials) => Ok(sigv4::verify(request, api, credentials, chrono::Utc::now())?
-                .account_id
-                .clone()),
+            Authenticator::Development { account_id } => development_principal(request.headers, api, account_id),
+            Authenticator::Verified(credentials) => Ok(Principal::of_key(sigv4::verify(
+                request,
+                api,
+                credentials,
+                chrono::Utc::now(),
+            )?)),
+        }
+    }
+
+    /// Returns who a refused request says it comes from, for the record of the refusal: the
+    /// configured key its `Authorization` header names, or in development the account that key
+    /// maps to. A request naming a key that is not configured belongs to no account: `None`.
+    pub(crate) fn claimed(&self, headers: &HeaderMap) -> Option<Principal> {
+        let access_key_id = headers
+            .get("authorization")
+            .and_then(|header| header.to_str().ok())
+            .and_then(|header| sigv4::credential_scope(header).ok())
+            .map(|scope| scope.access_key_id);
+        match self {
+            Authenticator::Development { account_id } => Some(Principal {
+                account_id: development_account(access_key_id, account_id),
+                access_key_id: access_key_id.map(str::to_string),
+                session: headers.contains_key("x-amz-security-token"),
+                user_name: None,
+                arn: None,
+            }),
+            Authenticator::Verified(credentials) => credentials.get(access_key_id?).map(Principal::of_key),
         }
     }
 }
 
-/// Returns the account of an unverified request's access key.
-fn development_account(headers: &HeaderMap, api: Api, development_account_id: &str) -> Result<String, ApiError> {
-    let Some(authorization) = headers.get("authorization") else {
-        return Ok(development_account_id.to_string());
+/// Returns who an unverified request comes from.
+fn development_principal(headers: &HeaderMap, api: Api, development_account_id: &str) -> Result<Principal, ApiError> {
+    let access_key_id = match headers.get("authorization") {
+        Some(authorization) => {
+            let scope = sigv4::credential_scope(authorization.to_str().unwrap_or_default())?;
+            sigv4::check_service(scope.service, api)?;
+            Some(scope.access_key_id)
+        }
+        None => None,
     };
-    let scope = sigv4::credential_scope(authorization.to_str().unwrap_or_default())?;
-    sigv4::check_service(scope.service, api)?;
-    if is_account_id(scope.access_key_id) {
-        return Ok(scope.access_key_id.to_string());
+    Ok(Principal {
+        account_id: development_account(access_key_id, development_account_id),
+        access_key_id: access_key_id.map(str::to_string),
+        session: headers.contains_key("x-amz-security-token"),
+        user_name: None,
+        arn: None,
+    })
+}
+
+/// Returns the account of an unverified access key: the key itself when it is an account ID.
+fn development_account(access_key_id: Option<&str>, development_account_id: &str) -> String {
+    match access_key_id {
+        Some(key) if is_account_id(key) => key.to_string(),
+        _ => development_account_id.to_string(),
     }
-    Ok(development_account_id.to_string())
 }

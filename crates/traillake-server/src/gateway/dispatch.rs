@@ -51,6 +51,7 @@ pub(super) async fn call(
         Operation::ListImportFailures => handle!(list_import_failures),
         Operation::StopImport => handle!(stop_import),
         Operation::ListPublicKeys => handle!(list_public_keys),
+        Operation::LookupEvents => handle!(lookup_events),
         Operation::ListQueries => {
             // An unknown QueryStatus is InvalidQueryStatusException, as the model lists for ListQueries.
             let request = decode(body).map_err(|error| match error.code {

@@ -1,25 +1,28 @@
 //! The JSON gateway: AWS JSON 1.1 for the CloudTrail API (`POST /` routed by `X-Amz-Target`) and
 //! REST-JSON for the CloudTrail Data API (`POST /PutAuditEvents`), on one axum router. It decodes
 //! requests, calls the service layer, and encodes responses and errors as AWS clients read them; it
-//! holds no operation's logic.
+//! holds no operation's logic. Each answered call is handed to the activity recorder.
 
 mod dispatch;
 mod result_page;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
+use serde_json::Value;
 use traillake_api::shapes::PutAuditEventsRequest;
 use traillake_api::wire::{decode, encode};
 use traillake_api::{ApiError, ErrorCode, Operation, RequestContext};
 
-use crate::auth::{Api, SignedRequest};
-use crate::front::FrontDoorSettings;
+use crate::activity::{ActivityRecorder, AnsweredCall, audit_request_parameters};
+use crate::auth::{Api, Principal, SignedRequest};
+use crate::front::{FrontDoorSettings, peer_of};
 use crate::service::Service;
 
 const CLOUDTRAIL_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -28,32 +31,51 @@ const CLOUDTRAIL_DATA_CONTENT_TYPE: &str = "application/json";
 struct GatewayState {
     service: Service,
     settings: FrontDoorSettings,
+    recorder: Arc<ActivityRecorder>,
 }
 
 /// Returns the router of the JSON gateway.
-pub fn router(service: Service, settings: FrontDoorSettings) -> Router {
-    Router::new()
-        .fallback(handle)
-        .with_state(Arc::new(GatewayState { service, settings }))
+pub fn router(service: Service, settings: FrontDoorSettings, recorder: Arc<ActivityRecorder>) -> Router {
+    Router::new().fallback(handle).with_state(Arc::new(GatewayState {
+        service,
+        settings,
+        recorder,
+    }))
 }
 
-async fn handle(
-    State(state): State<Arc<GatewayState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn handle(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let route = Route::of(&method, &uri, &headers);
-    let (result, close) = match read_body(body, &headers, state.settings.max_request_bytes).await {
-        Ok(body) => (
-            call(&state, &route, &method, &uri, &headers, &body, &request_id).await,
-            false,
+    let (parts, body) = request.into_parts();
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
+    let route = Route::of(method, uri, headers);
+    let (result, close, principal, body) = match read_body(body, headers, state.settings.max_request_bytes).await {
+        Ok(body) => {
+            let signed = SignedRequest {
+                method: method.as_str(),
+                uri,
+                headers,
+                body: Some(&body),
+            };
+            match state.settings.authenticator.authenticate(&signed, route.api()) {
+                Ok(principal) => {
+                    let result = call(&state, &route, method, uri, &principal, &body, &request_id).await;
+                    (result, false, Some(principal), body)
+                }
+                Err(refusal) => (Err(refusal), false, state.settings.authenticator.claimed(headers), body),
+            }
+        }
+        Err(refusal) => (
+            Err(refusal.error),
+            refusal.close,
+            state.settings.authenticator.claimed(headers),
+            bytes::Bytes::new(),
         ),
-        Err(refusal) => (Err(refusal.error), refusal.close),
     };
+    if let Some(principal) = &principal {
+        let peer = peer_of(&parts.extensions);
+        record(&state, &route, principal, peer, uri, headers, &request_id, &body, &result);
+    }
     let mut response = match result {
         Ok(bytes) => json_response(route.api(), StatusCode::OK, bytes, &request_id, None),
         Err(error) => error_response(route.api(), &error, &request_id),
@@ -72,6 +94,56 @@ async fn handle(
         "request"
     );
     response
+}
+
+/// Hands an answered call to the activity recorder: calls of an operation and PutAuditEvents, not
+/// requests that name no operation.
+#[allow(clippy::too_many_arguments, reason = "one call's parts, each read once")]
+fn record(
+    state: &GatewayState,
+    route: &Route,
+    principal: &Principal,
+    peer: Option<SocketAddr>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    request_id: &str,
+    body: &[u8],
+    result: &Result<Vec<u8>, ApiError>,
+) {
+    let (operation, data_api, read_only) = match route {
+        Route::Operation(operation) => (operation.name(), false, operation.is_read_only()),
+        Route::PutAuditEvents => ("PutAuditEvents", true, false),
+        Route::UnknownTarget(_) | Route::Nowhere => return,
+    };
+    let mut request: Option<Value> = serde_json::from_slice(body).ok();
+    if data_api {
+        // The channel and external ID come in the query string.
+        if let Some(Value::Object(members)) = &mut request {
+            for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+                if name == "channelArn" || name == "externalId" {
+                    members.insert(name.into_owned(), Value::from(value.into_owned()));
+                }
+            }
+        }
+        request = request.map(audit_request_parameters);
+    }
+    let response = match result {
+        Ok(bytes) if !read_only => serde_json::from_slice(bytes).ok(),
+        _ => None,
+    };
+    state.recorder.record(AnsweredCall {
+        operation,
+        data_api,
+        read_only,
+        principal,
+        peer,
+        user_agent: headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok()),
+        region: &state.settings.region,
+        request_id,
+        request,
+        response,
+        error: result.as_ref().err(),
+    });
 }
 
 /// Where a request goes, as its target, method and path say.
@@ -118,26 +190,19 @@ impl Route {
     }
 }
 
-/// Authenticates a request, then calls what its route names: a request is refused for its
-/// signature before anything is said about its target.
+/// Calls what an authenticated request's route names (a request is refused for its signature
+/// before anything is said about its target).
 async fn call(
     state: &GatewayState,
     route: &Route,
     method: &Method,
     uri: &Uri,
-    headers: &HeaderMap,
+    principal: &Principal,
     body: &[u8],
     request_id: &str,
 ) -> Result<Vec<u8>, ApiError> {
-    let signed = SignedRequest {
-        method: method.as_str(),
-        uri,
-        headers,
-        body: Some(body),
-    };
-    let account_id = state.settings.authenticator.account_id(&signed, route.api())?;
     let ctx = RequestContext {
-        account_id,
+        account_id: principal.account_id.clone(),
         region: state.settings.region.clone(),
         request_id: request_id.to_string(),
     };

@@ -11,7 +11,7 @@ use traillake_api::wire::WireEnum as _;
 use super::arrow::IpcChunks;
 use super::generated::cloud_trail_data_server::CloudTrailData;
 use super::generated::cloud_trail_server::CloudTrail;
-use super::{Call, Front};
+use super::{Call, Caller, Front};
 
 /// The metadata of GetQueryResultsArrow's and DoGet's response that holds the query's status.
 pub(super) const QUERY_STATUS: &str = "x-traillake-query-status";
@@ -32,11 +32,17 @@ macro_rules! unary_rpcs {
             $(
                 async fn $handler(&self, request: Request<$request>) -> Result<Response<$response>, Status> {
                     let call = Call::start(stringify!($operation));
+                    let caller = request.extensions().get::<Caller>().cloned();
+                    let parameters = serde_json::to_value(request.get_ref()).ok();
                     let result = async {
                         let ctx = self.0.context(request.extensions(), &call.request_id)?;
                         self.0.service.$handler(&ctx, request.into_inner()).await
                     }
                     .await;
+                    if let Some(caller) = &caller {
+                        let response = result.as_ref().ok().and_then(|response| serde_json::to_value(response).ok());
+                        self.0.record(call.operation, caller, &call.request_id, parameters, response, result.as_ref().err());
+                    }
                     call.answer(result)
                 }
             )*
@@ -76,6 +82,7 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, {
     ListImportFailures => list_import_failures(ListImportFailuresRequest) -> ListImportFailuresResponse;
     StopImport => stop_import(ImportRequest) -> ImportDescription;
     ListPublicKeys => list_public_keys(ListPublicKeysRequest) -> ListPublicKeysResponse;
+    LookupEvents => lookup_events(LookupEventsRequest) -> LookupEventsResponse;
 }
 
     type GetQueryResultsArrowStream = BoxStream<'static, Result<ArrowIpcChunk, Status>>;
@@ -85,6 +92,8 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, {
         request: Request<QueryRequest>,
     ) -> Result<Response<Self::GetQueryResultsArrowStream>, Status> {
         let call = Call::start("GetQueryResultsArrow");
+        let caller = request.extensions().get::<Caller>().cloned();
+        let parameters = serde_json::to_value(request.get_ref()).ok();
         let result = async {
             let ctx = self.0.context(request.extensions(), &call.request_id)?;
             let results = self.0.service.query_results_arrow(&ctx, request.into_inner()).await?;
@@ -106,6 +115,9 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, {
             Ok((chunks, status)) => (Ok(chunks), Some(status)),
             Err(error) => (Err(error), None),
         };
+        if let Some(caller) = &caller {
+            self.0.record(call.operation, caller, &call.request_id, parameters, None, result.as_ref().err());
+        }
         let mut response = call.answer(result)?;
         if let Some(status) = status {
             response.metadata_mut().insert(QUERY_STATUS, MetadataValue::from_static(status.wire_name().unwrap_or("UNKNOWN")));

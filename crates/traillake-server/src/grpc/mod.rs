@@ -2,13 +2,16 @@
 //! CloudTrailData, one RPC per operation of the JSON gateway, over the same service layer), query
 //! results as Arrow Flight, server reflection and the standard health service, as one axum router
 //! that shares the JSON gateway's listener. It decodes nothing by hand and holds no operation's
-//! logic: the messages are `traillake_api::shapes`, the same types the JSON gateway speaks.
+//! logic: the messages are `traillake_api::shapes`, the same types the JSON gateway speaks. Each
+//! answered call of the CloudTrail and CloudTrailData services (refusals of authentication
+//! included) is handed to the activity recorder, as the gateway's are.
 
 mod arrow;
 mod cloudtrail;
 mod flight;
 mod status;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,10 +20,12 @@ use axum::middleware::Next;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataValue;
 use tonic::{Extensions, Response, Status};
-use traillake_api::{ApiError, RequestContext};
+use serde_json::Value;
+use traillake_api::{ApiError, Operation, RequestContext};
 
-use crate::auth::{Api, Authenticator, SignedRequest};
-use crate::front::{FrontDoorSettings, is_grpc};
+use crate::activity::{ActivityRecorder, AnsweredCall, audit_request_parameters};
+use crate::auth::{Api, Principal, SignedRequest};
+use crate::front::{FrontDoorSettings, is_grpc, peer_of};
 use crate::service::Service;
 
 /// The services generated from `proto/traillake/v1/service.proto`.
@@ -40,12 +45,13 @@ const REQUEST_ID: &str = "x-amzn-requestid";
 struct Front {
     service: Service,
     settings: FrontDoorSettings,
+    recorder: Arc<ActivityRecorder>,
 }
 
 impl Front {
     /// Returns the context of a call: the account [`authenticate`] found for it.
     fn context(&self, extensions: &Extensions, request_id: &str) -> Result<RequestContext, ApiError> {
-        let Some(Caller(account_id)) = extensions.get::<Caller>() else {
+        let Some(caller) = extensions.get::<Caller>() else {
             tracing::error!(
                 request_id,
                 "a gRPC call reached its service without being authenticated"
@@ -53,16 +59,71 @@ impl Front {
             return Err(ApiError::internal());
         };
         Ok(RequestContext {
-            account_id: account_id.clone(),
+            account_id: caller.principal.account_id.clone(),
             region: self.settings.region.clone(),
             request_id: request_id.to_string(),
         })
     }
+
+    /// Hands an answered call to the activity recorder: `request` and `response` are the call's
+    /// messages, as the JSON wire would carry them.
+    fn record(
+        &self,
+        operation: &str,
+        caller: &Caller,
+        request_id: &str,
+        request: Option<Value>,
+        response: Option<Value>,
+        error: Option<&ApiError>,
+    ) {
+        let data_api = operation == "PutAuditEvents";
+        let read_only = is_read_only(operation);
+        self.recorder.record(AnsweredCall {
+            operation,
+            data_api,
+            read_only,
+            principal: &caller.principal,
+            peer: caller.peer,
+            user_agent: caller.user_agent.as_deref(),
+            region: &self.settings.region,
+            request_id,
+            request: if data_api { request.map(audit_request_parameters) } else { request },
+            response: if read_only { None } else { response },
+            error,
+        });
+    }
 }
 
-/// The account a gRPC call acts for, put in the request's extensions by [`authenticate`].
+/// Returns true for the RPCs that only read: those of read-only operations, and
+/// GetQueryResultsArrow, which reads results as GetQueryResults does.
+fn is_read_only(rpc: &str) -> bool {
+    rpc == "GetQueryResultsArrow"
+        || Operation::ALL
+            .iter()
+            .any(|operation| operation.name() == rpc && operation.is_read_only())
+}
+
+/// Who made a gRPC call, put in the request's extensions by [`authenticate`].
 #[derive(Debug, Clone)]
-struct Caller(String);
+struct Caller {
+    principal: Principal,
+    peer: Option<SocketAddr>,
+    user_agent: Option<String>,
+}
+
+impl Caller {
+    fn of(principal: Principal, request: &Request) -> Self {
+        Self {
+            principal,
+            peer: peer_of(request.extensions()),
+            user_agent: request
+                .headers()
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string),
+        }
+    }
+}
 
 /// Authenticates a gRPC call before its service sees it, as the JSON gateway authenticates its
 /// requests: the `authorization`, `x-amz-date` (and `x-amz-security-token`) metadata are SigV4
@@ -70,11 +131,8 @@ struct Caller(String);
 /// unsigned payload (`x-amz-content-sha256: UNSIGNED-PAYLOAD`, as S3 allows), since the message
 /// is streamed. CloudTrailData calls are signed for `cloudtrail-data`, every other service for
 /// `cloudtrail`; the health service answers anyone. A refused call ends with the error's status.
-async fn authenticate(
-    State(authenticator): State<Arc<Authenticator>>,
-    mut request: Request,
-    next: Next,
-) -> axum::response::Response {
+async fn authenticate(State(front): State<Front>, mut request: Request, next: Next) -> axum::response::Response {
+    let authenticator = &front.settings.authenticator;
     let path = request.uri().path();
     if !is_grpc(request.headers()) || path.starts_with("/grpc.health.v1.Health/") {
         return next.run(request).await;
@@ -90,14 +148,20 @@ async fn authenticate(
         headers: request.headers(),
         body: None,
     };
-    match authenticator.account_id(&signed, api) {
-        Ok(account_id) => {
-            request.extensions_mut().insert(Caller(account_id));
+    match authenticator.authenticate(&signed, api) {
+        Ok(principal) => {
+            let caller = Caller::of(principal, &request);
+            request.extensions_mut().insert(caller);
             next.run(request).await
         }
         Err(error) => {
             let request_id = uuid::Uuid::new_v4().to_string();
             tracing::info!(path = %request.uri().path(), code = error.code.as_str(), request_id = %request_id, "grpc request refused");
+            let recorded_service = path.starts_with("/traillake.v1.CloudTrail/") || api == Api::CloudTrailData;
+            if recorded_service && let Some(principal) = authenticator.claimed(request.headers()) {
+                let rpc = path.rsplit('/').next().unwrap_or_default();
+                front.record(rpc, &Caller::of(principal, &request), &request_id, None, None, Some(&error));
+            }
             let mut status = status::from_api_error(&error);
             status.metadata_mut().insert(
                 REQUEST_ID,
@@ -152,9 +216,13 @@ impl Call {
 }
 
 /// Returns the router of the gRPC services, to serve beside the JSON gateway's.
-pub async fn router(service: Service, settings: FrontDoorSettings) -> axum::Router {
+pub async fn router(service: Service, settings: FrontDoorSettings, recorder: Arc<ActivityRecorder>) -> axum::Router {
     let max_message = settings.max_request_bytes;
-    let front = Front { service, settings };
+    let front = Front {
+        service,
+        settings,
+        recorder,
+    };
     let cloudtrail = generated::cloud_trail_server::CloudTrailServer::new(cloudtrail::CloudTrailRpcs(front.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
@@ -187,7 +255,6 @@ pub async fn router(service: Service, settings: FrontDoorSettings) -> axum::Rout
     let reflection_v1 = reflection().build_v1().expect("the descriptor sets are valid");
     let reflection_v1alpha = reflection().build_v1alpha().expect("the descriptor sets are valid");
 
-    let authenticator = Arc::new(front.settings.authenticator.clone());
     tonic::service::Routes::new(cloudtrail)
         .add_service(cloudtrail_data)
         .add_service(flight)
@@ -195,5 +262,5 @@ pub async fn router(service: Service, settings: FrontDoorSettings) -> axum::Rout
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .into_axum_router()
-        .layer(axum::middleware::from_fn_with_state(authenticator, authenticate))
+        .layer(axum::middleware::from_fn_with_state(front, authenticate))
 }

@@ -70,7 +70,9 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | InvalidS3BucketNameException
         | InvalidSourceException
         | InvalidS3PrefixException
+        | InvalidEventCategoryException
         | InvalidEventDataStoreCategoryException
+        | InvalidLookupAttributesException
         | InvalidEventSelectorsException
         | InvalidImportSourceException
         | InvalidKmsKeyIdException

@@ -6,6 +6,7 @@ mod channels;
 mod errors;
 mod event_data_stores;
 mod imports;
+mod lookup_events;
 mod public_keys;
 mod queries;
 mod resource_policies;
@@ -38,6 +39,7 @@ pub struct Service {
     imports: Arc<Imports>,
     channels: Arc<Channels>,
     settings: ServiceSettings,
+    lookup_throttle: Arc<lookup_events::LookupThrottle>,
 }
 
 impl Service {
@@ -56,6 +58,7 @@ impl Service {
             imports,
             channels,
             settings,
+            lookup_throttle: Arc::default(),
         }
     }
 

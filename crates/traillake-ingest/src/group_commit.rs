@@ -1,14 +1,15 @@
-//! Group commit: one writer task per event data store takes the batches of every PutAuditEvents
-//! request that arrives while its previous write runs, and stores them all as one segment of the
-//! store's write-ahead log (`traillake_lake::wal`). A request is answered only once the segment
-//! that holds its events is stored, so an acknowledged event is stored, and queries see it.
+//! Group commit: one writer task per table (an event data store's, or an account's Event history)
+//! takes the batches of every caller that arrives while its previous write runs (PutAuditEvents
+//! requests, recorded API calls, followed trail files), and stores them all as one segment of the
+//! table's write-ahead log (`traillake_lake::wal`). A caller is answered only once the segment that
+//! holds its events is stored, so an acknowledged event is stored, and queries see it.
 //!
-//! A flusher per store, on a thread of its own, moves the log's segments into the store's table: once
+//! A flusher per table, on a thread of its own, moves the log's segments into the store's table: once
 //! [`FLUSH_AT_BYTES`] are waiting, or [`FLUSH_AFTER`] after the oldest waiting segment was
 //! written. When more than [`MAX_BACKLOG_BYTES`] wait (the table's storage fails or falls behind),
 //! the writer waits for the flusher before it writes more, so the log stays bounded. A flusher
 //! that found nothing to flush for [`FLUSHER_IDLE`] stops, and the writer starts another with its
-//! next segment, so a server does not keep a thread for every store ever written to.
+//! next segment, so a server does not keep a thread for every table ever written to.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,9 +17,8 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
 use tokio::sync::{Notify, mpsc, oneshot};
-use traillake_api::selectors::StoreKind;
 use traillake_lake::wal::SegmentWriter;
-use traillake_lake::{EventTable, LakeError, LakeRoot, WriteAheadLog};
+use traillake_lake::{EventTable, LakeError, WriteAheadLog};
 
 /// Requests waiting for one store's writer at most; more wait for room (backpressure).
 const QUEUE: usize = 1024;
@@ -58,7 +58,7 @@ impl From<LakeError> for CommitError {
     }
 }
 
-/// The writer tasks, one per store, started on first use.
+/// The writer tasks, one per table (by its name), started on first use.
 #[derive(Debug)]
 pub struct GroupCommit {
     writers: Mutex<HashMap<String, Writer>>,
@@ -84,10 +84,10 @@ struct Writer {
 }
 
 impl GroupCommit {
-    /// Stores a batch in a store's write-ahead log with the batches of concurrent callers; returns
+    /// Stores a batch in a table's write-ahead log with the batches of concurrent callers; returns
     /// once it is stored, or the reason it is not.
-    pub async fn append(&self, root: &LakeRoot, store_id: &str, batch: RecordBatch) -> Result<(), CommitError> {
-        let Writer { sender, .. } = self.writer(root, store_id)?;
+    pub async fn append(&self, table: &EventTable, batch: RecordBatch) -> Result<(), CommitError> {
+        let Writer { sender, .. } = self.writer(table)?;
         let (done, outcome) = oneshot::channel();
         sender
             .send(Pending { batch, done })
@@ -96,14 +96,14 @@ impl GroupCommit {
         outcome.await.map_err(|_| CommitError::WriterStopped)?
     }
 
-    /// Returns the writer of a store, started if it was not.
-    fn writer(&self, root: &LakeRoot, store_id: &str) -> Result<Writer, LakeError> {
+    /// Returns the writer of a table, started if it was not.
+    fn writer(&self, table: &EventTable) -> Result<Writer, LakeError> {
+        let store_id = table.name();
         let mut writers = self.writers.lock().expect("the writers' lock is never poisoned");
         if let Some(writer) = writers.get(store_id) {
             return Ok(writer.clone());
         }
-        let table = EventTable::new(root, store_id, StoreKind::ActivityAuditLog);
-        let wal = WriteAheadLog::new(&table)?;
+        let wal = WriteAheadLog::new(table)?;
         let (sender, receiver) = mpsc::channel(QUEUE);
         let backlog = Arc::new(Backlog::default());
         let flusher = Flusher {
@@ -119,7 +119,7 @@ impl GroupCommit {
     }
 }
 
-/// What a store's flusher needs; the writer starts one when none runs.
+/// What a table's flusher needs; the writer starts one when none runs.
 #[derive(Clone)]
 struct Flusher {
     wal: WriteAheadLog,
@@ -310,8 +310,9 @@ async fn run_flusher(flusher: Flusher) {
 
 #[cfg(test)]
 mod tests {
-    use traillake_lake::RootLocation;
+    use traillake_api::selectors::StoreKind;
     use traillake_lake::events::{AuditEnvelope, EventRows, audit_row};
+    use traillake_lake::{LakeRoot, RootLocation};
 
     use super::*;
 
@@ -352,10 +353,11 @@ mod tests {
             ..GroupCommit::default()
         };
         let store = "5c2a6f0e-1111-4222-8333-444455556666";
-        let wal = WriteAheadLog::new(&EventTable::new(&root, store, StoreKind::ActivityAuditLog)).unwrap();
+        let table = EventTable::new(&root, store, StoreKind::ActivityAuditLog);
+        let wal = WriteAheadLog::new(&table).unwrap();
         for written in 1..=2_usize {
-            commits.append(&root, store, one_event()).await.unwrap();
-            let writer = commits.writer(&root, store).unwrap();
+            commits.append(&table, one_event()).await.unwrap();
+            let writer = commits.writer(&table).unwrap();
             assert!(writer.backlog.waiting().flusher, "a segment starts a flusher");
             flusher_stops(&writer).await;
             assert_eq!(writer.backlog.waiting().bytes, 0);
@@ -363,7 +365,6 @@ mod tests {
                 wal.segments().await.unwrap().is_empty(),
                 "the flusher moved the segment before it stopped"
             );
-            let table = EventTable::new(&root, store, StoreKind::ActivityAuditLog);
             let snapshot = table.snapshot().await.unwrap().unwrap();
             let rows: usize = table
                 .data_files(&snapshot)
