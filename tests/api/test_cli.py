@@ -44,7 +44,7 @@ def test_cli_errors(server):
     assert len(keys) == 1 and len(keys[0]["Fingerprint"]) == 32 and keys[0]["Value"], keys
 
 def test_query_with_the_cli(server, tmp_path):
-    created = json.loads(aws(server, "create-event-data-store", "--name", "cli-queries").stdout)
+    created = json.loads(aws(server, "create-event-data-store", "--name", "cli-queries", "--no-start-ingestion").stdout)
     eds = created["EventDataStoreArn"].rsplit("/", 1)[1]
     code, output = load(server, "cli-queries", write_records(tmp_path / "e.json", records(30, now_utc() - datetime.timedelta(hours=1))))
     assert code == 0, output

@@ -30,7 +30,7 @@ def started(tmp_path, s3_env, *flags):
     """A server on a local root whose deliveries go to moto, with a store of 2,500 events."""
     server = Server(tmp_path / "lake", *flags, env=s3_env).start()
     cloudtrail = server.client()
-    eds = store_id(cloudtrail.create_event_data_store(Name="events", RetentionPeriod=90)["EventDataStoreArn"])
+    eds = store_id(cloudtrail.create_event_data_store(StartIngestion=False, Name="events", RetentionPeriod=90)["EventDataStoreArn"])
     code, output = load(server, "events", write_records(tmp_path / "e.json", records(2500, now_utc() - datetime.timedelta(hours=3))))
     assert code == 0, output
     return server, cloudtrail, eds

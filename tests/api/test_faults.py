@@ -40,7 +40,7 @@ def test_kills_during_compaction_and_retention_cleanup_lose_nothing(tmp_path):
     root = tmp_path / "lake"
     server = Server(root).start()
     cloudtrail = server.client()
-    eds = store_id(cloudtrail.create_event_data_store(Name="events", RetentionPeriod=3653)["EventDataStoreArn"])
+    eds = store_id(cloudtrail.create_event_data_store(StartIngestion=False, Name="events", RetentionPeriod=3653)["EventDataStoreArn"])
     # 12 appends a day over 3 recent days (days of many small files, which maintenance compacts),
     # and 4 appends of events 40 days old, which retention drops once it is cut to 7 days.
     recent, old = 0, 0
@@ -88,7 +88,7 @@ def test_a_delivery_cut_by_a_kill_is_done_again_at_start(tmp_path, s3_env, s3_se
     root = tmp_path / "lake"
     server = Server(root, "--delivery-file-bytes", "200000", env=env).start()
     cloudtrail = server.client()
-    eds = store_id(cloudtrail.create_event_data_store(Name="events", RetentionPeriod=90)["EventDataStoreArn"])
+    eds = store_id(cloudtrail.create_event_data_store(StartIngestion=False, Name="events", RetentionPeriod=90)["EventDataStoreArn"])
     code, output = load(server, "events", write_records(tmp_path / "e.json", records(40000, now_utc() - datetime.timedelta(hours=20))))
     assert code == 0, output
     statement = f"SELECT eventID, eventTime, eventName, eventJson FROM {eds}"

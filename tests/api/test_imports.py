@@ -162,7 +162,7 @@ def test_import_of_real_trail_logs_is_exact(tmp_path, s3_env, trail_bucket):
     server = importer(tmp_path, s3_env)
     try:
         cloudtrail = server.client()
-        arn = cloudtrail.create_event_data_store(Name="trails", RetentionPeriod=3653)["EventDataStoreArn"]
+        arn = cloudtrail.create_event_data_store(StartIngestion=False, Name="trails", RetentionPeriod=3653)["EventDataStoreArn"]
         started = start_import(cloudtrail, arn)
         assert started["ImportStatus"] == "INITIALIZING"
         assert started["Destinations"] == [arn]
@@ -195,7 +195,7 @@ def test_time_bounded_import_reads_only_its_days(tmp_path, s3_env, trail_bucket)
     server = importer(tmp_path, s3_env)
     try:
         cloudtrail = server.client()
-        arn = cloudtrail.create_event_data_store(Name="bounded", RetentionPeriod=3653)["EventDataStoreArn"]
+        arn = cloudtrail.create_event_data_store(StartIngestion=False, Name="bounded", RetentionPeriod=3653)["EventDataStoreArn"]
         start = datetime.datetime(2017, 6, 1, 6, 30, 45, tzinfo=datetime.timezone.utc)
         end = datetime.datetime(2017, 6, 1, 12, 0, tzinfo=datetime.timezone.utc)
         started = start_import(cloudtrail, arn, StartEventTime=start, EndEventTime=end)
@@ -228,7 +228,7 @@ def test_retry_after_a_fix_stores_each_event_once(tmp_path, s3_env, s3_server):
     server = importer(tmp_path, s3_env)
     try:
         cloudtrail = server.client()
-        arn = cloudtrail.create_event_data_store(Name="retry", RetentionPeriod=90)["EventDataStoreArn"]
+        arn = cloudtrail.create_event_data_store(StartIngestion=False, Name="retry", RetentionPeriod=90)["EventDataStoreArn"]
         import_id = start_import(cloudtrail, arn, uri="s3://retry-logs/old")["ImportId"]
         first = wait_import(cloudtrail, import_id)
         assert first["ImportStatus"] == "FAILED"
@@ -257,7 +257,7 @@ def test_stop_then_retry_and_the_errors_of_a_running_import(tmp_path, s3_env, tr
     server = importer(tmp_path, s3_env, 100, "--import-files-in-flight", "1")
     try:
         cloudtrail = server.client()
-        arn = cloudtrail.create_event_data_store(Name="stopped", RetentionPeriod=3653)["EventDataStoreArn"]
+        arn = cloudtrail.create_event_data_store(StartIngestion=False, Name="stopped", RetentionPeriod=3653)["EventDataStoreArn"]
         import_id = start_import(cloudtrail, arn)["ImportId"]
         wait_import(cloudtrail, import_id, until=lambda r: r["ImportStatistics"]["FilesCompleted"] > 0)
         with pytest.raises(cloudtrail.exceptions.AccountHasOngoingImportException):
@@ -291,7 +291,7 @@ def test_stop_then_retry_and_the_errors_of_a_running_import(tmp_path, s3_env, tr
 def test_kill_9_in_the_middle_resumes_at_start_and_stores_each_event_once(tmp_path, s3_env, trail_bucket):
     server = importer(tmp_path, s3_env, 100, "--import-files-in-flight", "1")
     cloudtrail = server.client()
-    arn = cloudtrail.create_event_data_store(Name="killed", RetentionPeriod=3653)["EventDataStoreArn"]
+    arn = cloudtrail.create_event_data_store(StartIngestion=False, Name="killed", RetentionPeriod=3653)["EventDataStoreArn"]
     import_id = start_import(cloudtrail, arn)["ImportId"]
     wait_import(cloudtrail, import_id, until=lambda r: r["ImportStatistics"]["FilesCompleted"] > 100)
     server.process.send_signal(signal.SIGKILL)
@@ -313,7 +313,7 @@ def test_the_modelled_errors(tmp_path, s3_env, s3_server, trail_bucket):
     server = importer(tmp_path, s3_env)
     try:
         cloudtrail = server.client()
-        arn = cloudtrail.create_event_data_store(Name="target", RetentionPeriod=3653)["EventDataStoreArn"]
+        arn = cloudtrail.create_event_data_store(StartIngestion=False, Name="target", RetentionPeriod=3653)["EventDataStoreArn"]
         missing = str(__import__("uuid").uuid4())
         for call in (cloudtrail.get_import, cloudtrail.stop_import):
             with pytest.raises(cloudtrail.exceptions.ImportNotFoundException):
@@ -364,7 +364,7 @@ def test_list_imports_pages(tmp_path, s3_env, s3_server):
     server = importer(tmp_path, s3_env)
     try:
         cloudtrail = server.client()
-        arn = cloudtrail.create_event_data_store(Name="paged", RetentionPeriod=90)["EventDataStoreArn"]
+        arn = cloudtrail.create_event_data_store(StartIngestion=False, Name="paged", RetentionPeriod=90)["EventDataStoreArn"]
         ids = []
         for _ in range(3):
             import_id = start_import(cloudtrail, arn, uri="s3://empty-logs")["ImportId"]
@@ -388,7 +388,7 @@ def test_list_imports_pages(tmp_path, s3_env, s3_server):
 
 def test_the_import_command_runs_the_same_import(tmp_path, s3_env, s3_server, trail_bucket):
     server = importer(tmp_path, s3_env)
-    arn = server.client().create_event_data_store(Name="cli", RetentionPeriod=3653)["EventDataStoreArn"]
+    arn = server.client().create_event_data_store(StartIngestion=False, Name="cli", RetentionPeriod=3653)["EventDataStoreArn"]
     server.stop()
     day_uri = f"s3://{BUCKET}/AWSLogs/974349055189/CloudTrail/sa-east-1/"
     command = [binary(), "import", "--root", server.root, "--store", "cli", day_uri]
@@ -420,7 +420,7 @@ def test_an_import_through_a_failing_and_stalling_s3_is_exact(tmp_path, s3_env, 
     server = importer(tmp_path, dict(s3_env, AWS_ENDPOINT_URL_S3=proxy.url))
     try:
         cloudtrail = server.client()
-        arn = cloudtrail.create_event_data_store(Name="trails", RetentionPeriod=3653)["EventDataStoreArn"]
+        arn = cloudtrail.create_event_data_store(StartIngestion=False, Name="trails", RetentionPeriod=3653)["EventDataStoreArn"]
         done = wait_import(cloudtrail, start_import(cloudtrail, arn)["ImportId"])
         events, _, failed, _ = expected(trail_bucket, 3653)
         assert done["ImportStatistics"] == expected_statistics(trail_bucket, 3653), "only the broken files fail; the 503s are retried"
@@ -452,7 +452,7 @@ def test_log_files_outside_the_trail_layout_are_read(tmp_path, s3_env, s3_server
     server = importer(tmp_path, s3_env)
     try:
         cloudtrail = server.client()
-        arn = cloudtrail.create_event_data_store(Name="copied", RetentionPeriod=3653)["EventDataStoreArn"]
+        arn = cloudtrail.create_event_data_store(StartIngestion=False, Name="copied", RetentionPeriod=3653)["EventDataStoreArn"]
         done = wait_import(cloudtrail, start_import(cloudtrail, arn, uri="s3://copied-logs/exports/")["ImportId"])
         assert done["ImportStatus"] == "COMPLETED", done
         assert done["ImportStatistics"]["FilesCompleted"] == 6 and done["ImportStatistics"]["FailedEntries"] == 0

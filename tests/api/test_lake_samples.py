@@ -40,7 +40,7 @@ def substitute(sql, cloudtrail, activity, config):
 
 def test_every_sample_finishes_or_is_refused(server, capsys):
     cloudtrail = server.client()
-    trails = store_id(cloudtrail.create_event_data_store(Name="trails", RetentionPeriod=3653)["EventDataStoreArn"])
+    trails = store_id(cloudtrail.create_event_data_store(StartIngestion=False, Name="trails", RetentionPeriod=3653)["EventDataStoreArn"])
     selectors = lambda category: [{"FieldSelectors": [{"Field": "eventCategory", "Equals": [category]}]}]
     activity = store_id(
         cloudtrail.create_event_data_store(Name="activity", AdvancedEventSelectors=selectors("ActivityAuditLog"))["EventDataStoreArn"]

@@ -87,7 +87,7 @@ def now_utc():
 def loaded(server, tmp_path):
     """A store holding 2,500 events of the last hours; returns (client, store ID)."""
     cloudtrail = server.client()
-    arn = cloudtrail.create_event_data_store(Name="events", RetentionPeriod=90)["EventDataStoreArn"]
+    arn = cloudtrail.create_event_data_store(StartIngestion=False, Name="events", RetentionPeriod=90)["EventDataStoreArn"]
     start = now_utc() - datetime.timedelta(hours=3)
     code, output = load(server, "events", write_records(tmp_path / "events.json", records(2500, start)))
     assert code == 0, output
@@ -211,7 +211,7 @@ def server_with_events(tmp_path, *flags):
     """Starts a server with `flags` and a store of 600 recent events; returns (server, client, store ID)."""
     server = Server(tmp_path / "lake", *flags).start()
     cloudtrail = server.client()
-    eds = store_id(cloudtrail.create_event_data_store(Name="events")["EventDataStoreArn"])
+    eds = store_id(cloudtrail.create_event_data_store(StartIngestion=False, Name="events")["EventDataStoreArn"])
     code, output = load(server, "events", write_records(tmp_path / "e.json", records(600, now_utc() - datetime.timedelta(hours=1))))
     assert code == 0, output
     return server, cloudtrail, eds
@@ -275,7 +275,7 @@ def test_queries_spill_within_their_memory_and_fail_cleanly_beyond_it(tmp_path):
     server = Server(tmp_path / "lake", "--query-memory", "16MiB", "--spill-directory", str(spill)).start()
     try:
         cloudtrail = server.client()
-        eds = store_id(cloudtrail.create_event_data_store(Name="wide")["EventDataStoreArn"])
+        eds = store_id(cloudtrail.create_event_data_store(StartIngestion=False, Name="wide")["EventDataStoreArn"])
         code, output = load(server, "wide", write_records(tmp_path / "wide.json", items))
         assert code == 0 and "100000 stored" in output, output
         query_id = cloudtrail.start_query(QueryStatement=WIDE_GROUP_BY.format(eds=eds))["QueryId"]
@@ -310,7 +310,7 @@ def test_result_rows_count_against_query_memory_and_leave_it_once_kept(tmp_path)
     server = Server(tmp_path / "lake", "--query-memory", "8MiB", "--result-cache", "1KiB").start()
     try:
         cloudtrail = server.client()
-        eds = store_id(cloudtrail.create_event_data_store(Name="big")["EventDataStoreArn"])
+        eds = store_id(cloudtrail.create_event_data_store(StartIngestion=False, Name="big")["EventDataStoreArn"])
         code, output = load(server, "big", write_records(tmp_path / "big.json", items))
         assert code == 0 and "50000 stored" in output, output
 
@@ -338,7 +338,7 @@ def test_result_rows_count_against_query_memory_and_leave_it_once_kept(tmp_path)
 
 def test_retention_is_exact_at_query_time(server, tmp_path):
     cloudtrail = server.client()
-    arn = cloudtrail.create_event_data_store(Name="kept", RetentionPeriod=3653)["EventDataStoreArn"]
+    arn = cloudtrail.create_event_data_store(StartIngestion=False, Name="kept", RetentionPeriod=3653)["EventDataStoreArn"]
     eds = store_id(arn)
     old = records(10, now_utc() - datetime.timedelta(days=30))
     recent = [dict(r, eventID=f"recent-{i}") for i, r in enumerate(records(5, now_utc() - datetime.timedelta(days=1)))]
@@ -399,7 +399,7 @@ def test_queries_on_an_s3_root(s3_env, s3_bucket, tmp_path):
     server = Server(f"s3://{s3_bucket}/lake", env=s3_env).start()
     try:
         cloudtrail = server.client()
-        eds = store_id(cloudtrail.create_event_data_store(Name="events")["EventDataStoreArn"])
+        eds = store_id(cloudtrail.create_event_data_store(StartIngestion=False, Name="events")["EventDataStoreArn"])
         code, output = load(server, "events", write_records(tmp_path / "e.json", records(300, now_utc() - datetime.timedelta(hours=2))))
         assert code == 0 and "300 stored" in output, output
         query_id = cloudtrail.start_query(QueryStatement=f"SELECT eventName, count(*) AS n FROM {eds} GROUP BY eventName ORDER BY eventName")["QueryId"]

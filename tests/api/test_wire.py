@@ -29,7 +29,7 @@ IMPLEMENTED = {
     "StartQuery", "DescribeQuery", "GetQueryResults", "CancelQuery", "ListQueries",
     "StartImport", "GetImport", "ListImports", "ListImportFailures", "StopImport",
     "CreateChannel", "GetChannel", "ListChannels", "UpdateChannel", "DeleteChannel",
-    "PutResourcePolicy", "GetResourcePolicy", "DeleteResourcePolicy", "ListPublicKeys",
+    "PutResourcePolicy", "GetResourcePolicy", "DeleteResourcePolicy", "ListPublicKeys", "LookupEvents",
 }
 
 

@@ -310,7 +310,12 @@ pub fn event_of(json: &str) -> Event {
 
 /// Reads the cursor a NextToken holds.
 fn cursor(text: &str) -> Result<EventCursor> {
-    let invalid = || ApiError::new(ErrorCode::InvalidNextTokenException, "the NextToken is not a token of LookupEvents");
+    let invalid = || {
+        ApiError::new(
+            ErrorCode::InvalidNextTokenException,
+            "the NextToken is not a token of LookupEvents",
+        )
+    };
     let (time, event_id) = text.split_once('|').ok_or_else(invalid)?;
     Ok(EventCursor {
         time_micros: time.parse().map_err(|_| invalid())?,
@@ -354,10 +359,16 @@ mod tests {
     fn refuses_each_bad_member_with_its_modelled_error() {
         use ErrorCode::*;
         assert_eq!(code(&request(&[("Color", "red")])), InvalidLookupAttributesException);
-        assert_eq!(code(&request(&[("EventName", "a"), ("EventSource", "b")])), InvalidLookupAttributesException);
+        assert_eq!(
+            code(&request(&[("EventName", "a"), ("EventSource", "b")])),
+            InvalidLookupAttributesException
+        );
         assert_eq!(code(&request(&[("EventName", "")])), InvalidLookupAttributesException);
         assert_eq!(code(&request(&[("ReadOnly", "yes")])), InvalidLookupAttributesException);
-        assert_eq!(code(&request(&[("Username", &"_".repeat(1001))])), InvalidLookupAttributesException);
+        assert_eq!(
+            code(&request(&[("Username", &"_".repeat(1001))])),
+            InvalidLookupAttributesException
+        );
         assert!(check_lookup(&request(&[("Username", &"_".repeat(1000))]), Utc::now()).is_ok());
         let now = Utc::now();
         let backwards = LookupEventsRequest {
@@ -393,13 +404,20 @@ mod tests {
         assert_eq!(event.access_key_id.as_deref(), Some("ASIAEXAMPLE"));
         let time: DateTime<Utc> = "2026-11-30T10:00:00Z".parse().unwrap();
         assert_eq!(event.event_time.unwrap().seconds, time.timestamp());
-        assert_eq!(event.resources[0].resource_type.as_deref(), Some("AWS::CloudTrail::EventDataStore"));
+        assert_eq!(
+            event.resources[0].resource_type.as_deref(),
+            Some("AWS::CloudTrail::EventDataStore")
+        );
         assert_eq!(event.cloud_trail_event.as_deref(), Some(json));
         let record: Value = serde_json::from_str(json).unwrap();
         assert!(has_attribute(&record, LookupKey::Username, "alice"));
         assert!(has_attribute(&record, LookupKey::ReadOnly, "false"));
         assert!(!has_attribute(&record, LookupKey::ReadOnly, "true"));
-        assert!(has_attribute(&record, LookupKey::ResourceType, "AWS::CloudTrail::EventDataStore"));
+        assert!(has_attribute(
+            &record,
+            LookupKey::ResourceType,
+            "AWS::CloudTrail::EventDataStore"
+        ));
         assert!(!has_attribute(&record, LookupKey::ResourceName, "s"));
         assert!(has_attribute(&record, LookupKey::AccessKeyId, "ASIAEXAMPLE"));
     }

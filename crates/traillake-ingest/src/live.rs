@@ -117,11 +117,12 @@ impl LiveEvents {
                 ));
             }
         }
-        let outcomes =
-            futures::future::join_all(writes.into_iter().map(|(table, batch)| async move {
-                self.commits.append(&table, batch).await
-            }))
-            .await;
+        let outcomes = futures::future::join_all(
+            writes
+                .into_iter()
+                .map(|(table, batch)| async move { self.commits.append(&table, batch).await }),
+        )
+        .await;
         outcomes.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(delivered)
     }

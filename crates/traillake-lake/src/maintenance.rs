@@ -44,7 +44,10 @@ pub async fn maintain(root: &LakeRoot, catalog: &Catalog, keep_removed_files: Du
 
 /// Returns the accounts that have an Event history.
 pub async fn history_accounts(root: &LakeRoot) -> Result<Vec<String>> {
-    let listing = root.store().list_with_delimiter(Some(&Path::from(HISTORY_FOLDER))).await?;
+    let listing = root
+        .store()
+        .list_with_delimiter(Some(&Path::from(HISTORY_FOLDER)))
+        .await?;
     Ok(listing
         .common_prefixes
         .iter()

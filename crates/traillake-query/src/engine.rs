@@ -46,8 +46,8 @@ use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeRoot};
 use traillake_sql::prepare;
 
 use crate::delivery::keys::SigningKeys;
-use crate::history::{FoundEvent, lookup_events};
 use crate::delivery::{DeliveryTarget, check_bucket, deliver_query};
+use crate::history::{FoundEvent, lookup_events};
 use crate::planner::{PlannedQuery, StoreSource, plan};
 use crate::record::{self, QueryRecord};
 use crate::results::{ResultRows, ResultStore, without_unused_view_data};
@@ -582,7 +582,12 @@ impl QueryEngine {
     /// runtime: at most `lookup.max_results + 1`, newest first.
     pub async fn lookup_events(&self, account_id: &str, lookup: &Lookup) -> Result<Vec<FoundEvent>> {
         let table = EventTable::history(&self.root, account_id);
-        let earlier = self.snapshots.lock().expect("snapshots lock").get(table.name()).cloned();
+        let earlier = self
+            .snapshots
+            .lock()
+            .expect("snapshots lock")
+            .get(table.name())
+            .cloned();
         let snapshot = table.refresh(earlier).await?;
         if let Some(snapshot) = &snapshot {
             self.snapshots

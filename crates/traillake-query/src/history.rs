@@ -109,8 +109,9 @@ pub async fn lookup_events(
             for row in rows {
                 cursor = Some(row.cursor.clone());
                 let keep = match &lookup.attribute {
-                    Some((key, value)) => serde_json::from_str::<Value>(&row.json)
-                        .is_ok_and(|record| has_attribute(&record, *key, value)),
+                    Some((key, value)) => {
+                        serde_json::from_str::<Value>(&row.json).is_ok_and(|record| has_attribute(&record, *key, value))
+                    }
                     None => true,
                 };
                 if keep {
@@ -169,9 +170,9 @@ async fn day_rows(
     if let Some(cursor) = cursor {
         let at = time(cursor.time_micros);
         filter = filter.and(
-            col(EVENT_TIME)
-                .lt(at.clone())
-                .or(col(EVENT_TIME).eq(at).and(col("eventid").lt(lit(cursor.event_id.as_str())))),
+            col(EVENT_TIME).lt(at.clone()).or(col(EVENT_TIME)
+                .eq(at)
+                .and(col("eventid").lt(lit(cursor.event_id.as_str())))),
         );
     }
     if let Some((key, value)) = &lookup.attribute {
@@ -197,7 +198,10 @@ async fn day_rows(
     }
     let plan = plan
         .filter(filter)?
-        .sort(vec![col(EVENT_TIME).sort(false, false), col("eventid").sort(false, false)])?
+        .sort(vec![
+            col(EVENT_TIME).sort(false, false),
+            col("eventid").sort(false, false),
+        ])?
         .limit(0, Some(limit))?
         .project(vec![col(EVENT_TIME), col("eventid"), col(EVENT_JSON)])?
         .build()?;

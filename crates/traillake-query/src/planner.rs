@@ -206,7 +206,9 @@ async fn store_view(
 /// A flush commits segments and then deletes them, so the log is read between two looks at the
 /// table: if no commit came after the snapshot by the time the segments were read, no segment the
 /// snapshot lacks was deleted before; otherwise the newer snapshot is taken and the log read again.
-pub(crate) async fn snapshot_and_log(store: &StoreSource) -> Result<(Option<DeltaTable>, Vec<RecordBatch>), QueryError> {
+pub(crate) async fn snapshot_and_log(
+    store: &StoreSource,
+) -> Result<(Option<DeltaTable>, Vec<RecordBatch>), QueryError> {
     let mut snapshot = match &store.snapshot {
         Some(snapshot) => Some(snapshot.clone()),
         None => store.table.snapshot().await?,

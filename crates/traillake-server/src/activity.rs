@@ -23,8 +23,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use traillake_api::ApiError;
 use traillake_api::arn::{CloudTrailArn, ResourceType, resource_arn};
-use traillake_lake::events::activity::{ApiCall, Caller, activity_record};
 use traillake_ingest::live::LiveEvents;
+use traillake_lake::events::activity::{ApiCall, Caller, activity_record};
 
 use crate::auth::Principal;
 
@@ -75,7 +75,9 @@ pub struct ActivityRecorder {
 
 impl std::fmt::Debug for Recorded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorded").field("account_id", &self.account_id).finish()
+        f.debug_struct("Recorded")
+            .field("account_id", &self.account_id)
+            .finish()
     }
 }
 
@@ -180,7 +182,12 @@ async fn store_recorded(live: Arc<LiveEvents>, mut receiver: mpsc::Receiver<Reco
 
 /// Returns the resources a call named (its stores and channels), each as its CloudTrail type and
 /// ARN, in the order the request and then the response name them.
-fn resources(region: &str, account_id: &str, request: Option<&Value>, response: Option<&Value>) -> Vec<(&'static str, String)> {
+fn resources(
+    region: &str,
+    account_id: &str,
+    request: Option<&Value>,
+    response: Option<&Value>,
+) -> Vec<(&'static str, String)> {
     let mut found: Vec<(&'static str, String)> = Vec::new();
     let mut add = |kind: ResourceType, value: &str| {
         let arn = if value.starts_with("arn:") {
@@ -248,7 +255,8 @@ mod tests {
     fn names_the_stores_and_channels_of_a_call() {
         let store = "arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE";
         let request = json!({"EventDataStore": "EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE", "Channel": "c1"});
-        let response = json!({"EventDataStoreArn": store, "ResourceId": "arn:aws:cloudtrail:us-east-1:123456789012:channel/c2"});
+        let response =
+            json!({"EventDataStoreArn": store, "ResourceId": "arn:aws:cloudtrail:us-east-1:123456789012:channel/c2"});
         assert_eq!(
             resources("us-east-1", "123456789012", Some(&request), Some(&response)),
             vec![

@@ -193,14 +193,11 @@ impl Channels {
                 })
             } else {
                 let batch = rows.finish();
-                let commits = destinations
-                    .ingesting
-                    .iter()
-                    .map(|store| {
-                        let table = EventTable::new(&self.root, store, StoreKind::ActivityAuditLog);
-                        let batch = batch.clone();
-                        async move { self.commits.append(&table, batch).await }
-                    });
+                let commits = destinations.ingesting.iter().map(|store| {
+                    let table = EventTable::new(&self.root, store, StoreKind::ActivityAuditLog);
+                    let batch = batch.clone();
+                    async move { self.commits.append(&table, batch).await }
+                });
                 let failed = futures::future::join_all(commits)
                     .await
                     .into_iter()

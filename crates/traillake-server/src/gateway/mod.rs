@@ -74,7 +74,17 @@ async fn handle(State(state): State<Arc<GatewayState>>, request: Request) -> Res
     };
     if let Some(principal) = &principal {
         let peer = peer_of(&parts.extensions);
-        record(&state, &route, principal, peer, uri, headers, &request_id, &body, &result);
+        record(
+            &state,
+            &route,
+            principal,
+            peer,
+            uri,
+            headers,
+            &request_id,
+            &body,
+            &result,
+        );
     }
     let mut response = match result {
         Ok(bytes) => json_response(route.api(), StatusCode::OK, bytes, &request_id, None),

@@ -17,10 +17,10 @@ use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
+use serde_json::Value;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataValue;
 use tonic::{Extensions, Response, Status};
-use serde_json::Value;
 use traillake_api::{ApiError, Operation, RequestContext};
 
 use crate::activity::{ActivityRecorder, AnsweredCall, audit_request_parameters};
@@ -87,7 +87,11 @@ impl Front {
             user_agent: caller.user_agent.as_deref(),
             region: &self.settings.region,
             request_id,
-            request: if data_api { request.map(audit_request_parameters) } else { request },
+            request: if data_api {
+                request.map(audit_request_parameters)
+            } else {
+                request
+            },
             response: if read_only { None } else { response },
             error,
         });
@@ -160,7 +164,14 @@ async fn authenticate(State(front): State<Front>, mut request: Request, next: Ne
             let recorded_service = path.starts_with("/traillake.v1.CloudTrail/") || api == Api::CloudTrailData;
             if recorded_service && let Some(principal) = authenticator.claimed(request.headers()) {
                 let rpc = path.rsplit('/').next().unwrap_or_default();
-                front.record(rpc, &Caller::of(principal, &request), &request_id, None, None, Some(&error));
+                front.record(
+                    rpc,
+                    &Caller::of(principal, &request),
+                    &request_id,
+                    None,
+                    None,
+                    Some(&error),
+                );
             }
             let mut status = status::from_api_error(&error);
             status.metadata_mut().insert(

@@ -83,8 +83,19 @@ mod tests {
         assert!(throttle.take("111111111111", start).is_ok());
         let refused = throttle.take("111111111111", start).unwrap_err();
         assert_eq!((refused.code, refused.status), (ErrorCode::ThrottlingException, 429));
-        assert!(throttle.take("222222222222", start).is_ok(), "each account has its own bucket");
-        assert!(throttle.take("111111111111", start + Duration::from_millis(500)).is_ok());
-        assert!(throttle.take("111111111111", start + Duration::from_millis(500)).is_err());
+        assert!(
+            throttle.take("222222222222", start).is_ok(),
+            "each account has its own bucket"
+        );
+        assert!(
+            throttle
+                .take("111111111111", start + Duration::from_millis(500))
+                .is_ok()
+        );
+        assert!(
+            throttle
+                .take("111111111111", start + Duration::from_millis(500))
+                .is_err()
+        );
     }
 }
