@@ -4,6 +4,7 @@
 //! and the stores whose selectors take them; the live paths write through group commit. It writes through `traillake-lake` and knows nothing of HTTP, gRPC or SQL.
 
 pub mod channels;
+pub mod follow;
 pub mod group_commit;
 pub mod imports;
 pub mod live;

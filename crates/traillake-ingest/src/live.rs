@@ -8,19 +8,23 @@
 //!   multi-Region and of the server's Region otherwise. A store whose ingestion is stopped, or that
 //!   is pending deletion, takes nothing.
 //!
-//! Each destination is written through group commit (its write-ahead log), so a delivery returns
-//! once every destination holds its records. The stores are read from the catalog at each delivery,
-//! so a change of selectors or of ingestion applies to the next one.
+//! [`LiveEvents::deliver`] writes each destination through group commit (its write-ahead log), for
+//! records that come one call at a time; [`LiveEvents::deliver_marked`] appends to each destination
+//! in one Delta commit that also records a writer's progress, for a follower that must store each
+//! file exactly once across crashes. Either returns once every destination holds its records. The
+//! stores are read from the catalog at each delivery, so a change of selectors or of ingestion
+//! applies to the next one.
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use traillake_api::selectors::{StoreKind, matches};
 use traillake_api::shapes::EventDataStoreStatus;
 use traillake_lake::events::selection::selected_event;
 use traillake_lake::events::{EventRow, EventRows, InvalidRecord, cloudtrail_row};
-use traillake_lake::{Catalog, EventTable, LakeRoot};
+use traillake_lake::{AppProgress, Catalog, EventTable, LakeError, LakeRoot};
 
 use crate::group_commit::{CommitError, GroupCommit};
 
@@ -62,9 +66,47 @@ impl LiveEvents {
         }
     }
 
-    /// Stores the CloudTrail records of one account; returns once every destination holds them,
-    /// or the first destination's error.
+    /// Stores the CloudTrail records of one account through group commit; returns once every
+    /// destination holds them, or the first destination's error.
     pub async fn deliver(&self, account_id: &str, records: &[&RawValue]) -> Result<Delivered, CommitError> {
+        let (delivered, writes) = self.destinations(account_id, records).await;
+        let outcomes = futures::future::join_all(
+            writes
+                .into_iter()
+                .map(|(table, batch)| async move { self.commits.append(&table, batch).await }),
+        )
+        .await;
+        outcomes.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(delivered)
+    }
+
+    /// Stores the CloudTrail records of one account in one commit per destination that also
+    /// records `mark`; a destination whose committed progress of `mark.writer` is already
+    /// `mark.progress` or more holds these records and is left alone, so that a writer that
+    /// resumes after a crash delivers again what it may have delivered, and stores it once.
+    pub async fn deliver_marked(
+        &self,
+        account_id: &str,
+        records: &[&RawValue],
+        mark: &AppProgress,
+    ) -> Result<Delivered, LakeError> {
+        let (delivered, writes) = self.destinations(account_id, records).await;
+        for (table, batch) in writes {
+            let committed = table.committed_progress(&mark.writer).await?;
+            if committed.is_some_and(|committed| committed >= mark.progress) {
+                continue;
+            }
+            table.append_marked(&[batch], std::slice::from_ref(mark)).await?;
+        }
+        Ok(delivered)
+    }
+
+    /// Returns where the records of one account go: the rows of each destination table.
+    async fn destinations(
+        &self,
+        account_id: &str,
+        records: &[&RawValue],
+    ) -> (Delivered, Vec<(EventTable, RecordBatch)>) {
         let stores: Vec<_> = self
             .catalog
             .event_data_stores(account_id)
@@ -117,14 +159,7 @@ impl LiveEvents {
                 ));
             }
         }
-        let outcomes = futures::future::join_all(
-            writes
-                .into_iter()
-                .map(|(table, batch)| async move { self.commits.append(&table, batch).await }),
-        )
-        .await;
-        outcomes.into_iter().collect::<Result<Vec<()>, _>>()?;
-        Ok(delivered)
+        (delivered, writes)
     }
 }
 
@@ -136,7 +171,7 @@ fn parse(record: &RawValue) -> Result<(EventRow<'_>, Value), InvalidRecord> {
 }
 
 /// Returns the rows at `indexes` as one batch of a CloudTrail table.
-fn batch_of(ready: &[Ready<'_>], indexes: &[usize]) -> datafusion::arrow::array::RecordBatch {
+fn batch_of(ready: &[Ready<'_>], indexes: &[usize]) -> RecordBatch {
     let text_bytes = indexes.iter().map(|&index| ready[index].text_bytes).sum();
     let mut rows = EventRows::new(StoreKind::CloudTrail, indexes.len(), text_bytes);
     for &index in indexes {

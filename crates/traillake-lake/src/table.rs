@@ -412,7 +412,7 @@ impl EventTable {
     /// Returns the progress a writer last committed with [`EventTable::append_marked`] in the
     /// latest snapshot, or `None` if it never committed.
     pub async fn committed_progress(&self, writer: &str) -> Result<Option<i64>> {
-        let Some(table) = self.snapshot().await? else {
+        let Some(table) = self.written_snapshot().await? else {
             return Ok(None);
         };
         Self::progress_in(&table, writer).await

@@ -2,7 +2,7 @@
 //! root's lock and opens what lives under it (the catalog, the query engine, imports, channels);
 //! [`Server::run`] serves both front doors on the listener with the background upkeep beside them
 //! (the lake's maintenance, forgetting queries past result retention, purging deleted stores,
-//! keeping the channels' IngestionStatus), records every call as account activity, and stops in
+//! keeping the channels' IngestionStatus, following trail buckets), records every call as account activity, and stops in
 //! order: requests in flight finished, the activity recorded so far stored, upkeep stopped,
 //! IngestionStatus kept, the lock released. The command line only reads flags into a
 //! [`ServerConfig`]; a test starts the same server in its own process.
@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use traillake_ingest::channels::{ChannelError, Channels};
+use traillake_ingest::follow::{FollowError, FollowSource, Follower};
 use traillake_ingest::group_commit::GroupCommit;
 use traillake_ingest::imports::runner::RunSettings;
 use traillake_ingest::imports::{ImportError, Imports};
@@ -48,6 +49,10 @@ pub struct ServerConfig {
     pub maintenance_interval: Duration,
     /// How long a deleted store stays pending deletion before it is purged.
     pub pending_deletion_period: Duration,
+    /// The trail buckets followed: their new log files become live events.
+    pub follow: Vec<FollowSource>,
+    /// How often each followed bucket is polled.
+    pub follow_interval: Duration,
 }
 
 /// Why a server could not be opened.
@@ -65,6 +70,9 @@ pub enum ServerError {
     /// The channels could not be opened.
     #[error(transparent)]
     Channel(#[from] ChannelError),
+    /// A followed bucket's state could not be read.
+    #[error("following a trail bucket: {0}")]
+    Follow(#[from] FollowError),
     /// The address cannot be listened on.
     #[error("listening on {0}: {1}")]
     Listen(SocketAddr, #[source] std::io::Error),
@@ -80,6 +88,7 @@ pub struct Server {
     queries: Arc<QueryEngine>,
     channels: Arc<Channels>,
     live: Arc<LiveEvents>,
+    followers: Vec<Follower>,
     service: Service,
 }
 
@@ -118,6 +127,10 @@ impl Server {
             Arc::clone(&channels),
             config.service.clone(),
         );
+        let mut followers = Vec::with_capacity(config.follow.len());
+        for source in &config.follow {
+            followers.push(Follower::open(source.clone(), root.clone(), Arc::clone(&live)).await?);
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|error| ServerError::Listen(config.listen, error))?;
@@ -143,6 +156,7 @@ impl Server {
             queries,
             channels,
             live,
+            followers,
             service,
         })
     }
@@ -167,6 +181,7 @@ impl Server {
             queries,
             channels,
             live,
+            followers,
             service,
             ..
         } = self;
@@ -176,7 +191,7 @@ impl Server {
         let keep_removed_files =
             (config.engine.time_limit + Duration::from_secs(600)).max(Duration::from_secs(2 * 3600));
         let purge_every = (config.pending_deletion_period / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
-        let upkeep = [
+        let mut upkeep = vec![
             tokio::spawn(traillake_lake::maintenance::maintain_every(
                 config.root.clone(),
                 Arc::clone(&catalog),
@@ -200,6 +215,11 @@ impl Server {
                 async move { channels.keep_ingestion_status_every(Duration::from_secs(5)).await }
             }),
         ];
+        upkeep.extend(
+            followers
+                .into_iter()
+                .map(|follower| tokio::spawn(follower.follow_every(config.follow_interval))),
+        );
         let mut lost = lock.lost();
         let shutdown = async move {
             tokio::select! {

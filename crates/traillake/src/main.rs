@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use traillake_ingest::follow::FollowSource;
 use traillake_ingest::imports::runner::RunSettings;
 use traillake_lake::{LakeRoot, RootLocation};
 use traillake_query::EngineSettings;
@@ -27,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs the server: the CloudTrail and CloudTrail Data APIs on one port.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Stores CloudTrail records from local files and folders in an event data store; exits
     /// non-zero if a file or a record could not be stored.
     Load(load::LoadArgs),
@@ -124,6 +125,15 @@ struct ServeArgs {
     /// Log files an import fetches and parses at once.
     #[arg(long, env = "TRAILLAKE_IMPORT_FILES_IN_FLIGHT", default_value_t = RunSettings::default().files_in_flight)]
     import_files_in_flight: usize,
+    /// A bucket an AWS trail writes log files to (s3://bucket[/prefix], on the S3-compatible
+    /// server AWS_ENDPOINT_URL_S3 names), read as it grows: each new log file's events go to the
+    /// Event history and the stores whose selectors take them. Repeatable; in the environment,
+    /// separated by commas.
+    #[arg(long, env = "TRAILLAKE_FOLLOW", value_delimiter = ',', value_parser = FollowSource::parse)]
+    follow: Vec<FollowSource>,
+    /// How often each followed bucket is polled for new log files.
+    #[arg(long, env = "TRAILLAKE_FOLLOW_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    follow_interval: Duration,
 }
 
 /// Reads an account ID by the API's own rule (the model's `AccountId`, 12 to 16 digits).
@@ -145,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Load(args) => {
             if !load::load(args).await? {
                 std::process::exit(1);
@@ -220,6 +230,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         maintenance_interval: args.maintenance_interval,
         pending_deletion_period: args.pending_deletion_period,
+        follow: args.follow.clone(),
+        follow_interval: args.follow_interval,
     };
     let server = Server::open(config).await?;
     println!(

@@ -54,6 +54,41 @@ impl TrailSource {
         .boxed()
     }
 
+    /// Returns the folders directly under `folder` (a key prefix ending in `/`, relative to the
+    /// bucket), each as a key prefix ending in `/`.
+    pub async fn folders(&self, folder: &str) -> Result<Vec<String>, object_store::Error> {
+        let under = key_path(folder.trim_end_matches('/'));
+        let listing = self.store.list_with_delimiter(Some(&under)).await?;
+        Ok(listing
+            .common_prefixes
+            .iter()
+            .map(|prefix| format!("{prefix}/"))
+            .collect())
+    }
+
+    /// Returns the objects under `folder` (a key prefix ending in `/`) in key order, after
+    /// `offset` when one is given.
+    pub fn list_under(
+        &self,
+        folder: &str,
+        offset: Option<&str>,
+    ) -> BoxStream<'static, Result<ObjectMeta, object_store::Error>> {
+        let under = key_path(folder.trim_end_matches('/'));
+        match offset {
+            Some(offset) => self.store.list_with_offset(Some(&under), &key_path(offset)),
+            None => self.store.list(Some(&under)),
+        }
+        .boxed()
+    }
+
+    /// Returns the key prefix of the source: empty, or ending with `/`.
+    pub fn prefix(&self) -> String {
+        match self.prefix.trim_end_matches('/') {
+            "" => String::new(),
+            prefix => format!("{prefix}/"),
+        }
+    }
+
     /// Returns an object's bytes.
     pub async fn fetch(&self, key: &str) -> Result<Bytes, object_store::Error> {
         self.store.get(&key_path(key)).await?.bytes().await

@@ -50,6 +50,8 @@ impl Running {
             imports: Default::default(),
             maintenance_interval: Duration::from_secs(600),
             pending_deletion_period: Duration::from_secs(7 * 24 * 3600),
+            follow: Vec::new(),
+            follow_interval: Duration::from_secs(60),
         };
         let server = Server::open(config).await.expect("the server opens");
         let address = server.local_addr();
