@@ -4,6 +4,7 @@
 # for S3 roots), AWS's Smithy Python SDK and the AWS SDK for JavaScript v3 against it, then each
 # fuzz target for FUZZ_SECONDS (60).
 #   TRAILLAKE_VENV     the Python virtualenv to use or create (default ~/.cache/traillake-venv)
+#   TRAILLAKE_TRAILSCRAPER_VENV  trailscraper's (default ~/.cache/traillake-trailscraper-venv)
 #   CARGO_TARGET_DIR   where cargo builds (default ./target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,15 @@ fi
 
 cargo build --workspace --locked
 cargo test --workspace --locked
+
+# trailscraper, a third-party CloudTrail tool the API tests run against the server, pins its own
+# boto3: a virtualenv of its own.
+trailscraper_venv="${TRAILLAKE_TRAILSCRAPER_VENV:-$HOME/.cache/traillake-trailscraper-venv}"
+if [ ! -x "$trailscraper_venv/bin/python" ]; then
+  python3 -m venv "$trailscraper_venv"
+fi
+"$trailscraper_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/trailscraper/requirements.txt
+export TRAILSCRAPER="$trailscraper_venv/bin/trailscraper"
 
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 export TRAILLAKE_BIN="$target/debug/traillake"

@@ -383,3 +383,33 @@ def test_stores_take_what_their_selectors_select_and_nothing_while_stopped(serve
     while not store_event_ids(cloudtrail, arns["writes"], "AKIAWORKLOAD00000002"):
         assert time.monotonic() < deadline
         time.sleep(0.3)
+
+
+def trailscraper():
+    """The trailscraper command (PyPI), installed by tests/run-all.sh in a virtualenv of its own."""
+    import os
+    import pathlib
+    command = os.environ.get("TRAILSCRAPER") or str(pathlib.Path.home() / ".cache/traillake-trailscraper-venv/bin/trailscraper")
+    assert pathlib.Path(command).exists(), f"{command} is missing: tests/run-all.sh installs it"
+    return command
+
+
+def test_trailscraper_reads_the_recorded_events_through_lookup_events(server, cloudtrail):
+    """A third-party CloudTrail tool, unchanged: trailscraper's `select --use-cloudtrail-api` pages
+    through LookupEvents with boto3 and prints the records it finds."""
+    import os
+    import subprocess
+    calls = workload(server)
+    records = recorded(cloudtrail, WORKLOAD_KEY, calls)
+    env = dict(os.environ, AWS_ENDPOINT_URL=server.url, AWS_DEFAULT_REGION=REGION,
+               AWS_ACCESS_KEY_ID="AKIATRAILSCRAPER0001", AWS_SECRET_ACCESS_KEY="secret")
+    env.pop("AWS_PROFILE", None)
+    done = subprocess.run([trailscraper(), "select", "--use-cloudtrail-api", "--from", "-1days", "--to", "now"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    selected_records = json.loads(done.stdout)["Records"]
+    ids = [record["eventID"] for record in selected_records]
+    assert len(ids) == len(set(ids)), "each event once across the pages"
+    mine = [record for record in selected_records if record["userIdentity"].get("accessKeyId") == WORKLOAD_KEY]
+    assert sorted(r["eventID"] for r in mine) == sorted(r["eventID"] for r in records)
+    assert {json.dumps(r, sort_keys=True) for r in mine} == {json.dumps(r, sort_keys=True) for r in records}
