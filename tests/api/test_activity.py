@@ -413,3 +413,44 @@ def test_trailscraper_reads_the_recorded_events_through_lookup_events(server, cl
     mine = [record for record in selected_records if record["userIdentity"].get("accessKeyId") == WORKLOAD_KEY]
     assert sorted(r["eventID"] for r in mine) == sorted(r["eventID"] for r in records)
     assert {json.dumps(r, sort_keys=True) for r in mine} == {json.dumps(r, sort_keys=True) for r in records}
+
+
+def test_load_history_seeds_the_event_history_and_recording_can_be_turned_off(tmp_path):
+    """`traillake load --history` stores the management events of the last 90 days of exported
+    records in the Event history; `--record-activity false` records no call."""
+    import subprocess
+    from conftest import binary
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def record(event_id, days_ago, **fields):
+        return {"eventVersion": "1.11", "eventID": event_id, "eventName": "RunInstances", "eventSource": "ec2.amazonaws.com",
+                "eventTime": (now - datetime.timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ"), "awsRegion": REGION,
+                "readOnly": False, "managementEvent": True, "eventCategory": "Management", "eventType": "AwsApiCall",
+                "userIdentity": {"type": "IAMUser", "userName": "carol", "accessKeyId": "AKIACAROL0000000001"},
+                "recipientAccountId": ACCOUNT, **fields}
+
+    exported = tmp_path / "exported.json"
+    exported.write_text(json.dumps({"Records": [
+        record("e-1", 1), record("e-2", 30),
+        record("e-old", 120),
+        record("e-data", 2, eventCategory="Data", managementEvent=False, eventName="GetObject", eventSource="s3.amazonaws.com"),
+    ]}))
+    root = tmp_path / "lake"
+    loaded = subprocess.run([binary(), "load", "--root", str(root), "--history", str(exported)],
+                            capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr + loaded.stdout
+    assert "the Event history of account 123456789012" in loaded.stdout
+    assert "4 read, 2 stored, 1 older than the 90-day retention" in loaded.stdout, loaded.stdout
+    assert "1 events are not management events" in loaded.stdout, loaded.stdout
+
+    server = Server(root, "--record-activity", "false").start()
+    try:
+        client = server.client()
+        client.list_event_data_stores()
+        client.create_event_data_store(Name="not-recorded", StartIngestion=False)
+        found = lookup_all(client)
+        assert [e["EventId"] for e in found] == ["e-1", "e-2"], "only the loaded events: no call was recorded"
+        assert found[0]["Username"] == "carol" and found[0]["AccessKeyId"] == "AKIACAROL0000000001"
+        assert "not recorded as account activity" in server.log()
+    finally:
+        server.stop()

@@ -69,7 +69,8 @@ struct Recorded {
 /// Queues the records of answered calls for storage.
 #[derive(Debug)]
 pub struct ActivityRecorder {
-    sender: mpsc::Sender<Recorded>,
+    /// Where records go; none when recording is off.
+    sender: Option<mpsc::Sender<Recorded>>,
     dropped: AtomicU64,
 }
 
@@ -88,14 +89,25 @@ impl ActivityRecorder {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let task = tokio::spawn(store_recorded(live, receiver));
         let recorder = Arc::new(Self {
-            sender,
+            sender: Some(sender),
             dropped: AtomicU64::new(0),
         });
         (recorder, task)
     }
 
+    /// Returns a recorder that records nothing (`serve --record-activity false`).
+    pub fn off() -> Arc<Self> {
+        Arc::new(Self {
+            sender: None,
+            dropped: AtomicU64::new(0),
+        })
+    }
+
     /// Queues the record of an answered call; never waits.
     pub(crate) fn record(&self, call: AnsweredCall<'_>) {
+        let Some(sender) = &self.sender else {
+            return;
+        };
         let principal = call.principal;
         let account_id = principal.account_id.as_str();
         let event_id = uuid::Uuid::new_v4().to_string();
@@ -138,7 +150,7 @@ impl ActivityRecorder {
             account_id: account_id.to_string(),
             record,
         };
-        if self.sender.try_send(recorded).is_err() {
+        if sender.try_send(recorded).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::error!(

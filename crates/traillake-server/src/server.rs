@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub follow: Vec<FollowSource>,
     /// How often each followed bucket is polled.
     pub follow_interval: Duration,
+    /// Whether calls are recorded as account activity (the Event history, stores' live events).
+    pub record_activity: bool,
 }
 
 /// Why a server could not be opened.
@@ -185,7 +187,13 @@ impl Server {
             service,
             ..
         } = self;
-        let (recorder, recording) = ActivityRecorder::start(live);
+        let (recorder, recording) = if config.record_activity {
+            let (recorder, task) = ActivityRecorder::start(live);
+            (recorder, Some(task))
+        } else {
+            tracing::warn!("calls are not recorded as account activity (--record-activity false)");
+            (ActivityRecorder::off(), None)
+        };
         // Files removed from a table stay readable longer than a query may run, since a query
         // reads the snapshot it started on.
         let keep_removed_files =
@@ -229,7 +237,9 @@ impl Server {
         };
         let served = serve(listener, config.tls, service, config.front, recorder, shutdown).await;
         // The doors are gone with their recorder handles: the task stores what is queued and ends.
-        if tokio::time::timeout(RECORDER_DRAIN, recording).await.is_err() {
+        if let Some(recording) = recording
+            && tokio::time::timeout(RECORDER_DRAIN, recording).await.is_err()
+        {
             tracing::error!("the activity still queued could not be stored in time; it is lost");
         }
         for task in upkeep {

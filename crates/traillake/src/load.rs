@@ -1,14 +1,21 @@
 //! `traillake load`: stores CloudTrail records from local files and folders in an event data store,
-//! through the lake's write path (the one imports use), whether or not a server runs on the root.
+//! or the management events among them in an account's Event history (`--history`, to seed it from
+//! exports of AWS's LookupEvents or trail files), through the lake's write path (the one imports
+//! use), whether or not a server runs on the root.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::compute::kernels::cmp::eq;
 use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use traillake_api::selectors::StoreKind;
+use traillake_lake::catalog::oldest_kept;
 use traillake_lake::loader::{EventWriter, FileRows, file_rows};
+use traillake_lake::table::HISTORY_RETENTION_DAYS;
 use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeRoot, RootLocation};
 
 /// The arguments of `traillake load`.
@@ -21,8 +28,12 @@ pub struct LoadArgs {
     #[arg(long, env = "TRAILLAKE_ACCOUNT_ID", default_value = "123456789012")]
     account_id: String,
     /// The event data store: its ID, name or ARN.
+    #[arg(long, required_unless_present = "history", conflicts_with = "history")]
+    store: Option<String>,
+    /// Store the management events of the last 90 days in the account's Event history (which
+    /// LookupEvents reads) instead of a store; other events are counted and left out.
     #[arg(long)]
-    store: String,
+    history: bool,
     /// Files and folders of CloudTrail records (folders are read recursively): trail log files
     /// (gzip or not), bare arrays, single records, JSON lines, LookupEvents output.
     #[arg(required = true)]
@@ -37,18 +48,45 @@ struct Summary {
     records: usize,
     stored: usize,
     outside_retention: usize,
+    not_management: usize,
     rejected: Vec<(PathBuf, usize, String)>,
+}
+
+/// Where a load stores its events.
+struct Destination {
+    /// What the summary calls it.
+    name: String,
+    table: EventTable,
+    retention_days: i32,
+    /// Whether only management events are stored (the Event history).
+    management_only: bool,
 }
 
 /// Runs `traillake load`; returns false if a file or a record could not be stored.
 pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
     let root = LakeRoot::open(RootLocation::parse(&args.root)?)
         .with_context(|| format!("opening the lake root {}", args.root))?;
-    let catalog = Catalog::load(&root).await?;
-    let store = find_store(&catalog, &args.account_id, &args.store).await?;
+    let destination = match &args.store {
+        Some(wanted) => {
+            let catalog = Catalog::load(&root).await?;
+            let store = find_store(&catalog, &args.account_id, wanted).await?;
+            Destination {
+                name: format!("event data store {} ({})", store.id, store.name),
+                table: EventTable::new(&root, &store.id, store.kind),
+                retention_days: store.retention_days,
+                management_only: false,
+            }
+        }
+        None => Destination {
+            name: format!("the Event history of account {}", args.account_id),
+            table: EventTable::history(&root, &args.account_id),
+            retention_days: HISTORY_RETENTION_DAYS,
+            management_only: true,
+        },
+    };
     let files = list_files(&args.paths)?;
-    let oldest = store.oldest_kept(chrono::Utc::now());
-    let mut writer = EventWriter::new(EventTable::new(&root, &store.id, store.kind), EventWriter::COMMIT_ROWS);
+    let oldest = oldest_kept(destination.retention_days, chrono::Utc::now());
+    let mut writer = EventWriter::new(destination.table.clone(), EventWriter::COMMIT_ROWS);
 
     let progress = ProgressBar::new(files.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} files, {msg} [{elapsed_precise}]")
@@ -79,6 +117,13 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
             }) => {
                 summary.records += records;
                 summary.outside_retention += outside_retention;
+                let batch = if destination.management_only {
+                    let management = management_rows(&batch)?;
+                    summary.not_management += batch.num_rows() - management.num_rows();
+                    management
+                } else {
+                    batch
+                };
                 summary
                     .rejected
                     .extend(rejected.into_iter().map(|r| (path.clone(), r.position, r.reason)));
@@ -94,7 +139,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
     }
     writer.commit().await.context("storing the last events")?;
     progress.finish_and_clear();
-    print_summary(&store, &summary);
+    print_summary(&destination, &summary);
     Ok(summary.failed_files.is_empty() && summary.rejected.is_empty())
 }
 
@@ -141,17 +186,32 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> walkdir::Result<()> {
     Ok(())
 }
 
-fn print_summary(store: &EventDataStoreRecord, summary: &Summary) {
-    println!("event data store {} ({})", store.id, store.name);
+/// Returns the rows of a batch whose `eventcategory` is `Management`.
+fn management_rows(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
+    let category = batch
+        .column_by_name("eventcategory")
+        .context("a row batch has no eventcategory column")?;
+    let management = eq(category, &StringArray::new_scalar("Management"))?;
+    Ok(filter_record_batch(batch, &management)?)
+}
+
+fn print_summary(destination: &Destination, summary: &Summary) {
+    println!("{}", destination.name);
     println!("files: {} read, {} failed", summary.files, summary.failed_files.len());
     println!(
-        "events: {} read, {} stored, {} older than the store's {}-day retention (not stored), {} rejected",
+        "events: {} read, {} stored, {} older than the {}-day retention (not stored), {} rejected",
         summary.records,
         summary.stored,
         summary.outside_retention,
-        store.retention_days,
+        destination.retention_days,
         summary.rejected.len()
     );
+    if destination.management_only {
+        println!(
+            "{} events are not management events (not stored: the Event history holds management events)",
+            summary.not_management
+        );
+    }
     for (path, reason) in &summary.failed_files {
         println!("failed file {}: {reason}", path.display());
     }

@@ -134,6 +134,10 @@ struct ServeArgs {
     /// How often each followed bucket is polled for new log files.
     #[arg(long, env = "TRAILLAKE_FOLLOW_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     follow_interval: Duration,
+    /// Whether every call is recorded as a CloudTrail event (the Event history that LookupEvents
+    /// reads, and the stores whose selectors take it); false records nothing.
+    #[arg(long, env = "TRAILLAKE_RECORD_ACTIVITY", default_value_t = true, action = clap::ArgAction::Set)]
+    record_activity: bool,
 }
 
 /// Reads an account ID by the API's own rule (the model's `AccountId`, 12 to 16 digits).
@@ -232,6 +236,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         pending_deletion_period: args.pending_deletion_period,
         follow: args.follow.clone(),
         follow_interval: args.follow_interval,
+        record_activity: args.record_activity,
     };
     let server = Server::open(config).await?;
     println!(

@@ -52,6 +52,7 @@ impl Running {
             pending_deletion_period: Duration::from_secs(7 * 24 * 3600),
             follow: Vec::new(),
             follow_interval: Duration::from_secs(60),
+            record_activity: true,
         };
         let server = Server::open(config).await.expect("the server opens");
         let address = server.local_addr();
