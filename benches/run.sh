@@ -6,6 +6,7 @@
 #   bash benches/run.sh --ingest [--seconds S]       the PutAuditEvents benchmark (ingest.py)
 #   bash benches/run.sh --results [--events N]       reading a result: JSON pages, Arrow, Flight (results.py)
 #   bash benches/run.sh --soak [--seconds S]         ingestion, imports and 10 query clients at once (soak.py)
+#   bash benches/run.sh --live --lookup|--follow|--recording   LookupEvents, following, recording's cost (live.py)
 #   TRAILLAKE_VENV     the Python virtualenv (default ~/.cache/traillake-venv)
 #   CARGO_TARGET_DIR   where cargo builds (default ./target)
 set -euo pipefail
@@ -25,6 +26,9 @@ if [ "${1:-}" = "--imports" ]; then
 elif [ "${1:-}" = "--results" ]; then
   shift
   "$venv/bin/python" benches/results.py --binary "$target/release/traillake" "$@"
+elif [ "${1:-}" = "--live" ]; then
+  shift
+  "$venv/bin/python" benches/live.py --binary "$target/release/traillake" "$@"
 elif [ "${1:-}" = "--soak" ]; then
   shift
   "$venv/bin/python" benches/soak.py --binary "$target/release/traillake" "$@"

@@ -1,15 +1,16 @@
 //! LookupEvents over an account's Event history (`traillake_lake::EventTable::history`): the
 //! events of a time range, newest first, that have one attribute.
 //!
-//! The history is partitioned by day, so a lookup reads the days of its range newest first, one
-//! plan per day over that day's files (and the rows of the write-ahead log), and stops as soon as
-//! it has a page: a lookup of the newest events reads one day, not 90. Within a day the plan is
-//! `ORDER BY eventtime DESC, eventid DESC LIMIT n` (DataFusion's top-k), with the attribute
-//! compared on its column where the table has one (eventid, eventname, eventsource, readonly,
-//! useridentity.accesskeyid); Username, ResourceType and ResourceName are first narrowed to the
-//! rows whose JSON text holds the value, then decided on the parsed record
-//! (`traillake_api::lookup_events::has_attribute`). A page continues after the (time, ID) of
-//! the last event of the one before.
+//! The history is partitioned by day, so a lookup reads the days of its range newest first, in
+//! groups of 1, 1, 2, 4, 8... days (one plan per group over its days' files and the rows of the
+//! write-ahead log), and stops as soon as it has a page: a lookup of the newest events reads one
+//! day, one of rare events all 90 in seven plans. Each plan is `ORDER BY eventtime DESC, eventid
+//! DESC LIMIT n` (DataFusion's top-k) with the attribute compared on its columns (eventid,
+//! eventname, eventsource, readonly, useridentity's accesskeyid, username, arn and type), the
+//! bloom filter of `eventid` and the row group statistics pruning what they can; ResourceType and
+//! ResourceName are narrowed to the rows whose JSON text holds the value. Every row is then
+//! decided on its parsed record (`traillake_api::lookup_events::has_attribute`). A page continues
+//! after the (time, ID) of the last event of the one before.
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::provider_as_source;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::functions::expr_fn::{get_field, strpos};
+use datafusion::functions::expr_fn::{ends_with, get_field, strpos};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col, lit};
 use datafusion::prelude::DataFrame;
 use deltalake::DeltaTable;
@@ -85,19 +86,33 @@ pub async fn lookup_events(
     let wanted = lookup.max_results + 1;
     let mut found = Vec::with_capacity(wanted);
     let mut cursor = lookup.after.clone();
-    for day in days {
-        let day_start = day.and_time(NaiveTime::MIN).and_utc();
-        let day_end = day_start + chrono::Duration::days(1) - chrono::Duration::microseconds(1);
-        let day_files: Vec<DataFile> = files.iter().filter(|file| file.day == day).cloned().collect();
-        let from = lookup.start.max(day_start);
-        let to = lookup.end.min(day_end);
+    let mut days = days.as_slice();
+    let mut groups = 0;
+    while !days.is_empty() {
+        // Days newest first, in groups of 1, 1, 2, 4, 8... days: a lookup of recent events reads
+        // the newest day alone, and one of rare events reads 90 days in a few plans.
+        let group = if groups == 0 { 1 } else { 1 << (groups - 1) };
+        groups += 1;
+        let (newest_days, older) = days.split_at(group.min(days.len()));
+        days = older;
+        let oldest_day = *newest_days.last().expect("a group has a day");
+        let group_start = oldest_day.and_time(NaiveTime::MIN).and_utc();
+        let group_end = newest_days[0].and_time(NaiveTime::MIN).and_utc() + chrono::Duration::days(1)
+            - chrono::Duration::microseconds(1);
+        let group_files: Vec<DataFile> = files
+            .iter()
+            .filter(|file| newest_days.contains(&file.day))
+            .cloned()
+            .collect();
+        let from = lookup.start.max(group_start);
+        let to = lookup.end.min(group_end);
         loop {
             let limit = (wanted - found.len()).max(16);
-            let rows = day_rows(
+            let rows = range_rows(
                 &context,
                 &source,
                 &object_store_url,
-                day_files.clone(),
+                group_files.clone(),
                 &logged,
                 (from, to),
                 cursor.as_ref(),
@@ -148,10 +163,10 @@ fn logged_days(logged: &[RecordBatch]) -> Vec<chrono::NaiveDate> {
     days
 }
 
-/// Returns, newest first, up to `limit` events of one day's files and of the log that fall in
+/// Returns, newest first, up to `limit` events of some days' files and of the log that fall in
 /// `range`, come after `cursor` and may have the lookup's attribute.
-#[allow(clippy::too_many_arguments, reason = "one day's slice of one lookup")]
-async fn day_rows(
+#[allow(clippy::too_many_arguments, reason = "one range of days of one lookup")]
+async fn range_rows(
     context: &datafusion::prelude::SessionContext,
     source: &StoreSource,
     object_store_url: &ObjectStoreUrl,
@@ -249,7 +264,18 @@ fn attribute_filter(key: LookupKey, value: &str) -> Expr {
         LookupKey::EventSource => col("eventsource").eq(lit(value)),
         LookupKey::ReadOnly => col("readonly").eq(lit(value == "true")),
         LookupKey::AccessKeyId => get_field(col("useridentity"), "accesskeyid").eq(lit(value)),
-        LookupKey::Username | LookupKey::ResourceType | LookupKey::ResourceName => {
+        LookupKey::Username => {
+            // userName; an assumed role's session name, the end of its ARN; root.
+            let identity = |field: &str| get_field(col("useridentity"), field);
+            let mut holds = identity("username").eq(lit(value)).or(identity("type")
+                .eq(lit("AssumedRole"))
+                .and(ends_with(identity("arn"), lit(format!("/{value}")))));
+            if value == "root" {
+                holds = holds.or(identity("type").eq(lit("Root")));
+            }
+            holds
+        }
+        LookupKey::ResourceType | LookupKey::ResourceName => {
             // A value JSON writes escaped cannot be found in the text as given: decide on the record.
             if value.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
                 lit(true)

@@ -1,0 +1,327 @@
+"""Live-event benchmarks (issue 22), each next to DuckDB on the same data in the same run:
+
+  --lookup     LookupEvents over an Event history of N management events spread over 90 days
+               (seeded with `traillake load --history`): client-side latency of seven lookups
+               through boto3 (newest page, by EventName common and rare, by Username, a one-hour
+               window, by EventId, a second page), next to DuckDB answering the same lookup (the
+               same filter, newest first, 51 rows) over the history's Parquet files.
+  --follow     A followed bucket (moto's S3) filled with N events in trail files: events per second
+               from the server's start to the last event delivered, per second of server CPU, the
+               lag of a file put once the backlog is read; next to DuckDB converting the same files
+               to Parquet.
+  --recording  p50 / p99 latency of CreateEventDataStore, StartQuery and PutAuditEvents (raw HTTP,
+               one client) with every call recorded as account activity and with
+               `--record-activity false`, alternating servers; the ratio on / off.
+
+Usage: python benches/live.py --binary target/release/traillake (--lookup [--events 10000000] |
+       --follow [--events 1000000] | --recording [--calls 400])
+"""
+
+import argparse
+import datetime
+import gzip
+import http.client
+import json
+import os
+import pathlib
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+
+import boto3
+import botocore.config
+import duckdb
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from imports import cpu_seconds, peak_rss_mib, start_s3  # noqa: E402
+from ingest import request_bodies  # noqa: E402
+from queries import AGENTS, EVENT_NAMES, SOURCES  # noqa: E402
+
+ACCOUNT = "111122223333"
+
+
+def history_records(count, end, seed=5):
+    """Yields `count` management events spread evenly over the 90 days before `end`, oldest first;
+    one event name in a thousand is `DeleteTrail` (the rare lookup)."""
+    rng = random.Random(seed)
+    span = 90 * 24 * 3600 - 3600
+    start = end - datetime.timedelta(seconds=span)
+    for index in range(count):
+        when = start + datetime.timedelta(seconds=span * index / count)
+        user = rng.randrange(1000)
+        yield {
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "IAMUser", "principalId": f"AIDA{user:016d}", "arn": f"arn:aws:iam::{ACCOUNT}:user/u{user}",
+                             "accountId": ACCOUNT, "accessKeyId": f"AKIA{user:016d}", "userName": f"u{user}"},
+            "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": f"{rng.choice(SOURCES)}.amazonaws.com",
+            "eventName": "DeleteTrail" if rng.random() < 0.001 else rng.choice(EVENT_NAMES),
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": f"10.{rng.randrange(20)}.{rng.randrange(250)}.{rng.randrange(250)}",
+            "userAgent": rng.choice(AGENTS),
+            "requestParameters": {"bucketName": f"bucket-{rng.randrange(50)}"},
+            "responseElements": None,
+            "requestID": str(uuid.UUID(int=rng.getrandbits(128))),
+            "eventID": str(uuid.UUID(int=index + 1)),
+            "readOnly": rng.random() < 0.7,
+            "resources": [{"type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::bucket-{rng.randrange(50)}"}],
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": ACCOUNT,
+            "eventCategory": "Management",
+        }
+
+
+def start_server(binary, root, *flags, env=None):
+    server = subprocess.Popen([binary, "serve", "--root", str(root), "--listen", "127.0.0.1:0", "--maintenance-interval", "1d", *flags],
+                              stdout=subprocess.PIPE, stderr=open(os.environ.get("TRAILLAKE_BENCH_LOG", os.devnull), "a"),
+                              text=True, env=env)
+    url = server.stdout.readline().split("listening on ", 1)[1].split()[0]
+    return server, url
+
+
+def client(url, service="cloudtrail", key=ACCOUNT):
+    return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id=key, aws_secret_access_key="bench",
+                        config=botocore.config.Config(retries={"max_attempts": 1}))
+
+
+def timed(call):
+    began = time.perf_counter()
+    result = call()
+    return (time.perf_counter() - began) * 1000, result
+
+
+def lookup_benchmark(args):
+    end = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    with tempfile.TemporaryDirectory(prefix="traillake-lookup-bench-") as tmp:
+        tmp = pathlib.Path(tmp)
+        began = time.perf_counter()
+        files, batch, rare = [], [], None
+        for record in history_records(args.events, end):
+            batch.append(json.dumps(record, separators=(",", ":")))
+            if record["eventName"] == "DeleteTrail":
+                rare = record
+            if len(batch) == 200_000:
+                path = tmp / f"history-{len(files):04d}.json.gz"
+                path.write_bytes(gzip.compress(("\n".join(batch)).encode(), 1))
+                files.append(path)
+                batch = []
+        if batch:
+            path = tmp / f"history-{len(files):04d}.json.gz"
+            path.write_bytes(gzip.compress(("\n".join(batch)).encode(), 1))
+            files.append(path)
+        print(f"{args.events:,} history events in {len(files)} files, written in {time.perf_counter() - began:.0f} s")
+        began = time.perf_counter()
+        loaded = subprocess.run([args.binary, "load", "--root", str(tmp / "lake"), "--account-id", ACCOUNT, "--history", *map(str, files)],
+                                capture_output=True, text=True)
+        if loaded.returncode != 0:
+            raise RuntimeError(loaded.stdout + loaded.stderr)
+        print(f"loaded into the Event history in {time.perf_counter() - began:.0f} s: {loaded.stdout.splitlines()[2]}")
+        history = tmp / "lake/history" / ACCOUNT / "table"
+        parquet = sum(path.stat().st_size for path in history.rglob("*.parquet"))
+        print(f"Event history: {len(list(history.rglob('*.parquet')))} Parquet files, {parquet / 1e6:.0f} MB")
+
+        server, url = start_server(args.binary, tmp / "lake", "--record-activity", "false")
+        try:
+            cloudtrail = client(url)
+            middle = end - datetime.timedelta(days=45)
+            first_page = cloudtrail.lookup_events(MaxResults=50)
+            time.sleep(0.6)
+            cases = [
+                ("newest 50", {}, ""),
+                ("EventName common", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "GetObject"}]},
+                 "eventname = 'GetObject'"),
+                ("EventName rare (0.1%)", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "DeleteTrail"}]},
+                 "eventname = 'DeleteTrail'"),
+                ("Username", {"LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "u7"}]},
+                 "useridentity.username = 'u7'"),
+                ("1-hour window", {"StartTime": middle, "EndTime": middle + datetime.timedelta(hours=1)},
+                 f"eventtime BETWEEN TIMESTAMPTZ '{middle.isoformat()}' AND TIMESTAMPTZ '{(middle + datetime.timedelta(hours=1)).isoformat()}'"),
+                ("EventId", {"LookupAttributes": [{"AttributeKey": "EventId", "AttributeValue": rare["eventID"]}]},
+                 f"eventid = '{rare['eventID']}'"),
+                ("second page", {"NextToken": first_page["NextToken"], "MaxResults": 50}, None),
+            ]
+            duck = duckdb.connect()
+            duck.execute(f"SET threads = {os.cpu_count()}")
+            duck.execute(f"CREATE VIEW history AS SELECT * FROM read_parquet('{history}/*/*.parquet', hive_partitioning = true)")
+            last = first_page["Events"][-1]
+            last_time = last["EventTime"].astimezone(datetime.timezone.utc).isoformat()
+            print(f"{'lookup':24} {'traillake ms p50':>17} {'p95':>7} {'DuckDB ms p50':>14} {'ratio':>6} {'events':>7}")
+            for name, kwargs, where in cases:
+                ours, theirs = [], []
+                count = 0
+                for _ in range(args.runs):
+                    elapsed, reply = timed(lambda: cloudtrail.lookup_events(**kwargs))
+                    ours.append(elapsed)
+                    count = len(reply["Events"])
+                    time.sleep(0.55)
+                    if where is None:
+                        condition = (f"eventtime < TIMESTAMPTZ '{last_time}' OR (eventtime = TIMESTAMPTZ '{last_time}' "
+                                     f"AND eventid < '{last['EventId']}')")
+                    else:
+                        condition = where or "true"
+                    statement = (f"SELECT eventjson FROM history WHERE eventcategory = 'Management' AND ({condition}) "
+                                 f"AND eventtime >= TIMESTAMPTZ '{(end - datetime.timedelta(days=90)).isoformat()}' "
+                                 f"ORDER BY eventtime DESC, eventid DESC LIMIT 51")
+                    elapsed, _ = timed(lambda: duck.execute(statement).fetchall())
+                    theirs.append(elapsed)
+                p50, p95 = statistics.median(ours), sorted(ours)[int(len(ours) * 0.95) - 1 if len(ours) > 1 else 0]
+                duck_p50 = statistics.median(theirs)
+                print(f"{name:24} {p50:17.1f} {p95:7.1f} {duck_p50:14.1f} {p50 / duck_p50:6.2f} {count:7}")
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+def follow_benchmark(args):
+    from imports import run_duckdb, write_trail_files
+    with tempfile.TemporaryDirectory(prefix="traillake-follow-bench-") as tmp:
+        tmp = pathlib.Path(tmp)
+        keys, size = write_trail_files(tmp / "files", args.events, args.per_file)
+        print(f"{args.events:,} events in {len(keys):,} trail files, {size / 1e6:.1f} MB gzip")
+        s3, s3_url = start_s3()
+        try:
+            bucket = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
+            bucket.create_bucket(Bucket="trails")
+            for key in keys:
+                bucket.upload_file(str(tmp / "files" / key), "trails", key)
+            env = dict(os.environ, AWS_ENDPOINT_URL_S3=s3_url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
+            root = tmp / "lake"
+            # A store of every management event, so that each event goes to two tables (the
+            # history and the store), as with a default store.
+            server, url = start_server(args.binary, root, "--follow", "s3://trails", "--follow-interval", "5s",
+                                       "--record-activity", "false", env=env)
+            began = time.perf_counter()
+            cpu_before = cpu_seconds(server.pid)
+            try:
+                client(url).create_event_data_store(Name="followed", RetentionPeriod=90)
+                state = root / "follow/trails/state.json"
+                while True:
+                    status = json.loads(state.read_text())["status"] if state.exists() else {}
+                    if status.get("eventsRead", 0) >= args.events:
+                        break
+                    time.sleep(0.05)
+                wall = time.perf_counter() - began
+                cpu = cpu_seconds(server.pid) - cpu_before
+                peak = peak_rss_mib(server.pid)
+                # Lag: a file put once the backlog is read, until its events are delivered.
+                extra = sorted(keys)[-1].replace("_0000", "_9999")
+                bucket.upload_file(str(tmp / "files" / sorted(keys)[-1]), "trails", extra)
+                put = time.perf_counter()
+                while json.loads(state.read_text())["status"]["filesRead"] < len(keys) + 1:
+                    time.sleep(0.02)
+                lag = time.perf_counter() - put
+            finally:
+                server.terminate()
+                server.wait(timeout=60)
+        finally:
+            s3.terminate()
+            s3.wait(timeout=30)
+        largest = max(len(gzip.decompress((tmp / "files" / key).read_bytes())) for key in keys[:5])
+        duck_wall, duck_cpu, duck_rows = run_duckdb(tmp / "files", tmp / "duckdb.parquet", os.cpu_count(), 2 * largest)
+        if duck_rows != args.events:
+            raise RuntimeError(f"DuckDB converted {duck_rows} rows of {args.events}")
+    print(f"{'':10} {'wall s':>8} {'cpu s':>8} {'events/s':>10} {'events/s/core':>14} {'peak MiB':>9}")
+    print(f"{'traillake':10} {wall:8.2f} {cpu:8.2f} {args.events / wall:10,.0f} {args.events / cpu:14,.0f} {peak:9.0f}")
+    print(f"{'duckdb':10} {duck_wall:8.2f} {duck_cpu:8.2f} {args.events / duck_wall:10,.0f} {args.events / duck_cpu:14,.0f}")
+    print(f"follow rate (target >= 20,000 events/s): {args.events / wall:,.0f} events/s, "
+          f"{(args.events / cpu) / (args.events / duck_cpu):.2f} x DuckDB's per core; "
+          f"lag of a new file with --follow-interval 5s: {lag:.2f} s")
+
+
+def percentile(values, share):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+def recording_round(binary, calls, record, bodies):
+    with tempfile.TemporaryDirectory(prefix="traillake-recording-bench-") as root:
+        server, url = start_server(binary, root, "--record-activity", "true" if record else "false",
+                                   "--max-event-data-stores", str(calls + 10), "--max-concurrent-queries", str(calls + 10),
+                                   "--account-id", "123456789012")
+        try:
+            cloudtrail = client(url, key="AKIDBENCH")  # the development account, as the events' recipientAccountId
+            selectors = [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}]
+            audit = cloudtrail.create_event_data_store(Name="audit", AdvancedEventSelectors=selectors, MultiRegionEnabled=False)["EventDataStoreArn"]
+            channel = cloudtrail.create_channel(Name="bench", Source="Custom",
+                                                Destinations=[{"Type": "EVENT_DATA_STORE", "Location": audit}])["ChannelArn"]
+            parsed = urllib.parse.urlparse(url)
+            connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+            authorization = lambda service: (f"AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/{service}/aws4_request, "
+                                             f"SignedHeaders=host, Signature={'0' * 64}")
+
+            def call(target, body):
+                headers = {"Content-Type": "application/x-amz-json-1.1", "Authorization": authorization("cloudtrail"),
+                           "X-Amz-Target": f"com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.{target}"}
+                began = time.perf_counter()
+                connection.request("POST", "/", body=json.dumps(body), headers=headers)
+                response = connection.getresponse()
+                payload = response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"{target}: {response.status} {payload[:200]!r}")
+                return (time.perf_counter() - began) * 1000
+
+            store_id = audit.rsplit("/", 1)[1]
+            latencies = {"CreateEventDataStore": [], "StartQuery": [], "PutAuditEvents": []}
+            path = "/PutAuditEvents?" + urllib.parse.urlencode({"channelArn": channel})
+            for index in range(calls):
+                latencies["CreateEventDataStore"].append(call("CreateEventDataStore", {"Name": f"store-{index}", "StartIngestion": False}))
+                latencies["StartQuery"].append(call("StartQuery", {"QueryStatement": f"SELECT count(*) FROM {store_id}"}))
+                began = time.perf_counter()
+                connection.request("POST", path, body=bodies[index % len(bodies)],
+                                   headers={"Content-Type": "application/json", "Authorization": authorization("cloudtrail-data")})
+                response = connection.getresponse()
+                response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"PutAuditEvents: {response.status}")
+                latencies["PutAuditEvents"].append((time.perf_counter() - began) * 1000)
+            return latencies
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+def recording_benchmark(args):
+    bodies = request_bodies(32, random.Random(3))
+    rounds = {True: {}, False: {}}
+    for _ in range(args.rounds):
+        for record in (False, True):
+            for name, values in recording_round(args.binary, args.calls, record, bodies).items():
+                rounds[record].setdefault(name, []).extend(values)
+    print(f"{'operation':22} {'off p50':>8} {'off p99':>8} {'on p50':>8} {'on p99':>8} {'p99 on/off':>11}")
+    for name in rounds[True]:
+        off, on = rounds[False][name], rounds[True][name]
+        print(f"{name:22} {statistics.median(off):8.2f} {percentile(off, 0.99):8.2f} {statistics.median(on):8.2f} "
+              f"{percentile(on, 0.99):8.2f} {percentile(on, 0.99) / percentile(off, 0.99):11.3f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", required=True)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--lookup", action="store_true")
+    mode.add_argument("--follow", action="store_true")
+    mode.add_argument("--recording", action="store_true")
+    parser.add_argument("--events", type=int)
+    parser.add_argument("--per-file", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if args.lookup:
+        args.events = args.events or 10_000_000
+        lookup_benchmark(args)
+    elif args.follow:
+        args.events = args.events or 1_000_000
+        follow_benchmark(args)
+    else:
+        recording_benchmark(args)
+
+
+if __name__ == "__main__":
+    main()
