@@ -194,12 +194,15 @@ def follow_benchmark(args):
             root = tmp / "lake"
             # A store of every management event, so that each event goes to two tables (the
             # history and the store), as with a default store.
+            server, url = start_server(args.binary, root, "--record-activity", "false", env=env)
+            client(url).create_event_data_store(Name="followed", RetentionPeriod=90)
+            server.terminate()
+            server.wait(timeout=60)
             server, url = start_server(args.binary, root, "--follow", "s3://trails", "--follow-interval", "5s",
                                        "--record-activity", "false", env=env)
             began = time.perf_counter()
             cpu_before = cpu_seconds(server.pid)
             try:
-                client(url).create_event_data_store(Name="followed", RetentionPeriod=90)
                 state = root / "follow/trails/state.json"
                 while True:
                     status = json.loads(state.read_text())["status"] if state.exists() else {}

@@ -92,11 +92,7 @@ impl LiveEvents {
     ) -> Result<Delivered, LakeError> {
         let (delivered, writes) = self.destinations(account_id, records).await;
         for (table, batch) in writes {
-            let committed = table.committed_progress(&mark.writer).await?;
-            if committed.is_some_and(|committed| committed >= mark.progress) {
-                continue;
-            }
-            table.append_marked(&[batch], std::slice::from_ref(mark)).await?;
+            table.append_once(&[batch], mark).await?;
         }
         Ok(delivered)
     }

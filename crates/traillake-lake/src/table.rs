@@ -325,6 +325,24 @@ impl EventTable {
         self.append_in(self.written_snapshot().await?, batches, marks).await
     }
 
+    /// Appends batches with `mark` as [`EventTable::append_marked`] does, unless the table already
+    /// holds the mark's progress (or a later one) of its writer: then nothing is written and `None`
+    /// is returned. One snapshot is read for both, so a writer that delivers again what a crash
+    /// may have cut short stores it once.
+    pub async fn append_once(&self, batches: &[RecordBatch], mark: &AppProgress) -> Result<Option<Commit>> {
+        let snapshot = self.written_snapshot().await?;
+        if let Some(snapshot) = &snapshot
+            && Self::progress_in(snapshot, &mark.writer)
+                .await?
+                .is_some_and(|committed| committed >= mark.progress)
+        {
+            return Ok(None);
+        }
+        self.append_in(snapshot, batches, std::slice::from_ref(mark))
+            .await
+            .map(Some)
+    }
+
     /// Returns the latest snapshot as [`EventTable::snapshot`] does, but looks for the log first:
     /// a first write then loads nothing, and Delta's kernel logs no error about a missing table.
     async fn written_snapshot(&self) -> Result<Option<DeltaTable>> {
