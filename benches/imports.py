@@ -108,6 +108,15 @@ def start_s3():
     return process, url
 
 
+def upload_trail_files(s3_url, folder, keys):
+    """Creates the bucket `trails` on the S3 server and uploads the files; returns the S3 client."""
+    bucket = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
+    bucket.create_bucket(Bucket="trails")
+    for key in keys:
+        bucket.upload_file(str(folder / key), "trails", key)
+    return bucket
+
+
 def run_traillake(binary, root, s3_url, events):
     env = dict(os.environ, AWS_ENDPOINT_URL_S3=s3_url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
     server = subprocess.Popen(
@@ -175,10 +184,7 @@ def main():
 
         s3, s3_url = start_s3()
         try:
-            bucket = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
-            bucket.create_bucket(Bucket="trails")
-            for key in keys:
-                bucket.upload_file(str(tmp / "files" / key), "trails", key)
+            upload_trail_files(s3_url, tmp / "files", keys)
             wall, cpu, peak = run_traillake(args.binary, tmp / "lake", s3_url, args.events)
         finally:
             s3.terminate()

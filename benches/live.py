@@ -179,17 +179,14 @@ def lookup_benchmark(args):
 
 
 def follow_benchmark(args):
-    from imports import run_duckdb, write_trail_files
+    from imports import run_duckdb, upload_trail_files, write_trail_files
     with tempfile.TemporaryDirectory(prefix="traillake-follow-bench-") as tmp:
         tmp = pathlib.Path(tmp)
         keys, size = write_trail_files(tmp / "files", args.events, args.per_file)
         print(f"{args.events:,} events in {len(keys):,} trail files, {size / 1e6:.1f} MB gzip")
         s3, s3_url = start_s3()
         try:
-            bucket = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
-            bucket.create_bucket(Bucket="trails")
-            for key in keys:
-                bucket.upload_file(str(tmp / "files" / key), "trails", key)
+            bucket = upload_trail_files(s3_url, tmp / "files", keys)
             env = dict(os.environ, AWS_ENDPOINT_URL_S3=s3_url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
             root = tmp / "lake"
             # A store of every management event, so that each event goes to two tables (the

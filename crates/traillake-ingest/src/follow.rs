@@ -8,7 +8,8 @@
 //! the newest day read in that folder (the first poll lists everything: the bucket's backlog is
 //! read too), and takes the log files not read yet. The keys read of those recent days are kept.
 //!
-//! Exactly once, across restarts and kill -9: files are read in batches, numbered 1, 2, ...; the
+//! Exactly once, across restarts and kill -9: files are read in batches (up to 64 files, 16 MiB),
+//! numbered 1, 2, ...; the
 //! follower's state (`follow/<source>/state.json` under the lake root) says which batch is under
 //! way and its keys before anything of it is stored, each destination table stores its part of
 //! the batch in one commit together with the Delta application transaction `follow-<source>` =
@@ -20,6 +21,7 @@
 //! last error) is logged after each batch and kept in the state's `status`, a JSON object a user
 //! can read.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,8 +42,9 @@ use crate::live::LiveEvents;
 /// Log files read and delivered together at most.
 const BATCH_FILES: usize = 64;
 
-/// Bytes of log files (compressed, as listed) read and delivered together at most.
-const BATCH_BYTES: u64 = 64 * 1024 * 1024;
+/// Bytes of log files (compressed, as listed) read and delivered together at most: with their text
+/// (about ten times larger) and rows, a batch holds a few hundred MiB at most.
+const BATCH_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Log files fetched at once.
 const FILES_IN_FLIGHT: usize = 8;
@@ -329,7 +332,7 @@ impl Follower {
                 Err(error) => self.failed(&file.key, &error.to_string()),
             }
         }
-        let mut by_account: BTreeMap<String, Vec<Box<RawValue>>> = BTreeMap::new();
+        let mut by_account: BTreeMap<&str, Vec<Cow<'_, RawValue>>> = BTreeMap::new();
         let mut files_read = 0;
         for (file, text) in &texts {
             let records = match parse_records(text) {
@@ -339,9 +342,8 @@ impl Follower {
                     continue;
                 }
             };
-            let account = account_of(&file.key).unwrap_or_default().to_string();
-            let owned = by_account.entry(account).or_default();
-            owned.extend(records.into_iter().map(|record| record.into_owned()));
+            let account = account_of(&file.key).unwrap_or_default();
+            by_account.entry(account).or_default().extend(records);
             files_read += 1;
         }
         let mark = AppProgress {
@@ -350,7 +352,7 @@ impl Follower {
         };
         let mut events = 0;
         for (account_id, records) in &by_account {
-            let records: Vec<&RawValue> = records.iter().map(AsRef::as_ref).collect();
+            let records: Vec<&RawValue> = records.iter().map(|record| record.as_ref()).collect();
             let delivered = self.live.deliver_marked(account_id, &records, &mark).await?;
             events += records.len() - delivered.invalid;
         }

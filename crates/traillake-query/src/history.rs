@@ -17,13 +17,11 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveTime, Utc};
 use datafusion::arrow::array::{AsArray as _, RecordBatch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
-use datafusion::catalog::TableProvider as _;
 use datafusion::common::ScalarValue;
-use datafusion::datasource::provider_as_source;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::functions::expr_fn::{ends_with, get_field, strpos};
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col, lit};
+use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::DataFrame;
 use deltalake::DeltaTable;
 use serde_json::Value;
@@ -34,8 +32,7 @@ use traillake_lake::table::{DataFile, HISTORY_RETENTION_DAYS};
 
 use crate::Result;
 use crate::error::QueryError;
-use crate::planner::{StoreSource, new_context, snapshot_and_log};
-use crate::store_files::{StoreFiles, log_rows_table};
+use crate::planner::{StoreSource, new_context, scan_columns, snapshot_and_log, table_rows};
 
 /// One event found: where it sorts, and its record as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,23 +191,8 @@ async fn range_rows(
         filter = filter.and(attribute_filter(*key, value));
     }
 
-    let files_source = StoreFiles::new(source.kind, object_store_url.clone(), files);
-    let columns: Vec<Expr> = files_source
-        .schema()
-        .fields()
-        .iter()
-        .map(|field| col(field.name().as_str()))
-        .collect();
-    let mut plan = LogicalPlanBuilder::scan("history", provider_as_source(Arc::new(files_source)), None)?
-        .project(columns.clone())?;
-    if !logged.is_empty() {
-        let log = log_rows_table(source.kind, logged)?;
-        plan = plan.union(
-            LogicalPlanBuilder::scan("history_log", provider_as_source(Arc::new(log)), None)?
-                .project(columns)?
-                .build()?,
-        )?;
-    }
+    let plan = table_rows(source.table.name(), source.kind, object_store_url.clone(), files, logged)?
+        .project(scan_columns(source.kind))?;
     let plan = plan
         .filter(filter)?
         .sort(vec![

@@ -21,7 +21,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, col, lit};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, col, lit};
 use datafusion::optimizer::{Analyzer, AnalyzerRule};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -29,13 +29,14 @@ use deltalake::DeltaTable;
 use traillake_api::selectors::StoreKind;
 use traillake_lake::catalog::oldest_kept;
 use traillake_lake::events::schema::EVENT_TIME;
+use traillake_lake::table::DataFile;
 use traillake_lake::{EventTable, LakeError, WriteAheadLog};
 
 use crate::Result;
 use crate::error::QueryError;
 use crate::functions;
 use crate::set_operations::TimestampsMeetTextAsText;
-use crate::store_files::{StoreFiles, log_rows_table};
+use crate::store_files::{StoreFiles, log_rows_table, scan_schema};
 use traillake_sql::PreparedQuery;
 
 /// A store a query reads, as the catalog describes it.
@@ -172,24 +173,13 @@ async fn store_view(
     context
         .runtime_env()
         .register_object_store(&url, Arc::clone(store.table.object_store()));
-    let source = StoreFiles::new(store.kind, ObjectStoreUrl::parse(url.as_str())?, files);
-    let columns: Vec<_> = source
-        .schema()
-        .fields()
-        .iter()
-        .map(|field| col(field.name().as_str()))
-        .collect();
-    let mut plan = LogicalPlanBuilder::scan(
-        format!("{}.table", store.id),
-        provider_as_source(Arc::new(source)),
-        None,
+    let mut plan = table_rows(
+        &store.id,
+        store.kind,
+        ObjectStoreUrl::parse(url.as_str())?,
+        files,
+        &logged,
     )?;
-    if !logged.is_empty() {
-        let log = log_rows_table(store.kind, &logged)?;
-        plan = plan.union(
-            LogicalPlanBuilder::scan(format!("{}.wal", store.id), provider_as_source(Arc::new(log)), None)?.build()?,
-        )?;
-    }
     if may_hold_older {
         let oldest = lit(ScalarValue::TimestampMicrosecond(
             Some(oldest.timestamp_micros()),
@@ -197,7 +187,34 @@ async fn store_view(
         ));
         plan = plan.filter(col(EVENT_TIME).gt_eq(oldest))?;
     }
-    Ok(Arc::new(ViewTable::new(plan.project(columns)?.build()?, None)))
+    Ok(Arc::new(ViewTable::new(plan.project(scan_columns(store.kind))?.build()?, None)))
+}
+
+/// Returns the plan of a table's rows: the Parquet `files` of its snapshot and the rows of its
+/// write-ahead log that the snapshot lacks (`logged`), both with the columns of [`scan_schema`].
+pub(crate) fn table_rows(
+    name: &str,
+    kind: StoreKind,
+    object_store_url: ObjectStoreUrl,
+    files: Vec<DataFile>,
+    logged: &[RecordBatch],
+) -> Result<LogicalPlanBuilder> {
+    let source = StoreFiles::new(kind, object_store_url, files);
+    let mut plan = LogicalPlanBuilder::scan(format!("{name}.table"), provider_as_source(Arc::new(source)), None)?;
+    if !logged.is_empty() {
+        let log = log_rows_table(kind, logged)?;
+        plan = plan.union(LogicalPlanBuilder::scan(format!("{name}.wal"), provider_as_source(Arc::new(log)), None)?.build()?)?;
+    }
+    Ok(plan)
+}
+
+/// Returns the columns of [`scan_schema`], to project a plan on.
+pub(crate) fn scan_columns(kind: StoreKind) -> Vec<Expr> {
+    scan_schema(kind)
+        .fields()
+        .iter()
+        .map(|field| col(field.name().as_str()))
+        .collect()
 }
 
 /// Returns the store's snapshot (the caller's, or the latest) and the rows of its write-ahead log
