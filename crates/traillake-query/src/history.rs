@@ -191,8 +191,14 @@ async fn range_rows(
         filter = filter.and(attribute_filter(*key, value));
     }
 
-    let plan = table_rows(source.table.name(), source.kind, object_store_url.clone(), files, logged)?
-        .project(scan_columns(source.kind))?;
+    let plan = table_rows(
+        source.table.name(),
+        source.kind,
+        object_store_url.clone(),
+        files,
+        logged,
+    )?
+    .project(scan_columns(source.kind))?;
     let plan = plan
         .filter(filter)?
         .sort(vec![

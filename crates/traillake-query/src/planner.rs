@@ -187,7 +187,10 @@ async fn store_view(
         ));
         plan = plan.filter(col(EVENT_TIME).gt_eq(oldest))?;
     }
-    Ok(Arc::new(ViewTable::new(plan.project(scan_columns(store.kind))?.build()?, None)))
+    Ok(Arc::new(ViewTable::new(
+        plan.project(scan_columns(store.kind))?.build()?,
+        None,
+    )))
 }
 
 /// Returns the plan of a table's rows: the Parquet `files` of its snapshot and the rows of its
@@ -203,7 +206,9 @@ pub(crate) fn table_rows(
     let mut plan = LogicalPlanBuilder::scan(format!("{name}.table"), provider_as_source(Arc::new(source)), None)?;
     if !logged.is_empty() {
         let log = log_rows_table(kind, logged)?;
-        plan = plan.union(LogicalPlanBuilder::scan(format!("{name}.wal"), provider_as_source(Arc::new(log)), None)?.build()?)?;
+        plan = plan.union(
+            LogicalPlanBuilder::scan(format!("{name}.wal"), provider_as_source(Arc::new(log)), None)?.build()?,
+        )?;
     }
     Ok(plan)
 }
