@@ -87,7 +87,8 @@ before(async () => {
   // A store created through the SDK, filled by `traillake load` with the server stopped, then served again.
   const first = await serve(join(root, "lake"));
   const created = await client(first).send(
-    new CreateEventDataStoreCommand({ Name: "js-store", RetentionPeriod: 3653, TerminationProtectionEnabled: false }),
+    // Not ingesting live events: it holds exactly the loaded ones, not the server's own calls.
+    new CreateEventDataStoreCommand({ Name: "js-store", RetentionPeriod: 3653, TerminationProtectionEnabled: false, StartIngestion: false }),
   );
   storeArn = created.EventDataStoreArn;
   servers.pop().kill("SIGTERM");
@@ -121,11 +122,11 @@ test("store lifecycle and tags, with the deprecated list members", async () => {
   const cloudtrail = client(endpoint);
   const got = await cloudtrail.send(new GetEventDataStoreCommand({ EventDataStore: storeArn }));
   assert.equal(got.Name, "js-store");
-  assert.equal(got.Status, "ENABLED");
+  assert.equal(got.Status, "STOPPED_INGESTION");
   assert.ok(got.CreatedTimestamp instanceof Date);
   const listed = await cloudtrail.send(new ListEventDataStoresCommand({}));
   const entry = listed.EventDataStores.find((s) => s.EventDataStoreArn === storeArn);
-  assert.equal(entry.Status, "ENABLED");
+  assert.equal(entry.Status, "STOPPED_INGESTION");
   assert.equal(entry.RetentionPeriod, 3653);
   const updated = await cloudtrail.send(
     new UpdateEventDataStoreCommand({ EventDataStore: storeArn, KmsKeyId: "alias/js-key" }),

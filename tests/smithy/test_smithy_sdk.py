@@ -55,7 +55,8 @@ def lake(tmp_path):
     """A server on a root whose store `smithy-store` holds EVENTS events loaded by `traillake load`."""
     root = tmp_path / "lake"
     first = api.Server(root).start()
-    arn = first.client().create_event_data_store(Name="smithy-store", RetentionPeriod=3653,
+    # Not ingesting live events: it holds exactly the loaded ones, not the server's own calls.
+    arn = first.client().create_event_data_store(Name="smithy-store", RetentionPeriod=3653, StartIngestion=False,
                                                  TerminationProtectionEnabled=False)["EventDataStoreArn"]
     first.stop()
     records = [
@@ -80,9 +81,9 @@ def test_store_lifecycle_tags_and_typed_errors(lake):
     async def run():
         client = await cloudtrail(server.url)
         got = await client.get_event_data_store(GetEventDataStoreInput(event_data_store=arn))
-        assert got.name == "smithy-store" and got.status == "ENABLED" and got.retention_period == 3653
+        assert got.name == "smithy-store" and got.status == "STOPPED_INGESTION" and got.retention_period == 3653
         listed = await client.list_event_data_stores(ListEventDataStoresInput())
-        assert [(s.event_data_store_arn, s.status) for s in listed.event_data_stores] == [(arn, "ENABLED")]
+        assert [(s.event_data_store_arn, s.status) for s in listed.event_data_stores] == [(arn, "STOPPED_INGESTION")]
         updated = await client.update_event_data_store(UpdateEventDataStoreInput(event_data_store=arn, kms_key_id="alias/smithy"))
         assert updated.kms_key_id == f"arn:aws:kms:{api.REGION}:{api.ACCOUNT}:alias/smithy"
         await client.add_tags(AddTagsInput(resource_id=arn, tags_list=[Tag(key="team", value="sec")]))
