@@ -5,7 +5,8 @@
 //!
 //! Recording never holds up a call: the front door hands the finished call to
 //! [`ActivityRecorder::record`], which queues its record and returns; one task takes what is
-//! queued, a few thousand records at a time, and stores them through group commit. When storage
+//! queued (what arrived within [`GATHER`] of the first, a few thousand records at most) and stores
+//! it through group commit, so that the writes of the lake grow with time, not with calls. When storage
 //! falls so far behind that [`QUEUE`] records wait, further records are dropped and counted in the
 //! log, rather than delaying answers. Records still queued when the server stops are stored before
 //! it releases the lake (see `Server::run`); a record queued at the moment of a kill -9 is lost, as
@@ -33,6 +34,10 @@ pub const QUEUE: usize = 65_536;
 
 /// Records stored together at most.
 const BATCH: usize = 4_096;
+
+/// How long the storing task gathers records after the first before it writes them: one write
+/// (one write-ahead log segment per table) for the calls of that moment instead of one per call.
+const GATHER: Duration = Duration::from_millis(200);
 
 /// One answered call, as a front door saw it.
 pub(crate) struct AnsweredCall<'a> {
@@ -168,6 +173,12 @@ impl ActivityRecorder {
 async fn store_recorded(live: Arc<LiveEvents>, mut receiver: mpsc::Receiver<Recorded>) {
     let mut queued = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut queued, BATCH).await > 0 {
+        tokio::time::sleep(GATHER).await;
+        while queued.len() < BATCH
+            && let Ok(more) = receiver.try_recv()
+        {
+            queued.push(more);
+        }
         let mut by_account: BTreeMap<&str, Vec<&RawValue>> = BTreeMap::new();
         for recorded in &queued {
             by_account
