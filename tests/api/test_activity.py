@@ -440,7 +440,7 @@ def test_load_history_seeds_the_event_history_and_recording_can_be_turned_off(tm
                             capture_output=True, text=True, timeout=120)
     assert loaded.returncode == 0, loaded.stderr + loaded.stdout
     assert "the Event history of account 123456789012" in loaded.stdout
-    assert "4 read, 2 stored, 1 older than the 90-day retention" in loaded.stdout, loaded.stdout
+    assert "4 read, 2 stored, 1 older than the Event history's 90-day retention" in loaded.stdout, loaded.stdout
     assert "1 events are not management events" in loaded.stdout, loaded.stdout
 
     server = Server(root, "--record-activity", "false").start()

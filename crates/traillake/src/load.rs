@@ -62,6 +62,17 @@ struct Destination {
     management_only: bool,
 }
 
+impl Destination {
+    /// Returns whose retention the summary names.
+    fn whose(&self) -> &'static str {
+        if self.management_only {
+            "the Event history's"
+        } else {
+            "the store's"
+        }
+    }
+}
+
 /// Runs `traillake load`; returns false if a file or a record could not be stored.
 pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
     let root = LakeRoot::open(RootLocation::parse(&args.root)?)
@@ -199,10 +210,11 @@ fn print_summary(destination: &Destination, summary: &Summary) {
     println!("{}", destination.name);
     println!("files: {} read, {} failed", summary.files, summary.failed_files.len());
     println!(
-        "events: {} read, {} stored, {} older than the {}-day retention (not stored), {} rejected",
+        "events: {} read, {} stored, {} older than {} {}-day retention (not stored), {} rejected",
         summary.records,
         summary.stored,
         summary.outside_retention,
+        destination.whose(),
         destination.retention_days,
         summary.rejected.len()
     );
