@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -63,6 +65,84 @@ pub(crate) struct AnsweredCall<'a> {
     pub response: Option<Value>,
     /// The refusal, for a call that failed.
     pub error: Option<&'a ApiError>,
+    /// When the call was answered.
+    pub time: DateTime<Utc>,
+}
+
+/// A call the JSON gateway answered, as the wire carried it: its record is made by the storing
+/// task, so that reading the request's JSON (a PutAuditEvents body is up to 1 MB) costs the answer
+/// nothing.
+#[derive(Debug)]
+pub(crate) struct GatewayCall {
+    /// The operation's name.
+    pub operation: &'static str,
+    /// Whether it is PutAuditEvents, of the CloudTrail Data API.
+    pub data_api: bool,
+    /// Whether the operation only reads.
+    pub read_only: bool,
+    /// Who called.
+    pub principal: Principal,
+    /// The caller's address.
+    pub peer: Option<SocketAddr>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The server's Region.
+    pub region: String,
+    /// The request ID of the answer.
+    pub request_id: String,
+    /// The request body.
+    pub body: Bytes,
+    /// The query string (PutAuditEvents names its channel there).
+    pub query: Option<String>,
+    /// The response body of a call that succeeded and does not only read.
+    pub response: Option<Vec<u8>>,
+    /// The refusal, for a call that failed.
+    pub error: Option<ApiError>,
+    /// When the call was answered.
+    pub time: DateTime<Utc>,
+}
+
+impl GatewayCall {
+    /// Returns the record of the call.
+    fn recorded(&self) -> Option<Recorded> {
+        let mut request: Option<Value> = serde_json::from_slice(&self.body).ok();
+        if self.data_api {
+            // The channel and external ID come in the query string.
+            if let Some(Value::Object(members)) = &mut request {
+                for (name, value) in url::form_urlencoded::parse(self.query.as_deref().unwrap_or_default().as_bytes()) {
+                    if name == "channelArn" || name == "externalId" {
+                        members.insert(name.into_owned(), Value::from(value.into_owned()));
+                    }
+                }
+            }
+            request = request.map(audit_request_parameters);
+        }
+        let response = self
+            .response
+            .as_deref()
+            .and_then(|bytes| serde_json::from_slice(bytes).ok());
+        recorded(AnsweredCall {
+            operation: self.operation,
+            data_api: self.data_api,
+            read_only: self.read_only,
+            principal: &self.principal,
+            peer: self.peer,
+            user_agent: self.user_agent.as_deref(),
+            region: &self.region,
+            request_id: &self.request_id,
+            request,
+            response,
+            error: self.error.as_ref(),
+            time: self.time,
+        })
+    }
+}
+
+/// What waits for the storing task: a record, or a gateway call to make one of.
+#[derive(Debug)]
+enum Queued {
+    Record(Recorded),
+    Gateway(Box<GatewayCall>),
 }
 
 /// A record waiting to be stored, and its account.
@@ -75,7 +155,7 @@ struct Recorded {
 #[derive(Debug)]
 pub struct ActivityRecorder {
     /// Where records go; none when recording is off.
-    sender: Option<mpsc::Sender<Recorded>>,
+    sender: Option<mpsc::Sender<Queued>>,
     dropped: AtomicU64,
 }
 
@@ -110,52 +190,23 @@ impl ActivityRecorder {
 
     /// Queues the record of an answered call; never waits.
     pub(crate) fn record(&self, call: AnsweredCall<'_>) {
+        if self.sender.is_some()
+            && let Some(recorded) = recorded(call)
+        {
+            self.enqueue(Queued::Record(recorded));
+        }
+    }
+
+    /// Queues a call of the JSON gateway, whose record the storing task makes; never waits.
+    pub(crate) fn record_gateway(&self, call: GatewayCall) {
+        self.enqueue(Queued::Gateway(Box::new(call)));
+    }
+
+    fn enqueue(&self, queued: Queued) {
         let Some(sender) = &self.sender else {
             return;
         };
-        let principal = call.principal;
-        let account_id = principal.account_id.as_str();
-        let event_id = uuid::Uuid::new_v4().to_string();
-        let source_ip = call.peer.map(|peer| peer.ip().to_string()).unwrap_or_default();
-        let error_code = call.error.map(|error| error.code.as_str());
-        let record = activity_record(&ApiCall {
-            event_source: if call.data_api {
-                "cloudtrail-data.amazonaws.com"
-            } else {
-                "cloudtrail.amazonaws.com"
-            },
-            event_name: call.operation,
-            read_only: call.read_only,
-            management: !call.data_api,
-            caller: Caller {
-                account_id,
-                access_key_id: principal.access_key_id.as_deref(),
-                session: principal.session,
-                user_name: principal.user_name.as_deref(),
-                arn: principal.arn.as_deref(),
-            },
-            region: call.region,
-            source_ip: &source_ip,
-            user_agent: call.user_agent,
-            request_id: call.request_id,
-            event_id: &event_id,
-            time: chrono::Utc::now(),
-            request: call.request.as_ref(),
-            response: call.response.as_ref(),
-            error: call
-                .error
-                .map(|error| (error_code.unwrap_or_default(), error.message.as_str())),
-            resources: resources(call.region, account_id, call.request.as_ref(), call.response.as_ref()),
-        });
-        let record = match serde_json::value::to_raw_value(&record) {
-            Ok(record) => record,
-            Err(error) => return tracing::error!(%error, "an activity record could not be written as JSON"),
-        };
-        let recorded = Recorded {
-            account_id: account_id.to_string(),
-            record,
-        };
-        if sender.try_send(recorded).is_err() {
+        if sender.try_send(queued).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::error!(
@@ -167,18 +218,71 @@ impl ActivityRecorder {
     }
 }
 
+/// Returns the record of an answered call, or `None` (logged) if it cannot be written.
+fn recorded(call: AnsweredCall<'_>) -> Option<Recorded> {
+    let principal = call.principal;
+    let account_id = principal.account_id.as_str();
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let source_ip = call.peer.map(|peer| peer.ip().to_string()).unwrap_or_default();
+    let error_code = call.error.map(|error| error.code.as_str());
+    let record = activity_record(&ApiCall {
+        event_source: if call.data_api {
+            "cloudtrail-data.amazonaws.com"
+        } else {
+            "cloudtrail.amazonaws.com"
+        },
+        event_name: call.operation,
+        read_only: call.read_only,
+        management: !call.data_api,
+        caller: Caller {
+            account_id,
+            access_key_id: principal.access_key_id.as_deref(),
+            session: principal.session,
+            user_name: principal.user_name.as_deref(),
+            arn: principal.arn.as_deref(),
+        },
+        region: call.region,
+        source_ip: &source_ip,
+        user_agent: call.user_agent,
+        request_id: call.request_id,
+        event_id: &event_id,
+        time: call.time,
+        request: call.request.as_ref(),
+        response: call.response.as_ref(),
+        error: call
+            .error
+            .map(|error| (error_code.unwrap_or_default(), error.message.as_str())),
+        resources: resources(call.region, account_id, call.request.as_ref(), call.response.as_ref()),
+    });
+    match serde_json::value::to_raw_value(&record) {
+        Ok(record) => Some(Recorded {
+            account_id: account_id.to_string(),
+            record,
+        }),
+        Err(error) => {
+            tracing::error!(%error, "an activity record could not be written as JSON");
+            None
+        }
+    }
+}
+
 /// Stores queued records, a batch at a time, grouped by account, until every sender is gone. A
 /// batch whose storage fails is tried again, waiting longer each time, so that records are not
 /// lost to a storage outage shorter than the queue.
-async fn store_recorded(live: Arc<LiveEvents>, mut receiver: mpsc::Receiver<Recorded>) {
+async fn store_recorded(live: Arc<LiveEvents>, mut receiver: mpsc::Receiver<Queued>) {
+    let mut waiting = Vec::with_capacity(BATCH);
     let mut queued = Vec::with_capacity(BATCH);
-    while receiver.recv_many(&mut queued, BATCH).await > 0 {
+    while receiver.recv_many(&mut waiting, BATCH).await > 0 {
         tokio::time::sleep(GATHER).await;
-        while queued.len() < BATCH
+        while waiting.len() < BATCH
             && let Ok(more) = receiver.try_recv()
         {
-            queued.push(more);
+            waiting.push(more);
         }
+        queued.extend(waiting.drain(..).filter_map(|waiting| match waiting {
+            Queued::Record(recorded) => Some(recorded),
+            Queued::Gateway(call) => call.recorded(),
+        }));
         let mut by_account: BTreeMap<&str, Vec<&RawValue>> = BTreeMap::new();
         for recorded in &queued {
             by_account

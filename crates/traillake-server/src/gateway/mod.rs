@@ -15,12 +15,11 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
-use serde_json::Value;
 use traillake_api::shapes::PutAuditEventsRequest;
 use traillake_api::wire::{decode, encode};
 use traillake_api::{ApiError, ErrorCode, Operation, RequestContext};
 
-use crate::activity::{ActivityRecorder, AnsweredCall, audit_request_parameters};
+use crate::activity::{ActivityRecorder, GatewayCall};
 use crate::auth::{Api, Principal, SignedRequest};
 use crate::front::{FrontDoorSettings, peer_of};
 use crate::service::Service;
@@ -72,7 +71,7 @@ async fn handle(State(state): State<Arc<GatewayState>>, request: Request) -> Res
             bytes::Bytes::new(),
         ),
     };
-    if let Some(principal) = &principal {
+    if let Some(principal) = principal {
         let peer = peer_of(&parts.extensions);
         record(
             &state,
@@ -82,7 +81,7 @@ async fn handle(State(state): State<Arc<GatewayState>>, request: Request) -> Res
             uri,
             headers,
             &request_id,
-            &body,
+            body,
             &result,
         );
     }
@@ -107,17 +106,18 @@ async fn handle(State(state): State<Arc<GatewayState>>, request: Request) -> Res
 }
 
 /// Hands an answered call to the activity recorder: calls of an operation and PutAuditEvents, not
-/// requests that name no operation.
+/// requests that name no operation. The recorder reads the request and response itself, off the
+/// answer's path.
 #[allow(clippy::too_many_arguments, reason = "one call's parts, each read once")]
 fn record(
     state: &GatewayState,
     route: &Route,
-    principal: &Principal,
+    principal: Principal,
     peer: Option<SocketAddr>,
     uri: &Uri,
     headers: &HeaderMap,
     request_id: &str,
-    body: &[u8],
+    body: bytes::Bytes,
     result: &Result<Vec<u8>, ApiError>,
 ) {
     let (operation, data_api, read_only) = match route {
@@ -125,34 +125,26 @@ fn record(
         Route::PutAuditEvents => ("PutAuditEvents", true, false),
         Route::UnknownTarget(_) | Route::Nowhere => return,
     };
-    let mut request: Option<Value> = serde_json::from_slice(body).ok();
-    if data_api {
-        // The channel and external ID come in the query string.
-        if let Some(Value::Object(members)) = &mut request {
-            for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
-                if name == "channelArn" || name == "externalId" {
-                    members.insert(name.into_owned(), Value::from(value.into_owned()));
-                }
-            }
-        }
-        request = request.map(audit_request_parameters);
-    }
-    let response = match result {
-        Ok(bytes) if !read_only => serde_json::from_slice(bytes).ok(),
-        _ => None,
-    };
-    state.recorder.record(AnsweredCall {
+    state.recorder.record_gateway(GatewayCall {
         operation,
         data_api,
         read_only,
         principal,
         peer,
-        user_agent: headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok()),
-        region: &state.settings.region,
-        request_id,
-        request,
-        response,
-        error: result.as_ref().err(),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string),
+        region: state.settings.region.clone(),
+        request_id: request_id.to_string(),
+        body,
+        query: uri.query().map(str::to_string),
+        response: match result {
+            Ok(bytes) if !read_only => Some(bytes.clone()),
+            _ => None,
+        },
+        error: result.as_ref().err().cloned(),
+        time: chrono::Utc::now(),
     });
 }
 

@@ -94,6 +94,7 @@ impl Front {
             },
             response: if read_only { None } else { response },
             error,
+            time: chrono::Utc::now(),
         });
     }
 }
