@@ -224,11 +224,6 @@ impl Follower {
         })
     }
 
-    /// Returns the follower's progress.
-    pub fn status(&self) -> &FollowStatus {
-        &self.state.status
-    }
-
     /// Polls the bucket every `interval`, for ever; a poll that fails is logged, kept in the
     /// status, and tried again at the next.
     pub async fn follow_every(mut self, interval: Duration) {

@@ -28,13 +28,9 @@ use traillake_lake::{AppProgress, Catalog, EventTable, LakeError, LakeRoot};
 
 use crate::group_commit::{CommitError, GroupCommit};
 
-/// Where the records of one delivery went.
+/// What one delivery did not store.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Delivered {
-    /// Records put in the account's Event history.
-    pub history: usize,
-    /// Records put in each store, by store ID; stores that took none are left out.
-    pub stores: Vec<(String, usize)>,
     /// Records that are not valid CloudTrail records, stored nowhere.
     pub invalid: usize,
 }
@@ -143,12 +139,10 @@ impl LiveEvents {
 
         let mut writes = Vec::new();
         if !history.is_empty() {
-            delivered.history = history.len();
             writes.push((EventTable::history(&self.root, account_id), batch_of(&ready, &history)));
         }
         for (store, taken) in stores.iter().zip(&per_store) {
             if !taken.is_empty() {
-                delivered.stores.push((store.id.clone(), taken.len()));
                 writes.push((
                     EventTable::new(&self.root, &store.id, store.kind),
                     batch_of(&ready, taken),
