@@ -7,7 +7,9 @@
 //!   also from the strings `"true"` / `"false"`);
 //! - a missing `eventCategory` is derived (see [`derive_event_category`]);
 //! - `eventjson` is the record's text without the whitespace between tokens (keys in their
-//!   original order, strings as written), `eventjsonchecksum` its base64 SHA-256.
+//!   original order, strings as written), stored with the values its columns hold left out
+//!   ([`super::event_json`]); `eventjsonchecksum`, its base64 SHA-256, is computed when read and
+//!   not stored.
 //!
 //! A record that cannot be a row (not an object, no usable `eventTime`, a value of the wrong
 //! shape) is an [`InvalidRecord`] naming the field and the reason.
@@ -15,14 +17,14 @@
 //! Records are read from their text without building trees of values: a row borrows its strings
 //! from the record, and [`super::rows::EventRows`] appends rows straight into Arrow builders.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use base64::Engine;
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 use traillake_api::selectors::StoreKind;
 
 use super::columns::{Cell, Shape, StructShape, boolean, cell, members, parse_timestamp, string};
+use super::event_json;
 use super::json::{Kind, Members, compact};
 use super::rows::EventRow;
 use super::schema::{EVENT_JSON, EVENT_TIME, event_schema};
@@ -121,9 +123,15 @@ pub fn cloudtrail_row(record: &RawValue) -> Result<EventRow<'_>, InvalidRecord> 
         };
         cells.push(value);
     }
-    let event_json = compact(record);
-    cells[columns.checksum] = Cell::Text(checksum(&event_json).into());
-    cells[columns.event_json] = Cell::Text(event_json);
+    cells[columns.event_json] = Cell::Text(match compact(record) {
+        // The record is compact already (as trail files are): its members are slices of the text.
+        Cow::Borrowed(text) => event_json::stored(text, &members, &columns.shape, &cells),
+        Cow::Owned(text) => {
+            let compacted: &RawValue = serde_json::from_str(&text).expect("the compact text of a record is JSON");
+            let Members(compacted_members) = super::columns::members(compacted).expect("the record is an object");
+            Cow::Owned(event_json::stored(&text, &compacted_members, &columns.shape, &cells).into_owned())
+        }
+    });
     if cells[columns.category] == Cell::Null {
         let management = slots[columns.management].and_then(boolean);
         cells[columns.category] = Cell::Text(derive_event_category(management, &cells, columns).into());
@@ -183,10 +191,6 @@ pub fn derived_event_category<'a>(
     }
 }
 
-pub(super) fn checksum(text: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::{Map, Value, json};
@@ -235,10 +239,8 @@ mod tests {
             row["useridentity"]["sessioncontext"]["attributes"],
             json!({"creationdate": "2024-01-01T00:00:00Z", "mfaauthenticated": "false"})
         );
-        let original = row[EVENT_JSON].as_str().unwrap();
-        assert!(
-            original.starts_with("{\"eventTime\":\"2024-01-02T03:04:05Z\",\"requestID\":\"r\",\"vendorKey\":{\"x\":1}")
-        );
+        let stored = row[EVENT_JSON].as_str().unwrap();
+        assert!(stored.starts_with("{\"eventTime\":\u{1}B,\"requestID\":\u{1}M,\"vendorKey\":{\"x\":1}"));
         assert_eq!(row["eventcategory"], json!("Data"));
     }
 
@@ -250,8 +252,47 @@ mod tests {
         let row = cloudtrail_row(&record).unwrap();
         let compact = r#"{"eventTime":"2024-01-02T03:04:05Z","userAgent":"aws-cli/2 (a b)","x":[1,2.50]}"#;
         let columns = &*COLUMNS;
-        assert_eq!(row.cells[columns.event_json], Cell::Text(compact.into()));
-        assert_eq!(row.cells[columns.checksum], Cell::Text(checksum(compact).into()));
+        let Cell::Text(stored) = &row.cells[columns.event_json] else {
+            panic!("eventjson is text")
+        };
+        assert_eq!(stored, "{\"eventTime\":\u{1}B,\"userAgent\":\u{1}G,\"x\":[1,2.50]}");
+        assert_eq!(
+            event_json::rebuild_row(stored, &columns.shape, &row.cells).unwrap(),
+            compact
+        );
+        assert_eq!(row.cells[columns.checksum], Cell::Null);
+    }
+
+    #[test]
+    fn eventjson_refers_only_to_values_its_columns_give_back_exactly() {
+        let text = concat!(
+            r#"{"eventTime":"2024-01-02T03:04:05.250Z","eventName":"A\u0042","eventName":"C","errorCode":5,"#,
+            r#""eventSource":"s3.amazonaws.com","requestParameters":{"b":"x","n":5,"o":{"p":[1]},"z":null},"#,
+            r#""responseElements":{"k":"a\"b"},"additionalEventData":{"A":1,"A":2},"sourceIPAddress":"1.2.3.4"}"#
+        );
+        let record: Box<RawValue> = serde_json::from_str(text).unwrap();
+        let row = cloudtrail_row(&record).unwrap();
+        let columns = &*COLUMNS;
+        let Cell::Text(stored) = &row.cells[columns.event_json] else {
+            panic!("eventjson is text")
+        };
+        // Kept as written: an escaped string (and the second eventName, which no column holds), a
+        // number in a text column, a map with an escaped value. Duplicate keys and a fraction of a
+        // second come back as written, so they are referred to.
+        assert_eq!(
+            stored,
+            concat!(
+                "{\"eventTime\":\u{1}B,",
+                r#""eventName":"A\u0042","eventName":"C","errorCode":5,"#,
+                "\"eventSource\":\u{1}C,\"requestParameters\":\u{1}Jsjjj\u{2},",
+                r#""responseElements":{"k":"a\"b"},"additionalEventData":"#,
+                "\u{1}Ljj\u{2},\"sourceIPAddress\":\u{1}F}"
+            )
+        );
+        assert_eq!(
+            event_json::rebuild_row(stored, &columns.shape, &row.cells).unwrap(),
+            text
+        );
     }
 
     #[test]

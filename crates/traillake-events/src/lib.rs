@@ -9,6 +9,7 @@ pub mod activity;
 pub mod audit;
 pub mod cloudtrail;
 pub mod columns;
+pub mod event_json;
 pub mod files;
 pub mod json;
 pub mod rows;

@@ -6,6 +6,7 @@
 pub mod delivery;
 pub mod engine;
 pub mod error;
+pub mod event_json;
 pub mod functions;
 pub mod history;
 pub mod planner;

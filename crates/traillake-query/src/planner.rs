@@ -28,12 +28,13 @@ use datafusion::sql::sqlparser::ast::Statement;
 use deltalake::DeltaTable;
 use traillake_api::selectors::StoreKind;
 use traillake_lake::catalog::oldest_kept;
-use traillake_lake::events::schema::EVENT_TIME;
+use traillake_lake::events::schema::{EVENT_JSON, EVENT_TIME, event_schema};
 use traillake_lake::table::DataFile;
 use traillake_lake::{EventTable, LakeError, WriteAheadLog};
 
 use crate::Result;
 use crate::error::QueryError;
+use crate::event_json::{EVENT_JSON_CHECKSUM, event_json, event_json_checksum};
 use crate::functions;
 use crate::set_operations::TimestampsMeetTextAsText;
 use crate::store_files::{StoreFiles, log_rows_table, scan_schema};
@@ -213,12 +214,19 @@ pub(crate) fn table_rows(
     Ok(plan)
 }
 
-/// Returns the columns of [`scan_schema`], to project a plan on.
+/// Returns the columns of [`scan_schema`], to project a plan on: as stored, but for the
+/// `eventjson` and `eventjsonchecksum` of CloudTrail-schema stores, which are rebuilt
+/// ([`crate::event_json`]).
 pub(crate) fn scan_columns(kind: StoreKind) -> Vec<Expr> {
+    let cloudtrail = event_schema(kind).field_with_name(EVENT_JSON_CHECKSUM).is_ok();
     scan_schema(kind)
         .fields()
         .iter()
-        .map(|field| col(field.name().as_str()))
+        .map(|field| match field.name().as_str() {
+            EVENT_JSON if cloudtrail => event_json().alias(EVENT_JSON),
+            EVENT_JSON_CHECKSUM if cloudtrail => event_json_checksum().alias(EVENT_JSON_CHECKSUM),
+            name => col(name),
+        })
         .collect()
 }
 

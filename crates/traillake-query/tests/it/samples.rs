@@ -41,7 +41,7 @@ pub fn substitute(sql: &str) -> String {
     sql
 }
 
-async fn run(sql: &str, stores: &[StoreSource]) -> Result<Vec<RecordBatch>, QueryError> {
+pub async fn run(sql: &str, stores: &[StoreSource]) -> Result<Vec<RecordBatch>, QueryError> {
     let prepared = prepare(sql, |written| {
         let id = written.rsplit('/').next().unwrap_or(written).to_ascii_lowercase();
         if stores.iter().any(|store| store.id == id) {
