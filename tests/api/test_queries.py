@@ -6,6 +6,7 @@ import datetime
 import json
 import re
 import subprocess
+import threading
 import time
 import uuid
 
@@ -248,6 +249,34 @@ def test_eleven_queries_and_cancel_stops_the_work(tmp_path):
         assert described["QueryStatus"] == "CANCELLED"
         assert {q["QueryStatus"] for q in cloudtrail.list_queries(EventDataStore=eds, QueryStatus="CANCELLED")["Queries"]} == {"CANCELLED"}
         assert len(cloudtrail.list_queries(EventDataStore=eds, QueryStatus="CANCELLED", MaxResults=4)["Queries"]) == 4
+    finally:
+        server.stop()
+
+
+def test_describe_query_waits_for_the_end_of_a_running_query(tmp_path):
+    """DescribeQuery of a running query answers when the query ends, or after --describe-query-wait."""
+    server, cloudtrail, eds = server_with_events(tmp_path, "--describe-query-wait", "20s")
+    try:
+        heavy = cloudtrail.start_query(QueryStatement=HEAVY.format(eds=eds))["QueryId"]
+        cancel = threading.Timer(0.5, lambda: cloudtrail.cancel_query(QueryId=heavy))
+        began = time.monotonic()
+        cancel.start()
+        described = cloudtrail.describe_query(QueryId=heavy)
+        elapsed = time.monotonic() - began
+        cancel.join()
+        assert described["QueryStatus"] == "CANCELLED", described
+        assert 0.4 < elapsed < 10, elapsed
+    finally:
+        server.stop()
+    server, cloudtrail, eds = server_with_events(tmp_path / "bounded", "--describe-query-wait", "300ms")
+    try:
+        heavy = cloudtrail.start_query(QueryStatement=HEAVY.format(eds=eds))["QueryId"]
+        began = time.monotonic()
+        described = cloudtrail.describe_query(QueryId=heavy)
+        elapsed = time.monotonic() - began
+        assert described["QueryStatus"] in ("QUEUED", "RUNNING"), described
+        assert 0.25 < elapsed < 10, elapsed
+        cloudtrail.cancel_query(QueryId=heavy)
     finally:
         server.stop()
 

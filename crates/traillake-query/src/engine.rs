@@ -63,6 +63,8 @@ pub struct EngineSettings {
     pub execution_slots: usize,
     /// How long a query may run before it is TIMED_OUT.
     pub time_limit: Duration,
+    /// How long DescribeQuery of a QUEUED or RUNNING query waits for it to end before answering.
+    pub describe_wait: Duration,
     /// How long a query's record and results are kept after it ended.
     pub result_retention: Duration,
     /// The server's Region, written in the sign files of deliveries.
@@ -88,6 +90,7 @@ impl Default for EngineSettings {
             max_active_per_account: 10,
             execution_slots: 4,
             time_limit: Duration::from_secs(3600),
+            describe_wait: Duration::from_millis(100),
             result_retention: Duration::from_secs(7 * 24 * 3600),
             region: "us-east-1".to_string(),
             signing_key_period: Duration::from_secs(30 * 24 * 3600),
@@ -615,6 +618,24 @@ impl QueryEngine {
     /// Returns a query of the account, with its live statistics while it runs.
     pub async fn describe(&self, account_id: &str, id: &str) -> Result<QueryRecord> {
         Ok(self.entry(account_id, id)?.state.lock().await.live_record())
+    }
+
+    /// Returns a query of the account as [`QueryEngine::describe`] does, for DescribeQuery: a QUEUED
+    /// or RUNNING query is awaited first for up to [`EngineSettings::describe_wait`] and described
+    /// as soon as it ends (or is cancelled), so that a client polling in a loop learns of the end as
+    /// it happens, with fewer calls.
+    pub async fn describe_when_ended(&self, account_id: &str, id: &str) -> Result<QueryRecord> {
+        let entry = self.entry(account_id, id)?;
+        if entry.is_active() && !self.settings.describe_wait.is_zero() {
+            let mut phase = entry.phase.subscribe();
+            // The sender lives in the entry held here, so the channel never closes while waiting.
+            let _ = tokio::time::timeout(
+                self.settings.describe_wait,
+                phase.wait_for(|phase| *phase != Phase::Active),
+            )
+            .await;
+        }
+        Ok(entry.state.lock().await.live_record())
     }
 
     /// Waits until a query of the account ended (at once if it has), and returns its final record.

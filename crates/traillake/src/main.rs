@@ -84,6 +84,12 @@ struct ServeArgs {
     /// How long a query may run before it ends TIMED_OUT.
     #[arg(long, env = "TRAILLAKE_QUERY_TIME_LIMIT", default_value = "1h", value_parser = humantime::parse_duration)]
     query_time_limit: Duration,
+    /// How long DescribeQuery of a QUEUED or RUNNING query waits for it to end before answering
+    /// (at once when it ends), so that a client polling in a loop learns of the end as it happens;
+    /// short, as a client describing many running queries waits this long for each; 0s answers at
+    /// once.
+    #[arg(long, env = "TRAILLAKE_DESCRIBE_QUERY_WAIT", default_value = "100ms", value_parser = humantime::parse_duration)]
+    describe_query_wait: Duration,
     /// Queries an account may have QUEUED or RUNNING at once; the next StartQuery gets
     /// MaxConcurrentQueriesException.
     #[arg(long, env = "TRAILLAKE_MAX_CONCURRENT_QUERIES", default_value_t = 10)]
@@ -219,6 +225,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_active_per_account: args.max_concurrent_queries,
             execution_slots: args.query_slots,
             time_limit: args.query_time_limit,
+            describe_wait: args.describe_query_wait,
             result_retention: args.query_result_retention,
             region: args.region.clone(),
             signing_key_period: args.signing_key_rotation,

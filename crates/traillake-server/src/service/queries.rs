@@ -89,7 +89,11 @@ impl Service {
         let query_id = check_query_request(&request)?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
-        let record = self.queries.describe(&ctx.account_id, &query_id).await.api()?;
+        let record = self
+            .queries
+            .describe_when_ended(&ctx.account_id, &query_id)
+            .await
+            .api()?;
         self.check_query_stores(ctx, &record).await?;
         let now = Utc::now();
         Ok(DescribeQueryResponse {
