@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::HeaderMap;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt as _;
 
 use crate::activity::ActivityRecorder;
@@ -31,9 +31,31 @@ pub struct FrontDoorSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub SocketAddr);
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, NoDelayListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, NoDelayListener>) -> Self {
         Peer(*stream.remote_addr())
+    }
+}
+
+/// A plain TCP listener whose connections send at once (`TCP_NODELAY`): without it, the last small
+/// segment of an answer (a gRPC frame, a short JSON body) could wait up to 40 ms for the client's
+/// delayed acknowledgement.
+pub struct NoDelayListener(pub TcpListener);
+
+impl axum::serve::Listener for NoDelayListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, peer) = axum::serve::Listener::accept(&mut self.0).await;
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
+        }
+        (stream, peer)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
     }
 }
 
@@ -92,6 +114,10 @@ pub async fn serve(
                 .with_graceful_shutdown(shutdown)
                 .await
         }
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+        None => {
+            axum::serve(NoDelayListener(listener), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
     }
 }

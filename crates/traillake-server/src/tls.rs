@@ -69,6 +69,10 @@ impl TlsListener {
                 if sender.is_closed() {
                     return;
                 }
+                // As for plain connections (see `front::NoDelayListener`).
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
+                }
                 let acceptor = acceptor.clone();
                 let handshaken = sender.clone();
                 tokio::spawn(async move {
