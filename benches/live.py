@@ -40,7 +40,7 @@ import duckdb
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from imports import cpu_seconds, peak_rss_mib, start_s3  # noqa: E402
 from ingest import request_bodies  # noqa: E402
-from queries import AGENTS, EVENT_NAMES, SOURCES  # noqa: E402
+from synthetic import AGENTS, EVENT_NAMES, SOURCES  # noqa: E402
 
 ACCOUNT = "111122223333"
 
@@ -179,7 +179,8 @@ def lookup_benchmark(args):
 
 
 def follow_benchmark(args):
-    from imports import run_duckdb, upload_trail_files, write_trail_files
+    from imports import run_duckdb, upload_trail_files
+    from synthetic import write_trail_files
     with tempfile.TemporaryDirectory(prefix="traillake-follow-bench-") as tmp:
         tmp = pathlib.Path(tmp)
         keys, size = write_trail_files(tmp / "files", args.events, args.per_file)

@@ -1,99 +1,61 @@
-"""End-to-end query benchmark: traillake (StartQuery to the last GetQueryResults page, through boto3
-against the release server) next to DuckDB reading the same Parquet files, in the same run.
+"""End-to-end query benchmark: traillake against DuckDB reading the same Parquet files, in the same run.
 
-It generates N synthetic CloudTrail events over 30 days, stores them with `traillake load`, runs
-six queries a few times each, and prints the median times, the ratio traillake / DuckDB, and for
-traillake the part of its time the query executed (ExecutionTimeInMillis; the rest is StartQuery,
-polling DescribeQuery and reading the pages through boto3) and the share of the store's bytes each
-query read (BytesScanned / bytes of the Parquet files).
+It writes N synthetic CloudTrail events over D days as gzip trail files (benches/synthetic.py),
+stores them with `traillake load` into a release server's store, and runs seven queries a few
+times each. Each query is timed four ways, and the medians printed side by side:
 
-Usage: python benches/queries.py --binary target/release/traillake [--events 1000000] [--runs 5]
+- boto3: StartQuery, DescribeQuery until FINISHED, every GetQueryResults page (what users see);
+- HTTP: the same calls over one kept-alive raw HTTP connection, each page parsed with `json.loads`
+  (the server without boto3's parsing), DescribeQuery called again at once while the query runs;
+- Flight: StartQuery over raw HTTP, then the results read as Arrow through Flight DoGet (pyarrow);
+- DuckDB: the same SQL in process over the store's Parquet files (`read_parquet`, hive partitions).
+
+Every query's result through Flight is checked equal to DuckDB's (rows compared as sets; LIMIT 10
+by its row count). It also prints the store's bytes against the gzip files it was loaded from (and
+the largest columns), the share of the store's bytes each query read (BytesScanned), and for the
+LIMIT 10 query the time from StartQuery to DescribeQuery's FINISHED.
+
+Usage: python benches/queries.py --binary target/release/traillake [--events 1000000] [--days 30] [--runs 5]
 """
 
 import argparse
+import base64
 import datetime
-import gzip
+import hashlib
+import http.client
 import json
+import math
 import pathlib
-import random
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 
 import boto3
 import botocore.config
 import duckdb
+import pyarrow as pa
+import pyarrow.flight as flight
+import pyarrow.parquet as pq
 
-EVENT_NAMES = [
-    "GetObject", "PutObject", "ListBuckets", "AssumeRole", "DescribeInstances", "RunInstances",
-    "ConsoleLogin", "CreateUser", "Decrypt", "GenerateDataKey", "GetParameter", "Invoke",
-    "DescribeStacks", "PutMetricData", "GetCallerIdentity", "ListObjects", "DeleteObject",
-    "CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "UpdateItem", "Query", "Scan",
-] + [f"Describe{name}" for name in ("Volumes", "Snapshots", "Images", "Subnets", "Vpcs", "Alarms")]
-SOURCES = ["s3", "sts", "ec2", "iam", "kms", "ssm", "lambda", "cloudformation", "monitoring", "dynamodb", "signin"]
-AGENTS = ["aws-cli/2.15.0 Python/3.11", "Boto3/1.34.0 Python/3.11", "aws-sdk-go/1.44", "console.amazonaws.com",
-          "aws-sdk-java/2.20", "Terraform/1.6 aws-sdk-go-v2", "AWS Internal"]
-ERRORS = ["AccessDenied", "ThrottlingException", "ResourceNotFoundException", "ValidationException"]
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from synthetic import ACCOUNT, write_trail_files  # noqa: E402
 
-
-def synthetic_events(count, end, seed=7):
-    """Yields `count` CloudTrail records spread evenly over the 30 days before `end`."""
-    rng = random.Random(seed)
-    span = 30 * 24 * 3600
-    start = end - datetime.timedelta(seconds=span)
-    for index in range(count):
-        when = start + datetime.timedelta(seconds=span * index / count)
-        user = rng.randrange(1000)
-        failed = rng.random() < 0.05
-        record = {
-            "eventVersion": "1.09",
-            "userIdentity": {
-                "type": "IAMUser", "principalId": f"AIDA{user:016d}", "arn": f"arn:aws:iam::111122223333:user/u{user}",
-                "accountId": "111122223333", "accessKeyId": f"AKIA{user:016d}", "userName": f"u{user}",
-            },
-            "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "eventSource": f"{rng.choice(SOURCES)}.amazonaws.com",
-            "eventName": rng.choice(EVENT_NAMES),
-            "awsRegion": rng.choice(["us-east-1", "us-west-2", "eu-west-1"]),
-            "sourceIPAddress": f"10.{rng.randrange(20)}.{rng.randrange(250)}.{rng.randrange(250)}",
-            "userAgent": rng.choice(AGENTS),
-            "requestParameters": {"bucketName": f"bucket-{rng.randrange(50)}", "key": f"k/{index}"},
-            "responseElements": None,
-            "requestID": str(uuid.UUID(int=rng.getrandbits(128))),
-            "eventID": str(uuid.UUID(int=index + 1)),
-            "readOnly": rng.random() < 0.7,
-            "eventType": "AwsApiCall",
-            "managementEvent": True,
-            "recipientAccountId": "111122223333",
-            "eventCategory": "Management",
-        }
-        if failed:
-            record["errorCode"] = rng.choice(ERRORS)
-            record["errorMessage"] = "synthetic failure"
-        yield record
-
-
-def write_files(folder, count, end, per_file=100_000):
-    """Writes the events as gzip trail files of `per_file` records; returns the folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    batch, number = [], 0
-    for record in synthetic_events(count, end):
-        batch.append(record)
-        if len(batch) == per_file:
-            (folder / f"events-{number:04d}.json.gz").write_bytes(gzip.compress(json.dumps({"Records": batch}).encode(), 1))
-            batch, number = [], number + 1
-    if batch:
-        (folder / f"events-{number:04d}.json.gz").write_bytes(gzip.compress(json.dumps({"Records": batch}).encode(), 1))
-    return folder
+AUTHORIZATION = (f"AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/cloudtrail/aws4_request, "
+                 f"SignedHeaders=host, Signature={'0' * 64}")
 
 
 class Server:
-    def __init__(self, binary, root):
+    """A release server on a fresh root, not recording its own calls (they would land in the store)."""
+
+    def __init__(self, binary, root, *extra):
         self.process = subprocess.Popen(
-            [binary, "serve", "--root", str(root), "--listen", "127.0.0.1:0", "--maintenance-interval", "1d"],
+            [binary, "serve", "--root", str(root), "--listen", "127.0.0.1:0", "--maintenance-interval", "1d",
+             "--record-activity", "false", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         line = self.process.stdout.readline()
@@ -108,57 +70,178 @@ class Server:
         self.process.wait(timeout=30)
 
 
-def run_traillake(client, statement):
-    """Returns (seconds from StartQuery to the last page, seconds of the GetQueryResults calls, rows,
-    DescribeQuery statistics)."""
+class RawClient:
+    """The JSON protocol over one kept-alive HTTP connection."""
+
+    def __init__(self, url):
+        parsed = urllib.parse.urlparse(url)
+        self.connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=600)
+
+    def call(self, operation, body):
+        headers = {"Content-Type": "application/x-amz-json-1.1", "Authorization": AUTHORIZATION,
+                   "X-Amz-Target": f"com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.{operation}"}
+        self.connection.request("POST", "/", body=json.dumps(body), headers=headers)
+        response = self.connection.getresponse()
+        payload = json.loads(response.read())
+        if response.status != 200:
+            raise RuntimeError(f"{operation}: {response.status} {payload}")
+        return payload
+
+    def start_and_wait(self, statement):
+        """Returns (QueryId, DescribeQuery's answer once the query ended, seconds from StartQuery to it)."""
+        began = time.perf_counter()
+        query_id = self.call("StartQuery", {"QueryStatement": statement})["QueryId"]
+        while (described := self.call("DescribeQuery", {"QueryId": query_id}))["QueryStatus"] in ("QUEUED", "RUNNING"):
+            pass
+        if described["QueryStatus"] != "FINISHED":
+            raise RuntimeError(f"{statement}: {described}")
+        return query_id, described, time.perf_counter() - began
+
+
+def run_boto3(client, statement):
+    """Returns seconds from StartQuery to the last page read through boto3."""
     began = time.perf_counter()
     query_id = client.start_query(QueryStatement=statement)["QueryId"]
-    while True:
-        described = client.describe_query(QueryId=query_id)
-        if described["QueryStatus"] not in ("QUEUED", "RUNNING"):
-            break
+    while (described := client.describe_query(QueryId=query_id))["QueryStatus"] in ("QUEUED", "RUNNING"):
         time.sleep(0.002)
     if described["QueryStatus"] != "FINISHED":
         raise RuntimeError(f"{statement}: {described}")
-    rows, token = 0, None
-    reading = time.perf_counter()
+    token = None
     while True:
         page = client.get_query_results(QueryId=query_id, MaxQueryResults=1000, **({"NextToken": token} if token else {}))
+        token = page.get("NextToken")
+        if not token:
+            return time.perf_counter() - began
+
+
+def run_http(raw, statement):
+    """Returns (seconds to the last page over raw HTTP, seconds to FINISHED, rows, statistics)."""
+    began = time.perf_counter()
+    query_id, described, finished = raw.start_and_wait(statement)
+    rows, token = 0, None
+    while True:
+        page = raw.call("GetQueryResults", {"QueryId": query_id, "MaxQueryResults": 1000, **({"NextToken": token} if token else {})})
         rows += len(page["QueryResultRows"])
         token = page.get("NextToken")
         if not token:
-            break
-    ended = time.perf_counter()
-    return ended - began, ended - reading, rows, described["QueryStatistics"]
+            return time.perf_counter() - began, finished, rows, described["QueryStatistics"]
+
+
+def run_flight(raw, flight_client, statement):
+    """Returns (seconds from StartQuery to the whole result as Arrow through Flight, the table)."""
+    began = time.perf_counter()
+    query_id = raw.call("StartQuery", {"QueryStatement": statement})["QueryId"]
+    table = flight_client.do_get(flight.Ticket(query_id.encode())).read_all()
+    return time.perf_counter() - began, table
 
 
 def run_duckdb(connection, statement):
     began = time.perf_counter()
-    rows = connection.execute(statement).fetchall()
-    return time.perf_counter() - began, len(rows)
+    table = connection.sql(statement).to_arrow_table()
+    return time.perf_counter() - began, table
+
+
+def comparable(value):
+    """A value with its timestamps as UTC text (DuckDB names the zone its own way)."""
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(datetime.timezone.utc).isoformat()
+    if isinstance(value, dict):
+        return {key: comparable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [comparable(item) for item in value]
+    return value
+
+
+def comparable_rows(table, columns):
+    """The table's rows over `columns` (names lowercased) as a sorted list of their reprs."""
+    names = [name.lower() for name in table.column_names]
+    picked = [table.column(names.index(name)).to_pylist() for name in columns]
+    return sorted(repr(comparable(row)) for row in zip(*picked))
+
+
+def check_event_json(name, table):
+    """Raises unless each row's eventjson is a record (no reference left in it) with the row's
+    eventID, and eventjsonchecksum its base64 SHA-256."""
+    names = [n.lower() for n in table.column_names]
+    ids, texts, sums = (table.column(names.index(n)).to_pylist() for n in ("eventid", "eventjson", "eventjsonchecksum"))
+    for event_id, text, checksum in zip(ids, texts, sums):
+        if "\x01" in text or json.loads(text)["eventID"] != event_id:
+            raise RuntimeError(f"{name}: eventjson of {event_id} is not its record: {text[:200]}")
+        if checksum != base64.b64encode(hashlib.sha256(text.encode()).digest()).decode():
+            raise RuntimeError(f"{name}: eventjsonchecksum of {event_id} is not its eventjson's")
+
+
+def check_equal(name, ours, theirs, whole):
+    """Raises unless Flight's table and DuckDB's have the same rows (over the columns both name).
+    DuckDB reads `eventjson` as the store keeps it (the values its columns hold left out) and no
+    `eventjsonchecksum`, so those two are checked on their own."""
+    if ours.num_rows != theirs.num_rows:
+        raise RuntimeError(f"{name}: traillake returned {ours.num_rows} rows, DuckDB {theirs.num_rows}")
+    if not whole:
+        return
+    their_names = {n.lower() for n in theirs.column_names} - {"eventjson", "eventjsonchecksum"}
+    columns = [n.lower() for n in ours.column_names if n.lower() in their_names]
+    if "eventjson" in [n.lower() for n in ours.column_names]:
+        check_event_json(name, ours)
+    if comparable_rows(ours, columns) != comparable_rows(theirs, columns):
+        raise RuntimeError(f"{name}: traillake's rows differ from DuckDB's over {columns}")
+
+
+def storage_report(parquet, gzip_bytes, events):
+    """Prints the store's bytes against the gzip trail files, and its largest columns."""
+    store_bytes = sum(p.stat().st_size for p in parquet)
+    columns = {}
+    for path in parquet:
+        metadata = pq.ParquetFile(path).metadata
+        for group in range(metadata.num_row_groups):
+            row_group = metadata.row_group(group)
+            for index in range(row_group.num_columns):
+                chunk = row_group.column(index)
+                top = chunk.path_in_schema.split(".")[0]
+                columns[top] = columns.get(top, 0) + chunk.total_compressed_size
+    print(f"store: {len(parquet)} Parquet files, {store_bytes / 1e6:.1f} MB, {store_bytes / events:.1f} bytes an event; "
+          f"the gzip trail files: {gzip_bytes / 1e6:.1f} MB, {gzip_bytes / events:.1f} bytes an event; "
+          f"store / gzip {store_bytes / gzip_bytes:.2f}")
+    largest = sorted(columns.items(), key=lambda item: -item[1])[:8]
+    print("largest columns (bytes an event): " + ", ".join(f"{name} {size / events:.1f}" for name, size in largest))
+    return store_bytes
+
+
+def geomean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--workdir", default=None, help="reuses the trail files an earlier run wrote there")
     args = parser.parse_args()
 
     work = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="traillake-bench-"))
     # Midnight, so that every run lays the events out against the same times of day.
     end = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - datetime.timedelta(days=1)
-    print(f"generating {args.events:,} events in {work}", flush=True)
-    began = time.perf_counter()
-    files = write_files(work / "input", args.events, end)
-    print(f"  {time.perf_counter() - began:.1f} s", flush=True)
+    files = work / "input"
+    made = work / f"input-{args.events}-{args.days}-{end:%Y%m%d}.json"
+    if made.exists():
+        # The files of an earlier run in the same --workdir, with the same events.
+        gzip_bytes = json.loads(made.read_text())["bytes"]
+    else:
+        print(f"generating {args.events:,} events over {args.days} days in {work}", flush=True)
+        began = time.perf_counter()
+        keys, gzip_bytes = write_trail_files(files, args.events, 1000, end, args.days)
+        made.write_text(json.dumps({"bytes": gzip_bytes}))
+        print(f"  {len(keys):,} trail files in {time.perf_counter() - began:.1f} s", flush=True)
 
     root = work / "lake"
+    if root.exists():
+        shutil.rmtree(root)
     server = Server(args.binary, root)
     try:
         client = server.client
-        store = client.create_event_data_store(Name="bench", RetentionPeriod=3653)["EventDataStoreArn"].rsplit("/", 1)[1]
+        store = client.create_event_data_store(Name="bench", RetentionPeriod=3653, StartIngestion=False)["EventDataStoreArn"].rsplit("/", 1)[1]
         began = time.perf_counter()
         loaded = subprocess.run([args.binary, "load", "--root", str(root), "--store", "bench", str(files)],
                                 capture_output=True, text=True)
@@ -168,54 +251,68 @@ def main():
         print(f"load: {args.events:,} events in {load_seconds:.1f} s ({args.events / load_seconds:,.0f} events/s)", flush=True)
 
         parquet = sorted((root / "stores" / store / "table").rglob("*.parquet"))
-        store_bytes = sum(p.stat().st_size for p in parquet)
-        print(f"store: {len(parquet)} Parquet files, {store_bytes / 1e6:.1f} MB", flush=True)
+        store_bytes = storage_report(parquet, gzip_bytes, args.events)
         duck = duckdb.connect()
         duck.execute(
             f"CREATE VIEW events AS SELECT * FROM read_parquet('{root}/stores/{store}/table/*/*.parquet', hive_partitioning = true)"
         )
+        raw = RawClient(server.url)
+        flight_client = flight.connect("grpc://" + server.url.removeprefix("http://"))
 
-        # A whole hour at the same place in every run's events, so that runs read the same pages.
-        window_start = (end - datetime.timedelta(days=10)).replace(hour=12, minute=0, second=0)
+        # A whole hour in the middle of the events, the same in every run.
+        window_start = (end - datetime.timedelta(hours=args.days * 12)).replace(minute=0, second=0)
         window = (window_start.strftime("%Y-%m-%d %H:%M:%S"), (window_start + datetime.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"))
         probe_id = str(uuid.UUID(int=args.events // 2))
+        # (name, SQL, whether the rows are compared whole: LIMIT 10 returns any 10 rows)
         queries = [
             ("full-scan GROUP BY eventName",
-             "SELECT eventName, count(*) AS n FROM {t} GROUP BY eventName ORDER BY n DESC"),
+             "SELECT eventName, count(*) AS n FROM {t} GROUP BY eventName ORDER BY n DESC", True),
             ("1-hour window SELECT *",
-             "SELECT * FROM {t} WHERE eventTime >= {ts}'%s' AND eventTime < {ts}'%s'" % window),
+             "SELECT * FROM {t} WHERE eventTime >= {ts}'%s' AND eventTime < {ts}'%s'" % window, True),
             ("point lookup by eventID",
-             f"SELECT * FROM {{t}} WHERE eventID = '{probe_id}'"),
+             f"SELECT * FROM {{t}} WHERE eventID = '{probe_id}'", True),
             ("top-10 sourceIPAddress among errors",
-             "SELECT sourceIPAddress, count(*) AS n FROM {t} WHERE errorCode IS NOT NULL GROUP BY sourceIPAddress ORDER BY n DESC, sourceIPAddress LIMIT 10"),
+             "SELECT sourceIPAddress, count(*) AS n FROM {t} WHERE errorCode IS NOT NULL GROUP BY sourceIPAddress "
+             "ORDER BY n DESC, sourceIPAddress LIMIT 10", True),
             ("LIKE on userAgent",
-             "SELECT count(*) AS n FROM {t} WHERE userAgent LIKE '%Boto3%'"),
+             "SELECT count(*) AS n FROM {t} WHERE userAgent LIKE '%Boto3%'", True),
             ("lookup by userIdentity.arn",
-             "SELECT eventTime, eventName FROM {t} WHERE userIdentity.arn = 'arn:aws:iam::111122223333:user/u123'"),
+             f"SELECT eventTime, eventName FROM {{t}} WHERE userIdentity.arn = 'arn:aws:iam::{ACCOUNT}:user/u123'", True),
+            ("SELECT ... LIMIT 10",
+             "SELECT eventTime, eventName, sourceIPAddress FROM {t} LIMIT 10", False),
         ]
         print()
-        print("| query | traillake ms | of which executing | of which reading pages | DuckDB ms | ratio | rows | traillake bytes read / store |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for name, template in queries:
+        print("| query | rows | boto3 ms | HTTP ms | Flight ms | DuckDB ms | HTTP / DuckDB | Flight / DuckDB | "
+              "executing ms | StartQuery to FINISHED ms | bytes read / store |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        http_ratios = []
+        for name, template, whole in queries:
             ours = template.format(t=store, ts="")
             theirs = template.format(t="events", ts="TIMESTAMP ")
-            run_traillake(client, ours)
-            run_duckdb(duck, theirs)
-            our_times, their_times, executing, reading = [], [], [], []
+            run_boto3(client, ours)
+            run_http(raw, ours)
+            _, flight_table = run_flight(raw, flight_client, ours)
+            _, duck_table = run_duckdb(duck, theirs)
+            check_equal(name, flight_table, duck_table, whole)
+            times = {"boto3": [], "http": [], "flight": [], "duckdb": [], "finished": [], "executing": []}
             for _ in range(args.runs):
-                seconds, page_seconds, rows, stats = run_traillake(client, ours)
-                our_times.append(seconds)
-                reading.append(page_seconds * 1000)
-                executing.append(stats["ExecutionTimeInMillis"])
-                duck_seconds, duck_rows = run_duckdb(duck, theirs)
-                their_times.append(duck_seconds)
-                if rows != duck_rows:
-                    raise RuntimeError(f"{name}: traillake returned {rows} rows, DuckDB {duck_rows}")
-            ours_ms, theirs_ms = statistics.median(our_times) * 1000, statistics.median(their_times) * 1000
+                times["boto3"].append(run_boto3(client, ours))
+                seconds, finished, rows, stats = run_http(raw, ours)
+                if rows != duck_table.num_rows:
+                    raise RuntimeError(f"{name}: GetQueryResults returned {rows} rows, DuckDB {duck_table.num_rows}")
+                times["http"].append(seconds)
+                times["finished"].append(finished)
+                times["executing"].append(stats["ExecutionTimeInMillis"] / 1000)
+                times["flight"].append(run_flight(raw, flight_client, ours)[0])
+                times["duckdb"].append(run_duckdb(duck, theirs)[0])
+            ms = {key: statistics.median(values) * 1000 for key, values in times.items()}
+            http_ratios.append(ms["http"] / ms["duckdb"])
             share = stats["BytesScanned"] / store_bytes * 100
-            print(f"| {name} | {ours_ms:.1f} | {statistics.median(executing):.0f} | {statistics.median(reading):.1f} "
-                  f"| {theirs_ms:.1f} | {ours_ms / theirs_ms:.2f} "
-                  f"| {rows} | {share:.2f}% |", flush=True)
+            print(f"| {name} | {rows} | {ms['boto3']:.1f} | {ms['http']:.1f} | {ms['flight']:.1f} | {ms['duckdb']:.1f} "
+                  f"| {ms['http'] / ms['duckdb']:.2f} | {ms['flight'] / ms['duckdb']:.2f} | {ms['executing']:.0f} "
+                  f"| {ms['finished']:.1f} | {share:.2f}% |", flush=True)
+        print(f"\nHTTP / DuckDB geomean: {geomean(http_ratios):.2f}")
+        flight_client.close()
     finally:
         server.stop()
 

@@ -27,7 +27,8 @@ import pyarrow.flight as flight
 from grpc_tools import protoc
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from queries import Server, write_files  # noqa: E402
+from queries import Server  # noqa: E402
+from synthetic import write_trail_files  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 COLUMNS = "eventID, eventTime, eventName, eventSource, sourceIPAddress, userIdentity.arn AS userArn, readOnly"
@@ -87,7 +88,8 @@ def main():
     work = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="traillake-bench-"))
     end = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - datetime.timedelta(days=1)
     print(f"generating {args.events:,} events in {work}", flush=True)
-    files = write_files(work / "input", args.events, end)
+    files = work / "input"
+    write_trail_files(files, args.events, 1000, end)
     service_pb2_grpc, queries_pb2 = grpc_modules(work / "grpc")
 
     root = work / "lake"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release binary, installs what the benchmarks need (boto3, DuckDB, pyarrow, grpcio) into the test
 # virtualenv, and runs the end-to-end query benchmark against DuckDB on the same Parquet files.
-#   bash benches/run.sh [--events N] [--runs R]      the query benchmark (queries.py)
+#   bash benches/run.sh [--events N] [--days D] [--runs R] [--workdir DIR]   the query benchmark (queries.py)
 #   bash benches/run.sh --imports [--events N]       the import benchmark (imports.py)
 #   bash benches/run.sh --ingest [--seconds S]       the PutAuditEvents benchmark (ingest.py)
 #   bash benches/run.sh --results [--events N]       reading a result: JSON pages, Arrow, Flight (results.py)

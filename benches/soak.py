@@ -27,7 +27,8 @@ import boto3
 import botocore.config
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from imports import ACCOUNT as TRAIL_ACCOUNT, cpu_seconds, peak_rss_mib, start_s3, write_trail_files  # noqa: E402
+from imports import cpu_seconds, peak_rss_mib, start_s3  # noqa: E402
+from synthetic import ACCOUNT as TRAIL_ACCOUNT, write_trail_files  # noqa: E402
 from ingest import ACCOUNT, client_loop, request_bodies  # noqa: E402
 
 
