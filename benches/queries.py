@@ -43,6 +43,7 @@ import pyarrow.flight as flight
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from imports import peak_rss_mib  # noqa: E402
 from synthetic import ACCOUNT, write_trail_files  # noqa: E402
 
 AUTHORIZATION = (f"AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/cloudtrail/aws4_request, "
@@ -312,6 +313,7 @@ def main():
                   f"| {ms['http'] / ms['duckdb']:.2f} | {ms['flight'] / ms['duckdb']:.2f} | {ms['executing']:.0f} "
                   f"| {ms['finished']:.1f} | {share:.2f}% |", flush=True)
         print(f"\nHTTP / DuckDB geomean: {geomean(http_ratios):.2f}")
+        print(f"server peak memory: {peak_rss_mib(server.process.pid):.0f} MiB")
         flight_client.close()
     finally:
         server.stop()
