@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use traillake_api::selectors::StoreKind;
 use traillake_events::columns::{Cell, StructShape};
-use traillake_events::event_json::rebuild_row;
+use traillake_events::event_json::{positions, rebuild_row};
 use traillake_events::files::{file_text, parse_records};
 use traillake_events::json::compact;
 use traillake_events::schema::{EVENT_JSON, event_schema};
@@ -30,6 +30,7 @@ fuzz_target!(|input: &[u8]| {
     let mut rows = EventRows::new(StoreKind::CloudTrail, records.len(), text.len());
     let shape = StructShape::new(event_schema(StoreKind::CloudTrail).fields().clone());
     let event_json = shape.position(EVENT_JSON).expect("CloudTrail rows have eventjson");
+    let referenced = positions(&shape);
     let mut taken = 0;
     for record in &records {
         match cloudtrail_row(record) {
@@ -38,7 +39,7 @@ fuzz_target!(|input: &[u8]| {
                     panic!("eventjson is text")
                 };
                 assert_eq!(
-                    rebuild_row(stored, &shape, &row.cells).as_deref(),
+                    rebuild_row(stored, &referenced, &row.cells).as_deref(),
                     Ok(compact(record).as_ref())
                 );
                 rows.append(&row);

@@ -56,6 +56,8 @@ struct CloudTrailColumns {
     event_name: usize,
     resources: usize,
     resource_type: usize,
+    /// The positions of the columns `eventjson` refers to ([`event_json::positions`]).
+    referenced: Vec<usize>,
 }
 
 static COLUMNS: LazyLock<CloudTrailColumns> = LazyLock::new(|| {
@@ -83,6 +85,7 @@ static COLUMNS: LazyLock<CloudTrailColumns> = LazyLock::new(|| {
         event_name: position("eventname"),
         resources,
         resource_type,
+        referenced: event_json::positions(&shape),
         shape,
     }
 });
@@ -125,11 +128,12 @@ pub fn cloudtrail_row(record: &RawValue) -> Result<EventRow<'_>, InvalidRecord> 
     }
     cells[columns.event_json] = Cell::Text(match compact(record) {
         // The record is compact already (as trail files are): its members are slices of the text.
-        Cow::Borrowed(text) => event_json::stored(text, &members, &columns.shape, &cells),
+        Cow::Borrowed(text) => event_json::stored(text, &slots, &columns.referenced, &cells),
         Cow::Owned(text) => {
             let compacted: &RawValue = serde_json::from_str(&text).expect("the compact text of a record is JSON");
             let Members(compacted_members) = super::columns::members(compacted).expect("the record is an object");
-            Cow::Owned(event_json::stored(&text, &compacted_members, &columns.shape, &cells).into_owned())
+            let compacted_slots = columns.shape.slots(&compacted_members);
+            Cow::Owned(event_json::stored(&text, &compacted_slots, &columns.referenced, &cells).into_owned())
         }
     });
     if cells[columns.category] == Cell::Null {
@@ -257,7 +261,7 @@ mod tests {
         };
         assert_eq!(stored, "{\"eventTime\":\u{1}B,\"userAgent\":\u{1}G,\"x\":[1,2.50]}");
         assert_eq!(
-            event_json::rebuild_row(stored, &columns.shape, &row.cells).unwrap(),
+            event_json::rebuild_row(stored, &columns.referenced, &row.cells).unwrap(),
             compact
         );
         assert_eq!(row.cells[columns.checksum], Cell::Null);
@@ -290,7 +294,7 @@ mod tests {
             )
         );
         assert_eq!(
-            event_json::rebuild_row(stored, &columns.shape, &row.cells).unwrap(),
+            event_json::rebuild_row(stored, &columns.referenced, &row.cells).unwrap(),
             text
         );
     }

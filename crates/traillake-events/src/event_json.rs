@@ -117,84 +117,84 @@ pub fn write_map<'a>(
     true
 }
 
-/// Returns the letter and kind of the referenced column a field of the CloudTrail schema is, if any.
-fn referenced(name: &str) -> Option<(u8, Held)> {
+/// Returns the place in `shape` (the CloudTrail schema) of each column of [`REFERENCED`], in order.
+pub fn positions(shape: &StructShape) -> Vec<usize> {
     REFERENCED
         .iter()
-        .position(|(column, _)| *column == name)
-        .map(|place| (b'A' + place as u8, REFERENCED[place].1))
+        .map(|(name, _)| {
+            shape
+                .position(name)
+                .unwrap_or_else(|| panic!("the CloudTrail schema has {name}"))
+        })
+        .collect()
 }
 
-/// Returns the stored form of a record's compact text `text`, whose top-level `members` are slices
-/// of it, given the row's `cells` (by field of `shape`). Each column is referred to at most once, for
-/// the first member that matched it (the one its cell was read from).
-pub fn stored<'t>(
-    text: &'t str,
-    members: &[(Cow<'_, str>, &RawValue)],
-    shape: &StructShape,
-    cells: &[Cell<'_>],
-) -> Cow<'t, str> {
-    let mut out = String::new();
-    let mut copied = 0;
-    let mut used = [false; REFERENCED.len()];
-    let mut seen = vec![false; cells.len()];
-    let mut rendered = String::new();
-    for (name, value) in members {
-        let Some(position) = shape.position(name) else {
-            continue;
-        };
-        if std::mem::replace(&mut seen[position], true) {
-            continue;
+/// Writes a cell of a referenced column of kind `held` as the record had it (a map with `flags`);
+/// false if the cell is not of that kind or the flags do not fit it.
+fn write_cell(out: &mut String, held: Held, cell: &Cell<'_>, flags: &[u8]) -> bool {
+    match (held, cell) {
+        (Held::Text, Cell::Text(text)) => {
+            write_text(out, text);
+            true
         }
-        let Some((letter, held)) = referenced(shape.fields[position].name()) else {
+        (Held::Time, Cell::Timestamp(micros)) => write_time(out, *micros),
+        (Held::Map, Cell::Map(entries)) => write_map(
+            out,
+            entries.iter().map(|(key, value)| (key.as_ref(), value.as_deref())),
+            flags,
+        ),
+        _ => false,
+    }
+}
+
+/// Returns the stored form of a record's compact text `text`, given the row's `slots` (the member
+/// of `text` each field of the row was read from, as [`StructShape::slots`] gives them), its
+/// `cells`, and the [`positions`] of the referenced columns among them.
+pub fn stored<'t>(text: &'t str, slots: &[Option<&RawValue>], positions: &[usize], cells: &[Cell<'_>]) -> Cow<'t, str> {
+    // (start, end, place in REFERENCED, map flags) of each value to replace.
+    let mut replaced: Vec<(usize, usize, usize, Vec<u8>)> = Vec::new();
+    let mut rendered = String::new();
+    for (place, ((_, held), &position)) in REFERENCED.iter().zip(positions).enumerate() {
+        let Some(value) = slots[position] else {
             continue;
         };
         let span = value.get();
         let Some(start) = (span.as_ptr() as usize).checked_sub(text.as_ptr() as usize) else {
             continue;
         };
-        if start < copied || start + span.len() > text.len() {
+        if start + span.len() > text.len() {
             continue;
         }
-        rendered.clear();
-        let mut flags = Vec::new();
-        let fits = match (held, &cells[position]) {
-            (Held::Text, Cell::Text(cell)) => {
-                write_text(&mut rendered, cell);
-                true
-            }
-            (Held::Time, Cell::Timestamp(micros)) => write_time(&mut rendered, *micros),
-            (Held::Map, Cell::Map(entries)) => match super::columns::members(value) {
-                Some(super::json::Members(raw)) => {
-                    flags = raw
-                        .iter()
-                        .map(|(_, item)| if Kind::of(item) == Kind::String { b's' } else { b'j' })
-                        .collect();
-                    write_map(
-                        &mut rendered,
-                        entries.iter().map(|(key, value)| (key.as_ref(), value.as_deref())),
-                        &flags,
-                    )
-                }
-                None => false,
+        let flags = match held {
+            Held::Map => match super::columns::members(value) {
+                Some(super::json::Members(raw)) => raw
+                    .iter()
+                    .map(|(_, item)| if Kind::of(item) == Kind::String { b's' } else { b'j' })
+                    .collect(),
+                None => continue,
             },
-            _ => false,
+            Held::Text | Held::Time => Vec::new(),
         };
-        if !fits || rendered != span {
-            continue;
+        rendered.clear();
+        if write_cell(&mut rendered, *held, &cells[position], &flags) && rendered == span {
+            replaced.push((start, start + span.len(), place, flags));
         }
-        used[usize::from(letter - b'A')] = true;
+    }
+    if replaced.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    replaced.sort_unstable_by_key(|(start, ..)| *start);
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (start, end, place, flags) in replaced {
         out.push_str(&text[copied..start]);
         out.push(REFERENCE);
-        out.push(char::from(letter));
-        if held == Held::Map {
+        out.push(char::from(b'A' + place as u8));
+        if REFERENCED[place].1 == Held::Map {
             out.extend(flags.iter().map(|&flag| char::from(flag)));
             out.push(END_OF_FLAGS);
         }
-        copied = start + span.len();
-    }
-    if copied == 0 {
-        return Cow::Borrowed(text);
+        copied = end;
     }
     out.push_str(&text[copied..]);
     Cow::Owned(out)
@@ -250,28 +250,12 @@ pub fn rebuild(
     Ok(())
 }
 
-/// Rebuilds the record's text from its stored form and the row's `cells` (by field of `shape`, the
-/// CloudTrail schema), as a query reads it.
-pub fn rebuild_row(stored: &str, shape: &StructShape, cells: &[Cell<'_>]) -> Result<String, RebuildError> {
+/// Rebuilds the record's text from its stored form and the row's `cells`, given the [`positions`]
+/// of the referenced columns among them, as a query reads it.
+pub fn rebuild_row(stored: &str, positions: &[usize], cells: &[Cell<'_>]) -> Result<String, RebuildError> {
     let mut out = String::with_capacity(stored.len() * 2);
     rebuild(stored, &mut out, |place, flags, out| {
-        let (name, held) = REFERENCED[place];
-        let Some(position) = shape.position(name) else {
-            return false;
-        };
-        match (held, &cells[position]) {
-            (Held::Text, Cell::Text(text)) => {
-                write_text(out, text);
-                true
-            }
-            (Held::Time, Cell::Timestamp(micros)) => write_time(out, *micros),
-            (Held::Map, Cell::Map(entries)) => write_map(
-                out,
-                entries.iter().map(|(key, value)| (key.as_ref(), value.as_deref())),
-                flags,
-            ),
-            _ => false,
-        }
+        write_cell(out, REFERENCED[place].1, &cells[positions[place]], flags)
     })?;
     Ok(out)
 }

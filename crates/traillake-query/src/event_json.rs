@@ -79,14 +79,9 @@ impl Referenced<'_> {
                 }
                 let offsets = map.value_offsets();
                 let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-                let mut entries = Vec::with_capacity(end - start);
-                for entry in start..end {
-                    let Some(key) = keys.get(entry) else {
-                        return false;
-                    };
-                    entries.push((key, values.get(entry)));
-                }
-                write_map(out, entries.into_iter(), flags)
+                // Keys are never NULL (checked when the column was taken).
+                let entries = (start..end).map(|entry| (keys.get(entry).unwrap_or_default(), values.get(entry)));
+                write_map(out, entries, flags)
             }
         }
     }
@@ -141,6 +136,9 @@ impl ScalarUDFImpl for RebuiltEventJson {
                     let map = array
                         .as_map_opt()
                         .ok_or_else(|| DataFusionError::Internal(format!("{name} is a {}", array.data_type())))?;
+                    if map.keys().null_count() > 0 {
+                        return Err(DataFusionError::Internal(format!("{name} has a NULL key")));
+                    }
                     Referenced::Map(map, Texts::of(map.keys().as_ref())?, Texts::of(map.values().as_ref())?)
                 }
             });
