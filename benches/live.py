@@ -12,9 +12,14 @@
   --recording  p50 / p99 latency of CreateEventDataStore, StartQuery and PutAuditEvents (raw HTTP,
                one client) with every call recorded as account activity and with
                `--record-activity false`, alternating servers; the ratio on / off.
+  --trails     Trails (issue 24), on moto's S3: what 5 logging trails cost the request path (p50 /
+               p99 of CreateEventDataStore and ListEventDataStores, raw HTTP, one client, against
+               no trail, alternating servers), and the events per second a trail writes: N calls
+               gathered in its outbox, then delivered as log files from a restart, next to DuckDB
+               writing the same records as gzip JSON.
 
 Usage: python benches/live.py --binary target/release/traillake (--lookup [--events 10000000] |
-       --follow [--events 1000000] | --recording [--calls 400])
+       --follow [--events 1000000] | --recording [--calls 400] | --trails [--calls 400] [--events 20000])
 """
 
 import argparse
@@ -287,6 +292,127 @@ def recording_round(binary, calls, record, bodies):
             server.wait(timeout=60)
 
 
+def trails_round(binary, calls, trails, s3_url, env):
+    """Latencies of two calls with `trails` logging trails (each to a bucket of its own)."""
+    with tempfile.TemporaryDirectory(prefix="traillake-trails-bench-") as root:
+        server, url = start_server(binary, root, "--max-event-data-stores", str(calls + 10), "--max-trails", "5",
+                                   "--account-id", "123456789012", "--trail-delivery-interval", "1s", env=env)
+        try:
+            cloudtrail = client(url, key="AKIDBENCH")
+            s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="bench",
+                              aws_secret_access_key="bench")
+            for index in range(trails):
+                bucket = f"bench-{uuid.uuid4().hex[:12]}"
+                s3.create_bucket(Bucket=bucket)
+                cloudtrail.create_trail(Name=f"trail-{index}", S3BucketName=bucket, EnableLogFileValidation=True)
+                cloudtrail.start_logging(Name=f"trail-{index}")
+            parsed = urllib.parse.urlparse(url)
+            connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+            authorization = ("AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/cloudtrail/aws4_request, "
+                             f"SignedHeaders=host, Signature={'0' * 64}")
+
+            def call(target, body):
+                headers = {"Content-Type": "application/x-amz-json-1.1", "Authorization": authorization,
+                           "X-Amz-Target": f"com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.{target}"}
+                began = time.perf_counter()
+                connection.request("POST", "/", body=json.dumps(body), headers=headers)
+                response = connection.getresponse()
+                payload = response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"{target}: {response.status} {payload[:200]!r}")
+                return (time.perf_counter() - began) * 1000
+
+            latencies = {"CreateEventDataStore": [], "ListEventDataStores": []}
+            for index in range(calls):
+                latencies["CreateEventDataStore"].append(
+                    call("CreateEventDataStore", {"Name": f"store-{index}", "StartIngestion": False}))
+                latencies["ListEventDataStores"].append(call("ListEventDataStores", {"MaxResults": 1}))
+            return latencies
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+def trail_delivery(binary, events, s3_url, env, tmp):
+    """Events per second of one trail delivering an outbox of `events` recorded calls."""
+    root = tmp / "delivery-lake"
+    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="bench",
+                      aws_secret_access_key="bench")
+    s3.create_bucket(Bucket="delivery")
+    flags = ("--account-id", "123456789012", "--trail-delivery-interval", "1h")
+    server, url = start_server(binary, root, *flags, env=env)
+    cloudtrail = client(url, key="AKIDBENCH")
+    cloudtrail.create_trail(Name="delivery", S3BucketName="delivery")
+    cloudtrail.start_logging(Name="delivery")
+    parsed = urllib.parse.urlparse(url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    headers = {"Content-Type": "application/x-amz-json-1.1",
+               "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/cloudtrail/aws4_request, "
+                                f"SignedHeaders=host, Signature={'0' * 64}",
+               "X-Amz-Target": "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.ListEventDataStores"}
+    for _ in range(events - 1):  # StartLogging is the first event
+        connection.request("POST", "/", body="{}", headers=headers)
+        connection.getresponse().read()
+    outbox = root / "trails/123456789012/delivery/outbox"
+    time.sleep(1)  # the recorder's last gathering
+    server.kill()  # kill -9: the outbox is kept, and delivered by the next start
+    server.wait(timeout=60)
+    waiting = sum(len(path.read_bytes().splitlines()) for path in outbox.iterdir())
+    records_text = b"".join(path.read_bytes() for path in sorted(outbox.iterdir()))
+    began = time.perf_counter()
+    server, url = start_server(binary, root, *flags, env=env)
+    cpu_before = cpu_seconds(server.pid)
+    try:
+        while any(outbox.iterdir()) or any((root / "trails/123456789012/delivery/ready").iterdir()):
+            time.sleep(0.02)
+        wall = time.perf_counter() - began
+        cpu = cpu_seconds(server.pid) - cpu_before
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    delivered = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="delivery"):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket="delivery", Key=item["Key"])["Body"].read()
+            delivered += len(json.loads(gzip.decompress(body))["Records"])
+    if delivered != waiting:
+        raise RuntimeError(f"the trail delivered {delivered} events of {waiting}")
+    # DuckDB doing the same work: the same records, read as JSON and written as gzip JSON.
+    lines = tmp / "records.jsonl"
+    lines.write_bytes(records_text)
+    connection = duckdb.connect()
+    duck_began = time.perf_counter()
+    connection.execute(f"COPY (SELECT * FROM read_json('{lines}', format='newline_delimited', maximum_object_size=1048576)) "
+                       f"TO '{tmp / 'duck.json.gz'}' (FORMAT json, COMPRESSION gzip)")
+    duck_wall = time.perf_counter() - duck_began
+    return waiting, wall, cpu, duck_wall
+
+
+def trails_benchmark(args):
+    s3_process, s3_url = start_s3()
+    env = dict(os.environ, AWS_ENDPOINT_URL_S3=s3_url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+               AWS_REGION="us-east-1")
+    try:
+        rounds = {0: {}, 5: {}}
+        for _ in range(args.rounds):
+            for trails in (0, 5):
+                for name, values in trails_round(args.binary, args.calls, trails, s3_url, env).items():
+                    rounds[trails].setdefault(name, []).extend(values)
+        print(f"{'operation':22} {'0 p50':>8} {'0 p99':>8} {'5 p50':>8} {'5 p99':>8} {'p99 5/0':>8}")
+        for name in rounds[5]:
+            off, on = rounds[0][name], rounds[5][name]
+            print(f"{name:22} {statistics.median(off):8.2f} {percentile(off, 0.99):8.2f} {statistics.median(on):8.2f} "
+                  f"{percentile(on, 0.99):8.2f} {percentile(on, 0.99) / percentile(off, 0.99):8.3f}")
+        with tempfile.TemporaryDirectory(prefix="traillake-trail-delivery-") as tmp:
+            events, wall, cpu, duck_wall = trail_delivery(args.binary, args.events, s3_url, env, pathlib.Path(tmp))
+        print(f"one trail delivering {events:,} events: {wall:.2f} s wall ({events / wall:,.0f} events/s), "
+              f"{cpu:.2f} s server CPU; DuckDB writing the same records as gzip JSON: {duck_wall:.2f} s "
+              f"({events / duck_wall:,.0f} events/s); traillake / DuckDB time {wall / duck_wall:.2f}")
+    finally:
+        s3_process.terminate()
+        s3_process.wait(timeout=30)
+
+
 def recording_benchmark(args):
     bodies = request_bodies(32, random.Random(3))
     rounds = {True: {}, False: {}}
@@ -308,6 +434,7 @@ def main():
     mode.add_argument("--lookup", action="store_true")
     mode.add_argument("--follow", action="store_true")
     mode.add_argument("--recording", action="store_true")
+    mode.add_argument("--trails", action="store_true")
     parser.add_argument("--events", type=int)
     parser.add_argument("--per-file", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=9)
@@ -320,6 +447,9 @@ def main():
     elif args.follow:
         args.events = args.events or 1_000_000
         follow_benchmark(args)
+    elif args.trails:
+        args.events = args.events or 20_000
+        trails_benchmark(args)
     else:
         recording_benchmark(args)
 

@@ -17,6 +17,7 @@ const OMIT_EMPTY_LISTS: &[&str] = &[
     "AdvancedFieldSelector",
     "EventDataStoreDescription",
     "ChannelDescription",
+    "EventSelectorsResponse",
 ];
 
 /// Request members that may be absent but, when given, must hold at least one entry: an explicit

@@ -38,8 +38,10 @@ def test_cli_errors(server):
     assert "InvalidParameterException" in result.stderr and "Name" in result.stderr
     result = aws(server, "start-query", "--query-statement", "SELECT 1")
     assert result.returncode != 0 and "InvalidQueryStatementException" in result.stderr
-    result = aws(server, "list-trails")
+    result = aws(server, "list-dashboards")
     assert result.returncode != 0 and "UnsupportedOperationException" in result.stderr
+    result = aws(server, "get-trail", "--name", "no-such-trail")
+    assert result.returncode != 0 and "TrailNotFoundException" in result.stderr
     keys = json.loads(aws(server, "list-public-keys").stdout)["PublicKeyList"]
     assert len(keys) == 1 and len(keys[0]["Fingerprint"]) == 32 and keys[0]["Value"], keys
 

@@ -310,7 +310,24 @@ def test_reflection_health_gzip_and_unknown_methods(server, channel, cloudtrail_
         listed = pb.service_pb2_grpc.CloudTrailStub(compressed).ListEventDataStores(eds.ListEventDataStoresRequest())
     assert [s.Name for s in listed.EventDataStores] == [big_name]
 
-    unknown = channel.unary_unary("/traillake.v1.CloudTrail/CreateTrail", request_serializer=lambda m: b"", response_deserializer=bytes)
+    unknown = channel.unary_unary("/traillake.v1.CloudTrail/CreateDashboard", request_serializer=lambda m: b"", response_deserializer=bytes)
     with pytest.raises(grpc.RpcError) as excinfo:
         unknown(b"")
     assert excinfo.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_trail_operations_over_grpc(cloudtrail_rpc, pb):
+    trails = importlib.import_module("traillake.v1.trails_pb2")
+    assert list(cloudtrail_rpc.ListTrails(trails.ListTrailsRequest()).Trails) == []
+    assert list(cloudtrail_rpc.DescribeTrails(trails.DescribeTrailsRequest()).trailList) == []
+    code, aws_code, message = rpc_error(cloudtrail_rpc.CreateTrail, trails.CreateTrailRequest(Name="a..b", S3BucketName="bucket"))
+    assert (code, aws_code) == (grpc.StatusCode.INVALID_ARGUMENT, "InvalidTrailNameException") and "a..b" in message
+    code, aws_code, _ = rpc_error(cloudtrail_rpc.GetTrail, trails.TrailRequest(Name="missing"))
+    assert (code, aws_code) == (grpc.StatusCode.NOT_FOUND, "TrailNotFoundException")
+    code, aws_code, _ = rpc_error(cloudtrail_rpc.StartLogging,
+                                  trails.TrailRequest(Name=f"arn:aws:cloudtrail:eu-west-1:{ACCOUNT}:trail/main"))
+    assert (code, aws_code) == (grpc.StatusCode.FAILED_PRECONDITION, "InvalidHomeRegionException")
+    selectors = trails.PutEventSelectorsRequest(TrailName="missing", EventSelectors=[
+        trails.EventSelector(ReadWriteType=trails.READ_WRITE_TYPE_ReadOnly)])
+    code, aws_code, _ = rpc_error(cloudtrail_rpc.PutEventSelectors, selectors)
+    assert aws_code == "TrailNotFoundException"

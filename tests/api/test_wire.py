@@ -30,6 +30,8 @@ IMPLEMENTED = {
     "StartImport", "GetImport", "ListImports", "ListImportFailures", "StopImport",
     "CreateChannel", "GetChannel", "ListChannels", "UpdateChannel", "DeleteChannel",
     "PutResourcePolicy", "GetResourcePolicy", "DeleteResourcePolicy", "ListPublicKeys", "LookupEvents",
+    "CreateTrail", "UpdateTrail", "DeleteTrail", "GetTrail", "DescribeTrails", "ListTrails", "GetTrailStatus",
+    "StartLogging", "StopLogging", "GetEventSelectors", "PutEventSelectors",
 }
 
 

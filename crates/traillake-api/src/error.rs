@@ -75,6 +75,16 @@ error_codes!(
     InvalidTimeRangeException,
     InvalidTokenException,
     InvalidTrailNameException,
+    InvalidHomeRegionException,
+    InvalidSnsTopicNameException,
+    InvalidCloudWatchLogsLogGroupArnException,
+    InvalidCloudWatchLogsRoleArnException,
+    CloudWatchLogsDeliveryUnavailableException,
+    InvalidParameterCombinationException,
+    MaximumNumberOfTrailsExceededException,
+    TrailAlreadyExistsException,
+    TrailNotFoundException,
+    TrailNotProvidedException,
     OperationNotPermittedException,
     OrganizationsNotInUseException,
     ResourceARNNotValidException,
@@ -125,9 +135,12 @@ impl ApiError {
             | OrganizationsNotInUseException
             | QueryIdNotFoundException
             | ResourcePolicyNotFoundException
-            | S3BucketDoesNotExistException => 404,
+            | S3BucketDoesNotExistException
+            | TrailNotFoundException
+            | TrailNotProvidedException => 404,
             AccessDeniedException
             | InsufficientS3BucketPolicyException
+            | MaximumNumberOfTrailsExceededException
             | MissingAuthenticationTokenException
             | UnrecognizedClientException
             | InvalidSignatureException => 403,

@@ -18,6 +18,7 @@ pub mod resource_policy;
 pub mod s3_location;
 pub mod selectors;
 pub mod tags;
+pub mod trails;
 pub mod validate;
 pub mod wire;
 

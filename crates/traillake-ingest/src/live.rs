@@ -6,7 +6,12 @@
 //! - each of the account's `ENABLED` CloudTrail event data stores takes the records its advanced
 //!   event selectors match (`traillake_api::selectors::matches`), of every Region if the store is
 //!   multi-Region and of the server's Region otherwise. A store whose ingestion is stopped, or that
-//!   is pending deletion, takes nothing.
+//!   is pending deletion, takes nothing;
+//! - each trail of the account takes the records of the time it logged that its event selectors
+//!   match (basic ones translated to advanced ones), of every Region if it is multi-Region and of
+//!   the server's Region otherwise, without the events of global services unless it includes them.
+//!   Records go to the trails' outboxes first, so a record the Event history holds is one its
+//!   trails deliver.
 //!
 //! [`LiveEvents::deliver`] writes each destination through group commit (its write-ahead log), for
 //! records that come one call at a time; [`LiveEvents::deliver_marked`] appends to each destination
@@ -27,6 +32,17 @@ use traillake_lake::events::{EventRow, EventRows, InvalidRecord, cloudtrail_row}
 use traillake_lake::{AppProgress, Catalog, EventTable, LakeError, LakeRoot};
 
 use crate::group_commit::{CommitError, GroupCommit};
+use crate::trails::Trails;
+
+/// The event sources of global services, whose events a trail delivers only with
+/// `IncludeGlobalServiceEvents`.
+const GLOBAL_EVENT_SOURCES: &[&str] = &[
+    "iam.amazonaws.com",
+    "sts.amazonaws.com",
+    "cloudfront.amazonaws.com",
+    "route53.amazonaws.com",
+    "signin.amazonaws.com",
+];
 
 /// What one delivery did not store.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -42,6 +58,7 @@ pub struct LiveEvents {
     catalog: Arc<Catalog>,
     commits: Arc<GroupCommit>,
     region: String,
+    trails: Option<Arc<Trails>>,
 }
 
 /// A record made ready: its row, and the length of its text.
@@ -59,12 +76,22 @@ impl LiveEvents {
             catalog,
             commits,
             region,
+            trails: None,
+        }
+    }
+
+    /// Returns the live ingestion delivering to the logging trails too.
+    pub fn with_trails(self, trails: Arc<Trails>) -> Self {
+        Self {
+            trails: Some(trails),
+            ..self
         }
     }
 
     /// Stores the CloudTrail records of one account through group commit; returns once every
     /// destination holds them, or the first destination's error.
     pub async fn deliver(&self, account_id: &str, records: &[&RawValue]) -> Result<Delivered, CommitError> {
+        self.deliver_to_trails(account_id, records).await?;
         let (delivered, writes) = self.destinations(account_id, records).await;
         let outcomes = futures::future::join_all(
             writes
@@ -91,6 +118,63 @@ impl LiveEvents {
             table.append_once(&[batch], mark).await?;
         }
         Ok(delivered)
+    }
+
+    /// Keeps in each logging trail's outbox the records it selects.
+    async fn deliver_to_trails(&self, account_id: &str, records: &[&RawValue]) -> Result<(), CommitError> {
+        let Some(trails) = &self.trails else {
+            return Ok(());
+        };
+        // A trail that stopped may still take the calls made before it stopped, recorded since.
+        let logging: Vec<_> = self
+            .catalog
+            .trails(account_id)
+            .await
+            .into_iter()
+            .filter(|trail| trail.start_logging_time.is_some())
+            .collect();
+        if logging.is_empty() {
+            return Ok(());
+        }
+        let parsed: Vec<Option<Value>> = records
+            .iter()
+            .map(|record| serde_json::from_str::<Value>(record.get()).ok())
+            .collect();
+        let appends = logging.iter().map(|trail| {
+            let selectors = trail.advanced_selectors();
+            let taken: Vec<&str> = records
+                .iter()
+                .zip(&parsed)
+                .filter_map(|(record, parsed)| {
+                    let parsed = parsed.as_ref()?;
+                    let event = selected_event(parsed);
+                    let region = parsed.get("awsRegion").and_then(Value::as_str);
+                    let in_region = trail.multi_region || region == Some(self.region.as_str());
+                    let global = event
+                        .event_source
+                        .is_some_and(|source| GLOBAL_EVENT_SOURCES.contains(&source));
+                    let logged = parsed
+                        .get("eventTime")
+                        .and_then(Value::as_str)
+                        .is_some_and(|time| trail.logged_at(time));
+                    let taken = logged
+                        && in_region
+                        && (trail.include_global_service_events || !global)
+                        && matches(&selectors, &event);
+                    taken.then(|| record.get())
+                })
+                .collect();
+            async move {
+                if taken.is_empty() {
+                    return Ok(());
+                }
+                trails.append(trail, &taken).await
+            }
+        });
+        for outcome in futures::future::join_all(appends).await {
+            outcome?;
+        }
+        Ok(())
     }
 
     /// Returns where the records of one account go: the rows of each destination table.

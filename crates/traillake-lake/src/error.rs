@@ -49,6 +49,18 @@ pub enum LakeError {
         /// A channel that names it.
         channel: String,
     },
+    /// A signing key could not be made or read.
+    #[error(transparent)]
+    Signing(#[from] crate::signing_keys::SigningError),
+    /// No trail of the account has the name.
+    #[error("Unknown trail: {0} for the user")]
+    TrailNotFound(String),
+    /// Another trail of the account has the name.
+    #[error("a trail named {0} already exists")]
+    TrailAlreadyExists(String),
+    /// The account has as many trails as it may.
+    #[error("the account already has the maximum of {0} trails")]
+    TrailMaxLimitExceeded(usize),
     /// The resource has no resource policy.
     #[error("{0} has no resource policy")]
     ResourcePolicyNotFound(String),

@@ -12,10 +12,11 @@ pub mod loader;
 pub mod lock;
 pub mod maintenance;
 pub mod root;
+pub mod signing_keys;
 pub mod table;
 pub mod wal;
 
-pub use catalog::{Catalog, ChannelRecord, EventDataStoreRecord, TaggedResource};
+pub use catalog::{Catalog, ChannelRecord, EventDataStoreRecord, TaggedResource, TrailRecord};
 pub use error::{LakeError, Result};
 pub use lock::RootLock;
 pub use root::{LakeRoot, RootLocation};

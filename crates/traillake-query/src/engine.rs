@@ -216,7 +216,7 @@ pub struct QueryEngine {
     results: ResultStore,
     slots: Arc<Semaphore>,
     /// The keys that sign deliveries.
-    keys: SigningKeys,
+    keys: Arc<SigningKeys>,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -232,7 +232,7 @@ impl QueryEngine {
     /// that were running when the server stopped.
     pub async fn open(root: LakeRoot, catalog: Arc<Catalog>, settings: EngineSettings) -> Result<Arc<Self>> {
         let runtime = QueryRuntime::new().map_err(|error| QueryError::Engine(error.into()))?;
-        let keys = SigningKeys::open(root.clone(), settings.signing_key_period).await?;
+        let keys = Arc::new(SigningKeys::open(root.clone(), settings.signing_key_period).await?);
         let engine = Arc::new(Self {
             keys,
             runtime,
@@ -576,8 +576,8 @@ impl QueryEngine {
         self.keep_delivery_status(record, status).await;
     }
 
-    /// Returns the signing keys of deliveries.
-    pub fn signing_keys(&self) -> &SigningKeys {
+    /// Returns the signing keys of deliveries, which trails' digests share.
+    pub fn signing_keys(&self) -> &Arc<SigningKeys> {
         &self.keys
     }
 

@@ -2,6 +2,7 @@
 
 use datafusion::arrow::error::ArrowError;
 use traillake_lake::LakeError;
+pub use traillake_lake::signing_keys::SigningError;
 
 /// A failure of a query operation.
 #[derive(Debug, thiserror::Error)]
@@ -65,36 +66,4 @@ impl From<traillake_sql::InvalidStatement> for QueryError {
     fn from(error: traillake_sql::InvalidStatement) -> Self {
         QueryError::InvalidStatement(error.0)
     }
-}
-
-/// Why a key could not be made or read, or a signature could not be checked.
-#[derive(Debug, thiserror::Error)]
-pub enum SigningError {
-    /// RSA failed to make a key.
-    #[error("making a key: {0}")]
-    Rsa(#[from] rsa::Error),
-    /// The task that makes a key failed.
-    #[error("making a key: {0}")]
-    Task(#[from] tokio::task::JoinError),
-    /// A public key could not be written or read as PKCS#1 DER.
-    #[error("the public key is not PKCS#1 DER: {0}")]
-    PublicKey(#[from] rsa::pkcs1::Error),
-    /// A private key could not be written or read as PKCS#8 DER.
-    #[error("the private key is not PKCS#8 DER: {0}")]
-    PrivateKey(#[from] rsa::pkcs8::Error),
-    /// A kept key file is not JSON of a key.
-    #[error("the key file is unreadable: {0}")]
-    File(#[from] serde_json::Error),
-    /// A kept key is not base64.
-    #[error("the key is not base64: {0}")]
-    Base64(#[from] base64::DecodeError),
-    /// A kept key's fingerprint is not its public key's.
-    #[error("the fingerprint does not match the public key")]
-    Fingerprint,
-    /// A signature is not an RSA signature.
-    #[error("the signature is malformed: {0}")]
-    Malformed(rsa::signature::Error),
-    /// A signature is not the key's signature of the message.
-    #[error("the signature does not match the files' hashes")]
-    Mismatch,
 }

@@ -252,7 +252,13 @@ fn recorded(call: AnsweredCall<'_>) -> Option<Recorded> {
         error: call
             .error
             .map(|error| (error_code.unwrap_or_default(), error.message.as_str())),
-        resources: resources(call.region, account_id, call.request.as_ref(), call.response.as_ref()),
+        resources: resources(
+            call.region,
+            account_id,
+            call.operation,
+            call.request.as_ref(),
+            call.response.as_ref(),
+        ),
     });
     match serde_json::value::to_raw_value(&record) {
         Ok(record) => Some(Recorded {
@@ -307,14 +313,17 @@ async fn store_recorded(live: Arc<LiveEvents>, mut receiver: mpsc::Receiver<Queu
     }
 }
 
-/// Returns the resources a call named (its stores and channels), each as its CloudTrail type and
-/// ARN, in the order the request and then the response name them.
+/// Returns the resources a call named (its stores, channels and trails), each as its CloudTrail
+/// type and ARN, in the order the request and then the response name them.
 fn resources(
     region: &str,
     account_id: &str,
+    operation: &str,
     request: Option<&Value>,
     response: Option<&Value>,
 ) -> Vec<(&'static str, String)> {
+    // `Name` names a trail in the trail operations only (CreateEventDataStore has one too).
+    let names_trail = operation.contains("Trail") || operation.ends_with("Logging");
     let mut found: Vec<(&'static str, String)> = Vec::new();
     let mut add = |kind: ResourceType, value: &str| {
         let arn = if value.starts_with("arn:") {
@@ -343,6 +352,14 @@ fn resources(
             if let Some(value) = text(name) {
                 add(ResourceType::Channel, value);
             }
+        }
+        for name in ["TrailARN", "TrailName"] {
+            if let Some(value) = text(name) {
+                add(ResourceType::Trail, value);
+            }
+        }
+        if names_trail && let Some(value) = text("Name") {
+            add(ResourceType::Trail, value);
         }
         for name in ["ResourceId", "ResourceArn"] {
             if let Some(value) = text(name)
@@ -385,7 +402,7 @@ mod tests {
         let response =
             json!({"EventDataStoreArn": store, "ResourceId": "arn:aws:cloudtrail:us-east-1:123456789012:channel/c2"});
         assert_eq!(
-            resources("us-east-1", "123456789012", Some(&request), Some(&response)),
+            resources("us-east-1", "123456789012", "AddTags", Some(&request), Some(&response)),
             vec![
                 ("AWS::CloudTrail::EventDataStore", store.to_string()),
                 (

@@ -19,6 +19,7 @@ use traillake_ingest::group_commit::GroupCommit;
 use traillake_ingest::imports::runner::RunSettings;
 use traillake_ingest::imports::{ImportError, Imports};
 use traillake_ingest::live::LiveEvents;
+use traillake_ingest::trails::{TrailSettings, Trails};
 use traillake_lake::{Catalog, LakeError, LakeRoot, RootLock};
 use traillake_query::{EngineSettings, QueryEngine, QueryError};
 
@@ -55,6 +56,8 @@ pub struct ServerConfig {
     pub follow_interval: Duration,
     /// Whether calls are recorded as account activity (the Event history, stores' live events).
     pub record_activity: bool,
+    /// How trails deliver their log files and digests.
+    pub trails: TrailSettings,
 }
 
 /// Why a server could not be opened.
@@ -90,6 +93,7 @@ pub struct Server {
     queries: Arc<QueryEngine>,
     channels: Arc<Channels>,
     live: Arc<LiveEvents>,
+    trails: Arc<Trails>,
     followers: Vec<Follower>,
     service: Service,
 }
@@ -116,17 +120,24 @@ impl Server {
         let imports = Imports::open(root.clone(), Arc::clone(&catalog), config.imports, true).await?;
         let commits = Arc::new(GroupCommit::default());
         let channels = Arc::new(Channels::open(root.clone(), Arc::clone(&catalog), Arc::clone(&commits)).await?);
-        let live = Arc::new(LiveEvents::new(
+        let trails = Arc::new(Trails::new(
             root.clone(),
             Arc::clone(&catalog),
-            commits,
+            Arc::clone(queries.signing_keys()),
             config.front.region.clone(),
+            config.trails.clone(),
+            Arc::new(traillake_lake::root::s3_bucket),
         ));
+        let live = Arc::new(
+            LiveEvents::new(root.clone(), Arc::clone(&catalog), commits, config.front.region.clone())
+                .with_trails(Arc::clone(&trails)),
+        );
         let service = Service::new(
             Arc::clone(&catalog),
             Arc::clone(&queries),
             imports,
             Arc::clone(&channels),
+            Arc::clone(&trails),
             config.service.clone(),
         );
         let mut followers = Vec::with_capacity(config.follow.len());
@@ -158,6 +169,7 @@ impl Server {
             queries,
             channels,
             live,
+            trails,
             followers,
             service,
         })
@@ -183,6 +195,7 @@ impl Server {
             queries,
             channels,
             live,
+            trails,
             followers,
             service,
             ..
@@ -222,6 +235,7 @@ impl Server {
                 let channels = Arc::clone(&channels);
                 async move { channels.keep_ingestion_status_every(Duration::from_secs(5)).await }
             }),
+            tokio::spawn(Arc::clone(&trails).deliver_every()),
         ];
         upkeep.extend(
             followers
@@ -244,6 +258,11 @@ impl Server {
         }
         for task in upkeep {
             task.abort();
+        }
+        // What the trails hold is delivered, and their digest periods closed, before the root is
+        // released; what cannot be delivered stays in their outboxes for the next start.
+        if tokio::time::timeout(RECORDER_DRAIN, trails.finish()).await.is_err() {
+            tracing::error!("the trails' deliveries did not finish in time; they resume at the next start");
         }
         if let Err(error) = channels.keep_ingestion_status().await {
             tracing::warn!(%error, "could not keep the channels' IngestionStatus");

@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use traillake_ingest::follow::FollowSource;
 use traillake_ingest::imports::runner::RunSettings;
+use traillake_ingest::trails::TrailSettings;
 use traillake_lake::{LakeRoot, RootLocation};
 use traillake_query::EngineSettings;
 use traillake_server::{Authenticator, Credentials, FrontDoorSettings, Server, ServerConfig, ServiceSettings};
@@ -75,6 +76,15 @@ struct ServeArgs {
     /// The most channels an account may have.
     #[arg(long, env = "TRAILLAKE_MAX_CHANNELS", default_value_t = traillake_api::channels::MAX_CHANNELS)]
     max_channels: usize,
+    /// The most trails an account may have.
+    #[arg(long, env = "TRAILLAKE_MAX_TRAILS", default_value_t = traillake_api::trails::MAX_TRAILS)]
+    max_trails: usize,
+    /// How often each logging trail writes the events it has gathered to its bucket as a log file.
+    #[arg(long, env = "TRAILLAKE_TRAIL_DELIVERY_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    trail_delivery_interval: Duration,
+    /// How often a trail with log file validation writes a signed digest file.
+    #[arg(long, env = "TRAILLAKE_TRAIL_DIGEST_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    trail_digest_interval: Duration,
     /// How long a deleted event data store stays restorable before it is purged.
     #[arg(long, env = "TRAILLAKE_PENDING_DELETION_PERIOD", default_value = "7d", value_parser = humantime::parse_duration)]
     pending_deletion_period: Duration,
@@ -220,6 +230,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         service: ServiceSettings {
             max_event_data_stores: args.max_event_data_stores,
             max_channels: args.max_channels,
+            max_trails: args.max_trails,
         },
         engine: EngineSettings {
             max_active_per_account: args.max_concurrent_queries,
@@ -244,6 +255,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         follow: args.follow.clone(),
         follow_interval: args.follow_interval,
         record_activity: args.record_activity,
+        trails: TrailSettings {
+            delivery_interval: args.trail_delivery_interval.max(Duration::from_millis(100)),
+            digest_interval: args.trail_digest_interval.max(Duration::from_secs(1)),
+        },
     };
     let server = Server::open(config).await?;
     println!(

@@ -1,20 +1,22 @@
-//! `Catalog`: the event data stores and channels of every account, with their tags and resource
-//! policies, persisted as one JSON
+//! `Catalog`: the event data stores, channels and trails of every account, with their tags and
+//! resource policies, persisted as one JSON
 //! document under the lake root (`catalog/catalog.json`), rewritten whole on every change. The
 //! lock on the root (see `lock`) makes this server its only writer; a mutex orders its own
 //! changes, and a change is visible only once it is stored.
 //!
 //! The catalog owns the rules that depend on what is stored: names unique per account, the limits
-//! on stores and channels, the status machine of a store, the settings that may not change, and
+//! on stores, channels and trails (`trails`), the status machine of a store, the settings that may not change, and
 //! which stores a channel may deliver to (`channels`), the tags and resource policies of stores and
 //! channels (`tags`, `policies`).
 
 mod channels;
 mod policies;
 mod tags;
+mod trails;
 
 pub use channels::ChannelRecord;
 pub use tags::TaggedResource;
+pub use trails::TrailRecord;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -114,6 +116,9 @@ struct CatalogDocument {
     event_data_stores: BTreeMap<String, EventDataStoreRecord>,
     #[serde(default)]
     channels: BTreeMap<String, ChannelRecord>,
+    /// Trails by `ACCOUNT/NAME`.
+    #[serde(default)]
+    trails: BTreeMap<String, TrailRecord>,
 }
 
 /// The catalog of a lake root.

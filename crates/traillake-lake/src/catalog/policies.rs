@@ -20,10 +20,16 @@ impl Catalog {
     ) -> Result<()> {
         self.change(|doc| {
             let parts = resource_parts(doc, account_id, resource)?;
-            if policy.is_none() && parts.policy.is_none() {
+            let Some(kept) = parts.policy else {
+                return Err(LakeError::InvalidParameter(format!(
+                    "{} takes no resource policy",
+                    parts.name
+                )));
+            };
+            if policy.is_none() && kept.is_none() {
                 return Err(LakeError::ResourcePolicyNotFound(parts.name));
             }
-            *parts.policy = policy;
+            *kept = policy;
             *parts.updated = now;
             Ok(())
         })
@@ -36,7 +42,7 @@ impl Catalog {
         let parts = resource_parts(&mut state, account_id, resource)?;
         parts
             .policy
-            .clone()
+            .and_then(|policy| policy.clone())
             .ok_or(LakeError::ResourcePolicyNotFound(parts.name))
     }
 }

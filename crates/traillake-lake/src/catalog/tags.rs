@@ -1,11 +1,11 @@
-//! The tags of the catalog's resources (event data stores and channels): at most 50 per resource,
-//! a key's value replaced when it is added again.
+//! The tags of the catalog's resources (event data stores, channels and trails): at most 50 per
+//! resource, a key's value replaced when it is added again.
 
 use chrono::{DateTime, Utc};
 use traillake_api::event_data_stores::MAX_TAGS;
 use traillake_api::shapes::Tag;
 
-use super::{Catalog, CatalogDocument, channels, find_active_mut};
+use super::{Catalog, CatalogDocument, channels, find_active_mut, trails};
 use crate::Result;
 use crate::error::LakeError;
 
@@ -16,13 +16,16 @@ pub enum TaggedResource<'a> {
     EventDataStore(&'a str),
     /// A channel, by ID.
     Channel(&'a str),
+    /// A trail, by name; it carries tags but no resource policy.
+    Trail(&'a str),
 }
 
 /// The parts of a resource that tags and policies change.
 pub(super) struct ResourceParts<'a> {
     pub(super) name: String,
     pub(super) tags: &'a mut Vec<Tag>,
-    pub(super) policy: &'a mut Option<String>,
+    /// `None` for a resource that takes no resource policy.
+    pub(super) policy: Option<&'a mut Option<String>>,
     pub(super) updated: &'a mut DateTime<Utc>,
 }
 
@@ -38,7 +41,7 @@ pub(super) fn resource_parts<'a>(
             Ok(ResourceParts {
                 name: format!("event data store {}", store.id),
                 tags: &mut store.tags,
-                policy: &mut store.resource_policy,
+                policy: Some(&mut store.resource_policy),
                 updated: &mut store.updated,
             })
         }
@@ -47,8 +50,17 @@ pub(super) fn resource_parts<'a>(
             Ok(ResourceParts {
                 name: format!("channel {}", channel.id),
                 tags: &mut channel.tags,
-                policy: &mut channel.resource_policy,
+                policy: Some(&mut channel.resource_policy),
                 updated: &mut channel.updated,
+            })
+        }
+        TaggedResource::Trail(name) => {
+            let trail = trails::find_mut(doc, account_id, name)?;
+            Ok(ResourceParts {
+                name: format!("trail {}", trail.name),
+                tags: &mut trail.tags,
+                policy: None,
+                updated: &mut trail.updated,
             })
         }
     }

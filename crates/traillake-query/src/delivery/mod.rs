@@ -8,7 +8,7 @@
 //! StartQuery checks the bucket of a DeliveryS3Uri first ([`check_bucket`]); an ended query's
 //! delivery is [`deliver_query`], over the record, the rows and the [`DeliveryTarget`].
 
-pub mod keys;
+pub use traillake_lake::signing_keys as keys;
 
 use std::io::Write as _;
 use std::sync::Arc;

@@ -52,6 +52,17 @@ pub(super) async fn call(
         Operation::StopImport => handle!(stop_import),
         Operation::ListPublicKeys => handle!(list_public_keys),
         Operation::LookupEvents => handle!(lookup_events),
+        Operation::CreateTrail => handle!(create_trail),
+        Operation::UpdateTrail => handle!(update_trail),
+        Operation::DeleteTrail => handle!(delete_trail),
+        Operation::GetTrail => handle!(get_trail),
+        Operation::DescribeTrails => handle!(describe_trails),
+        Operation::ListTrails => handle!(list_trails),
+        Operation::GetTrailStatus => handle!(get_trail_status),
+        Operation::StartLogging => handle!(start_logging),
+        Operation::StopLogging => handle!(stop_logging),
+        Operation::GetEventSelectors => handle!(get_event_selectors),
+        Operation::PutEventSelectors => handle!(put_event_selectors),
         Operation::ListQueries => {
             // An unknown QueryStatus is InvalidQueryStatusException, as the model lists for ListQueries.
             let request = decode(body).map_err(|error| match error.code {

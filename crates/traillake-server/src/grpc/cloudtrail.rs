@@ -83,6 +83,17 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, {
     StopImport => stop_import(ImportRequest) -> ImportDescription;
     ListPublicKeys => list_public_keys(ListPublicKeysRequest) -> ListPublicKeysResponse;
     LookupEvents => lookup_events(LookupEventsRequest) -> LookupEventsResponse;
+    CreateTrail => create_trail(CreateTrailRequest) -> Trail;
+    UpdateTrail => update_trail(UpdateTrailRequest) -> Trail;
+    DeleteTrail => delete_trail(TrailRequest) -> Empty;
+    GetTrail => get_trail(TrailRequest) -> GetTrailResponse;
+    DescribeTrails => describe_trails(DescribeTrailsRequest) -> DescribeTrailsResponse;
+    ListTrails => list_trails(ListTrailsRequest) -> ListTrailsResponse;
+    GetTrailStatus => get_trail_status(TrailRequest) -> GetTrailStatusResponse;
+    StartLogging => start_logging(TrailRequest) -> Empty;
+    StopLogging => stop_logging(TrailRequest) -> Empty;
+    GetEventSelectors => get_event_selectors(GetEventSelectorsRequest) -> EventSelectorsResponse;
+    PutEventSelectors => put_event_selectors(PutEventSelectorsRequest) -> EventSelectorsResponse;
 }
 
     type GetQueryResultsArrowStream = BoxStream<'static, Result<ArrowIpcChunk, Status>>;

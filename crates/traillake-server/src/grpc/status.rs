@@ -30,11 +30,16 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | QueryIdNotFoundException
         | ResourceNotFoundException
         | ResourcePolicyNotFoundException
-        | S3BucketDoesNotExistException => Code::NotFound,
-        EventDataStoreAlreadyExistsException | ChannelAlreadyExistsException => Code::AlreadyExists,
+        | S3BucketDoesNotExistException
+        | TrailNotFoundException
+        | TrailNotProvidedException => Code::NotFound,
+        EventDataStoreAlreadyExistsException | ChannelAlreadyExistsException | TrailAlreadyExistsException => {
+            Code::AlreadyExists
+        }
         MaxConcurrentQueriesException
         | EventDataStoreMaxLimitExceededException
         | ChannelMaxLimitExceededException
+        | MaximumNumberOfTrailsExceededException
         | TagsLimitExceededException
         | ThrottlingException
         | RequestEntityTooLargeException => Code::ResourceExhausted,
@@ -48,7 +53,9 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | InvalidEventDataStoreStatusException
         | InvalidQueryStatusException
         | OperationNotPermittedException
-        | OrganizationsNotInUseException => Code::FailedPrecondition,
+        | OrganizationsNotInUseException
+        | InvalidHomeRegionException
+        | CloudWatchLogsDeliveryUnavailableException => Code::FailedPrecondition,
         ConflictException => Code::Aborted,
         AccessDeniedException | ChannelInsufficientPermission | InsufficientS3BucketPolicyException => {
             Code::PermissionDenied
@@ -70,6 +77,10 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | InvalidS3BucketNameException
         | InvalidSourceException
         | InvalidS3PrefixException
+        | InvalidSnsTopicNameException
+        | InvalidCloudWatchLogsLogGroupArnException
+        | InvalidCloudWatchLogsRoleArnException
+        | InvalidParameterCombinationException
         | InvalidEventCategoryException
         | InvalidEventDataStoreCategoryException
         | InvalidLookupAttributesException

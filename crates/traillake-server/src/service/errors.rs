@@ -24,6 +24,9 @@ fn api_error(error: LakeError) -> ApiError {
         LakeError::ChannelAlreadyExists(_) => ErrorCode::ChannelAlreadyExistsException,
         LakeError::ChannelMaxLimitExceeded(_) => ErrorCode::ChannelMaxLimitExceededException,
         LakeError::ChannelExistsForEventDataStore { .. } => ErrorCode::ChannelExistsForEDSException,
+        LakeError::TrailNotFound(_) => ErrorCode::TrailNotFoundException,
+        LakeError::TrailAlreadyExists(_) => ErrorCode::TrailAlreadyExistsException,
+        LakeError::TrailMaxLimitExceeded(_) => ErrorCode::MaximumNumberOfTrailsExceededException,
         LakeError::ResourcePolicyNotFound(_) => ErrorCode::ResourcePolicyNotFoundException,
         _ => {
             tracing::error!(%error, "lake operation failed");
@@ -37,6 +40,12 @@ fn api_error(error: LakeError) -> ApiError {
 pub(crate) trait IntoApi<T> {
     /// Returns the result with a lake error turned into its `ApiError`.
     fn api(self) -> Result<T, ApiError>;
+}
+
+impl<T> IntoApi<T> for Result<T, traillake_lake::signing_keys::SigningError> {
+    fn api(self) -> Result<T, ApiError> {
+        self.map_err(|error| api_error(LakeError::from(error)))
+    }
 }
 
 impl<T> IntoApi<T> for Result<T, LakeError> {

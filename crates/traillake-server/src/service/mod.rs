@@ -11,6 +11,7 @@ mod public_keys;
 mod queries;
 mod resource_policies;
 mod tags;
+mod trails;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use traillake_api::paging::{self, PageRequest};
 use traillake_ingest::channels::Channels;
 
 use traillake_ingest::imports::Imports;
+use traillake_ingest::trails::Trails;
 use traillake_lake::Catalog;
 use traillake_query::QueryEngine;
 
@@ -29,6 +31,8 @@ pub struct ServiceSettings {
     pub max_event_data_stores: usize,
     /// The most channels an account may have.
     pub max_channels: usize,
+    /// The most trails an account may have.
+    pub max_trails: usize,
 }
 
 /// The operations of traillake, over one lake.
@@ -38,18 +42,20 @@ pub struct Service {
     queries: Arc<QueryEngine>,
     imports: Arc<Imports>,
     channels: Arc<Channels>,
+    trails: Arc<Trails>,
     settings: ServiceSettings,
     lookup_throttle: Arc<lookup_events::LookupThrottle>,
 }
 
 impl Service {
-    /// Returns the service over a loaded catalog, and the query engine, imports and channels of
-    /// the same root.
+    /// Returns the service over a loaded catalog, and the query engine, imports, channels and
+    /// trails' delivery of the same root.
     pub fn new(
         catalog: Arc<Catalog>,
         queries: Arc<QueryEngine>,
         imports: Arc<Imports>,
         channels: Arc<Channels>,
+        trails: Arc<Trails>,
         settings: ServiceSettings,
     ) -> Self {
         Self {
@@ -57,6 +63,7 @@ impl Service {
             queries,
             imports,
             channels,
+            trails,
             settings,
             lookup_throttle: Arc::default(),
         }

@@ -11,14 +11,26 @@ use super::Service;
 use super::errors::IntoApi as _;
 use super::tags::{Resource, resolve_resource};
 
-/// Resolves the `ResourceArn` of a policy operation.
+/// Resolves the `ResourceArn` of a policy operation: a store or a channel; trails take no policy.
 fn policy_resource(ctx: &RequestContext, value: Option<&str>) -> Result<Resource, ApiError> {
-    resolve_resource(
+    let resource = resolve_resource(
         ctx,
         "ResourceArn",
         value,
         ErrorCode::ResourceARNNotValidException,
         |_| ErrorCode::ResourceARNNotValidException,
+    )?;
+    match resource {
+        Resource::Trail(_) => Err(trail_policy(&resource.arn(ctx))),
+        other => Ok(other),
+    }
+}
+
+/// Returns the refusal of a policy on a trail.
+fn trail_policy(arn: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::ResourceTypeNotSupportedException,
+        format!("ResourceArn '{arn}' is a trail; resource policies are for event data stores, channels and dashboards"),
     )
 }
 
@@ -53,6 +65,7 @@ impl Service {
         let target = match resource {
             Resource::Channel(_) => PolicyTarget::Channel,
             Resource::EventDataStore(_) => PolicyTarget::EventDataStore,
+            Resource::Trail(_) => return Err(trail_policy(&arn)),
         };
         ResourcePolicy::parse(&text, &arn, target)?;
         let stored = self

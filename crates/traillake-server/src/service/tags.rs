@@ -5,6 +5,7 @@ use traillake_api::arn::{CloudTrailArn, ResourceType, check_owner, event_data_st
 use traillake_api::channels::channel_arn;
 use traillake_api::shapes::{Empty, ListTagsRequest, ListTagsResponse, ResourceTag, TagsRequest};
 use traillake_api::tags::{check_list_tags, check_tags};
+use traillake_api::trails::{check_name, trail_arn};
 use traillake_api::{ApiError, ErrorCode, RequestContext};
 use traillake_lake::{LakeError, TaggedResource};
 
@@ -27,6 +28,8 @@ fn check_request_tags(request: &TagsRequest) -> Result<(), ApiError> {
 pub(super) enum Resource {
     EventDataStore(String),
     Channel(String),
+    /// A trail, by name: tags only, no resource policy.
+    Trail(String),
 }
 
 impl Resource {
@@ -35,6 +38,7 @@ impl Resource {
         match self {
             Resource::EventDataStore(id) => TaggedResource::EventDataStore(id),
             Resource::Channel(id) => TaggedResource::Channel(id),
+            Resource::Trail(name) => TaggedResource::Trail(name),
         }
     }
 
@@ -43,6 +47,7 @@ impl Resource {
         match self {
             Resource::EventDataStore(id) => event_data_store_arn(ctx, id),
             Resource::Channel(id) => channel_arn(ctx, id),
+            Resource::Trail(name) => trail_arn(ctx, name),
         }
     }
 }
@@ -76,12 +81,14 @@ pub(super) fn resolve_resource(
                 Resource::EventDataStore(id)
             })
         }
-        Some(kind @ (ResourceType::Trail | ResourceType::Dashboard)) => Err(ApiError::new(
+        Some(ResourceType::Trail) => {
+            check_owner(ctx, field, value, &arn, foreign(ResourceType::Trail))?;
+            check_name(field, &arn.resource_id)?;
+            Ok(Resource::Trail(arn.resource_id))
+        }
+        Some(ResourceType::Dashboard) => Err(ApiError::new(
             ErrorCode::UnsupportedOperationException,
-            format!(
-                "traillake does not keep {}s, so {value} has no tags or policy",
-                kind.as_str()
-            ),
+            format!("traillake does not keep dashboards, so {value} has no tags or policy"),
         )),
         None => Err(ApiError::new(
             ErrorCode::ResourceTypeNotSupportedException,
@@ -102,9 +109,21 @@ fn tagged_resource(ctx: &RequestContext, field: &str, value: Option<&str>) -> Re
         ErrorCode::CloudTrailARNInvalidException,
         |kind| match kind {
             ResourceType::Channel => ErrorCode::ChannelARNInvalidException,
+            ResourceType::Trail => ErrorCode::CloudTrailARNInvalidException,
             _ => ErrorCode::EventDataStoreARNInvalidException,
         },
     )
+}
+
+/// The tag operations model no TrailNotFoundException: an unknown trail is
+/// `ResourceNotFoundException`.
+fn unknown_trail_as_resource<T>(result: Result<T, LakeError>) -> Result<T, ApiError> {
+    match result {
+        Err(error @ LakeError::TrailNotFound(_)) => {
+            Err(ApiError::new(ErrorCode::ResourceNotFoundException, error.to_string()))
+        }
+        other => other.api(),
+    }
 }
 
 impl Service {
@@ -112,10 +131,11 @@ impl Service {
     pub async fn add_tags(&self, ctx: &RequestContext, request: TagsRequest) -> Result<Empty, ApiError> {
         let resource = tagged_resource(ctx, "ResourceId", request.resource_id.as_deref())?;
         check_request_tags(&request)?;
-        self.catalog
-            .add_tags(&ctx.account_id, resource.catalog_ref(), &request.tags_list, Utc::now())
-            .await
-            .api()?;
+        unknown_trail_as_resource(
+            self.catalog
+                .add_tags(&ctx.account_id, resource.catalog_ref(), &request.tags_list, Utc::now())
+                .await,
+        )?;
         Ok(Empty {})
     }
 
@@ -123,10 +143,11 @@ impl Service {
     pub async fn remove_tags(&self, ctx: &RequestContext, request: TagsRequest) -> Result<Empty, ApiError> {
         let resource = tagged_resource(ctx, "ResourceId", request.resource_id.as_deref())?;
         check_request_tags(&request)?;
-        self.catalog
-            .remove_tags(&ctx.account_id, resource.catalog_ref(), &request.tags_list, Utc::now())
-            .await
-            .api()?;
+        unknown_trail_as_resource(
+            self.catalog
+                .remove_tags(&ctx.account_id, resource.catalog_ref(), &request.tags_list, Utc::now())
+                .await,
+        )?;
         Ok(Empty {})
     }
 
@@ -142,7 +163,7 @@ impl Service {
             let resource = tagged_resource(ctx, &format!("ResourceIdList[{i}]"), Some(resource))?;
             let tags = match self.catalog.tags(&ctx.account_id, resource.catalog_ref()).await {
                 // ListTags models ResourceNotFoundException, not ChannelNotFoundException.
-                Err(error @ LakeError::ChannelNotFound(_)) => {
+                Err(error @ (LakeError::ChannelNotFound(_) | LakeError::TrailNotFound(_))) => {
                     return Err(ApiError::new(ErrorCode::ResourceNotFoundException, error.to_string()));
                 }
                 other => other.api()?,

@@ -45,6 +45,7 @@ impl Running {
             service: traillake_server::ServiceSettings {
                 max_event_data_stores: 10,
                 max_channels: 10,
+                max_trails: 5,
             },
             engine: Default::default(),
             imports: Default::default(),
@@ -53,6 +54,7 @@ impl Running {
             follow: Vec::new(),
             follow_interval: Duration::from_secs(60),
             record_activity: true,
+            trails: Default::default(),
         };
         let server = Server::open(config).await.expect("the server opens");
         let address = server.local_addr();

@@ -1,10 +1,12 @@
-//! `SigningKeys`: the RSA key pairs that sign query result deliveries, kept under the lake root as
+//! `SigningKeys`: the RSA key pairs that sign query result deliveries and trail digest files, kept
+//! under the lake root as
 //! `signing-keys/<fingerprint>.json` (the private key too: the root is the operator's, as the
 //! tables are). One key is current at a time; when its validity period ends, the next signature
 //! makes a new one, and the old keys stay listed so that older sign files can still be checked.
 
 use std::sync::Arc;
 
+use crate::root::LakeRoot;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Duration, Utc};
@@ -20,13 +22,46 @@ use rsa::signature::{SignatureEncoding as _, Signer as _, Verifier as _};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
-use traillake_lake::LakeRoot;
 
-use crate::Result;
-pub use crate::error::SigningError;
+type Result<T, E = SigningError> = std::result::Result<T, E>;
 
 const KEYS: &str = "signing-keys";
 const KEY_BITS: usize = 2048;
+
+/// Why a key could not be made or read, or a signature could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    /// RSA failed to make a key.
+    #[error("making a key: {0}")]
+    Rsa(#[from] rsa::Error),
+    /// The task that makes a key failed.
+    #[error("making a key: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// A public key could not be written or read as PKCS#1 DER.
+    #[error("the public key is not PKCS#1 DER: {0}")]
+    PublicKey(#[from] rsa::pkcs1::Error),
+    /// A private key could not be written or read as PKCS#8 DER.
+    #[error("the private key is not PKCS#8 DER: {0}")]
+    PrivateKey(#[from] rsa::pkcs8::Error),
+    /// A kept key file is not JSON of a key.
+    #[error("the key file is unreadable: {0}")]
+    File(#[from] serde_json::Error),
+    /// A kept key is not base64.
+    #[error("the key is not base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// A kept key's fingerprint is not its public key's.
+    #[error("the fingerprint does not match the public key")]
+    Fingerprint,
+    /// A signature is not an RSA signature.
+    #[error("the signature is malformed: {0}")]
+    Malformed(rsa::signature::Error),
+    /// The root could not be read or written.
+    #[error("keeping the keys under the root: {0}")]
+    Storage(#[from] object_store::Error),
+    /// A signature is not the key's signature of the message.
+    #[error("the signature does not match the files' hashes")]
+    Mismatch,
+}
 
 /// A signing key pair and the time it is valid.
 #[derive(Debug)]
@@ -155,16 +190,10 @@ impl SigningKeys {
     }
 
     async fn make_key(&self, now: DateTime<Utc>) -> Result<SigningKey> {
-        let private_key = tokio::task::spawn_blocking(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, KEY_BITS))
-            .await
-            .map_err(SigningError::from)?
-            .map_err(SigningError::from)?;
-        let public_key_der = RsaPublicKey::from(&private_key)
-            .to_pkcs1_der()
-            .map_err(SigningError::from)?
-            .as_bytes()
-            .to_vec();
-        let private_der = private_key.to_pkcs8_der().map_err(SigningError::from)?;
+        let private_key =
+            tokio::task::spawn_blocking(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, KEY_BITS)).await??;
+        let public_key_der = RsaPublicKey::from(&private_key).to_pkcs1_der()?.as_bytes().to_vec();
+        let private_der = private_key.to_pkcs8_der()?;
         // Whole seconds, as sign files write queryCompleteTime.
         let valid_from = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
         let key = SigningKey {
@@ -212,7 +241,7 @@ mod tests {
     #[tokio::test]
     async fn keys_sign_rotate_and_come_back_after_a_restart() {
         let folder = tempfile::tempdir().unwrap();
-        let root = LakeRoot::open(traillake_lake::RootLocation::Local(folder.path().to_path_buf())).unwrap();
+        let root = LakeRoot::open(crate::RootLocation::Local(folder.path().to_path_buf())).unwrap();
         let keys = SigningKeys::open(root.clone(), std::time::Duration::from_secs(60))
             .await
             .unwrap();

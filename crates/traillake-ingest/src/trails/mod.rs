@@ -1,0 +1,556 @@
+//! Trails' delivery: the account's events a logging trail selects, written to its bucket as
+//! CloudTrail log files, and, with log file validation, signed digest files (`files`).
+//!
+//! Under the root, each trail has a folder `trails/ACCOUNT/NAME/`:
+//! - `outbox/WRITER-NUMBER.jsonl`: records waiting for delivery, one segment per
+//!   [`Trails::append`] (one per recorded batch), each record a line of compact JSON. A record is
+//!   in the outbox before it is in the Event history, so a recorded call is delivered.
+//! - `ready/ID.json.gz`: a log file sealed from segments and waiting to be put in the bucket.
+//! - `state.json` ([`TrailState`]): the sealed files (with the segments each consumed), the
+//!   delivered files no digest lists yet, the digest chain, and GetTrailStatus's times and errors.
+//!
+//! Exactly once across kill -9, step by step: sealing writes the ready file, then the state that
+//! names it and the segments it consumed, then deletes those segments; a restart deletes the
+//! consumed segments it finds still there instead of sealing them again. A ready file is put under
+//! the key chosen when it was sealed, so putting it again after a crash writes the same object. A
+//! digest is made and kept in the state before it is put, so a digest put again is the same
+//! digest, and the chain links each digest to the one before exactly once.
+//!
+//! One task ([`Trails::deliver_every`]) seals and delivers each trail's outbox every
+//! `delivery_interval` and writes its digest every `digest_interval`; StartLogging, StopLogging
+//! and DeleteTrail wake it ([`Trails::wake`]); [`Trails::finish`] delivers everything at shutdown.
+//! A failed put leaves the file ready, records the S3 error code as `LatestDeliveryError`, and is
+//! tried again at the next pass.
+
+pub mod files;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt as _;
+use object_store::path::Path;
+use object_store::{Attribute, AttributeValue, Attributes, ObjectStore, ObjectStoreExt as _, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use traillake_lake::signing_keys::SigningKeys;
+use traillake_lake::{Catalog, LakeError, LakeRoot, TrailRecord};
+
+use files::{DigestLogFile, DigestPeriod, Layout, PreviousDigest, SignedDigest, log_file};
+
+/// Uncompressed bytes of records one log file holds at most; a larger outbox makes several files.
+const LOG_FILE_BYTES: usize = 64 << 20;
+
+/// How a trail's delivery is paced.
+#[derive(Debug, Clone)]
+pub struct TrailSettings {
+    /// How often each trail's outbox is delivered (AWS: about every 5 minutes).
+    pub delivery_interval: Duration,
+    /// How often a trail with log file validation writes a digest (AWS: every hour).
+    pub digest_interval: Duration,
+}
+
+impl Default for TrailSettings {
+    fn default() -> Self {
+        Self {
+            delivery_interval: Duration::from_secs(300),
+            digest_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Opens the object store of a bucket.
+pub type OpenBucket = Arc<dyn Fn(&str) -> Result<Arc<dyn ObjectStore>, LakeError> + Send + Sync>;
+
+/// The delivery of every trail of a root.
+pub struct Trails {
+    root: LakeRoot,
+    catalog: Arc<Catalog>,
+    keys: Arc<SigningKeys>,
+    region: String,
+    settings: TrailSettings,
+    open_bucket: OpenBucket,
+    /// This process's name among the outbox's writers.
+    writer: String,
+    next_segment: AtomicU64,
+    /// One lock per trail folder: a pass, a final delivery and a removal take turns.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    wake: Notify,
+}
+
+impl std::fmt::Debug for Trails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trails")
+            .field("region", &self.region)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a trail's delivery did, and what it has yet to do; GetTrailStatus reads the first part.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrailState {
+    /// When a log file was last put in the bucket.
+    pub latest_delivery_time: Option<DateTime<Utc>>,
+    /// The S3 error code of the last put that failed, cleared by the next that succeeds.
+    pub latest_delivery_error: Option<String>,
+    /// When a put of a log file was last tried.
+    pub latest_delivery_attempt_time: Option<DateTime<Utc>>,
+    /// Whether that try succeeded.
+    pub latest_delivery_attempt_succeeded: Option<bool>,
+    /// When a digest was last put in the bucket.
+    pub latest_digest_delivery_time: Option<DateTime<Utc>>,
+    /// The S3 error code of the last digest put that failed, cleared by the next that succeeds.
+    pub latest_digest_delivery_error: Option<String>,
+    /// Log files sealed and not yet in the bucket, oldest first.
+    pub ready: Vec<ReadyFile>,
+    /// Log files in the bucket that no digest lists yet.
+    pub undigested: Vec<DigestLogFile>,
+    /// The start of the period the next digest covers, while one is open.
+    pub digest_start: Option<DateTime<Utc>>,
+    /// The last digest put, which the next one links to.
+    pub previous_digest: Option<PreviousDigest>,
+    /// A digest made and not yet put.
+    pub pending_digest: Option<SignedDigest>,
+}
+
+/// A log file sealed from outbox segments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyFile {
+    /// Its name under `ready/`.
+    pub id: String,
+    /// The bucket it goes to.
+    pub bucket: String,
+    /// Its key there.
+    pub key: String,
+    /// The outbox segments it was made from.
+    pub segments: Vec<String>,
+    /// What the digest says of it.
+    pub listed: DigestLogFile,
+}
+
+impl Trails {
+    /// Returns the delivery of the trails of `root`'s catalog, for a server of `region`, signing
+    /// digests with `keys` and opening buckets with `open_bucket`.
+    pub fn new(
+        root: LakeRoot,
+        catalog: Arc<Catalog>,
+        keys: Arc<SigningKeys>,
+        region: String,
+        settings: TrailSettings,
+        open_bucket: OpenBucket,
+    ) -> Self {
+        Self {
+            root,
+            catalog,
+            keys,
+            region,
+            settings,
+            open_bucket,
+            writer: uuid::Uuid::new_v4().simple().to_string(),
+            next_segment: AtomicU64::new(1),
+            locks: Mutex::default(),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Returns the server's Region, the home Region of its trails.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Keeps records in a trail's outbox; returns once they are stored.
+    pub async fn append(&self, trail: &TrailRecord, records: &[&str]) -> Result<(), LakeError> {
+        let mut text = String::with_capacity(records.iter().map(|record| record.len() + 1).sum());
+        for record in records {
+            // A line per record: a newline can only be whitespace between JSON tokens, never in a
+            // string, so a record written across lines becomes one line that means the same.
+            text.extend(record.chars().map(|c| if c == '\n' { ' ' } else { c }));
+            text.push('\n');
+        }
+        let number = self.next_segment.fetch_add(1, Ordering::Relaxed);
+        let path = under(&folder(trail), &format!("outbox/{}-{number:012}.jsonl", self.writer));
+        self.root
+            .store()
+            .put(&path, PutPayload::from(text.into_bytes()))
+            .await?;
+        Ok(())
+    }
+
+    /// Returns a trail's delivery state as kept under the root.
+    pub async fn state(&self, trail: &TrailRecord) -> Result<TrailState, LakeError> {
+        read_state(self.root.store(), &folder(trail)).await
+    }
+
+    /// Asks the delivery task for a pass now (a trail started or stopped logging).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Delivers every trail's outbox every `delivery_interval` (and when woken), and writes the
+    /// digests that are due. Runs until dropped.
+    pub async fn deliver_every(self: Arc<Self>) {
+        let mut ticks = tokio::time::interval(self.settings.delivery_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = self.wake.notified() => {}
+            }
+            self.pass(false).await;
+        }
+    }
+
+    /// Delivers what every trail has waiting and writes the final digest of each trail with log
+    /// file validation, as a stopping server does.
+    pub async fn finish(&self) {
+        self.pass(true).await;
+    }
+
+    /// One pass over every trail: deliver what waits, write the digests that are due (all of them
+    /// when `closing`).
+    async fn pass(&self, closing: bool) {
+        for trail in self.catalog.all_trails().await {
+            if let Err(error) = self.deliver(&trail, closing, Utc::now()).await {
+                tracing::warn!(account_id = %trail.account_id, trail = %trail.name, %error, "trail delivery failed; it is tried again");
+            }
+        }
+    }
+
+    /// Delivers what a deleted trail has waiting, writes its final digest, and removes its folder.
+    pub async fn finish_deleted(&self, trail: &TrailRecord) -> Result<(), LakeError> {
+        self.deliver(trail, true, Utc::now()).await?;
+        let lock = self.lock(trail);
+        let _turn = lock.lock().await;
+        let store = self.root.store();
+        let paths: Vec<Path> = store
+            .list(Some(&folder(trail)))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await?;
+        for path in paths {
+            delete_if_present(store, &path).await?;
+        }
+        Ok(())
+    }
+
+    fn lock(&self, trail: &TrailRecord) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().expect("the trail locks are never poisoned");
+        Arc::clone(locks.entry(folder(trail).to_string()).or_default())
+    }
+
+    /// Seals the trail's outbox, puts what is ready, and writes its digest if one is due (or if
+    /// `closing` and a period is open). A trail that does not log only finishes what it has.
+    pub async fn deliver(&self, trail: &TrailRecord, closing: bool, now: DateTime<Utc>) -> Result<(), LakeError> {
+        let lock = self.lock(trail);
+        let _turn = lock.lock().await;
+        let store = self.root.store();
+        let folder = folder(trail);
+        let mut state = read_state(store, &folder).await?;
+        let layout = Layout {
+            account_id: &trail.account_id,
+            region: &self.region,
+            trail_name: &trail.name,
+            prefix: trail.prefix.as_deref(),
+        };
+        self.seal(trail, &layout, &folder, &mut state, now).await?;
+        self.put_ready(&folder, &mut state, now).await?;
+
+        // The digest period opens when the trail logs with validation, and is closed by a
+        // digest when due, or when the trail stops, loses validation, or the server stops.
+        let validating = trail.logging && trail.log_file_validation;
+        if validating && state.digest_start.is_none() {
+            state.digest_start = Some(now);
+            write_state(store, &folder, &state).await?;
+        }
+        let due = state.digest_start.is_some_and(|start| {
+            !validating
+                || closing
+                || now.signed_duration_since(start).to_std().unwrap_or_default() >= self.settings.digest_interval
+        });
+        if due {
+            let start = state.digest_start.expect("a due digest has a start");
+            // Digest keys name their end to the second: a period lasts at least one, so that no
+            // digest is written over the one before.
+            let end = now.max(start + chrono::Duration::seconds(1));
+            let key = self.keys.current(now).await?;
+            let period = DigestPeriod {
+                layout,
+                bucket: &trail.bucket,
+                start,
+                end,
+                log_files: &state.undigested,
+                previous: state.previous_digest.as_ref(),
+            };
+            let digest = period.signed(&key.fingerprint, |message| key.sign(message));
+            state.pending_digest = Some(digest);
+            state.undigested.clear();
+            state.digest_start = validating.then_some(end);
+            write_state(store, &folder, &state).await?;
+        }
+        if let Some(digest) = state.pending_digest.clone() {
+            let bucket = (self.open_bucket)(&digest.bucket)?;
+            match put_digest(&bucket, &digest).await {
+                Ok(()) => {
+                    state.previous_digest = Some(PreviousDigest {
+                        bucket: digest.bucket.clone(),
+                        key: digest.key.clone(),
+                        hash: digest.hash.clone(),
+                        signature: digest.signature.clone(),
+                    });
+                    state.pending_digest = None;
+                    state.latest_digest_delivery_time = Some(now);
+                    state.latest_digest_delivery_error = None;
+                }
+                Err(error) => {
+                    tracing::warn!(trail = %trail.name, key = %digest.key, %error, "putting a digest file failed");
+                    state.latest_digest_delivery_error = Some(s3_error_code(&error));
+                }
+            }
+            write_state(store, &folder, &state).await?;
+        }
+        Ok(())
+    }
+
+    /// Seals the outbox's segments into ready log files.
+    async fn seal(
+        &self,
+        trail: &TrailRecord,
+        layout: &Layout<'_>,
+        folder: &Path,
+        state: &mut TrailState,
+        now: DateTime<Utc>,
+    ) -> Result<(), LakeError> {
+        let store = self.root.store();
+        let mut segments: Vec<Path> = store
+            .list(Some(&under(folder, "outbox")))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await?;
+        segments.sort();
+        // A ready file the state does not name was written by a seal that a crash cut short: its
+        // segments are still in the outbox and are sealed again.
+        let ready: Vec<Path> = store
+            .list(Some(&under(folder, "ready")))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await?;
+        for path in ready {
+            if !state.ready.iter().any(|file| ready_path(folder, &file.id) == path) {
+                delete_if_present(store, &path).await?;
+            }
+        }
+        // Segments a ready file was made from, still there after a crash, are deleted, not sealed again.
+        let consumed: std::collections::HashSet<&str> = state
+            .ready
+            .iter()
+            .flat_map(|file| file.segments.iter().map(String::as_str))
+            .collect();
+        let mut fresh = Vec::new();
+        for segment in segments {
+            if consumed.contains(segment.as_ref()) {
+                delete_if_present(store, &segment).await?;
+            } else {
+                fresh.push(segment);
+            }
+        }
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let mut texts = Vec::with_capacity(fresh.len());
+        for segment in &fresh {
+            let bytes = store.get(segment).await?.bytes().await?;
+            texts.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        // Files of at most LOG_FILE_BYTES, each of whole segments.
+        let mut groups: Vec<(Vec<String>, Vec<&str>)> = Vec::new();
+        let mut bytes = 0;
+        for (segment, text) in fresh.iter().zip(&texts) {
+            if groups.is_empty() || bytes + text.len() > LOG_FILE_BYTES {
+                groups.push((Vec::new(), Vec::new()));
+                bytes = 0;
+            }
+            let (names, records) = groups.last_mut().expect("a group was pushed");
+            names.push(segment.to_string());
+            records.extend(text.lines().filter(|line| !line.is_empty()));
+            bytes += text.len();
+        }
+        let mut sealed = Vec::new();
+        for (names, records) in groups {
+            if records.is_empty() {
+                sealed.extend(names);
+                continue;
+            }
+            let file = log_file(&records);
+            let unique: String = uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
+            let key = layout.log_file_key(now, &unique);
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            store.put(&ready_path(folder, &id), PutPayload::from(file.gzip)).await?;
+            let (oldest, newest) = file.event_times.unzip();
+            state.ready.push(ReadyFile {
+                id,
+                bucket: trail.bucket.clone(),
+                key: key.clone(),
+                segments: names.clone(),
+                listed: DigestLogFile {
+                    s3_bucket: trail.bucket.clone(),
+                    s3_object: key,
+                    hash_value: file.hash,
+                    hash_algorithm: "SHA-256".to_string(),
+                    newest_event_time: newest,
+                    oldest_event_time: oldest,
+                },
+            });
+            sealed.extend(names);
+        }
+        write_state(store, folder, state).await?;
+        for segment in sealed {
+            delete_if_present(store, &Path::from(segment)).await?;
+        }
+        Ok(())
+    }
+
+    /// Puts the ready files in their bucket, oldest first, until one fails.
+    async fn put_ready(&self, folder: &Path, state: &mut TrailState, now: DateTime<Utc>) -> Result<(), LakeError> {
+        let store = self.root.store();
+        let mut buckets: HashMap<String, Arc<dyn ObjectStore>> = HashMap::new();
+        while let Some(file) = state.ready.first().cloned() {
+            let path = ready_path(folder, &file.id);
+            let gzip = match store.get(&path).await {
+                Ok(result) => result.bytes().await?,
+                // A ready file is deleted only after the state stops naming it.
+                Err(object_store::Error::NotFound { .. }) => {
+                    tracing::error!(key = %file.key, path = %path, "a sealed trail log file is missing under the root; its events are lost");
+                    state.ready.remove(0);
+                    write_state(store, folder, state).await?;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let target = match buckets.get(&file.bucket) {
+                Some(bucket) => Arc::clone(bucket),
+                None => {
+                    let bucket = (self.open_bucket)(&file.bucket)?;
+                    buckets.insert(file.bucket.clone(), Arc::clone(&bucket));
+                    bucket
+                }
+            };
+            state.latest_delivery_attempt_time = Some(now);
+            match target.put(&Path::from(file.key.as_str()), PutPayload::from(gzip)).await {
+                Ok(_) => {
+                    state.ready.remove(0);
+                    state.undigested.push(file.listed.clone());
+                    state.latest_delivery_time = Some(now);
+                    state.latest_delivery_error = None;
+                    state.latest_delivery_attempt_succeeded = Some(true);
+                    write_state(store, folder, state).await?;
+                    delete_if_present(store, &path).await?;
+                }
+                Err(error) => {
+                    tracing::warn!(key = %file.key, bucket = %file.bucket, %error, "putting a trail log file failed");
+                    state.latest_delivery_error = Some(s3_error_code(&error));
+                    state.latest_delivery_attempt_succeeded = Some(false);
+                    write_state(store, folder, state).await?;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Puts a digest with its signature in the object's metadata, as `validate-logs` reads it.
+async fn put_digest(bucket: &Arc<dyn ObjectStore>, digest: &SignedDigest) -> Result<(), object_store::Error> {
+    let gzip = base64::engine::general_purpose::STANDARD
+        .decode(&digest.gzip_base64)
+        .map_err(|error| object_store::Error::Generic {
+            store: "trail",
+            source: Box::new(error),
+        })?;
+    let attributes = Attributes::from_iter([
+        (
+            Attribute::Metadata("signature".into()),
+            AttributeValue::from(digest.signature.clone()),
+        ),
+        (
+            Attribute::Metadata("signature-algorithm".into()),
+            AttributeValue::from("SHA256withRSA"),
+        ),
+    ]);
+    let options = PutOptions {
+        attributes,
+        ..Default::default()
+    };
+    bucket
+        .put_opts(&Path::from(digest.key.as_str()), PutPayload::from(gzip), options)
+        .await?;
+    Ok(())
+}
+
+/// Returns what GetTrailStatus says of a failed put: the S3 error code when the server gave one
+/// (`NoSuchBucket`, `AccessDenied`), or the kind of failure.
+fn s3_error_code(error: &object_store::Error) -> String {
+    let text = error.to_string();
+    for code in [
+        "NoSuchBucket",
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "SlowDown",
+    ] {
+        if text.contains(code) {
+            return code.to_string();
+        }
+    }
+    match error {
+        object_store::Error::NotFound { .. } => "NoSuchBucket".to_string(),
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            "AccessDenied".to_string()
+        }
+        _ => "ServiceUnavailable".to_string(),
+    }
+}
+
+/// Returns a trail's folder under the root.
+fn folder(trail: &TrailRecord) -> Path {
+    Path::from(format!("trails/{}/{}", trail.account_id, trail.name))
+}
+
+/// Returns the path of `rest` under a folder.
+fn under(folder: &Path, rest: &str) -> Path {
+    Path::from(format!("{folder}/{rest}"))
+}
+
+fn ready_path(folder: &Path, id: &str) -> Path {
+    under(folder, &format!("ready/{id}.json.gz"))
+}
+
+async fn read_state(store: &Arc<dyn ObjectStore>, folder: &Path) -> Result<TrailState, LakeError> {
+    match store.get(&under(folder, "state.json")).await {
+        Ok(result) => {
+            let bytes = result.bytes().await?;
+            serde_json::from_slice(&bytes).map_err(|source| LakeError::Corrupt {
+                context: format!("reading {folder}/state.json"),
+                source,
+            })
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(TrailState::default()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn write_state(store: &Arc<dyn ObjectStore>, folder: &Path, state: &TrailState) -> Result<(), LakeError> {
+    let bytes = serde_json::to_vec(state).expect("a trail state serializes");
+    store.put(&under(folder, "state.json"), PutPayload::from(bytes)).await?;
+    Ok(())
+}
+
+async fn delete_if_present(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<(), LakeError> {
+    match store.delete(path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
