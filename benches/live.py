@@ -258,19 +258,10 @@ def recording_round(binary, calls, record, bodies):
                                                 Destinations=[{"Type": "EVENT_DATA_STORE", "Location": audit}])["ChannelArn"]
             parsed = urllib.parse.urlparse(url)
             connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
-            authorization = lambda service: (f"AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/{service}/aws4_request, "
-                                             f"SignedHeaders=host, Signature={'0' * 64}")
+            authorization = bench_authorization
 
             def call(target, body):
-                headers = {"Content-Type": "application/x-amz-json-1.1", "Authorization": authorization("cloudtrail"),
-                           "X-Amz-Target": f"com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.{target}"}
-                began = time.perf_counter()
-                connection.request("POST", "/", body=json.dumps(body), headers=headers)
-                response = connection.getresponse()
-                payload = response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"{target}: {response.status} {payload[:200]!r}")
-                return (time.perf_counter() - began) * 1000
+                return timed_call(connection, target, body)
 
             store_id = audit.rsplit("/", 1)[1]
             latencies = {"CreateEventDataStore": [], "StartQuery": [], "PutAuditEvents": []}
@@ -292,6 +283,25 @@ def recording_round(binary, calls, record, bodies):
             server.wait(timeout=60)
 
 
+def bench_authorization(service):
+    """An Authorization header of the development account's bench key (no signature is checked)."""
+    return (f"AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/{service}/aws4_request, "
+            f"SignedHeaders=host, Signature={'0' * 64}")
+
+
+def timed_call(connection, target, body):
+    """Calls a CloudTrail operation on a kept-alive connection; returns its milliseconds."""
+    headers = {"Content-Type": "application/x-amz-json-1.1", "Authorization": bench_authorization("cloudtrail"),
+               "X-Amz-Target": f"com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.{target}"}
+    began = time.perf_counter()
+    connection.request("POST", "/", body=json.dumps(body), headers=headers)
+    response = connection.getresponse()
+    payload = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{target}: {response.status} {payload[:200]!r}")
+    return (time.perf_counter() - began) * 1000
+
+
 def trails_round(binary, calls, trails, s3_url, env):
     """Latencies of two calls with `trails` logging trails (each to a bucket of its own)."""
     with tempfile.TemporaryDirectory(prefix="traillake-trails-bench-") as root:
@@ -308,25 +318,11 @@ def trails_round(binary, calls, trails, s3_url, env):
                 cloudtrail.start_logging(Name=f"trail-{index}")
             parsed = urllib.parse.urlparse(url)
             connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
-            authorization = ("AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/cloudtrail/aws4_request, "
-                             f"SignedHeaders=host, Signature={'0' * 64}")
-
-            def call(target, body):
-                headers = {"Content-Type": "application/x-amz-json-1.1", "Authorization": authorization,
-                           "X-Amz-Target": f"com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.{target}"}
-                began = time.perf_counter()
-                connection.request("POST", "/", body=json.dumps(body), headers=headers)
-                response = connection.getresponse()
-                payload = response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"{target}: {response.status} {payload[:200]!r}")
-                return (time.perf_counter() - began) * 1000
-
             latencies = {"CreateEventDataStore": [], "ListEventDataStores": []}
             for index in range(calls):
                 latencies["CreateEventDataStore"].append(
-                    call("CreateEventDataStore", {"Name": f"store-{index}", "StartIngestion": False}))
-                latencies["ListEventDataStores"].append(call("ListEventDataStores", {"MaxResults": 1}))
+                    timed_call(connection, "CreateEventDataStore", {"Name": f"store-{index}", "StartIngestion": False}))
+                latencies["ListEventDataStores"].append(timed_call(connection, "ListEventDataStores", {"MaxResults": 1}))
             return latencies
         finally:
             server.terminate()
@@ -346,13 +342,8 @@ def trail_delivery(binary, events, s3_url, env, tmp):
     cloudtrail.start_logging(Name="delivery")
     parsed = urllib.parse.urlparse(url)
     connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
-    headers = {"Content-Type": "application/x-amz-json-1.1",
-               "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/cloudtrail/aws4_request, "
-                                f"SignedHeaders=host, Signature={'0' * 64}",
-               "X-Amz-Target": "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.ListEventDataStores"}
     for _ in range(events - 1):  # StartLogging is the first event
-        connection.request("POST", "/", body="{}", headers=headers)
-        connection.getresponse().read()
+        timed_call(connection, "ListEventDataStores", {})
     outbox = root / "trails/123456789012/delivery/outbox"
     time.sleep(1)  # the recorder's last gathering
     server.kill()  # kill -9: the outbox is kept, and delivered by the next start

@@ -2,16 +2,17 @@
 //! CloudTrail log files, and, with log file validation, signed digest files (`files`).
 //!
 //! Under the root, each trail has a folder `trails/ACCOUNT/NAME/`:
-//! - `outbox/WRITER-NUMBER.jsonl`: records waiting for delivery, one segment per
-//!   [`Trails::append`] (one per recorded batch), each record a line of compact JSON. A record is
-//!   in the outbox before it is in the Event history, so a recorded call is delivered.
+//! - `outbox/HASH.jsonl`: records waiting for delivery, one segment per [`Trails::append`] (one per
+//!   recorded batch), each record a line of compact JSON, named by the hash of its content. A
+//!   record is in the outbox before it is in the Event history, so a recorded call is delivered.
 //! - `ready/ID.json.gz`: a log file sealed from segments and waiting to be put in the bucket.
 //! - `state.json` ([`TrailState`]): the sealed files (with the segments each consumed), the
 //!   delivered files no digest lists yet, the digest chain, and GetTrailStatus's times and errors.
 //!
 //! Exactly once across kill -9, step by step: sealing writes the ready file, then the state that
 //! names it and the segments it consumed, then deletes those segments; a restart deletes the
-//! consumed segments it finds still there instead of sealing them again. A ready file is put under
+//! consumed segments it finds still there instead of sealing them again, and a batch appended
+//! again after its segment was sealed (a retried delivery) is recognised by its name. A ready file is put under
 //! the key chosen when it was sealed, so putting it again after a crash writes the same object. A
 //! digest is made and kept in the state before it is put, so a digest put again is the same
 //! digest, and the chain links each digest to the one before exactly once.
@@ -25,7 +26,6 @@
 pub mod files;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +35,7 @@ use futures::TryStreamExt as _;
 use object_store::path::Path;
 use object_store::{Attribute, AttributeValue, Attributes, ObjectStore, ObjectStoreExt as _, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use tokio::sync::Notify;
 use traillake_lake::signing_keys::SigningKeys;
 use traillake_lake::{Catalog, LakeError, LakeRoot, TrailRecord};
@@ -43,6 +44,10 @@ use files::{DigestLogFile, DigestPeriod, Layout, PreviousDigest, SignedDigest, l
 
 /// Uncompressed bytes of records one log file holds at most; a larger outbox makes several files.
 const LOG_FILE_BYTES: usize = 64 << 20;
+
+/// Names of sealed segments a trail's state remembers, so that a batch stored again after it was
+/// sealed is not delivered twice.
+const SEALED_NAMES: usize = 2_000;
 
 /// How a trail's delivery is paced.
 #[derive(Debug, Clone)]
@@ -73,9 +78,6 @@ pub struct Trails {
     region: String,
     settings: TrailSettings,
     open_bucket: OpenBucket,
-    /// This process's name among the outbox's writers.
-    writer: String,
-    next_segment: AtomicU64,
     /// One lock per trail folder: a pass, a final delivery and a removal take turns.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     wake: Notify,
@@ -115,6 +117,9 @@ pub struct TrailState {
     pub previous_digest: Option<PreviousDigest>,
     /// A digest made and not yet put.
     pub pending_digest: Option<SignedDigest>,
+    /// The file names of the outbox segments sealed most lately, oldest first.
+    #[serde(default)]
+    pub sealed: std::collections::VecDeque<String>,
 }
 
 /// A log file sealed from outbox segments.
@@ -150,8 +155,6 @@ impl Trails {
             region,
             settings,
             open_bucket,
-            writer: uuid::Uuid::new_v4().simple().to_string(),
-            next_segment: AtomicU64::new(1),
             locks: Mutex::default(),
             wake: Notify::new(),
         }
@@ -171,8 +174,10 @@ impl Trails {
             text.extend(record.chars().map(|c| if c == '\n' { ' ' } else { c }));
             text.push('\n');
         }
-        let number = self.next_segment.fetch_add(1, Ordering::Relaxed);
-        let path = under(&folder(trail), &format!("outbox/{}-{number:012}.jsonl", self.writer));
+        // Named by its content: a batch stored again (a caller retrying after a later
+        // destination failed) is the same segment, and one sealed since is recognised.
+        let name = hex::encode(&Sha256::digest(text.as_bytes())[..16]);
+        let path = under(&folder(trail), &format!("outbox/{name}.jsonl"));
         self.root
             .store()
             .put(&path, PutPayload::from(text.into_bytes()))
@@ -343,15 +348,18 @@ impl Trails {
                 delete_if_present(store, &path).await?;
             }
         }
-        // Segments a ready file was made from, still there after a crash, are deleted, not sealed again.
+        // Segments a ready file was made from, still there after a crash, and batches stored again
+        // after they were sealed, are deleted, not sealed again.
         let consumed: std::collections::HashSet<&str> = state
             .ready
             .iter()
             .flat_map(|file| file.segments.iter().map(String::as_str))
             .collect();
+        let sealed_names: std::collections::HashSet<&str> = state.sealed.iter().map(String::as_str).collect();
         let mut fresh = Vec::new();
         for segment in segments {
-            if consumed.contains(segment.as_ref()) {
+            if consumed.contains(segment.as_ref()) || segment.filename().is_some_and(|name| sealed_names.contains(name))
+            {
                 delete_if_present(store, &segment).await?;
             } else {
                 fresh.push(segment);
@@ -405,6 +413,14 @@ impl Trails {
                 },
             });
             sealed.extend(names);
+        }
+        state.sealed.extend(
+            sealed
+                .iter()
+                .filter_map(|segment| segment.rsplit_once('/').map(|(_, name)| name.to_string())),
+        );
+        while state.sealed.len() > SEALED_NAMES {
+            state.sealed.pop_front();
         }
         write_state(store, folder, state).await?;
         for segment in sealed {
@@ -552,5 +568,138 @@ async fn delete_if_present(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<
     match store.delete(path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(error) => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use object_store::local::LocalFileSystem;
+    use traillake_api::trails::{TrailSelectors, default_event_selectors};
+    use traillake_lake::RootLocation;
+
+    use super::*;
+
+    async fn trails(folder: &std::path::Path) -> (Trails, TrailRecord, Arc<dyn ObjectStore>) {
+        let root = LakeRoot::open(RootLocation::Local(folder.join("lake"))).unwrap();
+        let catalog = Arc::new(Catalog::load(&root).await.unwrap());
+        let keys = Arc::new(
+            SigningKeys::open(root.clone(), Duration::from_secs(3600))
+                .await
+                .unwrap(),
+        );
+        std::fs::create_dir_all(folder.join("bucket")).unwrap();
+        let bucket: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(folder.join("bucket")).unwrap());
+        let opened = Arc::clone(&bucket);
+        let open_bucket: OpenBucket = Arc::new(move |_| Ok(Arc::clone(&opened)));
+        let now = Utc::now();
+        let trail = TrailRecord {
+            account_id: "123456789012".into(),
+            name: "main".into(),
+            bucket: "bucket".into(),
+            prefix: None,
+            include_global_service_events: true,
+            multi_region: false,
+            log_file_validation: false,
+            kms_key_id: None,
+            recursive_logging: None,
+            selectors: TrailSelectors::Basic(default_event_selectors()),
+            tags: Vec::new(),
+            logging: true,
+            start_logging_time: Some(now),
+            stop_logging_time: None,
+            created: now,
+            updated: now,
+        };
+        let trail = catalog.create_trail(trail, 5).await.unwrap();
+        let trails = Trails::new(
+            root,
+            catalog,
+            keys,
+            "us-east-1".into(),
+            TrailSettings::default(),
+            open_bucket,
+        );
+        (trails, trail, bucket)
+    }
+
+    async fn delivered(bucket: &Arc<dyn ObjectStore>) -> Vec<String> {
+        let mut ids = Vec::new();
+        let files: Vec<_> = bucket.list(None).try_collect().await.unwrap();
+        for file in files {
+            let gzip = bucket.get(&file.location).await.unwrap().bytes().await.unwrap();
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(&gzip[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            for record in value["Records"].as_array().unwrap() {
+                ids.push(record["eventID"].as_str().unwrap().to_string());
+            }
+        }
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn a_batch_stored_again_is_delivered_once() {
+        let folder = tempfile::tempdir().unwrap();
+        let (trails, trail, bucket) = trails(folder.path()).await;
+        let batch = [
+            r#"{"eventID":"a","eventTime":"2026-12-07T09:00:00Z"}"#,
+            r#"{"eventID":"b","eventTime":"2026-12-07T09:00:01Z"}"#,
+        ];
+        // A caller that retries after a later destination failed stores the batch twice.
+        trails.append(&trail, &batch).await.unwrap();
+        trails.append(&trail, &batch).await.unwrap();
+        trails.deliver(&trail, false, Utc::now()).await.unwrap();
+        assert_eq!(delivered(&bucket).await, ["a", "b"]);
+        // And again once it is sealed and delivered.
+        trails.append(&trail, &batch).await.unwrap();
+        trails
+            .append(&trail, &[r#"{"eventID":"c","eventTime":"2026-12-07T09:00:02Z"}"#])
+            .await
+            .unwrap();
+        trails.deliver(&trail, false, Utc::now()).await.unwrap();
+        assert_eq!(delivered(&bucket).await, ["a", "b", "c"]);
+        let state = trails.state(&trail).await.unwrap();
+        assert!(state.ready.is_empty() && state.latest_delivery_time.is_some());
+        assert_eq!(state.undigested.len(), 2, "two log files");
+    }
+
+    #[tokio::test]
+    async fn a_seal_cut_short_is_finished_by_the_next_pass() {
+        let temporary = tempfile::tempdir().unwrap();
+        let (trails, trail, bucket) = trails(temporary.path()).await;
+        trails
+            .append(&trail, &[r#"{"eventID":"a","eventTime":"2026-12-07T09:00:00Z"}"#])
+            .await
+            .unwrap();
+        // A crash after the seal was recorded and before its segment was deleted: the segment
+        // is still in the outbox, the state names it, and nothing was put.
+        let store = trails.root.store();
+        let segment: Vec<_> = store
+            .list(Some(&Path::from("trails/123456789012/main/outbox")))
+            .try_collect()
+            .await
+            .unwrap();
+        let kept = store.get(&segment[0].location).await.unwrap().bytes().await.unwrap();
+        let folder_path = folder(&trail);
+        let mut state = trails.state(&trail).await.unwrap();
+        let layout = Layout {
+            account_id: &trail.account_id,
+            region: "us-east-1",
+            trail_name: &trail.name,
+            prefix: None,
+        };
+        trails
+            .seal(&trail, &layout, &folder_path, &mut state, Utc::now())
+            .await
+            .unwrap();
+        store.put(&segment[0].location, PutPayload::from(kept)).await.unwrap();
+        trails.deliver(&trail, false, Utc::now()).await.unwrap();
+        trails.deliver(&trail, false, Utc::now()).await.unwrap();
+        assert_eq!(delivered(&bucket).await, ["a"]);
     }
 }

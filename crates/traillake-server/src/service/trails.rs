@@ -78,6 +78,17 @@ fn status_time(time: DateTime<Utc>) -> String {
 }
 
 impl Service {
+    /// Returns the trail a read operation's member names.
+    async fn read_trail(
+        &self,
+        ctx: &RequestContext,
+        field: &str,
+        value: Option<&str>,
+    ) -> Result<TrailRecord, ApiError> {
+        let name = trail_name(ctx, field, value, Access::Read)?;
+        self.catalog.trail(&ctx.account_id, &name).await.api()
+    }
+
     /// Checks that a trail's bucket exists on the S3-compatible server and can be listed.
     async fn check_trail_bucket(&self, bucket: &str) -> Result<(), ApiError> {
         traillake_query::delivery::check_bucket(&format!("s3://{bucket}"))
@@ -231,8 +242,7 @@ impl Service {
 
     /// GetTrail.
     pub async fn get_trail(&self, ctx: &RequestContext, request: TrailRequest) -> Result<GetTrailResponse, ApiError> {
-        let name = trail_name(ctx, "Name", request.name.as_deref(), Access::Read)?;
-        let trail = self.catalog.trail(&ctx.account_id, &name).await.api()?;
+        let trail = self.read_trail(ctx, "Name", request.name.as_deref()).await?;
         Ok(GetTrailResponse {
             trail: Some(describe(ctx, &trail, Describe::Read)),
         })
@@ -308,8 +318,7 @@ impl Service {
         ctx: &RequestContext,
         request: TrailRequest,
     ) -> Result<GetTrailStatusResponse, ApiError> {
-        let name = trail_name(ctx, "Name", request.name.as_deref(), Access::Read)?;
-        let trail = self.catalog.trail(&ctx.account_id, &name).await.api()?;
+        let trail = self.read_trail(ctx, "Name", request.name.as_deref()).await?;
         let state = self.trails.state(&trail).await.api()?;
         Ok(GetTrailStatusResponse {
             is_logging: Some(trail.logging),
@@ -369,8 +378,7 @@ impl Service {
         ctx: &RequestContext,
         request: GetEventSelectorsRequest,
     ) -> Result<EventSelectorsResponse, ApiError> {
-        let name = trail_name(ctx, "TrailName", request.trail_name.as_deref(), Access::Read)?;
-        let trail = self.catalog.trail(&ctx.account_id, &name).await.api()?;
+        let trail = self.read_trail(ctx, "TrailName", request.trail_name.as_deref()).await?;
         Ok(selectors_response(ctx, &trail))
     }
 
