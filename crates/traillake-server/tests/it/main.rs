@@ -309,13 +309,21 @@ async fn imports_public_keys_and_operations_not_built_on_the_json_wire() {
     assert!(!keys["PublicKeyList"].as_array().unwrap().is_empty(), "{keys}");
     let message = server
         .refused(
-            "CreateTrail",
-            json!({ "Name": "t", "S3BucketName": "b" }),
+            "CreateDashboard",
+            json!({ "Name": "dashboard" }),
             "UnsupportedOperationException",
             400,
         )
         .await;
-    assert!(message.contains("CreateTrail"), "{message}");
+    assert!(message.contains("CreateDashboard"), "{message}");
+    server
+        .refused(
+            "GetTrail",
+            json!({ "Name": "no-such-trail" }),
+            "TrailNotFoundException",
+            404,
+        )
+        .await;
     server.stop().await.unwrap();
 }
 
