@@ -247,7 +247,8 @@ def test_calls_are_delivered_as_log_files_that_the_selectors_choose(tmp_path, s3
     s3 = s3_client(s3_server)
     try:
         cloudtrail = server.client()
-        cloudtrail.create_trail(Name="delivering", S3BucketName=s3_bucket, S3KeyPrefix="org/prod")
+        kms = f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/trails"
+        cloudtrail.create_trail(Name="delivering", S3BucketName=s3_bucket, S3KeyPrefix="org/prod", KmsKeyId="alias/trails")
         cloudtrail.start_logging(Name="delivering")
         store = cloudtrail.create_event_data_store(Name="delivered-store")["EventDataStoreArn"]
         cloudtrail.list_event_data_stores()
@@ -263,6 +264,8 @@ def test_calls_are_delivered_as_log_files_that_the_selectors_choose(tmp_path, s3
         for key in files:
             match = LOG_KEY.match(key)
             assert match and match["prefix"] == "org/prod", key
+            head = s3.head_object(Bucket=s3_bucket, Key=key)
+            assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", kms), head
         records = [r for rs in files.values() for r in rs]
         created = next(r for r in records if r["eventName"] == "CreateEventDataStore")
         assert created["eventSource"] == "cloudtrail.amazonaws.com" and created["readOnly"] is False

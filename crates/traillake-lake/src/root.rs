@@ -61,7 +61,16 @@ impl std::fmt::Display for RootLocation {
 /// than AWS. Lake roots and import sources are both reached this way. Conditional puts refused
 /// after a lost reply are settled ([`SettledPutStore`]).
 pub fn s3_bucket(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+    s3_bucket_encrypted(bucket, None)
+}
+
+/// Returns the object store of a bucket as [`s3_bucket`] does, whose puts ask the server to
+/// encrypt objects with a KMS key (SSE-KMS) when one is named.
+pub fn s3_bucket_encrypted(bucket: &str, kms_key_id: Option<&str>) -> Result<Arc<dyn ObjectStore>> {
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if let Some(key) = kms_key_id {
+        builder = builder.with_sse_kms_encryption(key);
+    }
     let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
     if let Ok(endpoint) = endpoint {
         builder = builder

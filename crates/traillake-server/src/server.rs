@@ -126,7 +126,7 @@ impl Server {
             Arc::clone(queries.signing_keys()),
             config.front.region.clone(),
             config.trails.clone(),
-            Arc::new(traillake_lake::root::s3_bucket),
+            Arc::new(traillake_lake::root::s3_bucket_encrypted),
         ));
         let live = Arc::new(
             LiveEvents::new(root.clone(), Arc::clone(&catalog), commits, config.front.region.clone())

@@ -67,8 +67,8 @@ impl Default for TrailSettings {
     }
 }
 
-/// Opens the object store of a bucket.
-pub type OpenBucket = Arc<dyn Fn(&str) -> Result<Arc<dyn ObjectStore>, LakeError> + Send + Sync>;
+/// Opens the object store of a bucket, whose puts encrypt with the KMS key named, if any.
+pub type OpenBucket = Arc<dyn Fn(&str, Option<&str>) -> Result<Arc<dyn ObjectStore>, LakeError> + Send + Sync>;
 
 /// The delivery of every trail of a root.
 pub struct Trails {
@@ -262,7 +262,7 @@ impl Trails {
             prefix: trail.prefix.as_deref(),
         };
         self.seal(trail, &layout, &folder, &mut state, now).await?;
-        self.put_ready(&folder, &mut state, now).await?;
+        self.put_ready(trail, &folder, &mut state, now).await?;
 
         // The digest period opens when the trail logs with validation, and is closed by a
         // digest when due, or when the trail stops, loses validation, or the server stops.
@@ -297,7 +297,7 @@ impl Trails {
             write_state(store, &folder, &state).await?;
         }
         if let Some(digest) = state.pending_digest.clone() {
-            let bucket = (self.open_bucket)(&digest.bucket)?;
+            let bucket = (self.open_bucket)(&digest.bucket, trail.kms_key_id.as_deref())?;
             match put_digest(&bucket, &digest).await {
                 Ok(()) => {
                     state.previous_digest = Some(PreviousDigest {
@@ -429,8 +429,15 @@ impl Trails {
         Ok(())
     }
 
-    /// Puts the ready files in their bucket, oldest first, until one fails.
-    async fn put_ready(&self, folder: &Path, state: &mut TrailState, now: DateTime<Utc>) -> Result<(), LakeError> {
+    /// Puts the ready files in their bucket, oldest first, until one fails; with the trail's KMS
+    /// key, the objects are encrypted with it (SSE-KMS).
+    async fn put_ready(
+        &self,
+        trail: &TrailRecord,
+        folder: &Path,
+        state: &mut TrailState,
+        now: DateTime<Utc>,
+    ) -> Result<(), LakeError> {
         let store = self.root.store();
         let mut buckets: HashMap<String, Arc<dyn ObjectStore>> = HashMap::new();
         while let Some(file) = state.ready.first().cloned() {
@@ -449,7 +456,7 @@ impl Trails {
             let target = match buckets.get(&file.bucket) {
                 Some(bucket) => Arc::clone(bucket),
                 None => {
-                    let bucket = (self.open_bucket)(&file.bucket)?;
+                    let bucket = (self.open_bucket)(&file.bucket, trail.kms_key_id.as_deref())?;
                     buckets.insert(file.bucket.clone(), Arc::clone(&bucket));
                     bucket
                 }
@@ -592,7 +599,7 @@ mod tests {
         std::fs::create_dir_all(folder.join("bucket")).unwrap();
         let bucket: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(folder.join("bucket")).unwrap());
         let opened = Arc::clone(&bucket);
-        let open_bucket: OpenBucket = Arc::new(move |_| Ok(Arc::clone(&opened)));
+        let open_bucket: OpenBucket = Arc::new(move |_, _| Ok(Arc::clone(&opened)));
         let now = Utc::now();
         let trail = TrailRecord {
             account_id: "123456789012".into(),
