@@ -8,5 +8,6 @@ pub mod channels;
 pub mod follow;
 pub mod group_commit;
 pub mod imports;
+pub mod insights;
 pub mod live;
 pub mod trails;
