@@ -112,11 +112,17 @@ fn field_attributes(field: &prost_types::FieldDescriptorProto, omit_empty_lists:
     let repeated = field.label() == Label::Repeated;
     if repeated {
         assert!(
-            field.r#type() != Type::Enum
-                && field.r#type() != Type::Bytes
-                && field.type_name() != ".google.protobuf.Timestamp",
-            "{name}: repeated enums, bytes and timestamps need a wire adapter first"
+            field.r#type() != Type::Enum && field.r#type() != Type::Bytes,
+            "{name}: repeated enums and bytes need a wire adapter first"
         );
+        if field.type_name() == ".google.protobuf.Timestamp" {
+            attributes.push(
+                "#[serde(serialize_with = \"crate::wire::serialize_timestamps\", \
+                 deserialize_with = \"crate::wire::deserialize_timestamps\")]"
+                    .into(),
+            );
+            return attributes;
+        }
         let reader = if non_empty { "non_empty_list" } else { "null_as_default" };
         attributes.push(format!("#[serde(deserialize_with = \"crate::wire::{reader}\")]"));
         if omit_empty_lists {

@@ -31,7 +31,7 @@ IMPLEMENTED = {
     "CreateChannel", "GetChannel", "ListChannels", "UpdateChannel", "DeleteChannel",
     "PutResourcePolicy", "GetResourcePolicy", "DeleteResourcePolicy", "ListPublicKeys", "LookupEvents",
     "CreateTrail", "UpdateTrail", "DeleteTrail", "GetTrail", "DescribeTrails", "ListTrails", "GetTrailStatus",
-    "StartLogging", "StopLogging", "GetEventSelectors", "PutEventSelectors",
+    "StartLogging", "StopLogging", "GetEventSelectors", "PutEventSelectors", "ListInsightsMetricData",
 }
 
 

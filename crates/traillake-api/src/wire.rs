@@ -102,6 +102,36 @@ pub fn deserialize_timestamp<'de, D: Deserializer<'de>>(
     }
 }
 
+/// Serializes a list of timestamps as epoch seconds, as [`serialize_timestamp`] writes one.
+pub fn serialize_timestamps<S: Serializer>(
+    values: &[prost_types::Timestamp],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq as _;
+    let mut list = serializer.serialize_seq(Some(values.len()))?;
+    for value in values {
+        list.serialize_element(&(value.seconds as f64 + f64::from(value.nanos / 1_000_000) / 1000.0))?;
+    }
+    list.end()
+}
+
+/// Deserializes a list of timestamps from epoch seconds; `null` is an empty list.
+pub fn deserialize_timestamps<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<prost_types::Timestamp>, D::Error> {
+    let values = Option::<Vec<f64>>::deserialize(deserializer)?.unwrap_or_default();
+    values
+        .into_iter()
+        .map(|seconds| {
+            if seconds.is_finite() && seconds.abs() < 1e13 {
+                Ok(timestamp_from_epoch_seconds(seconds))
+            } else {
+                Err(D::Error::custom("expected a timestamp in epoch seconds"))
+            }
+        })
+        .collect()
+}
+
 /// Serializes optional bytes as base64, as the AWS JSON protocols write blobs.
 pub fn serialize_bytes<S: Serializer>(value: &Option<Vec<u8>>, serializer: S) -> Result<S::Ok, S::Error> {
     use base64::Engine as _;

@@ -39,6 +39,7 @@ use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use deltalake::DeltaTable;
 use futures::StreamExt as _;
 use tokio::sync::{Semaphore, watch};
+use traillake_api::insights::MetricQuery;
 use traillake_api::lookup_events::Lookup;
 use traillake_api::shapes::{DeliveryStatus, QueryStatus};
 use traillake_api::wire::WireEnum as _;
@@ -47,7 +48,7 @@ use traillake_sql::prepare;
 
 use crate::delivery::keys::SigningKeys;
 use crate::delivery::{DeliveryTarget, check_bucket, deliver_query};
-use crate::history::{FoundEvent, lookup_events};
+use crate::history::{FoundEvent, insights_metric_counts, lookup_events};
 use crate::planner::{PlannedQuery, StoreSource, plan};
 use crate::record::{self, QueryRecord};
 use crate::results::{ResultRows, ResultStore, without_unused_view_data};
@@ -584,6 +585,35 @@ impl QueryEngine {
     /// Looks up events in an account's Event history (see [`crate::history`]), on the query
     /// runtime: at most `lookup.max_results + 1`, newest first.
     pub async fn lookup_events(&self, account_id: &str, lookup: &Lookup) -> Result<Vec<FoundEvent>> {
+        let (table, snapshot) = self.history(account_id).await?;
+        let lookup = lookup.clone();
+        let runtime = Arc::clone(&self.datafusion);
+        self.runtime
+            .handle()
+            .spawn(async move { lookup_events(&table, snapshot, &lookup, &runtime).await })
+            .await
+            .map_err(|error| QueryError::Engine(DataFusionError::External(Box::new(error))))?
+    }
+
+    /// Returns, oldest first, the periods of a ListInsightsMetricData range that have calls of its
+    /// key in the account's Event history, with their counts.
+    pub async fn insights_metric_counts(
+        &self,
+        account_id: &str,
+        query: &MetricQuery,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>> {
+        let (table, snapshot) = self.history(account_id).await?;
+        let query = query.clone();
+        let runtime = Arc::clone(&self.datafusion);
+        self.runtime
+            .handle()
+            .spawn(async move { insights_metric_counts(&table, snapshot, &query, &runtime).await })
+            .await
+            .map_err(|error| QueryError::Engine(DataFusionError::External(Box::new(error))))?
+    }
+
+    /// Returns an account's Event history and its latest snapshot (kept for the next reader).
+    async fn history(&self, account_id: &str) -> Result<(EventTable, Option<DeltaTable>)> {
         let table = EventTable::history(&self.root, account_id);
         let earlier = self
             .snapshots
@@ -598,13 +628,7 @@ impl QueryEngine {
                 .expect("snapshots lock")
                 .insert(table.name().to_string(), snapshot.clone());
         }
-        let lookup = lookup.clone();
-        let runtime = Arc::clone(&self.datafusion);
-        self.runtime
-            .handle()
-            .spawn(async move { lookup_events(&table, snapshot, &lookup, &runtime).await })
-            .await
-            .map_err(|error| QueryError::Engine(DataFusionError::External(Box::new(error))))?
+        Ok((table, snapshot))
     }
 
     fn entry(&self, account_id: &str, id: &str) -> Result<Arc<QueryEntry>> {

@@ -11,21 +11,28 @@
 //! ResourceName are narrowed to the rows whose JSON text holds the value. Every row is then
 //! decided on its parsed record (`traillake_api::lookup_events::has_attribute`). A page continues
 //! after the (time, ID) of the last event of the one before.
+//!
+//! ListInsightsMetricData counts one API's write calls (or one error code of it) per period of the
+//! history's management events ([`insights_metric_counts`]): one grouped plan over the days of
+//! the range.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveTime, Utc};
 use datafusion::arrow::array::{AsArray as _, RecordBatch};
-use datafusion::arrow::datatypes::TimestampMicrosecondType;
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
 use datafusion::common::ScalarValue;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::functions::expr_fn::{ends_with, get_field, strpos};
-use datafusion::logical_expr::{Expr, col, lit};
+use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::logical_expr::{Expr, cast, col, lit};
 use datafusion::prelude::DataFrame;
 use deltalake::DeltaTable;
 use serde_json::Value;
+use traillake_api::insights::MetricQuery;
 use traillake_api::lookup_events::{EventCursor, Lookup, LookupKey, has_attribute};
+use traillake_api::shapes::InsightType;
 use traillake_lake::EventTable;
 use traillake_lake::events::schema::{EVENT_JSON, EVENT_TIME};
 use traillake_lake::table::{DataFile, HISTORY_RETENTION_DAYS};
@@ -139,6 +146,80 @@ pub async fn lookup_events(
         }
     }
     Ok(found)
+}
+
+/// Returns, oldest first, the periods of `query`'s range that have calls of its key in the history
+/// `table`, each with its count: write management calls (ApiCallRateInsight) or management calls
+/// that ended in its error code (ApiErrorRateInsight).
+pub async fn insights_metric_counts(
+    table: &EventTable,
+    snapshot: Option<DeltaTable>,
+    query: &MetricQuery,
+    runtime: &Arc<RuntimeEnv>,
+) -> Result<Vec<(DateTime<Utc>, u64)>> {
+    let source = StoreSource {
+        id: table.name().to_string(),
+        kind: table.kind(),
+        retention_days: HISTORY_RETENTION_DAYS,
+        table: table.clone(),
+        snapshot,
+    };
+    let (snapshot, logged) = snapshot_and_log(&source).await?;
+    let days = query.start.date_naive()..=query.end.date_naive();
+    let files: Vec<DataFile> = match &snapshot {
+        Some(snapshot) => table
+            .data_files(snapshot)?
+            .into_iter()
+            .filter(|file| days.contains(&file.day))
+            .collect(),
+        None => Vec::new(),
+    };
+    let context = new_context(runtime);
+    let url = table.object_store_url();
+    context
+        .runtime_env()
+        .register_object_store(&url, Arc::clone(table.object_store()));
+    let object_store_url = ObjectStoreUrl::parse(url.as_str())?;
+
+    let time = |time: DateTime<Utc>| {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(time.timestamp_micros()),
+            Some("UTC".into()),
+        ))
+    };
+    let mut filter = col(EVENT_TIME)
+        .gt_eq(time(query.start))
+        .and(col(EVENT_TIME).lt(time(query.end)))
+        .and(col("eventcategory").eq(lit("Management")))
+        .and(col("eventsource").eq(lit(query.event_source.as_str())))
+        .and(col("eventname").eq(lit(query.event_name.as_str())));
+    filter = match (query.insight_type, &query.error_code) {
+        (InsightType::ApiErrorRateInsight, Some(code)) => filter.and(col("errorcode").eq(lit(code.as_str()))),
+        _ => filter.and(col("readonly").eq(lit(false))),
+    };
+    let period_micros = query.period * 1_000_000;
+    let period = cast(col(EVENT_TIME), DataType::Int64) / lit(period_micros);
+    let plan = table_rows(table.name(), table.kind(), object_store_url, files, &logged)?
+        .project(scan_columns(table.kind()))?
+        .filter(filter)?
+        .aggregate(vec![period.alias("period")], vec![count(lit(1)).alias("calls")])?
+        .build()?;
+    let batches = DataFrame::new(context.state(), plan).collect().await?;
+    let mut counts = Vec::new();
+    for batch in &batches {
+        let periods = batch.column(0).as_primitive::<Int64Type>();
+        let calls = batch.column(1).as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            let start = DateTime::from_timestamp(periods.value(row) * query.period, 0).ok_or_else(|| {
+                QueryError::Engine(datafusion::error::DataFusionError::Internal(
+                    "a period out of the range of times".to_string(),
+                ))
+            })?;
+            counts.push((start, u64::try_from(calls.value(row)).unwrap_or_default()));
+        }
+    }
+    counts.sort_unstable();
+    Ok(counts)
 }
 
 /// Returns the days of the write-ahead log's rows.

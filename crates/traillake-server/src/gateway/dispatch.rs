@@ -52,6 +52,7 @@ pub(super) async fn call(
         Operation::StopImport => handle!(stop_import),
         Operation::ListPublicKeys => handle!(list_public_keys),
         Operation::LookupEvents => handle!(lookup_events),
+        Operation::ListInsightsMetricData => handle!(list_insights_metric_data),
         Operation::CreateTrail => handle!(create_trail),
         Operation::UpdateTrail => handle!(update_trail),
         Operation::DeleteTrail => handle!(delete_trail),

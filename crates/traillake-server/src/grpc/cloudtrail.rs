@@ -83,6 +83,7 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, {
     StopImport => stop_import(ImportRequest) -> ImportDescription;
     ListPublicKeys => list_public_keys(ListPublicKeysRequest) -> ListPublicKeysResponse;
     LookupEvents => lookup_events(LookupEventsRequest) -> LookupEventsResponse;
+    ListInsightsMetricData => list_insights_metric_data(ListInsightsMetricDataRequest) -> ListInsightsMetricDataResponse;
     CreateTrail => create_trail(CreateTrailRequest) -> Trail;
     UpdateTrail => update_trail(UpdateTrailRequest) -> Trail;
     DeleteTrail => delete_trail(TrailRequest) -> Empty;

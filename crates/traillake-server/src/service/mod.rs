@@ -6,6 +6,7 @@ mod channels;
 mod errors;
 mod event_data_stores;
 mod imports;
+mod insights;
 mod lookup_events;
 mod public_keys;
 mod queries;
