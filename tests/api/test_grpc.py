@@ -331,3 +331,22 @@ def test_trail_operations_over_grpc(cloudtrail_rpc, pb):
         trails.EventSelector(ReadWriteType=trails.READ_WRITE_TYPE_ReadOnly)])
     code, aws_code, _ = rpc_error(cloudtrail_rpc.PutEventSelectors, selectors)
     assert aws_code == "TrailNotFoundException"
+
+
+def test_insights_metric_data_over_grpc(cloudtrail_rpc, pb):
+    insights = importlib.import_module("traillake.v1.insights_pb2")
+    eds = pb.event_data_stores
+    cloudtrail_rpc.CreateEventDataStore(eds.CreateEventDataStoreRequest(Name="grpc-metric", StartIngestion=False))
+    request = insights.ListInsightsMetricDataRequest(
+        EventSource="cloudtrail.amazonaws.com", EventName="CreateEventDataStore",
+        InsightType=insights.INSIGHT_TYPE_ApiCallRateInsight, Period=60)
+    deadline = time.time() + 30
+    while True:
+        reply = cloudtrail_rpc.ListInsightsMetricData(request)
+        if list(reply.Values) or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    assert list(reply.Values) == [1.0] and len(reply.Timestamps) == 1 and reply.Timestamps[0].seconds % 60 == 0
+    request.Period = 120
+    code, aws_code, message = rpc_error(cloudtrail_rpc.ListInsightsMetricData, request)
+    assert (code, aws_code) == (grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterException") and "Period" in message
