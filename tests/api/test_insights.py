@@ -1,15 +1,20 @@
-"""ListInsightsMetricData through boto3: the per-period counts of one API's write calls, or of one of
-its error codes, in the account's Event history, equal to counts computed here from the same events
-as LookupEvents returns them; every period with FillWithZeros; pages; the bad inputs."""
+"""Insights through boto3. Event data stores: Put/GetInsightSelectors and their bad inputs, and
+the Insights found in a store's management events (AWS's documented examples, an error spike, a
+steady week that stays quiet) written once to the destination store, across a restart.
+ListInsightsMetricData: the per-period counts of one API's write calls, or of one of its error
+codes, in the account's Event history, equal to counts computed here from the same events as
+LookupEvents returns them; every period with FillWithZeros; pages; the bad inputs."""
 
 import collections
 import datetime
 import json
 import time
+import uuid
 
 import pytest
 
-from conftest import error_code
+from conftest import ACCOUNT, Server, error_code, store_id
+from test_queries import all_rows, load, wait
 
 SOURCE = "cloudtrail.amazonaws.com"
 
@@ -116,3 +121,163 @@ def test_bad_metric_requests(server):
     status, _, body = server.raw({"EventSource": SOURCE, "EventName": "CreateTrail", "InsightType": "Sometimes"},
                                  target="ListInsightsMetricData")
     assert status == 400 and "InsightType" in body["message"], body
+
+
+def management(minute, source, name, read_only=False, error=None, user="alice"):
+    """A management event of the given epoch minute."""
+    at = datetime.datetime.fromtimestamp(minute * 60, datetime.timezone.utc) + datetime.timedelta(seconds=7)
+    record = {
+        "eventVersion": "1.08", "eventTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "eventSource": source,
+        "eventName": name, "awsRegion": "us-east-1", "eventID": str(uuid.uuid4()), "eventType": "AwsApiCall",
+        "readOnly": read_only, "managementEvent": True, "eventCategory": "Management",
+        "recipientAccountId": ACCOUNT, "userAgent": "aws-cli/2.0",
+        "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}"},
+    }
+    if error:
+        record["errorCode"] = error
+    return record
+
+
+def query_rows(cloudtrail, statement):
+    query_id = cloudtrail.start_query(QueryStatement=statement)["QueryId"]
+    assert wait(cloudtrail, query_id)["QueryStatus"] == "FINISHED"
+    return all_rows(cloudtrail, query_id)
+
+
+def test_insights_of_a_store_are_found_and_written_to_its_destination(tmp_path):
+    server = Server(tmp_path / "lake", "--insights-interval", "1s").start()
+    try:
+        cloudtrail = server.client()
+        source = cloudtrail.create_event_data_store(Name="insights-source", StartIngestion=False)["EventDataStoreArn"]
+        destination = cloudtrail.create_event_data_store(
+            Name="insights-destination",
+            AdvancedEventSelectors=[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Insight"]}]}],
+        )["EventDataStoreArn"]
+        now = int(time.time() // 60)
+        burst = now - 30
+        start = burst - 10_000
+        events = [management(start, "codedeploy.amazonaws.com", "CompleteLifecycleAction")]
+        # AWS's documented example: 1 call, then 3 calls in 5 minutes.
+        events += [management(burst + m, "codedeploy.amazonaws.com", "CompleteLifecycleAction", user=u)
+                   for m, u in [(0, "r1"), (2, "r2"), (4, "r3")]]
+        # An error spike: 17 errors over the week, then 18 a minute for 4 minutes.
+        events += [management(start + 30 + i * 580, "iam.amazonaws.com", "GetRolePolicy", read_only=True,
+                              error="NoSuchEntityException") for i in range(17)]
+        events += [management(burst + 10 + m, "iam.amazonaws.com", "GetRolePolicy", read_only=True,
+                              error="NoSuchEntityException") for m in range(4) for _ in range(18)]
+        # Steady writes, 1 to 3 a minute for the whole week, and reads, which no Insight counts.
+        events += [management(start + m, "ssm.amazonaws.com", "UpdateInstanceInformation")
+                   for m in range(0, 10_030) for _ in range(1 + (m * 7919) % 3)]
+        events += [management(burst + m, "s3.amazonaws.com", "ListBuckets", read_only=True) for m in range(3) for _ in range(50)]
+        path = tmp_path / "events.json"
+        path.write_text(json.dumps({"Records": events}))
+        code, output = load(server, store_id(source), path)
+        assert code == 0, output
+
+        raises = pytest.raises(Exception)
+        with raises as excinfo:
+            cloudtrail.get_insight_selectors(EventDataStore=source)
+        assert error_code(excinfo) == "InsightNotEnabledException"
+        put = cloudtrail.put_insight_selectors(
+            EventDataStore=source, InsightsDestination=store_id(destination),
+            InsightSelectors=[{"InsightType": "ApiCallRateInsight"}, {"InsightType": "ApiErrorRateInsight"}])
+        assert put["EventDataStoreArn"] == source and put["InsightsDestination"] == destination
+        assert put["InsightSelectors"] == [{"InsightType": "ApiCallRateInsight", "EventCategories": ["Management"]},
+                                           {"InsightType": "ApiErrorRateInsight", "EventCategories": ["Management"]}]
+        assert cloudtrail.get_insight_selectors(EventDataStore=source)["InsightSelectors"] == put["InsightSelectors"]
+
+        statement = f"SELECT eventJson FROM {store_id(destination)} ORDER BY eventTime"
+        deadline = time.time() + 120
+        while True:
+            rows = query_rows(cloudtrail, statement)
+            if len(rows) >= 4 or time.time() > deadline:
+                break
+            time.sleep(1)
+        found = [json.loads(row[0]["eventJson"]) for row in rows]
+        by_key = collections.defaultdict(list)
+        for event in found:
+            details = event["insightDetails"]
+            by_key[(details["eventName"], details["insightType"])].append(event)
+        assert set(by_key) == {("CompleteLifecycleAction", "ApiCallRateInsight"),
+                               ("GetRolePolicy", "ApiErrorRateInsight")}, found
+        calls = by_key[("CompleteLifecycleAction", "ApiCallRateInsight")]
+        assert [e["insightDetails"]["state"] for e in calls] == ["Start", "End"]
+        assert calls[0]["sharedEventID"] == calls[1]["sharedEventID"] and calls[0]["eventID"] != calls[1]["eventID"]
+        assert calls[0]["eventType"] == "AwsCloudTrailInsight" and calls[0]["eventCategory"] == "Insight"
+        assert calls[0]["eventTime"] == datetime.datetime.fromtimestamp(burst * 60, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        statistics = calls[1]["insightDetails"]["insightContext"]["statistics"]
+        assert statistics["insightDuration"] == 5 and abs(statistics["insight"]["average"] - 0.6) < 1e-9
+        assert statistics["baselineDuration"] == 10_000
+        assert abs(statistics["baseline"]["average"] * statistics["baselineDuration"] - 1) < 1e-9
+        errors = by_key[("GetRolePolicy", "ApiErrorRateInsight")]
+        assert [e["insightDetails"]["state"] for e in errors] == ["Start", "End"]
+        assert errors[0]["insightDetails"]["errorCode"] == "NoSuchEntityException"
+        error_statistics = errors[1]["insightDetails"]["insightContext"]["statistics"]
+        assert error_statistics["insightDuration"] == 4 and error_statistics["insight"]["average"] == 18.0
+
+        # Later passes write nothing again, across a restart too.
+        time.sleep(2.5)
+        server.stop()
+        server = Server(tmp_path / "lake", "--insights-interval", "1s").start()
+        cloudtrail = server.client()
+        time.sleep(2.5)
+        assert len(query_rows(cloudtrail, statement)) == 4
+
+        # Off, then the destination cannot be an ordinary store.
+        cloudtrail.put_insight_selectors(EventDataStore=source, InsightSelectors=[])
+        with pytest.raises(Exception) as excinfo:
+            cloudtrail.get_insight_selectors(EventDataStore=source)
+        assert error_code(excinfo) == "InsightNotEnabledException"
+    finally:
+        server.stop()
+
+
+def test_bad_insight_selectors(server):
+    cloudtrail = server.client(validate=False)
+    source = cloudtrail.create_event_data_store(Name="bad-insights-source")["EventDataStoreArn"]
+    reads_only = cloudtrail.create_event_data_store(Name="reads-only", AdvancedEventSelectors=[{"FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Management"]}, {"Field": "readOnly", "Equals": ["true"]}]}])["EventDataStoreArn"]
+    destination = cloudtrail.create_event_data_store(
+        Name="bad-insights-destination", TerminationProtectionEnabled=False,
+        AdvancedEventSelectors=[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Insight"]}]}])["EventDataStoreArn"]
+    calls = [{"InsightType": "ApiCallRateInsight"}]
+    cases = [
+        ("InvalidParameterCombinationException", dict(TrailName="main", EventDataStore=source, InsightSelectors=calls)),
+        ("InvalidParameterCombinationException", dict(EventDataStore=source, InsightSelectors=calls)),
+        ("InvalidParameterCombinationException", dict(InsightsDestination=destination, InsightSelectors=calls)),
+        ("InvalidParameterCombinationException", dict(InsightSelectors=calls)),
+        ("InvalidInsightSelectorsException", dict(EventDataStore=source, InsightsDestination=destination,
+                                                  InsightSelectors=calls * 2)),
+        ("InvalidInsightSelectorsException", dict(EventDataStore=source, InsightsDestination=destination,
+                                                  InsightSelectors=[{"InsightType": "ApiCallRateInsight",
+                                                                     "EventCategories": ["Data"]}])),
+        ("InvalidInsightSelectorsException", dict(EventDataStore=reads_only, InsightsDestination=destination,
+                                                  InsightSelectors=calls)),
+        ("InvalidInsightSelectorsException", dict(EventDataStore=destination, InsightsDestination=destination,
+                                                  InsightSelectors=calls)),
+        ("InvalidParameterException", dict(EventDataStore=source, InsightsDestination=source, InsightSelectors=calls)),
+        ("InvalidParameterException", dict(EventDataStore="00000000-0000-4000-8000-000000000000",
+                                           InsightsDestination=destination, InsightSelectors=calls)),
+        ("UnsupportedOperationException", dict(TrailName="main", InsightSelectors=calls)),
+    ]
+    for code, kwargs in cases:
+        with pytest.raises(Exception) as excinfo:
+            cloudtrail.put_insight_selectors(**kwargs)
+        assert error_code(excinfo) == code, (kwargs, excinfo.value.response)
+    # Reads-only errors are fine for error rates; nothing refused above was kept.
+    cloudtrail.put_insight_selectors(EventDataStore=reads_only, InsightsDestination=destination,
+                                     InsightSelectors=[{"InsightType": "ApiErrorRateInsight"}])
+    with pytest.raises(Exception) as excinfo:
+        cloudtrail.get_insight_selectors(EventDataStore=source)
+    assert error_code(excinfo) == "InsightNotEnabledException"
+    # A change of selectors that would break a source's Insights is refused.
+    cloudtrail.put_insight_selectors(EventDataStore=source, InsightsDestination=destination, InsightSelectors=calls)
+    with pytest.raises(Exception) as excinfo:
+        cloudtrail.update_event_data_store(EventDataStore=source, AdvancedEventSelectors=[{"FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Management"]}, {"Field": "readOnly", "Equals": ["true"]}]}])
+    assert error_code(excinfo) == "InvalidEventSelectorsException"
+    # Deleting the destination turns its sources' Insights off.
+    cloudtrail.delete_event_data_store(EventDataStore=destination)
+    with pytest.raises(Exception) as excinfo:
+        cloudtrail.get_insight_selectors(EventDataStore=source)
+    assert error_code(excinfo) == "InsightNotEnabledException"

@@ -76,6 +76,8 @@ error_codes!(
     InvalidTokenException,
     InvalidTrailNameException,
     InvalidHomeRegionException,
+    InvalidInsightSelectorsException,
+    InsightNotEnabledException,
     InvalidSnsTopicNameException,
     InvalidCloudWatchLogsLogGroupArnException,
     InvalidCloudWatchLogsRoleArnException,

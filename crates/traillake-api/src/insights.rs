@@ -1,14 +1,22 @@
-//! Validation of ListInsightsMetricData: the key (EventSource, EventName, InsightType and, for
-//! error rates, ErrorCode), the period and its availability window, the time range, the data type
-//! and the page. Every refusal is `InvalidParameterException` naming the member, the only
-//! validation error the model gives the operation.
+//! Validation of the Insights operations. PutInsightSelectors / GetInsightSelectors: a trail, or a
+//! source event data store with its Insights destination, never both
+//! (`InvalidParameterCombinationException`); selectors of known types, each once, of management
+//! events on stores (`InvalidInsightSelectorsException`). ListInsightsMetricData: the key
+//! (EventSource, EventName, InsightType and, for error rates, ErrorCode), the period and its
+//! availability window, the time range, the data type and the page; every refusal is
+//! `InvalidParameterException` naming the member, the only validation error the model gives it.
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::Result;
+use crate::arn::{self, ResourceType};
+use crate::context::RequestContext;
 use crate::error::{ApiError, ErrorCode};
 use crate::paging::{decode_bound_token, encode_bound_token};
-use crate::shapes::{InsightType, InsightsMetricDataType, ListInsightsMetricDataRequest};
+use crate::shapes::{
+    GetInsightSelectorsRequest, InsightSelector, InsightType, InsightsMetricDataType, ListInsightsMetricDataRequest,
+    PutInsightSelectorsRequest,
+};
 use crate::validate::{self, Pattern, StringRule};
 use crate::wire::utc;
 
@@ -37,6 +45,143 @@ static ERROR_CODE: StringRule = StringRule {
     pattern: Some(&ERROR_CODE_PATTERN),
     code: ErrorCode::InvalidParameterException,
 };
+
+/// What PutInsightSelectors and GetInsightSelectors name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsightSource {
+    /// A trail, by name or ARN as given.
+    Trail(String),
+    /// A source event data store (its ID) and, for PutInsightSelectors, its destination's ID.
+    EventDataStore {
+        /// The source's ID.
+        source: String,
+        /// The destination's ID.
+        destination: Option<String>,
+    },
+}
+
+fn combination(message: &str) -> ApiError {
+    ApiError::new(ErrorCode::InvalidParameterCombinationException, message)
+}
+
+fn store_id(ctx: &RequestContext, field: &str, value: &str) -> Result<String> {
+    arn::resource_id(
+        ctx,
+        field,
+        value,
+        ResourceType::EventDataStore,
+        ErrorCode::InvalidParameterException,
+    )
+}
+
+fn source_of(
+    ctx: &RequestContext,
+    trail: Option<&str>,
+    store: Option<&str>,
+    destination: Option<&str>,
+) -> Result<InsightSource> {
+    match (trail, store, destination) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(combination(
+            "TrailName cannot be given with EventDataStore or InsightsDestination",
+        )),
+        (Some(trail), None, None) => Ok(InsightSource::Trail(trail.to_string())),
+        (None, Some(store), destination) => Ok(InsightSource::EventDataStore {
+            source: store_id(ctx, "EventDataStore", store)?,
+            destination: destination
+                .map(|destination| store_id(ctx, "InsightsDestination", destination))
+                .transpose()?,
+        }),
+        (None, None, Some(_)) => Err(combination("InsightsDestination is given without EventDataStore")),
+        (None, None, None) => Err(combination(
+            "give TrailName, or EventDataStore (with InsightsDestination to turn Insights on)",
+        )),
+    }
+}
+
+/// Checks a PutInsightSelectors request; returns its source and the Insights types it turns on
+/// (none turns Insights off), with each selector as it is answered.
+pub fn check_put_insight_selectors(
+    ctx: &RequestContext,
+    request: &PutInsightSelectorsRequest,
+) -> Result<(InsightSource, Vec<InsightSelector>)> {
+    let source = source_of(
+        ctx,
+        request.trail_name.as_deref(),
+        request.event_data_store.as_deref(),
+        request.insights_destination.as_deref(),
+    )?;
+    let on_store = matches!(source, InsightSource::EventDataStore { .. });
+    let mut checked: Vec<InsightSelector> = Vec::new();
+    for (i, selector) in request.insight_selectors.iter().enumerate() {
+        let field = format!("InsightSelectors[{i}].InsightType");
+        let invalid = |message: String| ApiError::new(ErrorCode::InvalidInsightSelectorsException, message);
+        let insight_type = validate::enum_value::<InsightType>(&field, selector.insight_type)?.ok_or_else(|| {
+            invalid(format!(
+                "{field} is required: ApiCallRateInsight or ApiErrorRateInsight"
+            ))
+        })?;
+        if checked.iter().any(|c| c.insight_type == Some(insight_type as i32)) {
+            return Err(invalid(format!(
+                "{field}: {} is given twice",
+                insight_type.as_str_name()
+            )));
+        }
+        let mut categories = Vec::new();
+        for category in &selector.event_categories {
+            match category.as_str() {
+                "Management" | "Data" if !categories.contains(category) => categories.push(category.clone()),
+                "Management" | "Data" => {}
+                other => {
+                    return Err(invalid(format!(
+                        "InsightSelectors[{i}].EventCategories: '{other}' is not Management or Data"
+                    )));
+                }
+            }
+        }
+        if categories.is_empty() {
+            categories.push("Management".to_string());
+        }
+        if on_store && categories.iter().any(|c| c == "Data") {
+            return Err(invalid(
+                "Insights on data events are not supported on event data stores; give EventCategories Management"
+                    .to_string(),
+            ));
+        }
+        checked.push(InsightSelector {
+            insight_type: Some(insight_type as i32),
+            event_categories: categories,
+        });
+    }
+    if let InsightSource::EventDataStore { destination: None, .. } = &source
+        && !checked.is_empty()
+    {
+        return Err(combination(
+            "EventDataStore is given without InsightsDestination; both are needed to turn Insights on",
+        ));
+    }
+    Ok((source, checked))
+}
+
+/// Checks a GetInsightSelectors request; returns its source.
+pub fn check_get_insight_selectors(
+    ctx: &RequestContext,
+    request: &GetInsightSelectorsRequest,
+) -> Result<InsightSource> {
+    source_of(
+        ctx,
+        request.trail_name.as_deref(),
+        request.event_data_store.as_deref(),
+        None,
+    )
+}
+
+/// Returns the wire name of an Insights type.
+pub fn insight_type_name(insight_type: InsightType) -> &'static str {
+    match insight_type {
+        InsightType::ApiErrorRateInsight => "ApiErrorRateInsight",
+        _ => "ApiCallRateInsight",
+    }
+}
 
 /// A checked ListInsightsMetricData request.
 #[derive(Debug, Clone, PartialEq)]

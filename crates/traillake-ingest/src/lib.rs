@@ -8,6 +8,5 @@ pub mod channels;
 pub mod follow;
 pub mod group_commit;
 pub mod imports;
-pub mod insights;
 pub mod live;
 pub mod trails;

@@ -52,6 +52,9 @@ pub enum LakeError {
     /// A signing key could not be made or read.
     #[error(transparent)]
     Signing(#[from] crate::signing_keys::SigningError),
+    /// Insights selectors a source cannot take.
+    #[error("{0}")]
+    InvalidInsightSelectors(String),
     /// No trail of the account has the name.
     #[error("Unknown trail: {0} for the user")]
     TrailNotFound(String),

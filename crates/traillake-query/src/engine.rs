@@ -49,6 +49,8 @@ use traillake_sql::prepare;
 use crate::delivery::keys::SigningKeys;
 use crate::delivery::{DeliveryTarget, check_bucket, deliver_query};
 use crate::history::{FoundEvent, insights_metric_counts, lookup_events};
+use crate::insights::Insights;
+use crate::insights::detector::DetectorSettings;
 use crate::planner::{PlannedQuery, StoreSource, plan};
 use crate::record::{self, QueryRecord};
 use crate::results::{ResultRows, ResultStore, without_unused_view_data};
@@ -83,6 +85,10 @@ pub struct EngineSettings {
     /// The memory the results of ended queries may take while they are read; the results read
     /// least lately are dropped from memory first (they stay under the root).
     pub result_cache_bytes: usize,
+    /// How often the stores with Insights types are searched for Insights.
+    pub insights_interval: Duration,
+    /// The rule's parameters.
+    pub insights_detector: DetectorSettings,
 }
 
 impl Default for EngineSettings {
@@ -99,6 +105,8 @@ impl Default for EngineSettings {
             memory_bytes: 4 << 30,
             spill_directory: None,
             result_cache_bytes: 512 << 20,
+            insights_interval: Duration::from_secs(60),
+            insights_detector: DetectorSettings::default(),
         }
     }
 }
@@ -218,6 +226,8 @@ pub struct QueryEngine {
     slots: Arc<Semaphore>,
     /// The keys that sign deliveries.
     keys: Arc<SigningKeys>,
+    /// The finding of Insights in the stores that have Insights types.
+    insights: Arc<Insights>,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -234,10 +244,20 @@ impl QueryEngine {
     pub async fn open(root: LakeRoot, catalog: Arc<Catalog>, settings: EngineSettings) -> Result<Arc<Self>> {
         let runtime = QueryRuntime::new().map_err(|error| QueryError::Engine(error.into()))?;
         let keys = Arc::new(SigningKeys::open(root.clone(), settings.signing_key_period).await?);
+        let datafusion = datafusion_runtime(&settings)?;
+        let insights = Arc::new(Insights::new(
+            root.clone(),
+            Arc::clone(&catalog),
+            Arc::clone(&datafusion),
+            settings.region.clone(),
+            settings.insights_detector.clone(),
+            settings.insights_interval,
+        ));
         let engine = Arc::new(Self {
             keys,
+            insights,
             runtime,
-            datafusion: datafusion_runtime(&settings)?,
+            datafusion,
             snapshots: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(settings.execution_slots.max(1))),
             results: ResultStore::new(root.clone(), settings.result_cache_bytes),
@@ -610,6 +630,17 @@ impl QueryEngine {
             .spawn(async move { insights_metric_counts(&table, snapshot, &query, &runtime).await })
             .await
             .map_err(|error| QueryError::Engine(DataFusionError::External(Box::new(error))))?
+    }
+
+    /// Starts the finding of Insights on the engine's runtime, every `insights_interval`; returns
+    /// its task, to be aborted when the server stops.
+    pub fn spawn_insights(&self) -> tokio::task::JoinHandle<()> {
+        self.runtime.handle().spawn(Arc::clone(&self.insights).find_every())
+    }
+
+    /// Asks for a search for Insights now (a store's Insights were turned on).
+    pub fn wake_insights(&self) {
+        self.insights.wake();
     }
 
     /// Returns an account's Event history and its latest snapshot (kept for the next reader).

@@ -26,7 +26,7 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::functions::expr_fn::{ends_with, get_field, strpos};
 use datafusion::functions_aggregate::expr_fn::count;
-use datafusion::logical_expr::{Expr, cast, col, lit};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
 use datafusion::prelude::DataFrame;
 use deltalake::DeltaTable;
 use serde_json::Value;
@@ -157,50 +157,17 @@ pub async fn insights_metric_counts(
     query: &MetricQuery,
     runtime: &Arc<RuntimeEnv>,
 ) -> Result<Vec<(DateTime<Utc>, u64)>> {
-    let source = StoreSource {
-        id: table.name().to_string(),
-        kind: table.kind(),
-        retention_days: HISTORY_RETENTION_DAYS,
-        table: table.clone(),
-        snapshot,
-    };
-    let (snapshot, logged) = snapshot_and_log(&source).await?;
-    let days = query.start.date_naive()..=query.end.date_naive();
-    let files: Vec<DataFile> = match &snapshot {
-        Some(snapshot) => table
-            .data_files(snapshot)?
-            .into_iter()
-            .filter(|file| days.contains(&file.day))
-            .collect(),
-        None => Vec::new(),
-    };
-    let context = new_context(runtime);
-    let url = table.object_store_url();
-    context
-        .runtime_env()
-        .register_object_store(&url, Arc::clone(table.object_store()));
-    let object_store_url = ObjectStoreUrl::parse(url.as_str())?;
-
-    let time = |time: DateTime<Utc>| {
-        lit(ScalarValue::TimestampMicrosecond(
-            Some(time.timestamp_micros()),
-            Some("UTC".into()),
-        ))
-    };
-    let mut filter = col(EVENT_TIME)
-        .gt_eq(time(query.start))
-        .and(col(EVENT_TIME).lt(time(query.end)))
-        .and(col("eventcategory").eq(lit("Management")))
+    let (context, rows) = range_scan(table, snapshot, (query.start, query.end), runtime).await?;
+    let mut filter = col("eventcategory")
+        .eq(lit("Management"))
         .and(col("eventsource").eq(lit(query.event_source.as_str())))
         .and(col("eventname").eq(lit(query.event_name.as_str())));
     filter = match (query.insight_type, &query.error_code) {
         (InsightType::ApiErrorRateInsight, Some(code)) => filter.and(col("errorcode").eq(lit(code.as_str()))),
         _ => filter.and(col("readonly").eq(lit(false))),
     };
-    let period_micros = query.period * 1_000_000;
-    let period = cast(col(EVENT_TIME), DataType::Int64) / lit(period_micros);
-    let plan = table_rows(table.name(), table.kind(), object_store_url, files, &logged)?
-        .project(scan_columns(table.kind()))?
+    let period = cast(col(EVENT_TIME), DataType::Int64) / lit(query.period * 1_000_000);
+    let plan = rows
         .filter(filter)?
         .aggregate(vec![period.alias("period")], vec![count(lit(1)).alias("calls")])?
         .build()?;
@@ -220,6 +187,49 @@ pub async fn insights_metric_counts(
     }
     counts.sort_unstable();
     Ok(counts)
+}
+
+/// Returns a context and the plan of a table's rows (its files and its write-ahead log) whose
+/// `eventTime` is in `[from, to)`: only the days of the range are read.
+pub(crate) async fn range_scan(
+    table: &EventTable,
+    snapshot: Option<DeltaTable>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    runtime: &Arc<RuntimeEnv>,
+) -> Result<(datafusion::prelude::SessionContext, LogicalPlanBuilder)> {
+    let source = StoreSource {
+        id: table.name().to_string(),
+        kind: table.kind(),
+        retention_days: HISTORY_RETENTION_DAYS,
+        table: table.clone(),
+        snapshot,
+    };
+    let (snapshot, logged) = snapshot_and_log(&source).await?;
+    let days = from.date_naive()..=to.date_naive();
+    let files: Vec<DataFile> = match &snapshot {
+        Some(snapshot) => table
+            .data_files(snapshot)?
+            .into_iter()
+            .filter(|file| days.contains(&file.day))
+            .collect(),
+        None => Vec::new(),
+    };
+    let context = new_context(runtime);
+    let url = table.object_store_url();
+    context
+        .runtime_env()
+        .register_object_store(&url, Arc::clone(table.object_store()));
+    let object_store_url = ObjectStoreUrl::parse(url.as_str())?;
+    let time = |time: DateTime<Utc>| {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(time.timestamp_micros()),
+            Some("UTC".into()),
+        ))
+    };
+    let rows = table_rows(table.name(), table.kind(), object_store_url, files, &logged)?
+        .project(scan_columns(table.kind()))?
+        .filter(col(EVENT_TIME).gt_eq(time(from)).and(col(EVENT_TIME).lt(time(to))))?;
+    Ok((context, rows))
 }
 
 /// Returns the days of the write-ahead log's rows.

@@ -1,7 +1,8 @@
 //! traillake's query engine: CloudTrail Lake's SQL dialect on DataFusion (store IDs in FROM, Trino
 //! functions), planning against stores with retention applied, execution with the concurrency
 //! limit and time limit, statistics from the executed plan, result pages, and the signed delivery
-//! of results to S3. It knows nothing of HTTP or gRPC.
+//! of results to S3, and CloudTrail Insights found in the stores' management events. It knows
+//! nothing of HTTP or gRPC.
 
 pub mod delivery;
 pub mod engine;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod event_json;
 pub mod functions;
 pub mod history;
+pub mod insights;
 pub mod planner;
 pub mod record;
 pub mod render;

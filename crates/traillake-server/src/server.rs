@@ -236,6 +236,7 @@ impl Server {
                 async move { channels.keep_ingestion_status_every(Duration::from_secs(5)).await }
             }),
             tokio::spawn(Arc::clone(&trails).deliver_every()),
+            queries.spawn_insights(),
         ];
         upkeep.extend(
             followers

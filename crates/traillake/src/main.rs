@@ -85,6 +85,9 @@ struct ServeArgs {
     /// How often a trail with log file validation writes a signed digest file.
     #[arg(long, env = "TRAILLAKE_TRAIL_DIGEST_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
     trail_digest_interval: Duration,
+    /// How often the event data stores with Insights types are searched for Insights.
+    #[arg(long, env = "TRAILLAKE_INSIGHTS_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    insights_interval: Duration,
     /// How long a deleted event data store stays restorable before it is purged.
     #[arg(long, env = "TRAILLAKE_PENDING_DELETION_PERIOD", default_value = "7d", value_parser = humantime::parse_duration)]
     pending_deletion_period: Duration,
@@ -244,6 +247,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             memory_bytes: usize::try_from(args.query_memory.as_u64()).unwrap_or(usize::MAX),
             spill_directory: args.spill_directory.clone(),
             result_cache_bytes: usize::try_from(args.result_cache.as_u64()).unwrap_or(usize::MAX),
+            insights_interval: args.insights_interval.max(Duration::from_millis(100)),
+            ..EngineSettings::default()
         },
         imports: RunSettings {
             commit_rows: args.import_commit_rows,

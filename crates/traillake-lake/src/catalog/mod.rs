@@ -10,6 +10,7 @@
 //! channels (`tags`, `policies`).
 
 mod channels;
+pub mod insights;
 mod policies;
 mod tags;
 mod trails;
@@ -80,6 +81,13 @@ pub struct EventDataStoreRecord {
     /// The store's resource policy, as the owner put it.
     #[serde(default)]
     pub resource_policy: Option<String>,
+    /// The Insights types the store finds in its management events (`ApiCallRateInsight`,
+    /// `ApiErrorRateInsight`).
+    #[serde(default)]
+    pub insight_types: Vec<String>,
+    /// The store its Insights events go to, while it has Insights types.
+    #[serde(default)]
+    pub insights_destination: Option<String>,
 }
 
 impl EventDataStoreRecord {
@@ -232,6 +240,8 @@ impl Catalog {
                 deleted: None,
                 status_before_deletion: None,
                 resource_policy: None,
+                insight_types: Vec::new(),
+                insights_destination: None,
             };
             doc.event_data_stores.insert(record.id.clone(), record.clone());
             Ok(record)
@@ -295,6 +305,7 @@ impl Catalog {
             next.multi_region = changes.multi_region.unwrap_or(next.multi_region);
             next.organization = changes.organization.unwrap_or(next.organization);
             channels::check_destination_rules(doc, &next)?;
+            insights::check_insights_kept(&next)?;
             next.termination_protection = changes.termination_protection.unwrap_or(next.termination_protection);
             next.updated = now.max(current.created);
             doc.event_data_stores.insert(next.id.clone(), next.clone());
@@ -324,6 +335,7 @@ impl Catalog {
             store.status = EventDataStoreStatus::PendingDeletion;
             store.deleted = Some(now);
             store.updated = now;
+            insights::forget_destination(doc, account_id, id, now);
             Ok(())
         })
         .await

@@ -84,6 +84,8 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, {
     ListPublicKeys => list_public_keys(ListPublicKeysRequest) -> ListPublicKeysResponse;
     LookupEvents => lookup_events(LookupEventsRequest) -> LookupEventsResponse;
     ListInsightsMetricData => list_insights_metric_data(ListInsightsMetricDataRequest) -> ListInsightsMetricDataResponse;
+    PutInsightSelectors => put_insight_selectors(PutInsightSelectorsRequest) -> InsightSelectorsResponse;
+    GetInsightSelectors => get_insight_selectors(GetInsightSelectorsRequest) -> InsightSelectorsResponse;
     CreateTrail => create_trail(CreateTrailRequest) -> Trail;
     UpdateTrail => update_trail(UpdateTrailRequest) -> Trail;
     DeleteTrail => delete_trail(TrailRequest) -> Empty;

@@ -55,6 +55,7 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | OperationNotPermittedException
         | OrganizationsNotInUseException
         | InvalidHomeRegionException
+        | InsightNotEnabledException
         | CloudWatchLogsDeliveryUnavailableException => Code::FailedPrecondition,
         ConflictException => Code::Aborted,
         AccessDeniedException | ChannelInsufficientPermission | InsufficientS3BucketPolicyException => {
@@ -78,6 +79,7 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | InvalidSourceException
         | InvalidS3PrefixException
         | InvalidSnsTopicNameException
+        | InvalidInsightSelectorsException
         | InvalidCloudWatchLogsLogGroupArnException
         | InvalidCloudWatchLogsRoleArnException
         | InvalidParameterCombinationException

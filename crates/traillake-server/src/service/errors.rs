@@ -24,6 +24,7 @@ fn api_error(error: LakeError) -> ApiError {
         LakeError::ChannelAlreadyExists(_) => ErrorCode::ChannelAlreadyExistsException,
         LakeError::ChannelMaxLimitExceeded(_) => ErrorCode::ChannelMaxLimitExceededException,
         LakeError::ChannelExistsForEventDataStore { .. } => ErrorCode::ChannelExistsForEDSException,
+        LakeError::InvalidInsightSelectors(_) => ErrorCode::InvalidInsightSelectorsException,
         LakeError::TrailNotFound(_) => ErrorCode::TrailNotFoundException,
         LakeError::TrailAlreadyExists(_) => ErrorCode::TrailAlreadyExistsException,
         LakeError::TrailMaxLimitExceeded(_) => ErrorCode::MaximumNumberOfTrailsExceededException,

@@ -119,6 +119,12 @@ impl KeyDetector {
         }
     }
 
+    /// Returns true if no minute of the baseline and window before `minute` had a count: the
+    /// detector knows nothing a new one would not.
+    pub fn is_quiet_since(&self, _minute: i64, _settings: &DetectorSettings) -> bool {
+        self.counts.is_empty()
+    }
+
     /// Returns true while an Insight is open.
     pub fn is_open(&self) -> bool {
         self.open.is_some()

@@ -1,0 +1,374 @@
+//! Finding Insights in event data stores: every interval, for each source store with Insights
+//! types, the minutes completed since the last pass are counted (one grouped plan over the
+//! store's management events: write calls per `eventSource` / `eventName`, errors per error
+//! code), each key's [`KeyDetector`] takes its minutes, and the Insights that start or end become
+//! Insights events (two per Insight, Start and End, sharing `sharedEventID`, with
+//! `insightDetails` as the CloudTrail User Guide lays it out) in the destination store.
+//!
+//! State, per source, in `insights/<source-id>/state.json` under the root: the first minute of the
+//! source's history, the minutes done, every key's detector and the number of commits written.
+//! Exactly once across kill -9: a pass writes its events in one commit marked with the Delta
+//! application transaction `insights-<source-id>` = the commits written so far + 1, and then the
+//! state; a pass done again after a crash finds the destination's mark and writes nothing twice.
+//! IDs are derived from the source, the key and the Insight's start, so a Start and its End
+//! share their `sharedEventID` whichever pass writes them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use datafusion::arrow::array::{Array, AsArray as _};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::functions_aggregate::expr_fn::{count, min};
+use datafusion::logical_expr::{cast, col, lit};
+use datafusion::prelude::DataFrame;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt as _, PutPayload};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::Notify;
+use traillake_api::selectors::StoreKind;
+use traillake_lake::catalog::insights::{API_CALL_RATE, API_ERROR_RATE};
+use traillake_lake::events::{EventRows, cloudtrail_row};
+use traillake_lake::{AppProgress, Catalog, EventDataStoreRecord, EventTable, LakeError, LakeRoot};
+
+use super::detector::{DetectorSettings, Edge, InsightFigures, KeyDetector};
+use crate::Result;
+use crate::error::QueryError;
+use crate::history::range_scan;
+
+/// What one source's Insights finding remembers between passes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SourceState {
+    /// The first minute of the source's management events (epoch minutes).
+    history_start: Option<i64>,
+    /// Minutes before this one are done.
+    done_until: Option<i64>,
+    /// The detector of each key (`TYPE|eventSource|eventName[|errorCode]`).
+    detectors: BTreeMap<String, KeyDetector>,
+    /// Commits of Insights events written to the destination.
+    commits: i64,
+}
+
+/// One key's count in one minute.
+struct MinuteCount {
+    key: String,
+    minute: i64,
+    count: u64,
+}
+
+/// The finding of Insights in every source store of a root.
+#[derive(Debug)]
+pub struct Insights {
+    root: LakeRoot,
+    catalog: Arc<Catalog>,
+    runtime: Arc<RuntimeEnv>,
+    region: String,
+    settings: DetectorSettings,
+    interval: Duration,
+    wake: Notify,
+}
+
+impl Insights {
+    /// Returns the finding of Insights of a root's stores, every `interval`.
+    pub fn new(
+        root: LakeRoot,
+        catalog: Arc<Catalog>,
+        runtime: Arc<RuntimeEnv>,
+        region: String,
+        settings: DetectorSettings,
+        interval: Duration,
+    ) -> Self {
+        Self {
+            root,
+            catalog,
+            runtime,
+            region,
+            settings,
+            interval,
+            wake: Notify::new(),
+        }
+    }
+
+    /// Asks for a pass now (Insights were turned on).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Finds Insights every interval (and when woken) until dropped.
+    pub async fn find_every(self: Arc<Self>) {
+        let mut ticks = tokio::time::interval(self.interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = self.wake.notified() => {}
+            }
+            self.pass(Utc::now()).await;
+        }
+    }
+
+    /// One pass over every source store, with minutes complete before `now`'s minute done.
+    pub async fn pass(&self, now: DateTime<Utc>) {
+        for store in self.catalog.all_event_data_stores().await {
+            if store.insight_types.is_empty() || !store.is_active() {
+                continue;
+            }
+            if let Err(error) = self.find(&store, now).await {
+                tracing::warn!(store = %store.id, %error, "finding Insights failed; the next pass tries again");
+            }
+        }
+    }
+
+    /// Finds the Insights of one source in the minutes done since the last pass.
+    async fn find(&self, source: &EventDataStoreRecord, now: DateTime<Utc>) -> Result<()> {
+        let Some(destination) = &source.insights_destination else {
+            return Ok(());
+        };
+        let state_path = Path::from(format!("insights/{}/state.json", source.id));
+        let mut state: SourceState = match self.root.store().get(&state_path).await {
+            Ok(result) => serde_json::from_slice(&result.bytes().await?).map_err(|source| {
+                QueryError::Lake(LakeError::Corrupt {
+                    context: format!("reading {state_path}"),
+                    source,
+                })
+            })?,
+            Err(object_store::Error::NotFound { .. }) => SourceState::default(),
+            Err(error) => return Err(error.into()),
+        };
+        let table = EventTable::new(&self.root, &source.id, source.kind);
+        // The minute before now's may still take events: it is done at the next pass.
+        let end = now.timestamp().div_euclid(60) - 1;
+        let history_start = match state.history_start {
+            Some(start) => start,
+            None => match self.first_minute(&table, now).await? {
+                Some(start) => start,
+                None => return Ok(()),
+            },
+        };
+        state.history_start = Some(history_start);
+        let from = state.done_until.unwrap_or(history_start);
+        if from >= end {
+            return Ok(());
+        }
+        let counts = self.minute_counts(&table, source, (from, end)).await?;
+
+        let mut by_key: BTreeMap<&str, Vec<(i64, u64)>> = BTreeMap::new();
+        for count in &counts {
+            by_key.entry(&count.key).or_default().push((count.minute, count.count));
+        }
+        let mut edges = Vec::new();
+        let keys: Vec<String> = state
+            .detectors
+            .keys()
+            .cloned()
+            .chain(by_key.keys().map(|k| k.to_string()))
+            .collect();
+        for key in keys {
+            let detector = state
+                .detectors
+                .entry(key.clone())
+                .or_insert_with(|| KeyDetector::new(history_start));
+            let mut minutes = by_key.get(key.as_str()).cloned().unwrap_or_default();
+            minutes.sort_unstable();
+            for (minute, count) in minutes.into_iter().chain([(end - 1, 0)]) {
+                if let Some(edge) = detector.observe(minute, count, &self.settings) {
+                    edges.push((key.clone(), edge));
+                }
+            }
+        }
+        // Keys no longer needed: nothing open and nothing counted for a whole baseline.
+        state
+            .detectors
+            .retain(|_, detector| detector.is_open() || !detector.is_quiet_since(end, &self.settings));
+
+        if !edges.is_empty() {
+            let records: Vec<String> = edges.iter().map(|(key, edge)| self.record(source, key, edge)).collect();
+            let raw: Vec<Box<serde_json::value::RawValue>> = records
+                .iter()
+                .filter_map(|text| serde_json::value::RawValue::from_string(text.clone()).ok())
+                .collect();
+            let text_bytes = records.iter().map(String::len).sum();
+            let mut rows = EventRows::new(StoreKind::Insight, raw.len(), text_bytes);
+            for record in &raw {
+                let row = cloudtrail_row(record).map_err(|error| {
+                    QueryError::Engine(datafusion::error::DataFusionError::Internal(format!(
+                        "an Insights event is not a valid record: {error}"
+                    )))
+                })?;
+                rows.append(&row);
+            }
+            let target = EventTable::new(&self.root, destination, StoreKind::Insight);
+            let mark = AppProgress {
+                writer: format!("insights-{}", source.id),
+                progress: state.commits + 1,
+            };
+            target.append_once(&[rows.finish()], &mark).await?;
+            state.commits += 1;
+            tracing::info!(source = %source.id, destination, events = records.len(), "Insights events written");
+        }
+        state.done_until = Some(end);
+        let bytes = serde_json::to_vec(&state).expect("an Insights state serializes");
+        self.root.store().put(&state_path, PutPayload::from(bytes)).await?;
+        Ok(())
+    }
+
+    /// Returns the first minute of a source's management events, if it has any.
+    async fn first_minute(&self, table: &EventTable, now: DateTime<Utc>) -> Result<Option<i64>> {
+        let since = now - chrono::Duration::days(3650);
+        let (context, rows) = range_scan(table, None, (since, now), &self.runtime).await?;
+        let plan = rows
+            .filter(col("eventcategory").eq(lit("Management")))?
+            .aggregate(
+                Vec::<datafusion::logical_expr::Expr>::new(),
+                vec![min(cast(col("eventtime"), DataType::Int64)).alias("first")],
+            )?
+            .build()?;
+        let batches = DataFrame::new(context.state(), plan).collect().await?;
+        Ok(batches
+            .first()
+            .map(|batch| batch.column(0).as_primitive::<Int64Type>().clone())
+            .filter(|first| first.len() == 1 && !first.is_null(0))
+            .map(|first| first.value(0).div_euclid(60_000_000)))
+    }
+
+    /// Returns the counts of every key of the source's Insights types in `[from, to)` (minutes).
+    async fn minute_counts(
+        &self,
+        table: &EventTable,
+        source: &EventDataStoreRecord,
+        (from, to): (i64, i64),
+    ) -> Result<Vec<MinuteCount>> {
+        let time = |minute: i64| DateTime::from_timestamp(minute * 60, 0).expect("a minute in range");
+        let mut counts = Vec::new();
+        for insight_type in &source.insight_types {
+            let (context, rows) = range_scan(table, None, (time(from), time(to)), &self.runtime).await?;
+            let management = col("eventcategory").eq(lit("Management"));
+            let (filter, mut groups) = if insight_type == API_ERROR_RATE {
+                (management.and(col("errorcode").is_not_null()), vec![col("errorcode")])
+            } else {
+                (management.and(col("readonly").eq(lit(false))), Vec::new())
+            };
+            groups.splice(0..0, [col("eventsource"), col("eventname")]);
+            groups.push((cast(col("eventtime"), DataType::Int64) / lit(60_000_000_i64)).alias("minute"));
+            let plan = rows
+                .filter(filter)?
+                .aggregate(groups, vec![count(lit(1)).alias("calls")])?
+                .build()?;
+            for batch in DataFrame::new(context.state(), plan).collect().await? {
+                let text = |index: usize, row: usize| {
+                    let column = batch.column(index);
+                    (!column.is_null(row))
+                        .then(|| string_value(column.as_ref(), row))
+                        .flatten()
+                };
+                let error_column = (insight_type == API_ERROR_RATE).then_some(2);
+                let minutes = batch
+                    .column_by_name("minute")
+                    .expect("minute")
+                    .as_primitive::<Int64Type>();
+                let calls = batch
+                    .column_by_name("calls")
+                    .expect("calls")
+                    .as_primitive::<Int64Type>();
+                for row in 0..batch.num_rows() {
+                    let (Some(event_source), Some(event_name)) = (text(0, row), text(1, row)) else {
+                        continue;
+                    };
+                    let mut key = format!("{insight_type}|{event_source}|{event_name}");
+                    if let Some(error) = error_column.and_then(|index| text(index, row)) {
+                        key = format!("{key}|{error}");
+                    }
+                    counts.push(MinuteCount {
+                        key,
+                        minute: minutes.value(row),
+                        count: u64::try_from(calls.value(row)).unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Returns the Insights event of an edge, as CloudTrail writes one.
+    fn record(&self, source: &EventDataStoreRecord, key: &str, edge: &Edge) -> String {
+        let mut parts = key.splitn(4, '|');
+        let insight_type = parts.next().unwrap_or(API_CALL_RATE);
+        let event_source = parts.next().unwrap_or_default();
+        let event_name = parts.next().unwrap_or_default();
+        let error_code = parts.next();
+        let (state, figures) = match edge {
+            Edge::Start(figures) => ("Start", figures),
+            Edge::End(figures) => ("End", figures),
+        };
+        let InsightFigures {
+            start,
+            insight_duration,
+            insight_average,
+            baseline_duration,
+            baseline_average,
+        } = figures;
+        let shared = derived_uuid(&format!("{}|{key}|{start}", source.id));
+        let event_id = derived_uuid(&format!("{shared}|{state}"));
+        let minute = if state == "Start" {
+            *start
+        } else {
+            start + insight_duration
+        };
+        let time = DateTime::from_timestamp(minute * 60, 0)
+            .expect("a minute in range")
+            .to_rfc3339_opts(SecondsFormat::Secs, true);
+        let mut details = json!({
+            "state": state,
+            "eventSource": event_source,
+            "eventName": event_name,
+            "insightType": insight_type,
+            "insightContext": {
+                "statistics": {
+                    "baseline": {"average": baseline_average},
+                    "insight": {"average": insight_average},
+                    "insightDuration": insight_duration,
+                    "baselineDuration": baseline_duration,
+                },
+                "attributions": [],
+            },
+        });
+        if let Some(error_code) = error_code {
+            details["errorCode"] = json!(error_code);
+        }
+        json!({
+            "eventVersion": "1.08",
+            "eventTime": time,
+            "awsRegion": self.region,
+            "eventID": event_id,
+            "eventType": "AwsCloudTrailInsight",
+            "recipientAccountId": source.account_id,
+            "sharedEventID": shared,
+            "insightDetails": details,
+            "eventCategory": "Insight",
+        })
+        .to_string()
+    }
+}
+
+/// Returns a UUID (version 4's form) derived from text: the same text, the same ID.
+fn derived_uuid(text: &str) -> String {
+    let hash = Sha256::digest(text.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+}
+
+/// Returns the text of a string column of any string type at a row.
+fn string_value(column: &dyn Array, row: usize) -> Option<String> {
+    if let Some(view) = column.as_string_view_opt() {
+        return Some(view.value(row).to_string());
+    }
+    if let Some(text) = column.as_string_opt::<i32>() {
+        return Some(text.value(row).to_string());
+    }
+    column.as_string_opt::<i64>().map(|text| text.value(row).to_string())
+}
