@@ -3,7 +3,9 @@
 //! store's management events: write calls per `eventSource` / `eventName`, errors per error
 //! code), each key's [`KeyDetector`] takes its minutes, and the Insights that start or end become
 //! Insights events (two per Insight, Start and End, sharing `sharedEventID`, with
-//! `insightDetails` as the CloudTrail User Guide lays it out) in the destination store.
+//! `insightDetails` as the CloudTrail User Guide lays it out: statistics, and attributions of the
+//! top 5 users, user agents and error codes in the Insight and in its baseline) in the destination
+//! store.
 //!
 //! State, per source, in `insights/<source-id>/state.json` under the root: the first minute of the
 //! source's history, the minutes done, every key's detector and the number of commits written.
@@ -21,6 +23,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::{Array, AsArray as _};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::functions::expr_fn::get_field;
 use datafusion::functions_aggregate::expr_fn::{count, min};
 use datafusion::logical_expr::{cast, col, lit};
 use datafusion::prelude::DataFrame;
@@ -186,7 +189,11 @@ impl Insights {
             .retain(|_, detector| detector.is_open() || !detector.is_quiet_since(end, &self.settings));
 
         if !edges.is_empty() {
-            let records: Vec<String> = edges.iter().map(|(key, edge)| self.record(source, key, edge)).collect();
+            let mut records = Vec::with_capacity(edges.len());
+            for (key, edge) in &edges {
+                let attributions = self.attributions(&table, key, edge).await?;
+                records.push(self.record(source, key, edge, attributions));
+            }
             let raw: Vec<Box<serde_json::value::RawValue>> = records
                 .iter()
                 .filter_map(|text| serde_json::value::RawValue::from_string(text.clone()).ok())
@@ -293,8 +300,96 @@ impl Insights {
         Ok(counts)
     }
 
+    /// Returns the attributions of an Insight: per attribute (`userIdentityArn`, `userAgent`, and
+    /// `errorCode` for call rates, `"null"` for a call without one), its top 5 values in the
+    /// Insight's minutes and in the baseline's, each with its mean count a minute there.
+    async fn attributions(&self, table: &EventTable, key: &str, edge: &Edge) -> Result<serde_json::Value> {
+        let figures = match edge {
+            Edge::Start(figures) | Edge::End(figures) => figures,
+        };
+        let mut parts = key.splitn(4, '|');
+        let insight_type = parts.next().unwrap_or(API_CALL_RATE);
+        let (event_source, event_name) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        let error_code = parts.next();
+        let minute = |m: i64| DateTime::from_timestamp(m * 60, 0).expect("a minute in range");
+        let windows = [
+            (
+                figures.start,
+                figures.start + figures.insight_duration,
+                figures.insight_duration,
+            ),
+            (
+                figures.start - figures.baseline_duration,
+                figures.start,
+                figures.baseline_duration,
+            ),
+        ];
+        let attributes: &[&str] = if insight_type == API_ERROR_RATE {
+            &["userIdentityArn", "userAgent"]
+        } else {
+            &["userIdentityArn", "userAgent", "errorCode"]
+        };
+        let mut found: Vec<[Vec<serde_json::Value>; 2]> = vec![[Vec::new(), Vec::new()]; attributes.len()];
+        for (window, (from, to, minutes)) in windows.into_iter().enumerate() {
+            if minutes <= 0 {
+                continue;
+            }
+            let (context, rows) = range_scan(table, None, (minute(from), minute(to)), &self.runtime).await?;
+            let mut filter = col("eventcategory")
+                .eq(lit("Management"))
+                .and(col("eventsource").eq(lit(event_source)))
+                .and(col("eventname").eq(lit(event_name)));
+            filter = match error_code {
+                Some(code) => filter.and(col("errorcode").eq(lit(code))),
+                None => filter.and(col("readonly").eq(lit(false))),
+            };
+            let plan = rows
+                .filter(filter)?
+                .aggregate(
+                    vec![
+                        get_field(col("useridentity"), "arn").alias("arn"),
+                        col("useragent"),
+                        col("errorcode"),
+                    ],
+                    vec![count(lit(1)).alias("calls")],
+                )?
+                .build()?;
+            let mut totals: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); attributes.len()];
+            for batch in DataFrame::new(context.state(), plan).collect().await? {
+                let calls = batch.column(3).as_primitive::<Int64Type>();
+                for row in 0..batch.num_rows() {
+                    let calls = u64::try_from(calls.value(row)).unwrap_or_default();
+                    for (index, total) in totals.iter_mut().enumerate() {
+                        let column = batch.column(index);
+                        let value = (!column.is_null(row))
+                            .then(|| string_value(column.as_ref(), row))
+                            .flatten()
+                            .unwrap_or_else(|| "null".to_string());
+                        *total.entry(value).or_default() += calls;
+                    }
+                }
+            }
+            for (index, total) in totals.into_iter().enumerate() {
+                let mut values: Vec<(String, u64)> = total.into_iter().collect();
+                values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                found[index][window] = values
+                    .into_iter()
+                    .take(5)
+                    .map(|(value, calls)| json!({"value": value, "average": calls as f64 / minutes as f64}))
+                    .collect();
+            }
+        }
+        Ok(serde_json::Value::Array(
+            attributes
+                .iter()
+                .zip(found)
+                .map(|(attribute, [insight, baseline])| json!({"attribute": attribute, "insight": insight, "baseline": baseline}))
+                .collect(),
+        ))
+    }
+
     /// Returns the Insights event of an edge, as CloudTrail writes one.
-    fn record(&self, source: &EventDataStoreRecord, key: &str, edge: &Edge) -> String {
+    fn record(&self, source: &EventDataStoreRecord, key: &str, edge: &Edge, attributions: serde_json::Value) -> String {
         let mut parts = key.splitn(4, '|');
         let insight_type = parts.next().unwrap_or(API_CALL_RATE);
         let event_source = parts.next().unwrap_or_default();
@@ -333,7 +428,7 @@ impl Insights {
                     "insightDuration": insight_duration,
                     "baselineDuration": baseline_duration,
                 },
-                "attributions": [],
+                "attributions": attributions,
             },
         });
         if let Some(error_code) = error_code {
