@@ -12,6 +12,11 @@
   --recording  p50 / p99 latency of CreateEventDataStore, StartQuery and PutAuditEvents (raw HTTP,
                one client) with every call recorded as account activity and with
                `--record-activity false`, alternating servers; the ratio on / off.
+  --insights   Insights (issue 25): a store of N management events over 8 days (60 write APIs at
+               steady rates, their errors, one burst), loaded with `traillake load`; the time and
+               server CPU of the first pass that searches its whole history once Insights are turned
+               on (per million events), next to DuckDB counting the same per-minute keys over the
+               store's Parquet files.
   --trails     Trails (issue 24), on moto's S3: what 5 logging trails cost the request path (p50 /
                p99 of CreateEventDataStore and ListEventDataStores, raw HTTP, one client, against
                no trail, alternating servers), and the events per second a trail writes: N calls
@@ -19,7 +24,8 @@
                writing the same records as gzip JSON.
 
 Usage: python benches/live.py --binary target/release/traillake (--lookup [--events 10000000] |
-       --follow [--events 1000000] | --recording [--calls 400] | --trails [--calls 400] [--events 20000])
+       --follow [--events 1000000] | --recording [--calls 400] | --trails [--calls 400] [--events 20000] |
+       --insights [--events 1000000])
 """
 
 import argparse
@@ -404,6 +410,76 @@ def trails_benchmark(args):
         s3_process.wait(timeout=30)
 
 
+def insights_benchmark(args):
+    now = int(time.time() // 60)
+    start = now - 8 * 1440
+    rng = random.Random(25)
+    apis = [(f"svc{i % 12}.amazonaws.com", f"Put{i}Thing") for i in range(60)]
+    rates = [rng.uniform(0.2, 4.0) for _ in apis]
+    scale = args.events / (sum(rates) * (now - start))
+    with tempfile.TemporaryDirectory(prefix="traillake-insights-bench-") as tmp:
+        tmp = pathlib.Path(tmp)
+        lines = tmp / "events.jsonl"
+        written = 0
+        with lines.open("w") as out:
+            for minute in range(start, now - 2):
+                for (source, name), rate in zip(apis, rates):
+                    calls = int(rate * scale) + (1 if rng.random() < (rate * scale) % 1 else 0)
+                    if minute >= now - 40 and name == "Put7Thing":
+                        calls += 60  # the burst
+                    for _ in range(calls):
+                        at = datetime.datetime.fromtimestamp(minute * 60 + rng.randrange(60), datetime.timezone.utc)
+                        record = {"eventVersion": "1.08", "eventTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                  "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+                                  "eventID": str(uuid.UUID(int=rng.getrandbits(128))), "eventType": "AwsApiCall",
+                                  "readOnly": False, "managementEvent": True, "eventCategory": "Management",
+                                  "recipientAccountId": "123456789012", "userAgent": "bench",
+                                  "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/bench"}}
+                        if rng.random() < 0.02:
+                            record["errorCode"] = "AccessDenied"
+                        out.write(json.dumps(record) + "\n")
+                        written += 1
+        root = tmp / "lake"
+        server, url = start_server(args.binary, root, "--account-id", "123456789012", "--insights-interval", "1h")
+        cloudtrail = client(url, key="AKIDBENCH")
+        source = cloudtrail.create_event_data_store(Name="source", StartIngestion=False)["EventDataStoreArn"]
+        destination = cloudtrail.create_event_data_store(
+            Name="insights", AdvancedEventSelectors=[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Insight"]}]}])["EventDataStoreArn"]
+        source_id = source.rsplit("/", 1)[1]
+        loaded = subprocess.run([args.binary, "load", "--root", str(root), "--store", source_id, str(lines)],
+                                capture_output=True, text=True)
+        if loaded.returncode != 0:
+            raise RuntimeError(loaded.stdout + loaded.stderr)
+        state = root / "insights" / source_id / "state.json"
+        cpu_before = cpu_seconds(server.pid)
+        began = time.perf_counter()
+        cloudtrail.put_insight_selectors(EventDataStore=source, InsightsDestination=destination,
+                                         InsightSelectors=[{"InsightType": "ApiCallRateInsight"},
+                                                           {"InsightType": "ApiErrorRateInsight"}])
+        while not state.exists():
+            time.sleep(0.01)
+        wall = time.perf_counter() - began
+        cpu = cpu_seconds(server.pid) - cpu_before
+        query = cloudtrail.start_query(QueryStatement=f"SELECT count(*) AS n FROM {destination.rsplit('/', 1)[1]}")["QueryId"]
+        while cloudtrail.describe_query(QueryId=query)["QueryStatus"] in ("QUEUED", "RUNNING"):
+            time.sleep(0.05)
+        insights = cloudtrail.get_query_results(QueryId=query)["QueryResultRows"][0][0]["n"]
+        server.terminate()
+        server.wait(timeout=60)
+        files = sorted(str(path) for path in (root / "stores" / source_id / "table").rglob("*.parquet"))
+        connection = duckdb.connect()
+        duck_began = time.perf_counter()
+        connection.execute(
+            "SELECT eventsource, eventname, errorcode, readonly, epoch(eventtime)::BIGINT // 60 AS minute, count(*) "
+            f"FROM read_parquet({files!r}) WHERE eventcategory = 'Management' GROUP BY ALL").fetchall()
+        duck_wall = time.perf_counter() - duck_began
+    per_million = 1e6 / written
+    print(f"{written:,} management events over 8 days, 60 write APIs; Insights events written: {insights}")
+    print(f"first pass (the whole history, both types): {wall:.2f} s wall, {cpu:.2f} s server CPU; "
+          f"{wall * per_million:.2f} s and {cpu * per_million:.2f} CPU s per million events")
+    print(f"DuckDB counting the same minutes and keys: {duck_wall:.2f} s; traillake / DuckDB time {wall / duck_wall:.2f}")
+
+
 def recording_benchmark(args):
     bodies = request_bodies(32, random.Random(3))
     rounds = {True: {}, False: {}}
@@ -426,6 +502,7 @@ def main():
     mode.add_argument("--follow", action="store_true")
     mode.add_argument("--recording", action="store_true")
     mode.add_argument("--trails", action="store_true")
+    mode.add_argument("--insights", action="store_true")
     parser.add_argument("--events", type=int)
     parser.add_argument("--per-file", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=9)
@@ -438,6 +515,9 @@ def main():
     elif args.follow:
         args.events = args.events or 1_000_000
         follow_benchmark(args)
+    elif args.insights:
+        args.events = args.events or 1_000_000
+        insights_benchmark(args)
     elif args.trails:
         args.events = args.events or 20_000
         trails_benchmark(args)

@@ -6,8 +6,8 @@
 #   bash benches/run.sh --ingest [--seconds S]       the PutAuditEvents benchmark (ingest.py)
 #   bash benches/run.sh --results [--events N]       reading a result: JSON pages, Arrow, Flight (results.py)
 #   bash benches/run.sh --soak [--seconds S]         ingestion, imports and 10 query clients at once (soak.py)
-#   bash benches/run.sh --live --lookup|--follow|--recording|--trails   LookupEvents, following, recording's
-#                                                    cost, trails' delivery and cost (live.py)
+#   bash benches/run.sh --live --lookup|--follow|--recording|--trails|--insights   LookupEvents, following, recording's
+#                                                    cost, trails' delivery and cost, Insights' cost (live.py)
 #   TRAILLAKE_VENV     the Python virtualenv (default ~/.cache/traillake-venv)
 #   CARGO_TARGET_DIR   where cargo builds (default ./target)
 set -euo pipefail
