@@ -460,10 +460,13 @@ def insights_benchmark(args):
             time.sleep(0.01)
         wall = time.perf_counter() - began
         cpu = cpu_seconds(server.pid) - cpu_before
-        query = cloudtrail.start_query(QueryStatement=f"SELECT count(*) AS n FROM {destination.rsplit('/', 1)[1]}")["QueryId"]
+        query = cloudtrail.start_query(QueryStatement=f"SELECT eventJson FROM {destination.rsplit('/', 1)[1]} ORDER BY eventTime")["QueryId"]
         while cloudtrail.describe_query(QueryId=query)["QueryStatus"] in ("QUEUED", "RUNNING"):
             time.sleep(0.05)
-        insights = cloudtrail.get_query_results(QueryId=query)["QueryResultRows"][0][0]["n"]
+        details = [json.loads(row[0]["eventJson"])["insightDetails"]
+                   for row in cloudtrail.get_query_results(QueryId=query, MaxQueryResults=1000)["QueryResultRows"]]
+        insights = ", ".join(f"{d['eventName']} {d['insightType']}{' ' + d['errorCode'] if 'errorCode' in d else ''} {d['state']}"
+                             for d in details) or "none"
         server.terminate()
         server.wait(timeout=60)
         files = sorted(str(path) for path in (root / "stores" / source_id / "table").rglob("*.parquet"))
