@@ -13,8 +13,11 @@
 //!   bursty, busy keys quiet.
 //! - An Insight starts at the first minute of the first unusual window that is itself high (above
 //!   the baseline's mean by `sigmas` deviations; or else above the mean), and its baseline is fixed
-//!   there. It ends once `end_after_minutes` (3) windows in a row are not unusual; its last minute
-//!   is the last high minute (or else above the mean) up to the last unusual window.
+//!   there. While it is open, a window stays unusual by a looser test (`continue_p_value` 1e-3,
+//!   `continue_sigmas` 2.5, one event), so that a rate that stays high while wavering about the
+//!   first threshold makes one Insight; it ends once `end_after_minutes` (3) windows in a row are
+//!   not unusual by that test. Its last minute is the last high minute (or else above the mean)
+//!   up to the last unusual window.
 //!
 //! On AWS's documented example (1 call in 7.87 days, then 3 calls in 5 minutes) this starts an
 //! Insight of 5 minutes at 0.6 calls a minute, the figures of AWS's event.
@@ -40,6 +43,14 @@ pub struct DetectorSettings {
     pub min_events: u64,
     /// Windows in a row, back to normal, that end an Insight.
     pub end_after_minutes: i64,
+    /// While an Insight is open, the Poisson tail under which a window still counts as unusual:
+    /// looser than `p_value`, so that a rate that stays high but wavers about the starting
+    /// threshold makes one Insight, not several.
+    pub continue_p_value: f64,
+    /// While an Insight is open, the standard deviations above the baseline a window must be.
+    pub continue_sigmas: f64,
+    /// While an Insight is open, the events a window must hold at least.
+    pub continue_min_events: u64,
 }
 
 impl Default for DetectorSettings {
@@ -52,6 +63,9 @@ impl Default for DetectorSettings {
             sigmas: 5.0,
             min_events: 3,
             end_after_minutes: 3,
+            continue_p_value: 1e-3,
+            continue_sigmas: 2.5,
+            continue_min_events: 1,
         }
     }
 }
@@ -178,7 +192,13 @@ impl KeyDetector {
 
         if let Some(open) = &mut self.open {
             open.minutes.push(count);
-            let unusual = unusual(window_sum, open.baseline_average, open.baseline_deviation, settings);
+            let looser = DetectorSettings {
+                p_value: settings.continue_p_value,
+                sigmas: settings.continue_sigmas,
+                min_events: settings.continue_min_events,
+                ..settings.clone()
+            };
+            let unusual = unusual(window_sum, open.baseline_average, open.baseline_deviation, &looser);
             if unusual {
                 open.last_unusual = minute;
             } else if minute - open.last_unusual >= settings.end_after_minutes {
@@ -404,6 +424,26 @@ mod tests {
         assert!(start.baseline_average < 0.0018);
         assert_eq!(end.insight_duration, 4);
         assert!((end.insight_average - 18.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_high_rate_that_wavers_is_one_insight() {
+        // 17 errors over a week, then 30 minutes of 0, 1, 2, 1, 2, 0... errors a minute.
+        let mut counts: Vec<(i64, u64)> = (0..17).map(|i| (i * 593, 1)).collect();
+        counts.extend(
+            (0..30)
+                .map(|m| (10_080 + m, [0, 1, 2, 1, 2, 0][m as usize % 6]))
+                .filter(|(_, c)| *c > 0),
+        );
+        let edges = run(&counts, 10_200, &DetectorSettings::default());
+        let states: Vec<&str> = edges
+            .iter()
+            .map(|(_, edge)| match edge {
+                Edge::Start(_) => "Start",
+                Edge::End(_) => "End",
+            })
+            .collect();
+        assert_eq!(states, ["Start", "End"], "{edges:?}");
     }
 
     #[test]
