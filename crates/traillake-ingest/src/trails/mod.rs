@@ -276,7 +276,9 @@ impl Trails {
                 || closing
                 || now.signed_duration_since(start).to_std().unwrap_or_default() >= self.settings.digest_interval
         });
-        if due {
+        // A digest whose put failed is put again before the next is made, so that the chain has
+        // no hole and every log file is in a digest.
+        if due && state.pending_digest.is_none() {
             let start = state.digest_start.expect("a due digest has a start");
             // Digest keys name their end to the second: a period lasts at least one, so that no
             // digest is written over the one before.
@@ -673,6 +675,42 @@ mod tests {
         let state = trails.state(&trail).await.unwrap();
         assert!(state.ready.is_empty() && state.latest_delivery_time.is_some());
         assert_eq!(state.undigested.len(), 2, "two log files");
+    }
+
+    #[tokio::test]
+    async fn a_digest_whose_put_failed_is_put_again_before_the_next_is_made() {
+        let temporary = tempfile::tempdir().unwrap();
+        let (trails, mut trail, _bucket) = trails(temporary.path()).await;
+        trail.log_file_validation = true;
+        let start = Utc::now();
+        trails.deliver(&trail, false, start).await.unwrap();
+        trails
+            .append(&trail, &[r#"{"eventID":"a","eventTime":"2026-12-07T09:00:00Z"}"#])
+            .await
+            .unwrap();
+        // A local folder takes no object metadata: the digest's put fails.
+        trails
+            .deliver(&trail, false, start + chrono::Duration::hours(2))
+            .await
+            .unwrap();
+        let state = trails.state(&trail).await.unwrap();
+        let pending = state.pending_digest.clone().expect("the digest waits");
+        assert!(state.latest_digest_delivery_error.is_some() && state.undigested.is_empty());
+        trails
+            .append(&trail, &[r#"{"eventID":"b","eventTime":"2026-12-07T09:00:01Z"}"#])
+            .await
+            .unwrap();
+        trails
+            .deliver(&trail, false, start + chrono::Duration::hours(4))
+            .await
+            .unwrap();
+        let state = trails.state(&trail).await.unwrap();
+        assert_eq!(
+            state.pending_digest,
+            Some(pending),
+            "the same digest waits, not a newer one"
+        );
+        assert_eq!(state.undigested.len(), 1, "the second file waits for the next digest");
     }
 
     #[tokio::test]
