@@ -164,7 +164,8 @@ impl Insights {
             by_key.entry(&count.key).or_default().push((count.minute, count.count));
         }
         let mut edges = Vec::new();
-        let keys: Vec<String> = state
+        // Every key with a detector (an open Insight ends in quiet minutes too) or with counts.
+        let keys: std::collections::BTreeSet<String> = state
             .detectors
             .keys()
             .cloned()
