@@ -16,8 +16,8 @@ use traillake_api::shapes::{
 };
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};
-use traillake_lake::LakeError;
 use traillake_lake::catalog::insights::{API_CALL_RATE, API_ERROR_RATE};
+use traillake_lake::{EventDataStoreRecord, LakeError};
 
 use super::Service;
 use super::errors::IntoApi as _;
@@ -41,6 +41,19 @@ fn unknown_store_as_parameter<T>(result: Result<T, LakeError>) -> Result<T, ApiE
             Err(ApiError::new(ErrorCode::InvalidParameterException, error.to_string()))
         }
         other => other.api(),
+    }
+}
+
+/// Returns what Put/GetInsightSelectors answer of a source store.
+fn selectors_response(ctx: &RequestContext, store: &EventDataStoreRecord) -> InsightSelectorsResponse {
+    InsightSelectorsResponse {
+        trail_arn: None,
+        insight_selectors: selectors_of(&store.insight_types),
+        event_data_store_arn: Some(event_data_store_arn(ctx, &store.id)),
+        insights_destination: store
+            .insights_destination
+            .as_deref()
+            .map(|id| event_data_store_arn(ctx, id)),
     }
 }
 
@@ -86,15 +99,7 @@ impl Service {
                 .await,
         )?;
         self.queries.wake_insights();
-        Ok(InsightSelectorsResponse {
-            trail_arn: None,
-            insight_selectors: selectors_of(&store.insight_types),
-            event_data_store_arn: Some(event_data_store_arn(ctx, &store.id)),
-            insights_destination: store
-                .insights_destination
-                .as_deref()
-                .map(|id| event_data_store_arn(ctx, id)),
-        })
+        Ok(selectors_response(ctx, &store))
     }
 
     /// GetInsightSelectors: a source store's Insights types and destination, or
@@ -119,15 +124,7 @@ impl Service {
                 ),
             ));
         }
-        Ok(InsightSelectorsResponse {
-            trail_arn: None,
-            insight_selectors: selectors_of(&store.insight_types),
-            event_data_store_arn: Some(event_data_store_arn(ctx, &store.id)),
-            insights_destination: store
-                .insights_destination
-                .as_deref()
-                .map(|id| event_data_store_arn(ctx, id)),
-        })
+        Ok(selectors_response(ctx, &store))
     }
 
     /// ListInsightsMetricData.
