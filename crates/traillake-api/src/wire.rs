@@ -72,12 +72,15 @@ pub fn serialize_timestamp<S: Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     match value {
-        Some(ts) => {
-            let millis = ts.seconds as f64 * 1000.0 + (ts.nanos / 1_000_000) as f64;
-            serializer.serialize_f64(millis / 1000.0)
-        }
+        Some(ts) => serializer.serialize_f64(epoch_seconds(ts)),
         None => serializer.serialize_none(),
     }
+}
+
+/// Returns a timestamp as epoch seconds to the millisecond, as the AWS JSON wire writes it.
+fn epoch_seconds(ts: &prost_types::Timestamp) -> f64 {
+    let millis = ts.seconds as f64 * 1000.0 + (ts.nanos / 1_000_000) as f64;
+    millis / 1000.0
 }
 
 /// Deserializes an optional timestamp from epoch seconds (a number or a numeric string) or an
@@ -110,7 +113,7 @@ pub fn serialize_timestamps<S: Serializer>(
     use serde::ser::SerializeSeq as _;
     let mut list = serializer.serialize_seq(Some(values.len()))?;
     for value in values {
-        list.serialize_element(&(value.seconds as f64 + f64::from(value.nanos / 1_000_000) / 1000.0))?;
+        list.serialize_element(&epoch_seconds(value))?;
     }
     list.end()
 }

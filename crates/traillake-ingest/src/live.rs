@@ -61,10 +61,11 @@ pub struct LiveEvents {
     trails: Option<Arc<Trails>>,
 }
 
-/// A record made ready: its row, and the length of its text.
+/// A valid record made ready, read once for every destination: its text, row and JSON.
 struct Ready<'a> {
+    record: &'a RawValue,
     row: EventRow<'a>,
-    text_bytes: usize,
+    value: Value,
 }
 
 impl LiveEvents {
@@ -91,8 +92,9 @@ impl LiveEvents {
     /// Stores the CloudTrail records of one account through group commit; returns once every
     /// destination holds them, or the first destination's error.
     pub async fn deliver(&self, account_id: &str, records: &[&RawValue]) -> Result<Delivered, CommitError> {
-        self.deliver_to_trails(account_id, records).await?;
-        let (delivered, writes) = self.destinations(account_id, records).await;
+        let (delivered, ready) = read_records(account_id, records);
+        self.deliver_to_trails(account_id, &ready).await?;
+        let writes = self.destinations(account_id, &ready).await;
         let outcomes = futures::future::join_all(
             writes
                 .into_iter()
@@ -113,15 +115,15 @@ impl LiveEvents {
         records: &[&RawValue],
         mark: &AppProgress,
     ) -> Result<Delivered, LakeError> {
-        let (delivered, writes) = self.destinations(account_id, records).await;
-        for (table, batch) in writes {
+        let (delivered, ready) = read_records(account_id, records);
+        for (table, batch) in self.destinations(account_id, &ready).await {
             table.append_once(&[batch], mark).await?;
         }
         Ok(delivered)
     }
 
     /// Keeps in each logging trail's outbox the records it selects.
-    async fn deliver_to_trails(&self, account_id: &str, records: &[&RawValue]) -> Result<(), CommitError> {
+    async fn deliver_to_trails(&self, account_id: &str, ready: &[Ready<'_>]) -> Result<(), CommitError> {
         let Some(trails) = &self.trails else {
             return Ok(());
         };
@@ -133,36 +135,28 @@ impl LiveEvents {
             .into_iter()
             .filter(|trail| trail.start_logging_time.is_some())
             .collect();
-        if logging.is_empty() {
-            return Ok(());
-        }
-        let parsed: Vec<Option<Value>> = records
-            .iter()
-            .map(|record| serde_json::from_str::<Value>(record.get()).ok())
-            .collect();
         let appends = logging.iter().map(|trail| {
             let selectors = trail.advanced_selectors();
-            let taken: Vec<&str> = records
+            let taken: Vec<&str> = ready
                 .iter()
-                .zip(&parsed)
-                .filter_map(|(record, parsed)| {
-                    let parsed = parsed.as_ref()?;
-                    let event = selected_event(parsed);
-                    let region = parsed.get("awsRegion").and_then(Value::as_str);
+                .filter(|ready| {
+                    let event = selected_event(&ready.value);
+                    let region = ready.value.get("awsRegion").and_then(Value::as_str);
                     let in_region = trail.multi_region || region == Some(self.region.as_str());
                     let global = event
                         .event_source
                         .is_some_and(|source| GLOBAL_EVENT_SOURCES.contains(&source));
-                    let logged = parsed
+                    let logged = ready
+                        .value
                         .get("eventTime")
                         .and_then(Value::as_str)
                         .is_some_and(|time| trail.logged_at(time));
-                    let taken = logged
+                    logged
                         && in_region
                         && (trail.include_global_service_events || !global)
-                        && matches(&selectors, &event);
-                    taken.then(|| record.get())
+                        && matches(&selectors, &event)
                 })
+                .map(|ready| ready.record.get())
                 .collect();
             async move {
                 if taken.is_empty() {
@@ -178,11 +172,7 @@ impl LiveEvents {
     }
 
     /// Returns where the records of one account go: the rows of each destination table.
-    async fn destinations(
-        &self,
-        account_id: &str,
-        records: &[&RawValue],
-    ) -> (Delivered, Vec<(EventTable, RecordBatch)>) {
+    async fn destinations(&self, account_id: &str, ready: &[Ready<'_>]) -> Vec<(EventTable, RecordBatch)> {
         let stores: Vec<_> = self
             .catalog
             .event_data_stores(account_id)
@@ -190,51 +180,53 @@ impl LiveEvents {
             .into_iter()
             .filter(|store| store.kind == StoreKind::CloudTrail && store.status == EventDataStoreStatus::Enabled)
             .collect();
-        let mut delivered = Delivered::default();
-        let mut ready = Vec::with_capacity(records.len());
         let mut history = Vec::new();
         let mut per_store: Vec<Vec<usize>> = vec![Vec::new(); stores.len()];
-        for record in records {
-            let (row, parsed) = match parse(record) {
-                Ok(parsed) => parsed,
-                Err(error) => {
-                    delivered.invalid += 1;
-                    tracing::warn!(account_id, %error, "a live record is not a valid CloudTrail record; it is stored nowhere");
-                    continue;
-                }
-            };
-            let event = selected_event(&parsed);
-            let index = ready.len();
+        for (index, record) in ready.iter().enumerate() {
+            let event = selected_event(&record.value);
             if event.event_category == "Management" {
                 history.push(index);
             }
-            let region = parsed.get("awsRegion").and_then(Value::as_str);
+            let region = record.value.get("awsRegion").and_then(Value::as_str);
             for (store, taken) in stores.iter().zip(per_store.iter_mut()) {
                 let in_region = store.multi_region || region == Some(self.region.as_str());
                 if in_region && matches(&store.selectors, &event) {
                     taken.push(index);
                 }
             }
-            ready.push(Ready {
-                row,
-                text_bytes: record.get().len(),
-            });
         }
 
         let mut writes = Vec::new();
         if !history.is_empty() {
-            writes.push((EventTable::history(&self.root, account_id), batch_of(&ready, &history)));
+            writes.push((EventTable::history(&self.root, account_id), batch_of(ready, &history)));
         }
         for (store, taken) in stores.iter().zip(&per_store) {
             if !taken.is_empty() {
                 writes.push((
                     EventTable::new(&self.root, &store.id, store.kind),
-                    batch_of(&ready, taken),
+                    batch_of(ready, taken),
                 ));
             }
         }
-        (delivered, writes)
+        writes
     }
+}
+
+/// Reads each record once for every destination; a record that is not a valid CloudTrail record
+/// is counted and stored nowhere.
+fn read_records<'a>(account_id: &str, records: &[&'a RawValue]) -> (Delivered, Vec<Ready<'a>>) {
+    let mut delivered = Delivered::default();
+    let mut ready = Vec::with_capacity(records.len());
+    for record in records {
+        match parse(record) {
+            Ok((row, value)) => ready.push(Ready { record, row, value }),
+            Err(error) => {
+                delivered.invalid += 1;
+                tracing::warn!(account_id, %error, "a live record is not a valid CloudTrail record; it is stored nowhere");
+            }
+        }
+    }
+    (delivered, ready)
 }
 
 /// Returns a record's row and its JSON, or why it is not a CloudTrail record.
@@ -246,7 +238,7 @@ fn parse(record: &RawValue) -> Result<(EventRow<'_>, Value), InvalidRecord> {
 
 /// Returns the rows at `indexes` as one batch of a CloudTrail table.
 fn batch_of(ready: &[Ready<'_>], indexes: &[usize]) -> RecordBatch {
-    let text_bytes = indexes.iter().map(|&index| ready[index].text_bytes).sum();
+    let text_bytes = indexes.iter().map(|&index| ready[index].record.get().len()).sum();
     let mut rows = EventRows::new(StoreKind::CloudTrail, indexes.len(), text_bytes);
     for &index in indexes {
         rows.append(&ready[index].row);

@@ -27,7 +27,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::functions::expr_fn::{ends_with, get_field, strpos};
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
-use datafusion::prelude::DataFrame;
+use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::DeltaTable;
 use serde_json::Value;
 use traillake_api::insights::MetricQuery;
@@ -39,6 +39,7 @@ use traillake_lake::table::{DataFile, HISTORY_RETENTION_DAYS};
 
 use crate::Result;
 use crate::error::QueryError;
+use crate::insights::runner::key_filter;
 use crate::planner::{StoreSource, new_context, scan_columns, snapshot_and_log, table_rows};
 
 /// One event found: where it sorts, and its record as stored.
@@ -59,18 +60,12 @@ pub async fn lookup_events(
     lookup: &Lookup,
     runtime: &Arc<RuntimeEnv>,
 ) -> Result<Vec<FoundEvent>> {
-    let source = StoreSource {
-        id: table.name().to_string(),
-        kind: table.kind(),
-        retention_days: HISTORY_RETENTION_DAYS,
-        table: table.clone(),
-        snapshot,
-    };
-    let (snapshot, logged) = snapshot_and_log(&source).await?;
-    let files = match &snapshot {
-        Some(snapshot) => table.data_files(snapshot)?,
-        None => Vec::new(),
-    };
+    let OpenTable {
+        files,
+        logged,
+        context,
+        object_store_url,
+    } = open_table(table, snapshot, runtime).await?;
     let logged_days = logged_days(&logged);
     let mut days: Vec<_> = files
         .iter()
@@ -81,12 +76,6 @@ pub async fn lookup_events(
     days.sort_unstable_by(|a, b| b.cmp(a));
     days.dedup();
 
-    let context = new_context(runtime);
-    let url = table.object_store_url();
-    context
-        .runtime_env()
-        .register_object_store(&url, Arc::clone(table.object_store()));
-    let object_store_url = ObjectStoreUrl::parse(url.as_str())?;
     let wanted = lookup.max_results + 1;
     let mut found = Vec::with_capacity(wanted);
     let mut cursor = lookup.after.clone();
@@ -114,7 +103,7 @@ pub async fn lookup_events(
             let limit = (wanted - found.len()).max(16);
             let rows = range_rows(
                 &context,
-                &source,
+                table,
                 &object_store_url,
                 group_files.clone(),
                 &logged,
@@ -158,14 +147,11 @@ pub async fn insights_metric_counts(
     runtime: &Arc<RuntimeEnv>,
 ) -> Result<Vec<(DateTime<Utc>, u64)>> {
     let (context, rows) = range_scan(table, snapshot, (query.start, query.end), runtime).await?;
-    let mut filter = col("eventcategory")
-        .eq(lit("Management"))
-        .and(col("eventsource").eq(lit(query.event_source.as_str())))
-        .and(col("eventname").eq(lit(query.event_name.as_str())));
-    filter = match (query.insight_type, &query.error_code) {
-        (InsightType::ApiErrorRateInsight, Some(code)) => filter.and(col("errorcode").eq(lit(code.as_str()))),
-        _ => filter.and(col("readonly").eq(lit(false))),
+    let error_code = match query.insight_type {
+        InsightType::ApiErrorRateInsight => query.error_code.as_deref(),
+        _ => None,
     };
+    let filter = key_filter(&query.event_source, &query.event_name, error_code);
     let period = cast(col(EVENT_TIME), DataType::Int64) / lit(query.period * 1_000_000);
     let plan = rows
         .filter(filter)?
@@ -189,14 +175,16 @@ pub async fn insights_metric_counts(
     Ok(counts)
 }
 
-/// Returns a context and the plan of a table's rows (its files and its write-ahead log) whose
-/// `eventTime` is in `[from, to)`: only the days of the range are read.
-pub(crate) async fn range_scan(
-    table: &EventTable,
-    snapshot: Option<DeltaTable>,
-    (from, to): (DateTime<Utc>, DateTime<Utc>),
-    runtime: &Arc<RuntimeEnv>,
-) -> Result<(datafusion::prelude::SessionContext, LogicalPlanBuilder)> {
+/// A history table opened for reading: the files of its latest snapshot, the rows of its
+/// write-ahead log that the snapshot lacks, and a context that reads its object store.
+struct OpenTable {
+    files: Vec<DataFile>,
+    logged: Vec<RecordBatch>,
+    context: SessionContext,
+    object_store_url: ObjectStoreUrl,
+}
+
+async fn open_table(table: &EventTable, snapshot: Option<DeltaTable>, runtime: &Arc<RuntimeEnv>) -> Result<OpenTable> {
     let source = StoreSource {
         id: table.name().to_string(),
         kind: table.kind(),
@@ -205,13 +193,8 @@ pub(crate) async fn range_scan(
         snapshot,
     };
     let (snapshot, logged) = snapshot_and_log(&source).await?;
-    let days = from.date_naive()..=to.date_naive();
-    let files: Vec<DataFile> = match &snapshot {
-        Some(snapshot) => table
-            .data_files(snapshot)?
-            .into_iter()
-            .filter(|file| days.contains(&file.day))
-            .collect(),
+    let files = match &snapshot {
+        Some(snapshot) => table.data_files(snapshot)?,
         None => Vec::new(),
     };
     let context = new_context(runtime);
@@ -220,6 +203,30 @@ pub(crate) async fn range_scan(
         .runtime_env()
         .register_object_store(&url, Arc::clone(table.object_store()));
     let object_store_url = ObjectStoreUrl::parse(url.as_str())?;
+    Ok(OpenTable {
+        files,
+        logged,
+        context,
+        object_store_url,
+    })
+}
+
+/// Returns a context and the plan of a table's rows (its files and its write-ahead log) whose
+/// `eventTime` is in `[from, to)`: only the days of the range are read.
+pub(crate) async fn range_scan(
+    table: &EventTable,
+    snapshot: Option<DeltaTable>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    runtime: &Arc<RuntimeEnv>,
+) -> Result<(SessionContext, LogicalPlanBuilder)> {
+    let OpenTable {
+        files,
+        logged,
+        context,
+        object_store_url,
+    } = open_table(table, snapshot, runtime).await?;
+    let days = from.date_naive()..=to.date_naive();
+    let files: Vec<DataFile> = files.into_iter().filter(|file| days.contains(&file.day)).collect();
     let time = |time: DateTime<Utc>| {
         lit(ScalarValue::TimestampMicrosecond(
             Some(time.timestamp_micros()),
@@ -255,8 +262,8 @@ fn logged_days(logged: &[RecordBatch]) -> Vec<chrono::NaiveDate> {
 /// `range`, come after `cursor` and may have the lookup's attribute.
 #[allow(clippy::too_many_arguments, reason = "one range of days of one lookup")]
 async fn range_rows(
-    context: &datafusion::prelude::SessionContext,
-    source: &StoreSource,
+    context: &SessionContext,
+    table: &EventTable,
     object_store_url: &ObjectStoreUrl,
     files: Vec<DataFile>,
     logged: &[RecordBatch],
@@ -282,14 +289,8 @@ async fn range_rows(
         filter = filter.and(attribute_filter(*key, value));
     }
 
-    let plan = table_rows(
-        source.table.name(),
-        source.kind,
-        object_store_url.clone(),
-        files,
-        logged,
-    )?
-    .project(scan_columns(source.kind))?;
+    let plan = table_rows(table.name(), table.kind(), object_store_url.clone(), files, logged)?
+        .project(scan_columns(table.kind()))?;
     let plan = plan
         .filter(filter)?
         .sort(vec![
