@@ -16,7 +16,9 @@
                steady rates, their errors, one burst), loaded with `traillake load`; the time and
                server CPU of the first pass that searches its whole history once Insights are turned
                on (per million events), next to DuckDB counting the same per-minute keys over the
-               store's Parquet files.
+               store's Parquet files; then, with the default `--insights-interval` (60 s), how late
+               the Start of a live burst (events loaded as each minute begins) is written after the
+               start of its first unusual minute.
   --trails     Trails (issue 24), on moto's S3: what 5 logging trails cost the request path (p50 /
                p99 of CreateEventDataStore and ListEventDataStores, raw HTTP, one client, against
                no trail, alternating servers), and the events per second a trail writes: N calls
@@ -469,6 +471,7 @@ def insights_benchmark(args):
                              for d in details) or "none"
         server.terminate()
         server.wait(timeout=60)
+        lateness = insights_lateness(args.binary, root, source_id, destination.rsplit("/", 1)[1], lines.parent)
         files = sorted(str(path) for path in (root / "stores" / source_id / "table").rglob("*.parquet"))
         connection = duckdb.connect()
         duck_began = time.perf_counter()
@@ -481,6 +484,52 @@ def insights_benchmark(args):
     print(f"first pass (the whole history, both types): {wall:.2f} s wall, {cpu:.2f} s server CPU; "
           f"{wall * per_million:.2f} s and {cpu * per_million:.2f} CPU s per million events")
     print(f"DuckDB counting the same minutes and keys: {duck_wall:.2f} s; traillake / DuckDB time {wall / duck_wall:.2f}")
+    print(f"a live burst's Start written {lateness:.0f} s after the start of its first unusual minute "
+          f"(--insights-interval 60s)")
+
+
+def insights_lateness(binary, root, source_id, destination_id, folder):
+    """Seconds from the start of a live burst's first minute to its Start event in the destination:
+    a server with the default interval, and 30 calls of one steady API loaded as each minute begins."""
+    server, url = start_server(binary, root, "--account-id", "123456789012")
+    try:
+        cloudtrail = client(url, key="AKIDBENCH")
+        while time.time() % 60 > 1:
+            time.sleep(0.2)
+        first = int(time.time() // 60)
+        statement = (f"SELECT count(*) AS n FROM {destination_id} WHERE eventJson LIKE '%\"state\":\"Start\"%' "
+                     f"AND eventJson LIKE '%\"eventName\":\"Put3Thing\"%'")
+        minute = first
+        while True:
+            if minute < first + 10 and time.time() >= minute * 60:
+                path = folder / f"burst-{minute}.jsonl"
+                with path.open("w") as out:
+                    for second in range(30):
+                        at = datetime.datetime.fromtimestamp(minute * 60 + second, datetime.timezone.utc)
+                        out.write(json.dumps({
+                            "eventVersion": "1.08", "eventTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            "eventSource": "svc3.amazonaws.com", "eventName": "Put3Thing", "awsRegion": "us-east-1",
+                            "eventID": str(uuid.uuid4()), "eventType": "AwsApiCall", "readOnly": False,
+                            "managementEvent": True, "eventCategory": "Management",
+                            "recipientAccountId": "123456789012", "userAgent": "bench",
+                            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/burst"}}) + "\n")
+                loaded = subprocess.run([binary, "load", "--root", str(root), "--store", source_id, str(path)],
+                                        capture_output=True, text=True)
+                if loaded.returncode != 0:
+                    raise RuntimeError(loaded.stdout + loaded.stderr)
+                minute += 1
+            query = cloudtrail.start_query(QueryStatement=statement)["QueryId"]
+            while cloudtrail.describe_query(QueryId=query)["QueryStatus"] in ("QUEUED", "RUNNING"):
+                time.sleep(0.05)
+            rows = cloudtrail.get_query_results(QueryId=query)["QueryResultRows"]
+            if rows and int(rows[0][0]["n"]) > 0:
+                return time.time() - first * 60
+            if time.time() > (first + 15) * 60:
+                raise RuntimeError("no Insight of the live burst within 15 minutes")
+            time.sleep(2)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 def recording_benchmark(args):

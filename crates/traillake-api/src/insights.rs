@@ -9,12 +9,14 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::Result;
-use crate::arn::{self, ResourceType};
+use crate::arn::{self, CloudTrailArn, ResourceType};
 use crate::context::RequestContext;
 use crate::error::{ApiError, ErrorCode};
+use crate::lookup_events::{Lookup, check_lookup};
 use crate::paging::{decode_bound_token, encode_bound_token};
 use crate::shapes::{
-    GetInsightSelectorsRequest, InsightSelector, InsightType, InsightsMetricDataType, ListInsightsMetricDataRequest,
+    GetInsightSelectorsRequest, InsightSelector, InsightType, InsightsMetricDataType, ListInsightsDataRequest,
+    ListInsightsDataType, ListInsightsMetricDataRequest, LookupAttribute, LookupEventsRequest,
     PutInsightSelectorsRequest,
 };
 use crate::validate::{self, Pattern, StringRule};
@@ -361,6 +363,72 @@ pub fn metric_page(
     (points, next_token)
 }
 
+/// Checks a ListInsightsData request at `now`: the trail's name (its ARN must name a trail of the
+/// caller in the server's Region) and the lookup of Insights events it asks for. Every refusal is
+/// `InvalidParameterException`, the only validation error the model gives the operation.
+pub fn check_list_insights_data(
+    ctx: &RequestContext,
+    request: &ListInsightsDataRequest,
+    now: DateTime<Utc>,
+) -> Result<(String, Lookup)> {
+    let source = request
+        .insight_source
+        .as_deref()
+        .ok_or_else(|| ApiError::missing(ErrorCode::InvalidParameterException, "InsightSource"))?;
+    let arn = CloudTrailArn::parse(source)
+        .filter(|arn| arn.kind() == Some(ResourceType::Trail))
+        .ok_or_else(|| {
+            invalid(format!(
+                "InsightSource '{source}' is not a trail ARN (arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME)"
+            ))
+        })?;
+    if arn.account_id != ctx.account_id || arn.region != ctx.region {
+        return Err(invalid(format!(
+            "InsightSource '{source}' is not a trail of account {} in {}",
+            ctx.account_id, ctx.region
+        )));
+    }
+    match validate::enum_value::<ListInsightsDataType>("DataType", request.data_type)? {
+        Some(ListInsightsDataType::InsightsEvents) => {}
+        _ => return Err(invalid("DataType is required: InsightsEvents".to_string())),
+    }
+    let attribute = match request.dimensions.iter().collect::<Vec<_>>().as_slice() {
+        [] => Vec::new(),
+        [(key, value)] => {
+            if !matches!(key.as_str(), "EventId" | "EventName" | "EventSource") {
+                return Err(invalid(format!(
+                    "Dimensions key '{key}' is not one of EventId, EventName, EventSource"
+                )));
+            }
+            vec![LookupAttribute {
+                attribute_key: Some(key.to_string()),
+                attribute_value: Some(value.to_string()),
+            }]
+        }
+        more => {
+            return Err(invalid(format!(
+                "Dimensions holds {} items; it takes at most one",
+                more.len()
+            )));
+        }
+    };
+    let lookup = LookupEventsRequest {
+        lookup_attributes: attribute,
+        start_time: request.start_time,
+        end_time: request.end_time,
+        event_category: Some("insight".to_string()),
+        max_results: request.max_results,
+        next_token: request.next_token.clone(),
+    };
+    let lookup = check_lookup(&lookup, now).map_err(|error| {
+        let message = error
+            .message
+            .replace("LookupAttributes[0].AttributeValue", "Dimensions' value");
+        invalid(message)
+    })?;
+    Ok((arn.resource_id, lookup))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,5 +565,67 @@ mod tests {
             [(at("2026-12-07T09:05:00Z"), 3.0), (at("2026-12-07T09:50:00Z"), 7.0)]
         );
         assert!(token.is_none());
+    }
+
+    #[test]
+    fn list_insights_data_takes_a_trail_of_the_caller_and_one_dimension() {
+        let ctx = RequestContext {
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+            request_id: "r".into(),
+        };
+        let now = at("2026-12-07T10:00:00Z");
+        let trail = "arn:aws:cloudtrail:us-east-1:123456789012:trail/main";
+        let request = ListInsightsDataRequest {
+            insight_source: Some(trail.into()),
+            data_type: Some(ListInsightsDataType::InsightsEvents as i32),
+            dimensions: [("EventName".to_string(), "PutObject".to_string())]
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        let (name, lookup) = check_list_insights_data(&ctx, &request, now).unwrap();
+        assert_eq!(name, "main");
+        assert!(lookup.insight);
+        assert_eq!(lookup.max_results, 50);
+        assert_eq!(
+            lookup.attribute,
+            Some((crate::lookup_events::LookupKey::EventName, "PutObject".to_string()))
+        );
+        let refused = |request: ListInsightsDataRequest| {
+            let error = check_list_insights_data(&ctx, &request, now).unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidParameterException, "{}", error.message);
+            error.message
+        };
+        let other_account = trail.replace("123456789012", "210987654321");
+        assert!(
+            refused(ListInsightsDataRequest {
+                insight_source: Some(other_account),
+                ..request.clone()
+            })
+            .contains("InsightSource")
+        );
+        assert!(
+            refused(ListInsightsDataRequest {
+                data_type: None,
+                ..request.clone()
+            })
+            .contains("DataType")
+        );
+        assert!(
+            refused(ListInsightsDataRequest {
+                dimensions: [("ReadOnly".to_string(), "true".to_string())].into_iter().collect(),
+                ..request.clone()
+            })
+            .contains("ReadOnly")
+        );
+        refused(ListInsightsDataRequest {
+            max_results: Some(51),
+            ..request.clone()
+        });
+        refused(ListInsightsDataRequest {
+            next_token: Some("not a token".into()),
+            ..request
+        });
     }
 }

@@ -237,9 +237,18 @@ pub fn user_name(record: &Value) -> Option<&str> {
     }
 }
 
+/// Returns a text member of a record; an Insights event's `eventName` and `eventSource` are those
+/// of its `insightDetails`, the API it is about.
+fn record_text<'a>(record: &'a Value, name: &str) -> Option<&'a str> {
+    record
+        .get(name)
+        .or_else(|| record.get("insightDetails").and_then(|details| details.get(name)))
+        .and_then(Value::as_str)
+}
+
 /// Returns true if a CloudTrail record has the attribute `key` with `value`.
 pub fn has_attribute(record: &Value, key: LookupKey, value: &str) -> bool {
-    let text = |name: &str| record.get(name).and_then(Value::as_str);
+    let text = |name: &str| record_text(record, name);
     let resources = || record.get("resources").and_then(Value::as_array).into_iter().flatten();
     match key {
         LookupKey::EventId => text("eventID") == Some(value),
@@ -270,7 +279,7 @@ pub fn has_attribute(record: &Value, key: LookupKey, value: &str) -> bool {
 /// Returns the `Event` LookupEvents answers for a CloudTrail record given as its JSON text.
 pub fn event_of(json: &str) -> Event {
     let record: Value = serde_json::from_str(json).unwrap_or(Value::Null);
-    let text = |name: &str| record.get(name).and_then(Value::as_str).map(str::to_string);
+    let text = |name: &str| record_text(&record, name).map(str::to_string);
     let read_only = match record.get("readOnly") {
         Some(Value::Bool(read_only)) => Some(read_only.to_string()),
         Some(Value::String(read_only)) => Some(read_only.clone()),
@@ -448,5 +457,18 @@ mod tests {
             ..first
         };
         assert_eq!(code(&garbage), ErrorCode::InvalidNextTokenException);
+    }
+
+    #[test]
+    fn an_insights_event_is_named_by_the_api_it_is_about() {
+        let json = r#"{"eventID":"e1","eventTime":"2026-12-07T09:00:00Z","eventCategory":"Insight",
+            "insightDetails":{"state":"Start","eventSource":"iam.amazonaws.com","eventName":"GetRolePolicy"}}"#;
+        let event = event_of(json);
+        assert_eq!(event.event_name.as_deref(), Some("GetRolePolicy"));
+        assert_eq!(event.event_source.as_deref(), Some("iam.amazonaws.com"));
+        let record: Value = serde_json::from_str(json).unwrap();
+        assert!(has_attribute(&record, LookupKey::EventName, "GetRolePolicy"));
+        assert!(has_attribute(&record, LookupKey::EventSource, "iam.amazonaws.com"));
+        assert!(!has_attribute(&record, LookupKey::EventName, "Start"));
     }
 }

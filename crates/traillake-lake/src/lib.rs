@@ -14,6 +14,7 @@ pub mod maintenance;
 pub mod root;
 pub mod signing_keys;
 pub mod table;
+pub mod trail_outbox;
 pub mod wal;
 
 pub use catalog::{Catalog, ChannelRecord, EventDataStoreRecord, TaggedResource, TrailRecord};

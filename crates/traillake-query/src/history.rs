@@ -286,7 +286,7 @@ async fn range_rows(
         );
     }
     if let Some((key, value)) = &lookup.attribute {
-        filter = filter.and(attribute_filter(*key, value));
+        filter = filter.and(attribute_filter(*key, value, lookup.insight));
     }
 
     let plan = table_rows(table.name(), table.kind(), object_store_url.clone(), files, logged)?
@@ -337,9 +337,19 @@ fn string_at(column: &dyn datafusion::arrow::array::Array, row: usize) -> Option
 
 /// Returns the filter that narrows rows to those that may have the attribute: exact on the
 /// attribute's column where the table has one, the record's text holding the value otherwise.
-fn attribute_filter(key: LookupKey, value: &str) -> Expr {
+fn attribute_filter(key: LookupKey, value: &str, insight: bool) -> Expr {
+    // The JSON text holds the value as given unless JSON escapes it: then the record decides.
+    let in_text = || {
+        if value.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+            lit(true)
+        } else {
+            strpos(col(EVENT_JSON), lit(value)).gt(lit(0))
+        }
+    };
     match key {
         LookupKey::EventId => col("eventid").eq(lit(value)),
+        // An Insights event names its API in `insightDetails`, a map column: narrowed on the text.
+        LookupKey::EventName | LookupKey::EventSource if insight => in_text(),
         LookupKey::EventName => col("eventname").eq(lit(value)),
         LookupKey::EventSource => col("eventsource").eq(lit(value)),
         LookupKey::ReadOnly => col("readonly").eq(lit(value == "true")),
@@ -355,13 +365,6 @@ fn attribute_filter(key: LookupKey, value: &str) -> Expr {
             }
             holds
         }
-        LookupKey::ResourceType | LookupKey::ResourceName => {
-            // A value JSON writes escaped cannot be found in the text as given: decide on the record.
-            if value.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
-                lit(true)
-            } else {
-                strpos(col(EVENT_JSON), lit(value)).gt(lit(0))
-            }
-        }
+        LookupKey::ResourceType | LookupKey::ResourceName => in_text(),
     }
 }

@@ -10,6 +10,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+use traillake_lake::trail_outbox::Feed;
 
 /// Where a trail's files go: its account, Region, name and key prefix.
 #[derive(Debug, Clone, Copy)]
@@ -25,12 +26,14 @@ pub struct Layout<'a> {
 }
 
 impl Layout<'_> {
-    /// Returns the key of a log file published at `time`, made unique by `unique` (16 letters and
-    /// digits): `[prefix/]AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHmmZ_UNIQUE.json.gz`.
-    pub fn log_file_key(&self, time: DateTime<Utc>, unique: &str) -> String {
+    /// Returns the key of a feed's log file published at `time`, made unique by `unique` (16
+    /// letters and digits): `[prefix/]AWSLogs/ACCOUNT/FOLDER/REGION/YYYY/MM/DD/ACCOUNT_FOLDER_REGION_YYYYMMDDTHHmmZ_UNIQUE.json.gz`
+    /// with FOLDER `CloudTrail` for events and `CloudTrail-Insight` for Insights events.
+    pub fn log_file_key(&self, feed: Feed, time: DateTime<Utc>, unique: &str) -> String {
         let Self { account_id, region, .. } = self;
+        let folder = feed.log_folder();
         self.prefixed(format!(
-            "AWSLogs/{account_id}/CloudTrail/{region}/{}/{account_id}_CloudTrail_{region}_{}_{unique}.json.gz",
+            "AWSLogs/{account_id}/{folder}/{region}/{}/{account_id}_{folder}_{region}_{}_{unique}.json.gz",
             time.format("%Y/%m/%d"),
             time.format("%Y%m%dT%H%MZ"),
         ))
@@ -275,8 +278,12 @@ mod tests {
     fn keys_follow_the_aws_layout() {
         let time = DateTime::parse_from_rfc3339("2026-12-07T09:05:31Z").unwrap().to_utc();
         assert_eq!(
-            layout(None).log_file_key(time, "ABCDEFGH12345678"),
+            layout(None).log_file_key(Feed::Events, time, "ABCDEFGH12345678"),
             "AWSLogs/123456789012/CloudTrail/us-east-1/2026/12/07/123456789012_CloudTrail_us-east-1_20261207T0905Z_ABCDEFGH12345678.json.gz"
+        );
+        assert_eq!(
+            layout(None).log_file_key(Feed::Insights, time, "ABCDEFGH12345678"),
+            "AWSLogs/123456789012/CloudTrail-Insight/us-east-1/2026/12/07/123456789012_CloudTrail-Insight_us-east-1_20261207T0905Z_ABCDEFGH12345678.json.gz"
         );
         assert_eq!(
             layout(Some("logs/x")).digest_key(time),

@@ -1,10 +1,13 @@
 //! Trails' delivery: the account's events a logging trail selects, written to its bucket as
-//! CloudTrail log files, and, with log file validation, signed digest files (`files`).
+//! CloudTrail log files, and, with log file validation, signed digest files (`files`); the
+//! Insights events found for it (`traillake_query::insights`), as Insights log files.
 //!
 //! Under the root, each trail has a folder `trails/ACCOUNT/NAME/`:
 //! - `outbox/HASH.jsonl`: records waiting for delivery, one segment per [`Trails::append`] (one per
-//!   recorded batch), each record a line of compact JSON, named by the hash of its content. A
-//!   record is in the outbox before it is in the Event history, so a recorded call is delivered.
+//!   recorded batch), each record a line of compact JSON, named by the hash of its content
+//!   (`traillake_lake::trail_outbox`). A record is in the outbox before it is in the Event
+//!   history, so a recorded call is delivered. `insight-outbox/` holds Insights events alike,
+//!   delivered under `CloudTrail-Insight/` and listed in no digest.
 //! - `ready/ID.json.gz`: a log file sealed from segments and waiting to be put in the bucket.
 //! - `state.json` ([`TrailState`]): the sealed files (with the segments each consumed), the
 //!   delivered files no digest lists yet, the digest chain, and GetTrailStatus's times and errors.
@@ -35,9 +38,9 @@ use futures::TryStreamExt as _;
 use object_store::path::Path;
 use object_store::{Attribute, AttributeValue, Attributes, ObjectStore, ObjectStoreExt as _, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use tokio::sync::Notify;
 use traillake_lake::signing_keys::SigningKeys;
+use traillake_lake::trail_outbox::{self, Feed, trail_folder};
 use traillake_lake::{Catalog, LakeError, LakeRoot, TrailRecord};
 
 use files::{DigestLogFile, DigestPeriod, Layout, PreviousDigest, SignedDigest, log_file};
@@ -133,8 +136,8 @@ pub struct ReadyFile {
     pub key: String,
     /// The outbox segments it was made from.
     pub segments: Vec<String>,
-    /// What the digest says of it.
-    pub listed: DigestLogFile,
+    /// What the digest says of it (none for an Insights log file).
+    pub listed: Option<DigestLogFile>,
 }
 
 impl Trails {
@@ -165,24 +168,9 @@ impl Trails {
         &self.region
     }
 
-    /// Keeps records in a trail's outbox; returns once they are stored.
+    /// Keeps records in a trail's outbox of logged events; returns once they are stored.
     pub async fn append(&self, trail: &TrailRecord, records: &[&str]) -> Result<(), LakeError> {
-        let mut text = String::with_capacity(records.iter().map(|record| record.len() + 1).sum());
-        for record in records {
-            // A line per record: a newline can only be whitespace between JSON tokens, never in a
-            // string, so a record written across lines becomes one line that means the same.
-            text.extend(record.chars().map(|c| if c == '\n' { ' ' } else { c }));
-            text.push('\n');
-        }
-        // Named by its content: a batch stored again (a caller retrying after a later
-        // destination failed) is the same segment, and one sealed since is recognised.
-        let name = hex::encode(&Sha256::digest(text.as_bytes())[..16]);
-        let path = under(&folder(trail), &format!("outbox/{name}.jsonl"));
-        self.root
-            .store()
-            .put(&path, PutPayload::from(text.into_bytes()))
-            .await?;
-        Ok(())
+        trail_outbox::append(&self.root, trail, Feed::Events, records).await
     }
 
     /// Returns a trail's delivery state as kept under the root.
@@ -261,7 +249,9 @@ impl Trails {
             trail_name: &trail.name,
             prefix: trail.prefix.as_deref(),
         };
-        self.seal(trail, &layout, &folder, &mut state, now).await?;
+        for feed in Feed::ALL {
+            self.seal(trail, &layout, feed, &folder, &mut state, now).await?;
+        }
         self.put_ready(trail, &folder, &mut state, now).await?;
 
         // The digest period opens when the trail logs with validation, and is closed by a
@@ -322,24 +312,25 @@ impl Trails {
         Ok(())
     }
 
-    /// Seals the outbox's segments into ready log files.
+    /// Seals the segments of a feed's outbox into ready log files.
     async fn seal(
         &self,
         trail: &TrailRecord,
         layout: &Layout<'_>,
+        feed: Feed,
         folder: &Path,
         state: &mut TrailState,
         now: DateTime<Utc>,
     ) -> Result<(), LakeError> {
         let store = self.root.store();
         let mut segments: Vec<Path> = store
-            .list(Some(&under(folder, "outbox")))
+            .list(Some(&under(folder, feed.outbox())))
             .map_ok(|meta| meta.location)
             .try_collect()
             .await?;
         segments.sort();
         // A ready file the state does not name was written by a seal that a crash cut short: its
-        // segments are still in the outbox and are sealed again.
+        // segments are still in their outbox and are sealed again.
         let ready: Vec<Path> = store
             .list(Some(&under(folder, "ready")))
             .map_ok(|meta| meta.location)
@@ -396,7 +387,7 @@ impl Trails {
             }
             let file = log_file(&records);
             let unique: String = uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
-            let key = layout.log_file_key(now, &unique);
+            let key = layout.log_file_key(feed, now, &unique);
             let id = uuid::Uuid::new_v4().simple().to_string();
             store.put(&ready_path(folder, &id), PutPayload::from(file.gzip)).await?;
             let (oldest, newest) = file.event_times.unzip();
@@ -405,14 +396,15 @@ impl Trails {
                 bucket: trail.bucket.clone(),
                 key: key.clone(),
                 segments: names.clone(),
-                listed: DigestLogFile {
+                // Digests list the log files of events; Insights log files are in none.
+                listed: (feed == Feed::Events).then(|| DigestLogFile {
                     s3_bucket: trail.bucket.clone(),
                     s3_object: key,
                     hash_value: file.hash,
                     hash_algorithm: "SHA-256".to_string(),
                     newest_event_time: newest,
                     oldest_event_time: oldest,
-                },
+                }),
             });
             sealed.extend(names);
         }
@@ -467,7 +459,7 @@ impl Trails {
             match target.put(&Path::from(file.key.as_str()), PutPayload::from(gzip)).await {
                 Ok(_) => {
                     state.ready.remove(0);
-                    state.undigested.push(file.listed.clone());
+                    state.undigested.extend(file.listed.clone());
                     state.latest_delivery_time = Some(now);
                     state.latest_delivery_error = None;
                     state.latest_delivery_attempt_succeeded = Some(true);
@@ -539,9 +531,8 @@ fn s3_error_code(error: &object_store::Error) -> String {
     }
 }
 
-/// Returns a trail's folder under the root.
 fn folder(trail: &TrailRecord) -> Path {
-    Path::from(format!("trails/{}/{}", trail.account_id, trail.name))
+    trail_folder(trail)
 }
 
 /// Returns the path of `rest` under a folder.
@@ -618,6 +609,7 @@ mod tests {
             logging: true,
             start_logging_time: Some(now),
             stop_logging_time: None,
+            insight_types: Vec::new(),
             created: now,
             updated: now,
         };
@@ -675,6 +667,47 @@ mod tests {
         let state = trails.state(&trail).await.unwrap();
         assert!(state.ready.is_empty() && state.latest_delivery_time.is_some());
         assert_eq!(state.undigested.len(), 2, "two log files");
+    }
+
+    #[tokio::test]
+    async fn insights_events_are_delivered_under_cloudtrail_insight_and_listed_in_no_digest() {
+        let folder = tempfile::tempdir().unwrap();
+        let (trails, trail, bucket) = trails(folder.path()).await;
+        let insight = [r#"{"eventID":"i","eventTime":"2026-12-07T09:00:00Z","eventCategory":"Insight"}"#];
+        trail_outbox::append(&trails.root, &trail, Feed::Insights, &insight)
+            .await
+            .unwrap();
+        trails
+            .append(&trail, &[r#"{"eventID":"a","eventTime":"2026-12-07T09:00:01Z"}"#])
+            .await
+            .unwrap();
+        trails.deliver(&trail, false, Utc::now()).await.unwrap();
+        assert_eq!(delivered(&bucket).await, ["a", "i"]);
+        let keys: Vec<String> = bucket
+            .list(None)
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(
+            keys.iter()
+                .filter(|key| key.contains("/CloudTrail-Insight/us-east-1/"))
+                .count(),
+            1
+        );
+        assert_eq!(
+            keys.iter().filter(|key| key.contains("/CloudTrail/us-east-1/")).count(),
+            1
+        );
+        let state = trails.state(&trail).await.unwrap();
+        assert_eq!(state.undigested.len(), 1, "only the events' log file is in a digest");
+        assert!(state.undigested[0].s3_object.contains("/CloudTrail/"));
+        // Written again (a finding redone after a crash), it is not delivered twice.
+        trail_outbox::append(&trails.root, &trail, Feed::Insights, &insight)
+            .await
+            .unwrap();
+        trails.deliver(&trail, false, Utc::now()).await.unwrap();
+        assert_eq!(delivered(&bucket).await, ["a", "i"]);
     }
 
     #[tokio::test]
@@ -739,7 +772,7 @@ mod tests {
             prefix: None,
         };
         trails
-            .seal(&trail, &layout, &folder_path, &mut state, Utc::now())
+            .seal(&trail, &layout, Feed::Events, &folder_path, &mut state, Utc::now())
             .await
             .unwrap();
         store.put(&segment[0].location, PutPayload::from(kept)).await.unwrap();

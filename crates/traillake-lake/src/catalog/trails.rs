@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use traillake_api::shapes::{AdvancedEventSelector, Tag};
 use traillake_api::trails::{TrailSelectors, advanced_of_basic, default_event_selectors};
 
+use super::insights::missing_events;
 use super::{Catalog, CatalogDocument};
 use crate::Result;
 use crate::error::LakeError;
@@ -43,6 +44,10 @@ pub struct TrailRecord {
     pub start_logging_time: Option<DateTime<Utc>>,
     /// When StopLogging was last called.
     pub stop_logging_time: Option<DateTime<Utc>>,
+    /// The Insights types found for the trail while it logs (`ApiCallRateInsight`,
+    /// `ApiErrorRateInsight`), on its management events.
+    #[serde(default)]
+    pub insight_types: Vec<String>,
     /// When the trail was created.
     pub created: DateTime<Utc>,
     /// When the trail last changed.
@@ -112,7 +117,9 @@ impl Catalog {
         .await
     }
 
-    /// Changes a trail of the account and returns it as changed.
+    /// Changes a trail of the account and returns it as changed. A change that leaves the trail
+    /// without the management events its Insights types need is refused
+    /// (`InvalidEventSelectorsException`), and nothing is changed.
     pub async fn update_trail(
         &self,
         account_id: &str,
@@ -123,6 +130,37 @@ impl Catalog {
         self.change(|doc| {
             let trail = find_mut(doc, account_id, name)?;
             change(trail);
+            for insight_type in &trail.insight_types {
+                if let Some(why) = missing_events(&trail.advanced_selectors(), insight_type) {
+                    return Err(LakeError::InvalidEventSelectors(format!(
+                        "trail {name} has {insight_type} Insights on: {why}; turn them off first (PutInsightSelectors \
+                         with no selector)"
+                    )));
+                }
+            }
+            trail.updated = now;
+            Ok(trail.clone())
+        })
+        .await
+    }
+
+    /// Sets the Insights types of a trail; none turns them off. The trail must log the management
+    /// events each type needs (`InvalidInsightSelectorsException`).
+    pub async fn set_trail_insight_selectors(
+        &self,
+        account_id: &str,
+        name: &str,
+        types: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<TrailRecord> {
+        self.change(|doc| {
+            let trail = find_mut(doc, account_id, name)?;
+            for insight_type in &types {
+                if let Some(why) = missing_events(&trail.advanced_selectors(), insight_type) {
+                    return Err(LakeError::InvalidInsightSelectors(format!("trail {name}: {why}")));
+                }
+            }
+            trail.insight_types = types;
             trail.updated = now;
             Ok(trail.clone())
         })

@@ -36,7 +36,8 @@ use tokio::sync::Notify;
 use traillake_api::selectors::StoreKind;
 use traillake_lake::catalog::insights::{API_CALL_RATE, API_ERROR_RATE};
 use traillake_lake::events::{EventRows, cloudtrail_row};
-use traillake_lake::{AppProgress, Catalog, EventDataStoreRecord, EventTable, LakeError, LakeRoot};
+use traillake_lake::trail_outbox::{self, Feed};
+use traillake_lake::{AppProgress, Catalog, EventDataStoreRecord, EventTable, LakeError, LakeRoot, TrailRecord};
 
 use super::detector::{DetectorSettings, Edge, InsightFigures, KeyDetector};
 use crate::Result;
@@ -48,12 +49,85 @@ use crate::history::range_scan;
 struct SourceState {
     /// The first minute of the source's management events (epoch minutes).
     history_start: Option<i64>,
-    /// Minutes before this one are done.
+    /// Per Insights type, the minutes before this one are done.
+    #[serde(default)]
+    done: BTreeMap<String, i64>,
+    /// The minutes done of every type, as the first version of this state kept them.
+    #[serde(default, skip_serializing)]
     done_until: Option<i64>,
     /// The detector of each key (`TYPE|eventSource|eventName[|errorCode]`).
     detectors: BTreeMap<String, KeyDetector>,
     /// Commits of Insights events written to the destination.
     commits: i64,
+    /// Insights events made and not yet known written: written again (to the same outboxes and
+    /// under the same commit mark) before anything else.
+    #[serde(default)]
+    pending: Option<Pending>,
+}
+
+/// The Insights events of one commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    /// The commit's number, its mark's progress.
+    commit: i64,
+    /// Each event's Insights type and record.
+    records: Vec<(String, String)>,
+}
+
+/// Where Insights are found, and where their events go.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A store with Insights types: found in its management events, written to its destination.
+    Store {
+        store: Box<EventDataStoreRecord>,
+        destination: String,
+    },
+    /// The trails of an account with Insights types, logging: found once in the account's
+    /// management events (its Event history), as AWS's Insights analyze an account's API usage
+    /// in a Region; written to the Event history and to the Insights outbox of each trail with
+    /// the event's type on.
+    Trails {
+        account_id: String,
+        trails: Vec<TrailRecord>,
+    },
+}
+
+impl Source {
+    /// The name of the source in its state's path, its events' IDs and its commit mark.
+    fn name(&self) -> String {
+        match self {
+            Source::Store { store, .. } => store.id.clone(),
+            Source::Trails { account_id, .. } => format!("trails-{account_id}"),
+        }
+    }
+
+    fn account_id(&self) -> &str {
+        match self {
+            Source::Store { store, .. } => &store.account_id,
+            Source::Trails { account_id, .. } => account_id,
+        }
+    }
+
+    /// The Insights types found: a store's, or those of any of the trails.
+    fn types(&self) -> Vec<String> {
+        match self {
+            Source::Store { store, .. } => store.insight_types.clone(),
+            Source::Trails { trails, .. } => {
+                let mut types: Vec<String> = trails.iter().flat_map(|t| t.insight_types.iter().cloned()).collect();
+                types.sort();
+                types.dedup();
+                types
+            }
+        }
+    }
+
+    /// The table whose management events are counted.
+    fn table(&self, root: &LakeRoot) -> EventTable {
+        match self {
+            Source::Store { store, .. } => EventTable::new(root, &store.id, store.kind),
+            Source::Trails { account_id, .. } => EventTable::history(root, account_id),
+        }
+    }
 }
 
 /// One key's count in one minute.
@@ -63,7 +137,7 @@ struct MinuteCount {
     count: u64,
 }
 
-/// The finding of Insights in every source store of a root.
+/// The finding of Insights in every source store of a root, and for every account's trails.
 #[derive(Debug)]
 pub struct Insights {
     root: LakeRoot,
@@ -76,7 +150,7 @@ pub struct Insights {
 }
 
 impl Insights {
-    /// Returns the finding of Insights of a root's stores, every `interval`.
+    /// Returns the finding of Insights of a root's stores and trails, every `interval`.
     pub fn new(
         root: LakeRoot,
         catalog: Arc<Catalog>,
@@ -114,24 +188,44 @@ impl Insights {
         }
     }
 
-    /// One pass over every source store, with minutes complete before `now`'s minute done.
+    /// One pass over every source, with minutes complete before `now`'s minute done.
     pub async fn pass(&self, now: DateTime<Utc>) {
+        let mut sources = Vec::new();
         for store in self.catalog.all_event_data_stores().await {
-            if store.insight_types.is_empty() || !store.is_active() {
-                continue;
+            if let (false, true, Some(destination)) = (
+                store.insight_types.is_empty(),
+                store.is_active(),
+                store.insights_destination.clone(),
+            ) {
+                sources.push(Source::Store {
+                    store: Box::new(store),
+                    destination,
+                });
             }
-            if let Err(error) = self.find(&store, now).await {
-                tracing::warn!(store = %store.id, %error, "finding Insights failed; the next pass tries again");
+        }
+        // A trail finds Insights while it logs (StopLogging turns its Insights off until
+        // StartLogging, as AWS's do).
+        let mut trails: BTreeMap<String, Vec<TrailRecord>> = BTreeMap::new();
+        for trail in self.catalog.all_trails().await {
+            if trail.logging && !trail.insight_types.is_empty() {
+                trails.entry(trail.account_id.clone()).or_default().push(trail);
+            }
+        }
+        sources.extend(
+            trails
+                .into_iter()
+                .map(|(account_id, trails)| Source::Trails { account_id, trails }),
+        );
+        for source in sources {
+            if let Err(error) = self.find(&source, now).await {
+                tracing::warn!(source = %source.name(), %error, "finding Insights failed; the next pass tries again");
             }
         }
     }
 
     /// Finds the Insights of one source in the minutes done since the last pass.
-    async fn find(&self, source: &EventDataStoreRecord, now: DateTime<Utc>) -> Result<()> {
-        let Some(destination) = &source.insights_destination else {
-            return Ok(());
-        };
-        let state_path = Path::from(format!("insights/{}/state.json", source.id));
+    async fn find(&self, source: &Source, now: DateTime<Utc>) -> Result<()> {
+        let state_path = Path::from(format!("insights/{}/state.json", source.name()));
         let mut state: SourceState = match self.root.store().get(&state_path).await {
             Ok(result) => serde_json::from_slice(&result.bytes().await?).map_err(|source| {
                 QueryError::Lake(LakeError::Corrupt {
@@ -142,7 +236,29 @@ impl Insights {
             Err(object_store::Error::NotFound { .. }) => SourceState::default(),
             Err(error) => return Err(error.into()),
         };
-        let table = EventTable::new(&self.root, &source.id, source.kind);
+        let save = |state: &SourceState| {
+            let bytes = serde_json::to_vec(state).expect("an Insights state serializes");
+            self.root.store().put(&state_path, PutPayload::from(bytes))
+        };
+        // Events a crash may have cut short are written first, exactly as they were made.
+        if let Some(pending) = state.pending.take() {
+            self.write(source, &pending).await?;
+            state.commits = pending.commit;
+            save(&state).await?;
+        }
+        let types = source.types();
+        if let Some(done_until) = state.done_until.take() {
+            for insight_type in &types {
+                state.done.insert(insight_type.clone(), done_until);
+            }
+        }
+        // A type turned off forgets its keys: turned on again, it starts from the history.
+        state.done.retain(|insight_type, _| types.contains(insight_type));
+        state
+            .detectors
+            .retain(|key, _| types.iter().any(|t| key.split('|').next() == Some(t.as_str())));
+
+        let table = source.table(&self.root);
         // The minute before now's may still take events: it is done at the next pass.
         let end = now.timestamp().div_euclid(60) - 1;
         let history_start = match state.history_start {
@@ -153,36 +269,41 @@ impl Insights {
             },
         };
         state.history_start = Some(history_start);
-        let from = state.done_until.unwrap_or(history_start);
-        if from >= end {
-            return Ok(());
-        }
-        let counts = self.minute_counts(&table, source, (from, end)).await?;
-
-        let mut by_key: BTreeMap<&str, Vec<(i64, u64)>> = BTreeMap::new();
-        for count in &counts {
-            by_key.entry(&count.key).or_default().push((count.minute, count.count));
-        }
         let mut edges = Vec::new();
-        // Every key with a detector (an open Insight ends in quiet minutes too) or with counts.
-        let keys: std::collections::BTreeSet<String> = state
-            .detectors
-            .keys()
-            .cloned()
-            .chain(by_key.keys().map(|k| k.to_string()))
-            .collect();
-        for key in keys {
-            let detector = state
+        for insight_type in &types {
+            let from = state.done.get(insight_type).copied().unwrap_or(history_start);
+            if from >= end {
+                continue;
+            }
+            let counts = self.minute_counts(&table, insight_type, (from, end)).await?;
+            let mut by_key: BTreeMap<&str, Vec<(i64, u64)>> = BTreeMap::new();
+            for count in &counts {
+                by_key.entry(&count.key).or_default().push((count.minute, count.count));
+            }
+            // Every key of the type with a detector (an open Insight ends in quiet minutes too)
+            // or with counts.
+            let prefix = format!("{insight_type}|");
+            let keys: std::collections::BTreeSet<String> = state
                 .detectors
-                .entry(key.clone())
-                .or_insert_with(|| KeyDetector::new(history_start));
-            let mut minutes = by_key.get(key.as_str()).cloned().unwrap_or_default();
-            minutes.sort_unstable();
-            for (minute, count) in minutes.into_iter().chain([(end - 1, 0)]) {
-                if let Some(edge) = detector.observe(minute, count, &self.settings) {
-                    edges.push((key.clone(), edge));
+                .keys()
+                .filter(|key| key.starts_with(&prefix))
+                .cloned()
+                .chain(by_key.keys().map(|k| k.to_string()))
+                .collect();
+            for key in keys {
+                let detector = state
+                    .detectors
+                    .entry(key.clone())
+                    .or_insert_with(|| KeyDetector::new(history_start));
+                let mut minutes = by_key.get(key.as_str()).cloned().unwrap_or_default();
+                minutes.sort_unstable();
+                for (minute, count) in minutes.into_iter().chain([(end - 1, 0)]) {
+                    if let Some(edge) = detector.observe(minute, count, &self.settings) {
+                        edges.push((key.clone(), edge));
+                    }
                 }
             }
+            state.done.insert(insight_type.clone(), end);
         }
         // Keys no longer needed: nothing open and nothing counted for a whole baseline.
         state
@@ -193,34 +314,70 @@ impl Insights {
             let mut records = Vec::with_capacity(edges.len());
             for (key, edge) in &edges {
                 let attributions = self.attributions(&table, key, edge).await?;
-                records.push(self.record(source, key, edge, attributions));
+                let insight_type = key.split('|').next().unwrap_or_default().to_string();
+                records.push((insight_type, self.record(source, key, edge, attributions)));
             }
-            let raw: Vec<Box<serde_json::value::RawValue>> = records
-                .iter()
-                .filter_map(|text| serde_json::value::RawValue::from_string(text.clone()).ok())
-                .collect();
-            let text_bytes = records.iter().map(String::len).sum();
-            let mut rows = EventRows::new(StoreKind::Insight, raw.len(), text_bytes);
-            for record in &raw {
-                let row = cloudtrail_row(record).map_err(|error| {
-                    QueryError::Engine(datafusion::error::DataFusionError::Internal(format!(
-                        "an Insights event is not a valid record: {error}"
-                    )))
-                })?;
-                rows.append(&row);
-            }
-            let target = EventTable::new(&self.root, destination, StoreKind::Insight);
-            let mark = AppProgress {
-                writer: format!("insights-{}", source.id),
-                progress: state.commits + 1,
+            let pending = Pending {
+                commit: state.commits + 1,
+                records,
             };
-            target.append_once(&[rows.finish()], &mark).await?;
-            state.commits += 1;
-            tracing::info!(source = %source.id, destination, events = records.len(), "Insights events written");
+            // Kept before it is written, so that a crash between the two writes it again as it is.
+            state.pending = Some(pending.clone());
+            save(&state).await?;
+            self.write(source, &pending).await?;
+            state.pending = None;
+            state.commits = pending.commit;
+            tracing::info!(source = %source.name(), events = pending.records.len(), "Insights events written");
         }
-        state.done_until = Some(end);
-        let bytes = serde_json::to_vec(&state).expect("an Insights state serializes");
-        self.root.store().put(&state_path, PutPayload::from(bytes)).await?;
+        save(&state).await?;
+        Ok(())
+    }
+
+    /// Writes the Insights events of a commit where the source's go: the destination store, or
+    /// the outboxes of the trails with their types on and the account's Event history. Written
+    /// again after a crash, they are stored once: outbox segments are named by their content, and
+    /// the table's commit carries the mark `insights-<source>` = the commit's number.
+    async fn write(&self, source: &Source, pending: &Pending) -> Result<()> {
+        let (target, kind) = match source {
+            Source::Store { destination, .. } => (
+                EventTable::new(&self.root, destination, StoreKind::Insight),
+                StoreKind::Insight,
+            ),
+            Source::Trails { account_id, trails } => {
+                for trail in trails {
+                    let records: Vec<&str> = pending
+                        .records
+                        .iter()
+                        .filter(|(insight_type, _)| trail.insight_types.contains(insight_type))
+                        .map(|(_, record)| record.as_str())
+                        .collect();
+                    if !records.is_empty() {
+                        trail_outbox::append(&self.root, trail, Feed::Insights, &records).await?;
+                    }
+                }
+                (EventTable::history(&self.root, account_id), StoreKind::CloudTrail)
+            }
+        };
+        let raw: Vec<Box<serde_json::value::RawValue>> = pending
+            .records
+            .iter()
+            .filter_map(|(_, text)| serde_json::value::RawValue::from_string(text.clone()).ok())
+            .collect();
+        let text_bytes = pending.records.iter().map(|(_, text)| text.len()).sum();
+        let mut rows = EventRows::new(kind, raw.len(), text_bytes);
+        for record in &raw {
+            let row = cloudtrail_row(record).map_err(|error| {
+                QueryError::Engine(datafusion::error::DataFusionError::Internal(format!(
+                    "an Insights event is not a valid record: {error}"
+                )))
+            })?;
+            rows.append(&row);
+        }
+        let mark = AppProgress {
+            writer: format!("insights-{}", source.name()),
+            progress: pending.commit,
+        };
+        target.append_once(&[rows.finish()], &mark).await?;
         Ok(())
     }
 
@@ -243,11 +400,11 @@ impl Insights {
             .map(|first| first.value(0).div_euclid(60_000_000)))
     }
 
-    /// Returns the counts of every key of the source's Insights types in `[from, to)` (minutes).
+    /// Returns the counts of every key of an Insights type in `[from, to)` (minutes).
     async fn minute_counts(
         &self,
         table: &EventTable,
-        source: &EventDataStoreRecord,
+        insight_type: &str,
         (from, to): (i64, i64),
     ) -> Result<Vec<MinuteCount>> {
         let time = |minute: i64| DateTime::from_timestamp(minute * 60, 0).expect("a minute in range");
@@ -255,50 +412,48 @@ impl Insights {
         // than one plan grouping both types' rows by error code and readOnly (0.55 s against
         // 0.72 s a million events in benches/live.py --insights).
         let mut counts = Vec::new();
-        for insight_type in &source.insight_types {
-            let (context, rows) = range_scan(table, None, (time(from), time(to)), &self.runtime).await?;
-            let management = col("eventcategory").eq(lit("Management"));
-            let (filter, mut groups) = if insight_type == API_ERROR_RATE {
-                (management.and(col("errorcode").is_not_null()), vec![col("errorcode")])
-            } else {
-                (management.and(col("readonly").eq(lit(false))), Vec::new())
+        let (context, rows) = range_scan(table, None, (time(from), time(to)), &self.runtime).await?;
+        let management = col("eventcategory").eq(lit("Management"));
+        let (filter, mut groups) = if insight_type == API_ERROR_RATE {
+            (management.and(col("errorcode").is_not_null()), vec![col("errorcode")])
+        } else {
+            (management.and(col("readonly").eq(lit(false))), Vec::new())
+        };
+        groups.splice(0..0, [col("eventsource"), col("eventname")]);
+        groups.push((cast(col("eventtime"), DataType::Int64) / lit(60_000_000_i64)).alias("minute"));
+        let plan = rows
+            .filter(filter)?
+            .aggregate(groups, vec![count(lit(1)).alias("calls")])?
+            .build()?;
+        for batch in DataFrame::new(context.state(), plan).collect().await? {
+            let text = |index: usize, row: usize| {
+                let column = batch.column(index);
+                (!column.is_null(row))
+                    .then(|| string_value(column.as_ref(), row))
+                    .flatten()
             };
-            groups.splice(0..0, [col("eventsource"), col("eventname")]);
-            groups.push((cast(col("eventtime"), DataType::Int64) / lit(60_000_000_i64)).alias("minute"));
-            let plan = rows
-                .filter(filter)?
-                .aggregate(groups, vec![count(lit(1)).alias("calls")])?
-                .build()?;
-            for batch in DataFrame::new(context.state(), plan).collect().await? {
-                let text = |index: usize, row: usize| {
-                    let column = batch.column(index);
-                    (!column.is_null(row))
-                        .then(|| string_value(column.as_ref(), row))
-                        .flatten()
+            let error_column = (insight_type == API_ERROR_RATE).then_some(2);
+            let minutes = batch
+                .column_by_name("minute")
+                .expect("minute")
+                .as_primitive::<Int64Type>();
+            let calls = batch
+                .column_by_name("calls")
+                .expect("calls")
+                .as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                let (Some(event_source), Some(event_name)) = (text(0, row), text(1, row)) else {
+                    continue;
                 };
-                let error_column = (insight_type == API_ERROR_RATE).then_some(2);
-                let minutes = batch
-                    .column_by_name("minute")
-                    .expect("minute")
-                    .as_primitive::<Int64Type>();
-                let calls = batch
-                    .column_by_name("calls")
-                    .expect("calls")
-                    .as_primitive::<Int64Type>();
-                for row in 0..batch.num_rows() {
-                    let (Some(event_source), Some(event_name)) = (text(0, row), text(1, row)) else {
-                        continue;
-                    };
-                    let mut key = format!("{insight_type}|{event_source}|{event_name}");
-                    if let Some(error) = error_column.and_then(|index| text(index, row)) {
-                        key = format!("{key}|{error}");
-                    }
-                    counts.push(MinuteCount {
-                        key,
-                        minute: minutes.value(row),
-                        count: u64::try_from(calls.value(row)).unwrap_or_default(),
-                    });
+                let mut key = format!("{insight_type}|{event_source}|{event_name}");
+                if let Some(error) = error_column.and_then(|index| text(index, row)) {
+                    key = format!("{key}|{error}");
                 }
+                counts.push(MinuteCount {
+                    key,
+                    minute: minutes.value(row),
+                    count: u64::try_from(calls.value(row)).unwrap_or_default(),
+                });
             }
         }
         Ok(counts)
@@ -385,7 +540,7 @@ impl Insights {
     }
 
     /// Returns the Insights event of an edge, as CloudTrail writes one.
-    fn record(&self, source: &EventDataStoreRecord, key: &str, edge: &Edge, attributions: serde_json::Value) -> String {
+    fn record(&self, source: &Source, key: &str, edge: &Edge, attributions: serde_json::Value) -> String {
         let mut parts = key.splitn(4, '|');
         let insight_type = parts.next().unwrap_or(API_CALL_RATE);
         let event_source = parts.next().unwrap_or_default();
@@ -402,7 +557,7 @@ impl Insights {
             baseline_duration,
             baseline_average,
         } = figures;
-        let shared = derived_uuid(&format!("{}|{key}|{start}", source.id));
+        let shared = derived_uuid(&format!("{}|{key}|{start}", source.name()));
         let event_id = derived_uuid(&format!("{shared}|{state}"));
         let minute = if state == "Start" {
             *start
@@ -436,7 +591,7 @@ impl Insights {
             "awsRegion": self.region,
             "eventID": event_id,
             "eventType": "AwsCloudTrailInsight",
-            "recipientAccountId": source.account_id,
+            "recipientAccountId": source.account_id(),
             "sharedEventID": shared,
             "insightDetails": details,
             "eventCategory": "Insight",

@@ -53,6 +53,7 @@ pub(super) async fn call(
         Operation::ListPublicKeys => handle!(list_public_keys),
         Operation::LookupEvents => handle!(lookup_events),
         Operation::ListInsightsMetricData => handle!(list_insights_metric_data),
+        Operation::ListInsightsData => handle!(list_insights_data),
         Operation::PutInsightSelectors => handle!(put_insight_selectors),
         Operation::GetInsightSelectors => handle!(get_insight_selectors),
         Operation::CreateTrail => handle!(create_trail),

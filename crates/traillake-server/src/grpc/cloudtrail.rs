@@ -84,6 +84,7 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, {
     ListPublicKeys => list_public_keys(ListPublicKeysRequest) -> ListPublicKeysResponse;
     LookupEvents => lookup_events(LookupEventsRequest) -> LookupEventsResponse;
     ListInsightsMetricData => list_insights_metric_data(ListInsightsMetricDataRequest) -> ListInsightsMetricDataResponse;
+    ListInsightsData => list_insights_data(ListInsightsDataRequest) -> ListInsightsDataResponse;
     PutInsightSelectors => put_insight_selectors(PutInsightSelectorsRequest) -> InsightSelectorsResponse;
     GetInsightSelectors => get_insight_selectors(GetInsightSelectorsRequest) -> InsightSelectorsResponse;
     CreateTrail => create_trail(CreateTrailRequest) -> Trail;

@@ -1,36 +1,77 @@
-//! PutInsightSelectors and GetInsightSelectors of event data stores (a source store and the
-//! Insight store its Insights events go to; the finding itself is `traillake_query::insights`),
-//! and ListInsightsMetricData: the per-period counts of one API's write calls
-//! (ApiCallRateInsight) or of one of its error codes (ApiErrorRateInsight) in the caller's Event
-//! history, as Insights reads them. Insights of trails are not found yet: their operations answer
-//! `UnsupportedOperationException`.
+//! PutInsightSelectors and GetInsightSelectors of trails and of event data stores (a source store
+//! and the Insight store its Insights events go to; the finding itself is
+//! `traillake_query::insights`); ListInsightsMetricData: the per-period counts of one API's write
+//! calls (ApiCallRateInsight) or of one of its error codes (ApiErrorRateInsight) in the caller's
+//! Event history, as Insights reads them; ListInsightsData: the Insights events of a trail.
+//!
+//! traillake finds Insights on management events only: EventCategories `Data` is refused
+//! (`InvalidInsightSelectorsException` when the trail logs no data events,
+//! `UnsupportedOperationException` when it does).
 
 use chrono::Utc;
 use traillake_api::arn::event_data_store_arn;
 use traillake_api::insights::{
-    InsightSource, check_get_insight_selectors, check_metric_request, check_put_insight_selectors, metric_page,
+    InsightSource, check_get_insight_selectors, check_list_insights_data, check_metric_request,
+    check_put_insight_selectors, metric_page,
 };
+use traillake_api::lookup_events::event_of;
 use traillake_api::shapes::{
-    GetInsightSelectorsRequest, InsightSelector, InsightSelectorsResponse, InsightType, ListInsightsMetricDataRequest,
-    ListInsightsMetricDataResponse, PutInsightSelectorsRequest,
+    GetInsightSelectorsRequest, InsightSelector, InsightSelectorsResponse, InsightType, ListInsightsDataRequest,
+    ListInsightsDataResponse, ListInsightsMetricDataRequest, ListInsightsMetricDataResponse,
+    PutInsightSelectorsRequest,
 };
+use traillake_api::trails::{Access, trail_arn, trail_name};
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};
 use traillake_lake::catalog::insights::{API_CALL_RATE, API_ERROR_RATE};
-use traillake_lake::{EventDataStoreRecord, LakeError};
+use traillake_lake::{EventDataStoreRecord, LakeError, TrailRecord};
 
 use super::Service;
 use super::errors::IntoApi as _;
 
-/// Insights of trails are not found yet.
-fn trail_insights(trail: &str) -> ApiError {
+fn not_enabled(what: &str) -> ApiError {
     ApiError::new(
-        ErrorCode::UnsupportedOperationException,
+        ErrorCode::InsightNotEnabledException,
         format!(
-            "TrailName '{trail}': traillake finds Insights in event data stores (EventDataStore and InsightsDestination), \
-             not yet in trails"
+            "{what} does not have Insights enabled. Turn them on with PutInsightSelectors, and then try the operation again."
         ),
     )
+}
+
+/// Returns what Put/GetInsightSelectors answer of a trail.
+fn trail_selectors_response(ctx: &RequestContext, trail: &TrailRecord) -> InsightSelectorsResponse {
+    InsightSelectorsResponse {
+        trail_arn: Some(trail_arn(ctx, &trail.name)),
+        insight_selectors: selectors_of(&trail.insight_types),
+        event_data_store_arn: None,
+        insights_destination: None,
+    }
+}
+
+/// Refuses Insights on a trail's data events.
+fn data_insights(trail: &TrailRecord) -> ApiError {
+    let logs_data = trail.advanced_selectors().iter().any(|selector| {
+        selector.field_selectors.iter().any(|field| {
+            field.field.as_deref() == Some("eventCategory") && field.equals.iter().any(|value| value == "Data")
+        })
+    });
+    if logs_data {
+        ApiError::new(
+            ErrorCode::UnsupportedOperationException,
+            format!(
+                "trail {}: traillake finds Insights on management events only; give EventCategories Management",
+                trail.name
+            ),
+        )
+    } else {
+        ApiError::new(
+            ErrorCode::InvalidInsightSelectorsException,
+            format!(
+                "trail {} logs no data events, which Insights on data events need; give EventCategories Management",
+                trail.name
+            ),
+        )
+    }
 }
 
 /// The Insights operations model no EventDataStoreNotFoundException: an unknown store is
@@ -80,11 +121,7 @@ impl Service {
         request: PutInsightSelectorsRequest,
     ) -> Result<InsightSelectorsResponse, ApiError> {
         let (source, selectors) = check_put_insight_selectors(ctx, &request)?;
-        let (source, destination) = match source {
-            InsightSource::Trail(trail) => return Err(trail_insights(&trail)),
-            InsightSource::EventDataStore { source, destination } => (source, destination),
-        };
-        let types = selectors
+        let types: Vec<String> = selectors
             .iter()
             .map(
                 |selector| match InsightType::try_from(selector.insight_type.unwrap_or_default()) {
@@ -93,6 +130,23 @@ impl Service {
                 },
             )
             .collect();
+        let (source, destination) = match source {
+            InsightSource::Trail(trail) => {
+                let name = trail_name(ctx, "TrailName", Some(&trail), Access::Change)?;
+                if selectors.iter().any(|s| s.event_categories.iter().any(|c| c == "Data")) {
+                    let trail = self.catalog.trail(&ctx.account_id, &name).await.api()?;
+                    return Err(data_insights(&trail));
+                }
+                let trail = self
+                    .catalog
+                    .set_trail_insight_selectors(&ctx.account_id, &name, types, Utc::now())
+                    .await
+                    .api()?;
+                self.queries.wake_insights();
+                return Ok(trail_selectors_response(ctx, &trail));
+            }
+            InsightSource::EventDataStore { source, destination } => (source, destination),
+        };
         let store = unknown_store_as_parameter(
             self.catalog
                 .set_insight_selectors(&ctx.account_id, &source, types, destination, Utc::now())
@@ -110,19 +164,19 @@ impl Service {
         request: GetInsightSelectorsRequest,
     ) -> Result<InsightSelectorsResponse, ApiError> {
         let source = match check_get_insight_selectors(ctx, &request)? {
-            InsightSource::Trail(trail) => return Err(trail_insights(&trail)),
+            InsightSource::Trail(trail) => {
+                let name = trail_name(ctx, "TrailName", Some(&trail), Access::Read)?;
+                let trail = self.catalog.trail(&ctx.account_id, &name).await.api()?;
+                if trail.insight_types.is_empty() {
+                    return Err(not_enabled(&format!("Trail {}", trail.name)));
+                }
+                return Ok(trail_selectors_response(ctx, &trail));
+            }
             InsightSource::EventDataStore { source, .. } => source,
         };
         let store = unknown_store_as_parameter(self.catalog.event_data_store(&ctx.account_id, &source).await)?;
         if store.insight_types.is_empty() {
-            return Err(ApiError::new(
-                ErrorCode::InsightNotEnabledException,
-                format!(
-                    "Event data store {} does not have Insights enabled. Turn them on with PutInsightSelectors, and then \
-                     try the operation again.",
-                    store.id
-                ),
-            ));
+            return Err(not_enabled(&format!("Event data store {}", store.id)));
         }
         Ok(selectors_response(ctx, &store))
     }
@@ -161,5 +215,50 @@ impl Service {
             values: points.iter().map(|(_, value)| *value).collect(),
             next_token,
         })
+    }
+
+    /// ListInsightsData: the Insights events of the caller's Event history of the types the trail
+    /// finds, newest first (none when it finds none). traillake finds Insights on management
+    /// events, so these are the trail's management-event Insights, where AWS lists its data-event
+    /// ones.
+    pub async fn list_insights_data(
+        &self,
+        ctx: &RequestContext,
+        request: ListInsightsDataRequest,
+    ) -> Result<ListInsightsDataResponse, ApiError> {
+        let (name, lookup) = check_list_insights_data(ctx, &request, Utc::now())?;
+        let trail = match self.catalog.trail(&ctx.account_id, &name).await {
+            Ok(trail) => trail,
+            Err(LakeError::TrailNotFound(_)) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameterException,
+                    format!("InsightSource: the trail {name} does not exist"),
+                ));
+            }
+            Err(error) => return Err(error).api(),
+        };
+        if trail.insight_types.is_empty() {
+            return Ok(ListInsightsDataResponse::default());
+        }
+        let mut found = self.queries.lookup_events(&ctx.account_id, &lookup).await.api()?;
+        let next_token = if found.len() > lookup.max_results {
+            found.truncate(lookup.max_results);
+            found.last().map(|last| lookup.next_token(&last.cursor))
+        } else {
+            None
+        };
+        // Events of a type the trail does not find are left out after the page is cut, so that
+        // the token still continues after the last event read.
+        let events = found
+            .iter()
+            .filter(|event| {
+                serde_json::from_str::<serde_json::Value>(&event.json)
+                    .ok()
+                    .and_then(|record| record["insightDetails"]["insightType"].as_str().map(str::to_string))
+                    .is_some_and(|insight_type| trail.insight_types.contains(&insight_type))
+            })
+            .map(|event| event_of(&event.json))
+            .collect();
+        Ok(ListInsightsDataResponse { events, next_token })
     }
 }

@@ -54,7 +54,7 @@ fn describe(ctx: &RequestContext, trail: &TrailRecord, operation: Describe) -> T
         cloud_watch_logs_role_arn: None,
         kms_key_id: trail.kms_key_id.clone(),
         has_custom_event_selectors: read.then(|| trail.has_custom_event_selectors()),
-        has_insight_selectors: read.then_some(false),
+        has_insight_selectors: read.then_some(!trail.insight_types.is_empty()),
         is_organization_trail: Some(false),
         recursive_logging: trail.recursive_logging,
     }
@@ -161,6 +161,7 @@ impl Service {
             logging: false,
             start_logging_time: None,
             stop_logging_time: None,
+            insight_types: Vec::new(),
             created: now,
             updated: now,
         };
