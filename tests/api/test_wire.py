@@ -32,7 +32,7 @@ IMPLEMENTED = {
     "PutResourcePolicy", "GetResourcePolicy", "DeleteResourcePolicy", "ListPublicKeys", "LookupEvents",
     "CreateTrail", "UpdateTrail", "DeleteTrail", "GetTrail", "DescribeTrails", "ListTrails", "GetTrailStatus",
     "StartLogging", "StopLogging", "GetEventSelectors", "PutEventSelectors", "ListInsightsMetricData",
-    "PutInsightSelectors", "GetInsightSelectors",
+    "PutInsightSelectors", "GetInsightSelectors", "ListInsightsData",
 }
 
 

@@ -1,19 +1,23 @@
-//! Finding Insights in event data stores: every interval, for each source store with Insights
-//! types, the minutes completed since the last pass are counted (one grouped plan over the
-//! store's management events: write calls per `eventSource` / `eventName`, errors per error
-//! code), each key's [`KeyDetector`] takes its minutes, and the Insights that start or end become
-//! Insights events (two per Insight, Start and End, sharing `sharedEventID`, with
-//! `insightDetails` as the CloudTrail User Guide lays it out: statistics, and attributions of the
-//! top 5 users, user agents and error codes in the Insight and in its baseline) in the destination
-//! store.
+//! Finding Insights: every interval, for each source with Insights types (a store, or the logging
+//! trails of an account, found once in the account's Event history), the minutes completed since
+//! the last pass are counted (one grouped plan per type over the source's management events:
+//! write calls per `eventSource` / `eventName`, errors per error code), each key's
+//! [`KeyDetector`] takes its minutes, and the Insights that start or end become Insights events
+//! (two per Insight, Start and End, sharing `sharedEventID`, with `insightDetails` as the
+//! CloudTrail User Guide lays it out: statistics, and attributions of the top 5 users, user agents
+//! and error codes in the Insight and in its baseline): a store's go to its destination store, a
+//! trail's to the Event history and to the Insights outbox of each trail with the type on
+//! (`traillake_lake::trail_outbox`).
 //!
-//! State, per source, in `insights/<source-id>/state.json` under the root: the first minute of the
-//! source's history, the minutes done, every key's detector and the number of commits written.
-//! Exactly once across kill -9: a pass writes its events in one commit marked with the Delta
-//! application transaction `insights-<source-id>` = the commits written so far + 1, and then the
-//! state; a pass done again after a crash finds the destination's mark and writes nothing twice.
-//! IDs are derived from the source, the key and the Insight's start, so a Start and its End
-//! share their `sharedEventID` whichever pass writes them.
+//! State, per source, in `insights/<source>/state.json` under the root (`<source>` a store's ID,
+//! or `trails-<account>`): the first minute of the source's history, the minutes done per type,
+//! every key's detector, the number of commits written, and the events of a commit not yet known
+//! written. Exactly once across kill -9: a pass keeps its events in the state, writes them (the
+//! outboxes' segments are named by their content; the table's commit carries the Delta
+//! application transaction `insights-<source>` = the commit's number), then clears them; after a
+//! crash the kept events are written again as they were, and a pass done again over lost state
+//! finds the mark and the segment names. IDs are derived from the source, the key and the
+//! Insight's start, so a Start and its End share their `sharedEventID` whichever pass writes them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
