@@ -240,13 +240,7 @@ impl Service {
         if trail.insight_types.is_empty() {
             return Ok(ListInsightsDataResponse::default());
         }
-        let mut found = self.queries.lookup_events(&ctx.account_id, &lookup).await.api()?;
-        let next_token = if found.len() > lookup.max_results {
-            found.truncate(lookup.max_results);
-            found.last().map(|last| lookup.next_token(&last.cursor))
-        } else {
-            None
-        };
+        let (found, next_token) = self.lookup_page(ctx, &lookup).await?;
         // Events of a type the trail does not find are left out after the page is cut, so that
         // the token still continues after the last event read.
         let events = found

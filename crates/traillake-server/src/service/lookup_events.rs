@@ -9,9 +9,10 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use chrono::Utc;
-use traillake_api::lookup_events::{check_lookup, event_of};
+use traillake_api::lookup_events::{Lookup, check_lookup, event_of};
 use traillake_api::shapes::{LookupEventsRequest, LookupEventsResponse};
 use traillake_api::{ApiError, ErrorCode, RequestContext};
+use traillake_query::history::FoundEvent;
 
 use super::Service;
 use super::errors::IntoApi as _;
@@ -55,17 +56,27 @@ impl Service {
     ) -> Result<LookupEventsResponse, ApiError> {
         self.lookup_throttle.take(&ctx.account_id, Instant::now())?;
         let lookup = check_lookup(&request, Utc::now())?;
-        let mut found = self.queries.lookup_events(&ctx.account_id, &lookup).await.api()?;
+        let (found, next_token) = self.lookup_page(ctx, &lookup).await?;
+        Ok(LookupEventsResponse {
+            events: found.iter().map(|event| event_of(&event.json)).collect(),
+            next_token,
+        })
+    }
+
+    /// Returns a page of the caller's Event history, and the token of the next page if there is one.
+    pub(crate) async fn lookup_page(
+        &self,
+        ctx: &RequestContext,
+        lookup: &Lookup,
+    ) -> Result<(Vec<FoundEvent>, Option<String>), ApiError> {
+        let mut found = self.queries.lookup_events(&ctx.account_id, lookup).await.api()?;
         let next_token = if found.len() > lookup.max_results {
             found.truncate(lookup.max_results);
             found.last().map(|last| lookup.next_token(&last.cursor))
         } else {
             None
         };
-        Ok(LookupEventsResponse {
-            events: found.iter().map(|event| event_of(&event.json)).collect(),
-            next_token,
-        })
+        Ok((found, next_token))
     }
 }
 
