@@ -458,7 +458,9 @@ def insights_benchmark(args):
         cloudtrail.put_insight_selectors(EventDataStore=source, InsightsDestination=destination,
                                          InsightSelectors=[{"InsightType": "ApiCallRateInsight"},
                                                            {"InsightType": "ApiErrorRateInsight"}])
-        while not state.exists():
+        # The pass is over when its state is written with no events left to write (a pass that
+        # finds Insights keeps them in its state first).
+        while not (state.exists() and json.loads(state.read_text()).get("pending") is None):
             time.sleep(0.01)
         wall = time.perf_counter() - began
         cpu = cpu_seconds(server.pid) - cpu_before
