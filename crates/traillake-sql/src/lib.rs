@@ -13,6 +13,7 @@
 //!   an expression (`element_at(resources, 1).arn`).
 //! - Result column keys are taken from the select list as written ([`columns`]).
 //! - Statements are parsed in [`LakeDialect`], whose work is bounded ([`dialect`]).
+//! - Query parameters fill a statement's `?` placeholders as literals ([`fill_placeholders`]).
 //!
 //! Errors are [`InvalidStatement`] with a message that says what and where.
 //!
@@ -23,6 +24,7 @@
 
 mod columns;
 mod dialect;
+mod placeholders;
 mod store_ids;
 mod tables;
 mod trino;
@@ -35,6 +37,7 @@ use sqlparser::parser::{Parser, ParserError};
 
 pub use columns::column_keys;
 pub use dialect::{LakeDialect, MAX_PARSE_STEPS};
+pub use placeholders::{count_placeholders, fill_placeholders};
 pub use store_ids::quote_store_references;
 
 /// A statement traillake does not run, with what is wrong and where.
