@@ -70,7 +70,7 @@ def test_bad_resources(cloudtrail):
            ResourceId=f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:widget/x", TagsList=tag)
     raises("ResourceNotFoundException", cloudtrail.add_tags,
            ResourceId=f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/my-trail", TagsList=tag)
-    raises("UnsupportedOperationException", cloudtrail.add_tags,
+    raises("ResourceNotFoundException", cloudtrail.add_tags,
            ResourceId=f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:dashboard/my-dashboard", TagsList=tag)
     # ListTags models no error for too many ARNs nor ChannelNotFoundException.
     raises("ValidationException", cloudtrail.list_tags, ResourceIdList=[arn] * 21)

@@ -33,6 +33,8 @@ IMPLEMENTED = {
     "CreateTrail", "UpdateTrail", "DeleteTrail", "GetTrail", "DescribeTrails", "ListTrails", "GetTrailStatus",
     "StartLogging", "StopLogging", "GetEventSelectors", "PutEventSelectors", "ListInsightsMetricData",
     "PutInsightSelectors", "GetInsightSelectors", "ListInsightsData",
+    "CreateDashboard", "UpdateDashboard", "GetDashboard", "ListDashboards", "DeleteDashboard",
+    "StartDashboardRefresh", "SearchSampleQueries",
 }
 
 
@@ -47,7 +49,9 @@ def test_every_target_is_recognised(server, model):
         assert code != "UnknownOperationException", name
         modelled = {e["shape"] for e in model["operations"][name].get("errors", [])}
         if name in IMPLEMENTED:
-            assert status == 200 or code in modelled, (name, body)
+            # ValidationException: the AWS JSON services' common error, for a member's constraint
+            # where the operation models no validation error (the Dashboards operations).
+            assert status == 200 or code in modelled or code == "ValidationException", (name, body)
         else:
             assert status == 400 and code == "UnsupportedOperationException", (name, body)
             assert name in body["message"]

@@ -94,6 +94,7 @@ error_codes!(
     ResourcePolicyNotFoundException,
     ResourcePolicyNotValidException,
     ResourceTypeNotSupportedException,
+    ServiceQuotaExceededException,
     TagsLimitExceededException,
     ThrottlingException,
     UnsupportedOperationException,

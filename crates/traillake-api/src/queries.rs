@@ -55,57 +55,64 @@ static REFRESH_ID: StringRule = StringRule {
     code: ErrorCode::InvalidParameterException,
 };
 
+/// What a StartQuery request runs: a statement, or a dashboard widget's query by its alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuerySource {
+    /// The statement as sent.
+    Statement(String),
+    /// A widget's QueryAlias; the service finds its statement.
+    Alias(String),
+}
+
 /// A StartQuery request that passed the member checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewQuery {
-    /// The statement as sent.
-    pub statement: String,
+    /// What it runs.
+    pub source: QuerySource,
+    /// The values of the statement's `?` placeholders, in order.
+    pub parameters: Vec<String>,
     /// The owner account named by the caller, if any.
     pub owner_account_id: Option<String>,
     /// `s3://bucket[/prefix]` to deliver the results to, checked.
     pub delivery_s3_uri: Option<String>,
 }
 
-/// Checks StartQuery's members. Dashboards (QueryAlias, QueryParameters) are not supported.
+/// Checks StartQuery's members: `QueryStatement` or `QueryAlias` (a dashboard widget's), never
+/// both, and the values of its placeholders.
 pub fn check_start(request: &StartQueryRequest) -> Result<NewQuery> {
-    check_dashboard_members(request.query_alias.as_deref(), None)?;
+    QUERY_ALIAS.check_optional("QueryAlias", request.query_alias.as_deref())?;
     if !request.query_parameters.is_empty() {
-        validate::list_length(
-            ErrorCode::InvalidParameterException,
-            "QueryParameters",
-            request.query_parameters.len(),
-            1,
-            10,
-        )?;
-        return Err(ApiError::new(
-            ErrorCode::InvalidParameterException,
-            "QueryParameters fill the placeholders of a dashboard widget's query; dashboards are not supported",
-        ));
+        crate::dashboards::check_query_parameters(&request.query_parameters)?;
     }
     ACCOUNT_ID.check_optional(
         "EventDataStoreOwnerAccountId",
         request.event_data_store_owner_account_id.as_deref(),
     )?;
-    let Some(statement) = request.query_statement.as_deref() else {
-        return Err(ApiError::missing(
-            ErrorCode::InvalidParameterException,
-            "QueryStatement",
-        ));
+    let source = match (request.query_statement.as_deref(), request.query_alias.as_deref()) {
+        (Some(statement), None) => {
+            crate::dashboards::check_statement_length("QueryStatement", statement)?;
+            QuerySource::Statement(statement.to_string())
+        }
+        (None, Some(alias)) => QuerySource::Alias(alias.to_string()),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameterException,
+                "give QueryStatement or QueryAlias, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::missing(
+                ErrorCode::InvalidParameterException,
+                "QueryStatement",
+            ));
+        }
     };
-    let length = statement.chars().count();
-    if length == 0 || length > MAX_STATEMENT_CHARS {
-        return Err(ApiError::validation(
-            ErrorCode::InvalidQueryStatementException,
-            "QueryStatement",
-            "",
-            &format!("Member must have length between 1 and {MAX_STATEMENT_CHARS}, not {length}"),
-        ));
-    }
     if let Some(uri) = request.delivery_s3_uri.as_deref() {
         check_delivery_uri(uri)?;
     }
     Ok(NewQuery {
-        statement: statement.to_string(),
+        source,
+        parameters: request.query_parameters.clone(),
         owner_account_id: request.event_data_store_owner_account_id.clone(),
         delivery_s3_uri: request.delivery_s3_uri.clone(),
     })
@@ -134,26 +141,43 @@ fn check_delivery_uri(uri: &str) -> Result<()> {
     Err(ApiError::validation(code, "DeliveryS3Uri", uri, constraint))
 }
 
-fn check_dashboard_members(alias: Option<&str>, refresh_id: Option<&str>) -> Result<()> {
-    QUERY_ALIAS.check_optional("QueryAlias", alias)?;
-    REFRESH_ID.check_optional("RefreshId", refresh_id)?;
-    if alias.is_some() || refresh_id.is_some() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidParameterException,
-            "QueryAlias and RefreshId name a dashboard widget's query; dashboards are not supported",
-        ));
-    }
-    Ok(())
+/// The query DescribeQuery or CancelQuery names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryRef {
+    /// By its QueryId.
+    Id(String),
+    /// The latest query of a dashboard widget's alias, in one refresh when `refresh_id` is given.
+    Alias {
+        /// The widget's QueryAlias.
+        alias: String,
+        /// The refresh's RefreshId.
+        refresh_id: Option<String>,
+    },
 }
 
-/// Checks the members DescribeQuery and CancelQuery share; returns the QueryId.
-pub fn check_query_request(request: &QueryRequest) -> Result<String> {
-    check_dashboard_members(request.query_alias.as_deref(), request.refresh_id.as_deref())?;
+/// Checks the members DescribeQuery and CancelQuery share; returns the query they name: a
+/// QueryId, or a QueryAlias with an optional RefreshId.
+pub fn check_query_request(request: &QueryRequest) -> Result<QueryRef> {
+    QUERY_ALIAS.check_optional("QueryAlias", request.query_alias.as_deref())?;
+    REFRESH_ID.check_optional("RefreshId", request.refresh_id.as_deref())?;
     ACCOUNT_ID.check_optional(
         "EventDataStoreOwnerAccountId",
         request.event_data_store_owner_account_id.as_deref(),
     )?;
-    Ok(UUID.check_required("QueryId", request.query_id.as_deref())?.to_string())
+    let invalid = |message: &str| ApiError::new(ErrorCode::InvalidParameterException, message);
+    match (request.query_id.as_deref(), request.query_alias.as_deref()) {
+        (Some(_), Some(_)) => Err(invalid("give QueryId, or QueryAlias (with RefreshId), not both")),
+        (Some(id), None) if request.refresh_id.is_none() => {
+            Ok(QueryRef::Id(UUID.check("QueryId", id).map(|()| id.to_string())?))
+        }
+        (Some(_), None) => Err(invalid("RefreshId is given only with QueryAlias")),
+        (None, Some(alias)) => Ok(QueryRef::Alias {
+            alias: alias.to_string(),
+            refresh_id: request.refresh_id.clone(),
+        }),
+        (None, None) if request.refresh_id.is_some() => Err(invalid("RefreshId is given only with QueryAlias")),
+        (None, None) => Err(ApiError::missing(ErrorCode::InvalidParameterException, "QueryId")),
+    }
 }
 
 /// A GetQueryResults page request that passed the member checks.

@@ -64,6 +64,15 @@ pub enum LakeError {
     /// The account has as many trails as it may.
     #[error("the account already has the maximum of {0} trails")]
     TrailMaxLimitExceeded(usize),
+    /// No dashboard of the account has the name.
+    #[error("dashboard {0} not found")]
+    DashboardNotFound(String),
+    /// A dashboard change conflicts with what exists (its name, termination protection).
+    #[error("{0}")]
+    DashboardConflict(String),
+    /// The account has as many of a resource as it may.
+    #[error("{0}")]
+    ServiceQuotaExceeded(String),
     /// The resource has no resource policy.
     #[error("{0} has no resource policy")]
     ResourcePolicyNotFound(String),

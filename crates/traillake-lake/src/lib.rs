@@ -17,7 +17,7 @@ pub mod table;
 pub mod trail_outbox;
 pub mod wal;
 
-pub use catalog::{Catalog, ChannelRecord, EventDataStoreRecord, TaggedResource, TrailRecord};
+pub use catalog::{Catalog, ChannelRecord, DashboardRecord, EventDataStoreRecord, TaggedResource, TrailRecord};
 pub use error::{LakeError, Result};
 pub use lock::RootLock;
 pub use root::{LakeRoot, RootLocation};

@@ -148,6 +148,15 @@ impl QueryState {
     }
 }
 
+/// What a query is run for, besides itself: a dashboard widget's alias and refresh.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryTag {
+    /// The widget's QueryAlias.
+    pub query_alias: Option<String>,
+    /// The refresh's RefreshId.
+    pub refresh_id: Option<String>,
+}
+
 /// A query the engine knows. Its end and its cancel are each decided and kept under the root
 /// while the state's lock is held, so one comes after the other and neither is seen before it is
 /// kept.
@@ -347,14 +356,14 @@ impl QueryEngine {
             .collect()
     }
 
-    /// Checks and plans a statement for an account, and starts it; its results are delivered to
-    /// `delivery_s3_uri` (checked by the API layer) when it finishes. Returns the QueryId.
-    pub async fn start(
-        self: &Arc<Self>,
-        account_id: &str,
-        statement: &str,
-        delivery_s3_uri: Option<&str>,
-    ) -> Result<String> {
+    /// Checks and plans a statement for an account without running it: what StartQuery would
+    /// refuse, this refuses alike (a dashboard's widgets are checked so when they are saved).
+    pub async fn check(&self, account_id: &str, statement: &str) -> Result<()> {
+        self.prepare(account_id, statement).await.map(|_| ())
+    }
+
+    /// Parses a statement, resolves its stores among the account's and plans it.
+    async fn prepare(&self, account_id: &str, statement: &str) -> Result<(Vec<StoreSource>, PlannedQuery)> {
         let stores = self.account_stores(account_id).await;
         let mut sources: Vec<StoreSource> = Vec::new();
         let prepared = prepare::<QueryError>(statement, |written| {
@@ -380,8 +389,33 @@ impl QueryEngine {
                     .insert(source.id.clone(), snapshot.clone());
             }
         }
+        let planned = plan(&prepared, &sources, Utc::now(), &self.datafusion).await?;
+        Ok((sources, planned))
+    }
+
+    /// Checks and plans a statement for an account, and starts it; its results are delivered to
+    /// `delivery_s3_uri` (checked by the API layer) when it finishes. Returns the QueryId.
+    pub async fn start(
+        self: &Arc<Self>,
+        account_id: &str,
+        statement: &str,
+        delivery_s3_uri: Option<&str>,
+    ) -> Result<String> {
+        self.start_tagged(account_id, statement, delivery_s3_uri, QueryTag::default())
+            .await
+    }
+
+    /// Starts a query as [`QueryEngine::start`] does, tagged with a dashboard widget's alias and
+    /// the refresh it belongs to, for DescribeQuery by alias.
+    pub async fn start_tagged(
+        self: &Arc<Self>,
+        account_id: &str,
+        statement: &str,
+        delivery_s3_uri: Option<&str>,
+        tag: QueryTag,
+    ) -> Result<String> {
+        let (sources, planned) = self.prepare(account_id, statement).await?;
         let now = Utc::now();
-        let planned = plan(&prepared, &sources, now, &self.datafusion).await?;
         if let Some(uri) = delivery_s3_uri {
             check_bucket(uri).await?;
         }
@@ -400,6 +434,8 @@ impl QueryEngine {
             result_rows: 0,
             delivery_s3_uri: delivery_s3_uri.map(str::to_string),
             delivery_status: delivery_s3_uri.map(|_| DeliveryStatus::Pending),
+            query_alias: tag.query_alias,
+            refresh_id: tag.refresh_id,
         };
         let entry = {
             let mut queries = self.queries.lock().expect("queries lock");
@@ -740,6 +776,58 @@ impl QueryEngine {
         drop(state);
         entry.phase.send_replace(Phase::Cancelling);
         Ok(record)
+    }
+
+    /// Returns the account's latest query run under a dashboard widget's alias (in one refresh,
+    /// when `refresh_id` is given).
+    pub async fn find_alias(&self, account_id: &str, alias: &str, refresh_id: Option<&str>) -> Result<String> {
+        let mut latest: Option<QueryRecord> = None;
+        for entry in self.entries() {
+            if entry.account_id != account_id {
+                continue;
+            }
+            let record = entry.record().await;
+            let tagged = record.query_alias.as_deref() == Some(alias)
+                && refresh_id.is_none_or(|refresh| record.refresh_id.as_deref() == Some(refresh));
+            if tagged
+                && latest
+                    .as_ref()
+                    .is_none_or(|l| (record.created, &record.id) > (l.created, &l.id))
+            {
+                latest = Some(record);
+            }
+        }
+        latest.map(|record| record.id).ok_or_else(|| {
+            QueryError::QueryNotFound(match refresh_id {
+                Some(refresh) => format!("of alias {alias} in refresh {refresh}"),
+                None => format!("of alias {alias}"),
+            })
+        })
+    }
+
+    /// Returns why a query of a dashboard refresh failed, if one did: the first failure's message.
+    pub async fn refresh_failure(&self, account_id: &str, refresh_id: &str) -> Option<String> {
+        let mut failures = Vec::new();
+        for entry in self.entries() {
+            if entry.account_id != account_id {
+                continue;
+            }
+            let record = entry.record().await;
+            if record.refresh_id.as_deref() == Some(refresh_id)
+                && matches!(record.status, QueryStatus::Failed | QueryStatus::TimedOut)
+            {
+                let alias = record.query_alias.clone().unwrap_or_default();
+                failures.push((
+                    alias,
+                    record.error_message.unwrap_or_else(|| "the query failed".to_string()),
+                ));
+            }
+        }
+        failures.sort();
+        failures
+            .into_iter()
+            .next()
+            .map(|(alias, message)| format!("the query of widget {alias} failed: {message}"))
     }
 
     /// Returns the account's queries that read the store, newest first.

@@ -49,6 +49,12 @@ pub struct QueryRecord {
     /// How the delivery went, when there is one.
     #[serde(default)]
     pub delivery_status: Option<DeliveryStatus>,
+    /// The dashboard widget's alias it ran under, if any.
+    #[serde(default)]
+    pub query_alias: Option<String>,
+    /// The dashboard refresh it belongs to, if any.
+    #[serde(default)]
+    pub refresh_id: Option<String>,
 }
 
 impl QueryRecord {

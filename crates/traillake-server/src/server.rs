@@ -237,6 +237,10 @@ impl Server {
             }),
             tokio::spawn(Arc::clone(&trails).deliver_every()),
             queries.spawn_insights(),
+            tokio::spawn({
+                let service = service.clone();
+                async move { service.refresh_dashboards_every().await }
+            }),
         ];
         upkeep.extend(
             followers

@@ -79,6 +79,12 @@ struct ServeArgs {
     /// The most trails an account may have.
     #[arg(long, env = "TRAILLAKE_MAX_TRAILS", default_value_t = traillake_api::trails::MAX_TRAILS)]
     max_trails: usize,
+    /// The most dashboards an account may have.
+    #[arg(long, env = "TRAILLAKE_MAX_DASHBOARDS", default_value_t = traillake_api::dashboards::MAX_DASHBOARDS)]
+    max_dashboards: usize,
+    /// How often the dashboards' refresh schedules are looked at for refreshes that came due.
+    #[arg(long, env = "TRAILLAKE_DASHBOARD_SCHEDULE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    dashboard_schedule_interval: Duration,
     /// How often each logging trail writes the events it has gathered to its bucket as a log file.
     #[arg(long, env = "TRAILLAKE_TRAIL_DELIVERY_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     trail_delivery_interval: Duration,
@@ -234,6 +240,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_event_data_stores: args.max_event_data_stores,
             max_channels: args.max_channels,
             max_trails: args.max_trails,
+            max_dashboards: args.max_dashboards,
+            dashboard_schedule_interval: args.dashboard_schedule_interval,
         },
         engine: EngineSettings {
             max_active_per_account: args.max_concurrent_queries,

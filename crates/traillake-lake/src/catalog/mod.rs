@@ -1,21 +1,22 @@
-//! `Catalog`: the event data stores, channels and trails of every account, with their tags and
-//! resource policies, persisted as one JSON
-//! document under the lake root (`catalog/catalog.json`), rewritten whole on every change. The
+//! `Catalog`: the event data stores, channels, trails and dashboards of every account, with their
+//! tags and resource policies, persisted as one JSON document under the lake root (`catalog/catalog.json`), rewritten whole on every change. The
 //! lock on the root (see `lock`) makes this server its only writer; a mutex orders its own
 //! changes, and a change is visible only once it is stored.
 //!
 //! The catalog owns the rules that depend on what is stored: names unique per account, the limits
-//! on stores, channels and trails (`trails`), the status machine of a store, the settings that may not change, and
+//! on stores, channels, trails (`trails`) and dashboards (`dashboards`), the status machine of a store, the settings that may not change, and
 //! which stores a channel may deliver to (`channels`), the tags and resource policies of stores and
 //! channels (`tags`, `policies`).
 
 mod channels;
+mod dashboards;
 pub mod insights;
 mod policies;
 mod tags;
 mod trails;
 
 pub use channels::ChannelRecord;
+pub use dashboards::DashboardRecord;
 pub use tags::TaggedResource;
 pub use trails::TrailRecord;
 
@@ -127,6 +128,9 @@ struct CatalogDocument {
     /// Trails by `ACCOUNT/NAME`.
     #[serde(default)]
     trails: BTreeMap<String, TrailRecord>,
+    /// Dashboards by `ACCOUNT/NAME`.
+    #[serde(default)]
+    dashboards: BTreeMap<String, DashboardRecord>,
 }
 
 /// The catalog of a lake root.

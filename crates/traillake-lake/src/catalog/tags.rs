@@ -1,11 +1,11 @@
-//! The tags of the catalog's resources (event data stores, channels and trails): at most 50 per
+//! The tags of the catalog's resources (event data stores, channels, trails and dashboards): at most 50 per
 //! resource, a key's value replaced when it is added again.
 
 use chrono::{DateTime, Utc};
 use traillake_api::event_data_stores::MAX_TAGS;
 use traillake_api::shapes::Tag;
 
-use super::{Catalog, CatalogDocument, channels, find_active_mut, trails};
+use super::{Catalog, CatalogDocument, channels, dashboards, find_active_mut, trails};
 use crate::Result;
 use crate::error::LakeError;
 
@@ -18,6 +18,8 @@ pub enum TaggedResource<'a> {
     Channel(&'a str),
     /// A trail, by name; it carries tags but no resource policy.
     Trail(&'a str),
+    /// A dashboard, by name.
+    Dashboard(&'a str),
 }
 
 /// The parts of a resource that tags and policies change.
@@ -52,6 +54,15 @@ pub(super) fn resource_parts<'a>(
                 tags: &mut channel.tags,
                 policy: Some(&mut channel.resource_policy),
                 updated: &mut channel.updated,
+            })
+        }
+        TaggedResource::Dashboard(name) => {
+            let dashboard = dashboards::find_mut(doc, account_id, name)?;
+            Ok(ResourceParts {
+                name: format!("dashboard {}", dashboard.name),
+                tags: &mut dashboard.tags,
+                policy: Some(&mut dashboard.resource_policy),
+                updated: &mut dashboard.updated,
             })
         }
         TaggedResource::Trail(name) => {

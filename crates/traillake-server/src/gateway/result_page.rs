@@ -113,6 +113,8 @@ mod tests {
             result_rows: 5,
             delivery_s3_uri: None,
             delivery_status: None,
+            query_alias: None,
+            refresh_id: None,
         };
         let token = ResultPage::new(record.clone(), Arc::new(rows.clone()), None, 1)
             .unwrap()

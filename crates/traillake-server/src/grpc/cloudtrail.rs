@@ -85,6 +85,13 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, {
     LookupEvents => lookup_events(LookupEventsRequest) -> LookupEventsResponse;
     ListInsightsMetricData => list_insights_metric_data(ListInsightsMetricDataRequest) -> ListInsightsMetricDataResponse;
     ListInsightsData => list_insights_data(ListInsightsDataRequest) -> ListInsightsDataResponse;
+    CreateDashboard => create_dashboard(CreateDashboardRequest) -> CreateDashboardResponse;
+    UpdateDashboard => update_dashboard(UpdateDashboardRequest) -> UpdateDashboardResponse;
+    GetDashboard => get_dashboard(DashboardRequest) -> GetDashboardResponse;
+    ListDashboards => list_dashboards(ListDashboardsRequest) -> ListDashboardsResponse;
+    DeleteDashboard => delete_dashboard(DashboardRequest) -> DeleteDashboardResponse;
+    StartDashboardRefresh => start_dashboard_refresh(StartDashboardRefreshRequest) -> StartDashboardRefreshResponse;
+    SearchSampleQueries => search_sample_queries(SearchSampleQueriesRequest) -> SearchSampleQueriesResponse;
     PutInsightSelectors => put_insight_selectors(PutInsightSelectorsRequest) -> InsightSelectorsResponse;
     GetInsightSelectors => get_insight_selectors(GetInsightSelectorsRequest) -> InsightSelectorsResponse;
     CreateTrail => create_trail(CreateTrailRequest) -> Trail;

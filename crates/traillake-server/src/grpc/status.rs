@@ -40,6 +40,7 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | EventDataStoreMaxLimitExceededException
         | ChannelMaxLimitExceededException
         | MaximumNumberOfTrailsExceededException
+        | ServiceQuotaExceededException
         | TagsLimitExceededException
         | ThrottlingException
         | RequestEntityTooLargeException => Code::ResourceExhausted,

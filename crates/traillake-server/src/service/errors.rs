@@ -29,6 +29,9 @@ fn api_error(error: LakeError) -> ApiError {
         LakeError::TrailAlreadyExists(_) => ErrorCode::TrailAlreadyExistsException,
         LakeError::TrailMaxLimitExceeded(_) => ErrorCode::MaximumNumberOfTrailsExceededException,
         LakeError::ResourcePolicyNotFound(_) => ErrorCode::ResourcePolicyNotFoundException,
+        LakeError::DashboardNotFound(_) => ErrorCode::ResourceNotFoundException,
+        LakeError::DashboardConflict(_) => ErrorCode::ConflictException,
+        LakeError::ServiceQuotaExceeded(_) => ErrorCode::ServiceQuotaExceededException,
         _ => {
             tracing::error!(%error, "lake operation failed");
             return ApiError::internal();

@@ -3,6 +3,7 @@
 //! but validates through `traillake-api` and acts through `traillake-lake`.
 
 mod channels;
+mod dashboards;
 mod errors;
 mod event_data_stores;
 mod imports;
@@ -34,6 +35,10 @@ pub struct ServiceSettings {
     pub max_channels: usize,
     /// The most trails an account may have.
     pub max_trails: usize,
+    /// The most dashboards an account may have.
+    pub max_dashboards: usize,
+    /// How often the dashboards' refresh schedules are looked at.
+    pub dashboard_schedule_interval: std::time::Duration,
 }
 
 /// The operations of traillake, over one lake.
@@ -46,6 +51,7 @@ pub struct Service {
     trails: Arc<Trails>,
     settings: ServiceSettings,
     lookup_throttle: Arc<lookup_events::LookupThrottle>,
+    refresh_ids: Arc<dashboards::RefreshIds>,
 }
 
 impl Service {
@@ -67,6 +73,7 @@ impl Service {
             trails,
             settings,
             lookup_throttle: Arc::default(),
+            refresh_ids: Arc::default(),
         }
     }
 

@@ -3,15 +3,17 @@
 use chrono::{SecondsFormat, Utc};
 use traillake_api::arn;
 use traillake_api::paging;
-use traillake_api::queries::{check_list, check_query_request, check_results, check_start};
+use traillake_api::queries::{QueryRef, QuerySource, check_list, check_query_request, check_results, check_start};
+use traillake_api::sample_queries::search_sample_queries;
 use traillake_api::shapes::{
     CancelQueryResponse, DescribeQueryResponse, GetQueryResultsRequest, GetQueryResultsResponse, ListQueriesRequest,
-    ListQueriesResponse, Query, QueryRequest, QueryStatisticsForDescribeQuery, QueryStatus, StartQueryRequest,
-    StartQueryResponse,
+    ListQueriesResponse, Query, QueryRequest, QueryStatisticsForDescribeQuery, QueryStatus, SearchSampleQueriesRequest,
+    SearchSampleQueriesResponse, StartQueryRequest, StartQueryResponse,
 };
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};
-use traillake_query::{ArrowResults, QueryRecord, ResultPage};
+use traillake_query::dialect::fill_placeholders;
+use traillake_query::{ArrowResults, QueryRecord, QueryTag, ResultPage};
 
 use super::Service;
 use super::errors::IntoApi as _;
@@ -61,7 +63,21 @@ impl Service {
         Ok(())
     }
 
-    /// StartQuery.
+    /// Returns the QueryId a DescribeQuery or CancelQuery request names: its QueryId, or the
+    /// latest query of its QueryAlias (in its RefreshId's refresh when given).
+    async fn query_id(&self, ctx: &RequestContext, request: &QueryRequest) -> Result<String, ApiError> {
+        match check_query_request(request)? {
+            QueryRef::Id(id) => Ok(id),
+            QueryRef::Alias { alias, refresh_id } => self
+                .queries
+                .find_alias(&ctx.account_id, &alias, refresh_id.as_deref())
+                .await
+                .api(),
+        }
+    }
+
+    /// StartQuery: a statement (its `?` placeholders filled with QueryParameters' values), or a
+    /// dashboard widget's query by its QueryAlias with the values of its placeholders.
     pub async fn start_query(
         &self,
         ctx: &RequestContext,
@@ -69,9 +85,25 @@ impl Service {
     ) -> Result<StartQueryResponse, ApiError> {
         let query = check_start(&request)?;
         Self::check_owner_account(ctx, query.owner_account_id.as_deref())?;
+        let (statement, tag) = match &query.source {
+            QuerySource::Statement(statement) => (statement.clone(), QueryTag::default()),
+            QuerySource::Alias(alias) => (
+                self.widget_statement(ctx, alias).await?,
+                QueryTag {
+                    query_alias: Some(alias.clone()),
+                    refresh_id: None,
+                },
+            ),
+        };
+        let statement = if query.parameters.is_empty() && matches!(query.source, QuerySource::Statement(_)) {
+            statement
+        } else {
+            fill_placeholders(&statement, &query.parameters)
+                .map_err(|error| ApiError::new(ErrorCode::InvalidQueryStatementException, error.0))?
+        };
         let query_id = self
             .queries
-            .start(&ctx.account_id, &query.statement, query.delivery_s3_uri.as_deref())
+            .start_tagged(&ctx.account_id, &statement, query.delivery_s3_uri.as_deref(), tag)
             .await
             .api()?;
         Ok(StartQueryResponse {
@@ -86,7 +118,7 @@ impl Service {
         ctx: &RequestContext,
         request: QueryRequest,
     ) -> Result<DescribeQueryResponse, ApiError> {
-        let query_id = check_query_request(&request)?;
+        let query_id = self.query_id(ctx, &request).await?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
         let record = self
@@ -144,7 +176,7 @@ impl Service {
         ctx: &RequestContext,
         request: QueryRequest,
     ) -> Result<CancelQueryResponse, ApiError> {
-        let query_id = check_query_request(&request)?;
+        let query_id = self.query_id(ctx, &request).await?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
         let record = self.queries.describe(&ctx.account_id, &query_id).await.api()?;
@@ -155,6 +187,15 @@ impl Service {
             query_status: Some(QueryStatus::Cancelled.into()),
             event_data_store_owner_account_id: request.event_data_store_owner_account_id,
         })
+    }
+
+    /// SearchSampleQueries: the sample queries that match a phrase, most relevant first.
+    pub async fn search_sample_queries(
+        &self,
+        _ctx: &RequestContext,
+        request: SearchSampleQueriesRequest,
+    ) -> Result<SearchSampleQueriesResponse, ApiError> {
+        search_sample_queries(&request)
     }
 
     /// ListQueries: the queries of the past days that read the store, newest first.
@@ -212,7 +253,7 @@ impl Service {
         ctx: &RequestContext,
         request: QueryRequest,
     ) -> Result<ArrowResults, ApiError> {
-        let query_id = check_query_request(&request)?;
+        let query_id = self.query_id(ctx, &request).await?;
         Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
         self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
         let record = self.queries.wait_ended(&ctx.account_id, &query_id).await.api()?;

@@ -1,5 +1,5 @@
-//! PutResourcePolicy, GetResourcePolicy and DeleteResourcePolicy, for channels and event data
-//! stores of the caller.
+//! PutResourcePolicy, GetResourcePolicy and DeleteResourcePolicy, for channels, event data stores
+//! and dashboards of the caller.
 
 use chrono::Utc;
 use traillake_api::resource_policy::{PolicyTarget, ResourcePolicy};
@@ -11,7 +11,8 @@ use super::Service;
 use super::errors::IntoApi as _;
 use super::tags::{Resource, resolve_resource};
 
-/// Resolves the `ResourceArn` of a policy operation: a store or a channel; trails take no policy.
+/// Resolves the `ResourceArn` of a policy operation: a store, a channel or a dashboard; trails take
+/// no policy.
 fn policy_resource(ctx: &RequestContext, value: Option<&str>) -> Result<Resource, ApiError> {
     let resource = resolve_resource(
         ctx,
@@ -64,7 +65,8 @@ impl Service {
         let arn = resource.arn(ctx);
         let target = match resource {
             Resource::Channel(_) => PolicyTarget::Channel,
-            Resource::EventDataStore(_) => PolicyTarget::EventDataStore,
+            // A dashboard's policy grants `cloudtrail:` actions, as a store's does.
+            Resource::EventDataStore(_) | Resource::Dashboard(_) => PolicyTarget::EventDataStore,
             Resource::Trail(_) => return Err(trail_policy(&arn)),
         };
         ResourcePolicy::parse(&text, &arn, target)?;

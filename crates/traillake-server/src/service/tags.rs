@@ -3,6 +3,7 @@
 use chrono::Utc;
 use traillake_api::arn::{CloudTrailArn, ResourceType, check_owner, event_data_store_arn};
 use traillake_api::channels::channel_arn;
+use traillake_api::dashboards::{self, dashboard_arn};
 use traillake_api::shapes::{Empty, ListTagsRequest, ListTagsResponse, ResourceTag, TagsRequest};
 use traillake_api::tags::{check_list_tags, check_tags};
 use traillake_api::trails::{check_name, trail_arn};
@@ -30,6 +31,8 @@ pub(super) enum Resource {
     Channel(String),
     /// A trail, by name: tags only, no resource policy.
     Trail(String),
+    /// A dashboard, by name.
+    Dashboard(String),
 }
 
 impl Resource {
@@ -39,6 +42,7 @@ impl Resource {
             Resource::EventDataStore(id) => TaggedResource::EventDataStore(id),
             Resource::Channel(id) => TaggedResource::Channel(id),
             Resource::Trail(name) => TaggedResource::Trail(name),
+            Resource::Dashboard(name) => TaggedResource::Dashboard(name),
         }
     }
 
@@ -48,6 +52,7 @@ impl Resource {
             Resource::EventDataStore(id) => event_data_store_arn(ctx, id),
             Resource::Channel(id) => channel_arn(ctx, id),
             Resource::Trail(name) => trail_arn(ctx, name),
+            Resource::Dashboard(name) => dashboard_arn(ctx, name),
         }
     }
 }
@@ -86,10 +91,11 @@ pub(super) fn resolve_resource(
             check_name(field, &arn.resource_id)?;
             Ok(Resource::Trail(arn.resource_id))
         }
-        Some(ResourceType::Dashboard) => Err(ApiError::new(
-            ErrorCode::UnsupportedOperationException,
-            format!("traillake does not keep dashboards, so {value} has no tags or policy"),
-        )),
+        Some(ResourceType::Dashboard) => {
+            check_owner(ctx, field, value, &arn, foreign(ResourceType::Dashboard))?;
+            dashboards::check_name(field, &arn.resource_id)?;
+            Ok(Resource::Dashboard(arn.resource_id))
+        }
         None => Err(ApiError::new(
             ErrorCode::ResourceTypeNotSupportedException,
             format!(
@@ -109,14 +115,14 @@ fn tagged_resource(ctx: &RequestContext, field: &str, value: Option<&str>) -> Re
         ErrorCode::CloudTrailARNInvalidException,
         |kind| match kind {
             ResourceType::Channel => ErrorCode::ChannelARNInvalidException,
-            ResourceType::Trail => ErrorCode::CloudTrailARNInvalidException,
+            ResourceType::Trail | ResourceType::Dashboard => ErrorCode::CloudTrailARNInvalidException,
             _ => ErrorCode::EventDataStoreARNInvalidException,
         },
     )
 }
 
 /// The tag operations model no TrailNotFoundException: an unknown trail is
-/// `ResourceNotFoundException`.
+/// `ResourceNotFoundException`, as an unknown dashboard is.
 fn unknown_trail_as_resource<T>(result: Result<T, LakeError>) -> Result<T, ApiError> {
     match result {
         Err(error @ LakeError::TrailNotFound(_)) => {

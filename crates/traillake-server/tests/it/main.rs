@@ -46,6 +46,8 @@ impl Running {
                 max_event_data_stores: 10,
                 max_channels: 10,
                 max_trails: 5,
+                max_dashboards: 100,
+                dashboard_schedule_interval: Duration::from_secs(60),
             },
             engine: Default::default(),
             imports: Default::default(),
