@@ -144,11 +144,7 @@ mod tests {
     use crate::shapes::AuditEvent;
 
     fn ctx() -> RequestContext {
-        RequestContext {
-            account_id: "123456789012".into(),
-            region: "us-east-1".into(),
-            request_id: "r".into(),
-        }
+        RequestContext::for_tests()
     }
 
     fn event(id: &str) -> AuditEvent {

@@ -213,11 +213,7 @@ mod tests {
     use super::*;
 
     fn ctx() -> RequestContext {
-        RequestContext {
-            account_id: "123456789012".into(),
-            region: "us-east-1".into(),
-            request_id: "r".into(),
-        }
+        RequestContext::for_tests()
     }
 
     fn destination(location: &str) -> Destination {

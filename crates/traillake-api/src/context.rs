@@ -10,3 +10,15 @@ pub struct RequestContext {
     /// The request's ID, echoed in `x-amzn-RequestId`.
     pub request_id: String,
 }
+
+impl RequestContext {
+    /// The context of the unit tests: account 123456789012 in us-east-1.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
+        Self {
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+            request_id: "r".into(),
+        }
+    }
+}

@@ -335,11 +335,7 @@ mod tests {
     use crate::shapes::RefreshScheduleFrequency;
 
     fn ctx() -> RequestContext {
-        RequestContext {
-            account_id: "123456789012".into(),
-            region: "us-east-1".into(),
-            request_id: "r".into(),
-        }
+        RequestContext::for_tests()
     }
 
     fn at(text: &str) -> DateTime<Utc> {

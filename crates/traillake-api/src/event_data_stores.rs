@@ -230,11 +230,7 @@ mod tests {
     }
 
     fn ctx() -> RequestContext {
-        RequestContext {
-            account_id: "123456789012".into(),
-            region: "us-east-1".into(),
-            request_id: "r".into(),
-        }
+        RequestContext::for_tests()
     }
 
     #[test]

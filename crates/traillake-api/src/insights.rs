@@ -569,11 +569,7 @@ mod tests {
 
     #[test]
     fn list_insights_data_takes_a_trail_of_the_caller_and_one_dimension() {
-        let ctx = RequestContext {
-            account_id: "123456789012".into(),
-            region: "us-east-1".into(),
-            request_id: "r".into(),
-        };
+        let ctx = RequestContext::for_tests();
         let now = at("2026-12-07T10:00:00Z");
         let trail = "arn:aws:cloudtrail:us-east-1:123456789012:trail/main";
         let request = ListInsightsDataRequest {

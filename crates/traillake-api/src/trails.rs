@@ -399,11 +399,7 @@ mod tests {
     use crate::selectors::{SelectedEvent, SelectedResource, matches};
 
     fn ctx() -> RequestContext {
-        RequestContext {
-            account_id: "123456789012".into(),
-            region: "us-east-1".into(),
-            request_id: "r".into(),
-        }
+        RequestContext::for_tests()
     }
 
     #[test]
