@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Checks formatting, lints and doc links, installs what the tests need and runs them all: the Rust
 # tests, then the API tests (boto3 and the AWS CLI against the real server binary, moto's S3 server
-# for S3 roots), AWS's Smithy Python SDK and the AWS SDK for JavaScript v3 against it, then each
-# fuzz target for FUZZ_SECONDS (60).
+# for S3 roots, the web console in Debian's Chromium driven by Playwright), AWS's Smithy Python SDK
+# and the AWS SDK for JavaScript v3 against it, then each fuzz target for FUZZ_SECONDS (60).
 #   TRAILLAKE_VENV     the Python virtualenv to use or create (default ~/.cache/traillake-venv)
 #   TRAILLAKE_TRAILSCRAPER_VENV  trailscraper's (default ~/.cache/traillake-trailscraper-venv)
 #   CARGO_TARGET_DIR   where cargo builds (default ./target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Node.js and npm build the web console (crates/traillake-console bundles console/ with esbuild)
+# and run the JavaScript SDK's tests; Debian's Chromium runs the console's browser test.
+if ! command -v npm > /dev/null 2>&1; then
+  apt-get update && apt-get install -y nodejs npm
+fi
+if ! command -v chromium > /dev/null 2>&1; then
+  apt-get update && apt-get install -y chromium
+fi
 
 # Style and lints are gates, first: the formatting of rustfmt.toml (the workspace and fuzz/), clippy
 # with the workspace's lints (Cargo.toml) as errors, and the docs' links, private items included
@@ -64,10 +73,7 @@ fi
 "$smithy_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/smithy/requirements.txt
 (cd tests/smithy && "$smithy_venv/bin/python" -m pytest -q -p no:cacheprovider)
 
-# The AWS SDK for JavaScript v3, unmodified, against the server (Node.js from Debian if missing).
-if ! command -v npm > /dev/null 2>&1; then
-  apt-get update && apt-get install -y nodejs npm
-fi
+# The AWS SDK for JavaScript v3, unmodified, against the server.
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error && node --test)
 
 # A fixed seed: CI tries the same inputs on every run, so that what it finds is reproducible; new

@@ -1,8 +1,10 @@
 //! The JSON gateway: AWS JSON 1.1 for the CloudTrail API (`POST /` routed by `X-Amz-Target`) and
 //! REST-JSON for the CloudTrail Data API (`POST /PutAuditEvents`), on one axum router. It decodes
 //! requests, calls the service layer, and encodes responses and errors as AWS clients read them; it
-//! holds no operation's logic. Each answered call is handed to the activity recorder.
+//! holds no operation's logic. Each answered call is handed to the activity recorder. The web
+//! console's files are served under `/console` (`console`).
 
+mod console;
 mod dispatch;
 mod result_page;
 
@@ -35,7 +37,7 @@ struct GatewayState {
 
 /// Returns the router of the JSON gateway.
 pub fn router(service: Service, settings: FrontDoorSettings, recorder: Arc<ActivityRecorder>) -> Router {
-    Router::new().fallback(handle).with_state(Arc::new(GatewayState {
+    console::routes().fallback(handle).with_state(Arc::new(GatewayState {
         service,
         settings,
         recorder,
