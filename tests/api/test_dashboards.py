@@ -193,7 +193,11 @@ def test_bad_dashboard_requests_change_nothing(server, tmp_path):
         ("InvalidQueryStatementException", dict(Name="delete", Widgets=[widget(f"DELETE FROM {store}")])),
         ("InvalidTagParameterException", dict(Name="tags", TagsList=[{"Key": "aws:x", "Value": "y"}])),
         ("ConflictException", dict(Name="kept")),
-        ("UnsupportedOperationException", dict(Name="AWSCloudTrail-Highlights")),
+        ("ValidationException", dict(Name="AWSCloudTrail-Highlights")),
+        ("ValidationException", dict(Name="AWSCloudTrail-Highlights", RefreshSchedule={
+            "Frequency": {"Unit": "HOURS", "Value": 12}, "Status": "ENABLED"})),
+        ("ValidationException", dict(Name="AWSCloudTrail-Highlights", Widgets=[good], RefreshSchedule={
+            "Frequency": {"Unit": "HOURS", "Value": 6}, "Status": "ENABLED"})),
     ]
     for code, kwargs in cases:
         refused(cloudtrail.create_dashboard, code, **kwargs)
@@ -239,6 +243,36 @@ def test_bad_dashboard_requests_change_nothing(server, tmp_path):
     second = cloudtrail.list_dashboards(MaxResults=2, NextToken=first["NextToken"])
     names = [d["DashboardArn"].rsplit("/", 1)[1] for d in first["Dashboards"] + second["Dashboards"]]
     assert names == ["kept", "kept-2", "other"] and "NextToken" not in second
+
+
+def test_the_managed_highlights_dashboard(server, tmp_path):
+    cloudtrail = server.client(validate=False)
+    arn, _ = loaded_store(server, cloudtrail, tmp_path)
+    six_hours = {"Frequency": {"Unit": "HOURS", "Value": 6}, "Status": "ENABLED"}
+    created = cloudtrail.create_dashboard(Name="AWSCloudTrail-Highlights", RefreshSchedule=six_hours)
+    assert created["Type"] == "MANAGED" and len(created["Widgets"]) == 8
+    assert all("$EventDataStoreId$" in w["QueryStatement"] for w in created["Widgets"])
+    assert cloudtrail.list_dashboards(Type="MANAGED")["Dashboards"] == [
+        {"DashboardArn": created["DashboardArn"], "Type": "MANAGED"}]
+    refused(cloudtrail.update_dashboard, "UnsupportedOperationException", DashboardId="AWSCloudTrail-Highlights",
+            Widgets=[widget(f"SELECT 1 FROM {store_id(arn)}")])
+    refused(cloudtrail.update_dashboard, "ValidationException", DashboardId="AWSCloudTrail-Highlights",
+            RefreshSchedule={"Frequency": {"Unit": "HOURS", "Value": 1}, "Status": "ENABLED"})
+    refused(cloudtrail.start_dashboard_refresh, "ValidationException", DashboardId="AWSCloudTrail-Highlights")
+    refused(cloudtrail.start_dashboard_refresh, "EventDataStoreNotFoundException", DashboardId="AWSCloudTrail-Highlights",
+            QueryParameterValues={"$EventDataStoreId$": "00000000-0000-4000-8000-000000000000"})
+    refresh = cloudtrail.start_dashboard_refresh(DashboardId="AWSCloudTrail-Highlights",
+                                                 QueryParameterValues={"$EventDataStoreId$": arn})["RefreshId"]
+    results = {}
+    for w in created["Widgets"]:
+        query = cloudtrail.describe_query(QueryAlias=w["QueryAlias"], RefreshId=refresh)
+        assert wait(cloudtrail, query["QueryId"])["QueryStatus"] == "FINISHED", (w["QueryAlias"], query)
+        results[w["ViewProperties"]["Title"]] = [[list(c.values())[0] for c in row]
+                                                 for row in all_rows(cloudtrail, query["QueryId"])]
+    assert sorted(results["Top API calls"]) == [["GetObject", "100"], ["ListBuckets", "100"], ["PutObject", "100"]]
+    assert sum(int(calls) for _, calls in results["API calls over time"]) == 300
+    assert results["Calls by Region"] == [["us-east-1", "300"]]
+    assert "LastRefreshFailureReason" not in cloudtrail.get_dashboard(DashboardId="AWSCloudTrail-Highlights")
 
 
 def test_search_sample_queries_and_every_sample_runs(server, tmp_path):

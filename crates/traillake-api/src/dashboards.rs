@@ -280,16 +280,29 @@ pub fn latest_due(schedule: &RefreshSchedule, now: DateTime<Utc>) -> Option<Date
     Some(base + period * i32::try_from(steps).ok()?)
 }
 
-/// Checks StartDashboardRefresh's parameter values; returns them with the defaults of those not
-/// given: the last 24 hours before `now` and a `$Period$` of an hour.
-pub fn check_refresh_values(values: &HashMap<String, String>, now: DateTime<Utc>) -> Result<HashMap<String, String>> {
+/// The parameter that names the store a managed dashboard's widgets read.
+pub const EVENT_DATA_STORE_ID: &str = "$EventDataStoreId$";
+
+/// Checks StartDashboardRefresh's parameter values (`$EventDataStoreId$` too for a managed
+/// dashboard); returns them with the defaults of those not given: the last 24 hours before `now`
+/// and a `$Period$` of an hour.
+pub fn check_refresh_values(
+    values: &HashMap<String, String>,
+    managed: bool,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, String>> {
     for (key, value) in values {
         PARAMETER_KEY.check("QueryParameterValues key", key)?;
         PARAMETER_VALUE.check(&format!("QueryParameterValues[{key}]"), value)?;
-        if !PARAMETERS.contains(&key.as_str()) {
-            return Err(invalid(format!(
-                "QueryParameterValues key '{key}' is not one of {}",
+        let known = PARAMETERS.contains(&key.as_str()) || (managed && key == EVENT_DATA_STORE_ID);
+        if !known {
+            let valid = if managed {
+                format!("{}, {EVENT_DATA_STORE_ID}", PARAMETERS.join(", "))
+            } else {
                 PARAMETERS.join(", ")
+            };
+            return Err(invalid(format!(
+                "QueryParameterValues key '{key}' is not one of {valid}"
             )));
         }
     }
@@ -303,6 +316,126 @@ pub fn check_refresh_values(values: &HashMap<String, String>, now: DateTime<Utc>
         .entry("$Period$".to_string())
         .or_insert_with(|| "hour".to_string());
     Ok(filled)
+}
+
+/// The widgets of the managed Highlights dashboard: the last 24 hours (by default) of one store's
+/// events, `$EventDataStoreId$` standing for the store in each statement.
+pub fn highlights_widgets() -> Vec<Widget> {
+    let window = "eventTime >= '?' AND eventTime <= '?'";
+    // Title, statement, view and axis columns of each widget.
+    type HighlightsWidget = (
+        &'static str,
+        String,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+    );
+    let widgets: [HighlightsWidget; 8] = [
+        (
+            "Top API calls",
+            format!(
+                "SELECT eventName, count(*) AS calls FROM $EventDataStoreId$ WHERE {window} GROUP BY eventName ORDER BY calls DESC LIMIT 10"
+            ),
+            "BarChart",
+            &[("XAxisColumn", "eventName"), ("YAxisColumn", "calls")],
+        ),
+        (
+            "API calls over time",
+            format!(
+                "SELECT date_trunc('hour', eventTime) AS hour, count(*) AS calls FROM $EventDataStoreId$ WHERE {window} GROUP BY date_trunc('hour', eventTime) ORDER BY hour"
+            ),
+            "LineChart",
+            &[("XAxisColumn", "hour"), ("YAxisColumn", "calls")],
+        ),
+        (
+            "Top users",
+            format!(
+                "SELECT userIdentity.arn AS user_arn, count(*) AS calls FROM $EventDataStoreId$ WHERE {window} GROUP BY userIdentity.arn ORDER BY calls DESC LIMIT 10"
+            ),
+            "BarChart",
+            &[("XAxisColumn", "user_arn"), ("YAxisColumn", "calls")],
+        ),
+        (
+            "Failed API calls",
+            format!(
+                "SELECT eventName, errorCode, count(*) AS failures FROM $EventDataStoreId$ WHERE {window} AND errorCode IS NOT NULL GROUP BY eventName, errorCode ORDER BY failures DESC LIMIT 10"
+            ),
+            "Table",
+            &[],
+        ),
+        (
+            "Access denied by user",
+            format!(
+                "SELECT userIdentity.arn AS user_arn, count(*) AS denied FROM $EventDataStoreId$ WHERE {window} AND errorCode IN ('AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation') GROUP BY userIdentity.arn ORDER BY denied DESC LIMIT 10"
+            ),
+            "Table",
+            &[],
+        ),
+        (
+            "Console sign-ins",
+            format!(
+                "SELECT coalesce(element_at(responseElements, 'ConsoleLogin'), 'Unknown') AS outcome, count(*) AS sign_ins FROM $EventDataStoreId$ WHERE {window} AND eventName = 'ConsoleLogin' GROUP BY coalesce(element_at(responseElements, 'ConsoleLogin'), 'Unknown')"
+            ),
+            "PieChart",
+            &[],
+        ),
+        (
+            "Top source IP addresses",
+            format!(
+                "SELECT sourceIPAddress, count(*) AS calls FROM $EventDataStoreId$ WHERE {window} GROUP BY sourceIPAddress ORDER BY calls DESC LIMIT 10"
+            ),
+            "Table",
+            &[],
+        ),
+        (
+            "Calls by Region",
+            format!(
+                "SELECT awsRegion, count(*) AS calls FROM $EventDataStoreId$ WHERE {window} GROUP BY awsRegion ORDER BY calls DESC"
+            ),
+            "PieChart",
+            &[],
+        ),
+    ];
+    widgets
+        .into_iter()
+        .enumerate()
+        .map(|(i, (title, statement, view, axes))| {
+            let mut view_properties: HashMap<String, String> = [
+                ("View".to_string(), view.to_string()),
+                ("Title".to_string(), title.to_string()),
+            ]
+            .into_iter()
+            .collect();
+            view_properties.extend(axes.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            Widget {
+                query_alias: Some(format!("{HIGHLIGHTS}.widget{}", i + 1)),
+                query_statement: Some(statement),
+                query_parameters: vec!["$StartTime$".to_string(), "$EndTime$".to_string()],
+                view_properties,
+            }
+        })
+        .collect()
+}
+
+/// Checks what CreateDashboard gives the Highlights dashboard: no widgets (traillake keeps
+/// them) and a refresh schedule every 6 hours, enabled, as AWS requires.
+pub fn check_highlights(widgets: &[RequestWidget], schedule: Option<&RefreshSchedule>) -> Result<()> {
+    if !widgets.is_empty() {
+        return Err(invalid(format!(
+            "{HIGHLIGHTS} is a managed dashboard: its widgets are traillake's; give no Widgets"
+        )));
+    }
+    let every_six_hours = schedule.is_some_and(|schedule| {
+        schedule.status == Some(RefreshScheduleStatus::Enabled as i32)
+            && schedule.frequency.is_some_and(|frequency| {
+                frequency.unit == Some(RefreshScheduleFrequencyUnit::Hours as i32) && frequency.value == Some(6)
+            })
+    });
+    if !every_six_hours {
+        return Err(invalid(format!(
+            "{HIGHLIGHTS} needs a RefreshSchedule every 6 HOURS, ENABLED"
+        )));
+    }
+    Ok(())
 }
 
 /// Checks StartQuery's QueryAlias and QueryParameters: an alias and up to 10 values, each 1..1024
@@ -448,13 +581,18 @@ mod tests {
     fn refresh_values_are_checked_and_defaulted() {
         let now = at("2026-12-07T14:00:00Z");
         let given: HashMap<String, String> = [("$Period$".to_string(), "day".to_string())].into_iter().collect();
-        let filled = check_refresh_values(&given, now).unwrap();
+        let filled = check_refresh_values(&given, false, now).unwrap();
         assert_eq!(filled["$Period$"], "day");
         assert_eq!(filled["$StartTime$"], "2026-12-06T14:00:00Z");
         assert_eq!(filled["$EndTime$"], "2026-12-07T14:00:00Z");
         let bad: HashMap<String, String> = [("$Other$".to_string(), "x".to_string())].into_iter().collect();
-        assert!(check_refresh_values(&bad, now).is_err());
+        assert!(check_refresh_values(&bad, false, now).is_err());
+        let store: HashMap<String, String> = [(EVENT_DATA_STORE_ID.to_string(), "x".to_string())]
+            .into_iter()
+            .collect();
+        assert!(check_refresh_values(&store, false, now).is_err());
+        assert!(check_refresh_values(&store, true, now).is_ok());
         let spaced: HashMap<String, String> = [("$Period$".to_string(), "a b".to_string())].into_iter().collect();
-        assert!(check_refresh_values(&spaced, now).is_err());
+        assert!(check_refresh_values(&spaced, false, now).is_err());
     }
 }

@@ -9,14 +9,19 @@
 //! last when two fall in the same millisecond. A widget whose query cannot start (a store deleted
 //! since, the account's 10 queries running) leaves the reason in `LastRefreshFailureReason`;
 //! GetDashboard also reports a widget's query of the last refresh that failed while it ran.
+//!
+//! The managed Highlights dashboard (`AWSCloudTrail-Highlights`) has traillake's widgets over
+//! `$EventDataStoreId$`: a refresh names the store (required, an active store of the account:
+//! `EventDataStoreNotFoundException`, `InactiveEventDataStoreException`), a scheduled one takes the
+//! account's oldest active store of CloudTrail events. Its widgets cannot be changed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use traillake_api::dashboards::{
-    HIGHLIGHTS, check_name, check_refresh_schedule, check_refresh_values, check_widgets, dashboard_arn, dashboard_name,
-    latest_due,
+    EVENT_DATA_STORE_ID, HIGHLIGHTS, check_highlights, check_name, check_refresh_schedule, check_refresh_values,
+    check_widgets, dashboard_arn, dashboard_name, highlights_widgets, latest_due,
 };
 use traillake_api::paging;
 use traillake_api::shapes::{
@@ -64,6 +69,11 @@ fn dashboard_type(dashboard: &DashboardRecord) -> i32 {
     }
 }
 
+/// Returns the store ID a `$EventDataStoreId$` value names: the ID, or the last part of its ARN.
+fn store_reference(value: &str) -> String {
+    value.rsplit('/').next().unwrap_or(value).to_ascii_lowercase()
+}
+
 /// Returns the values of a widget's placeholders, in order, from a refresh's values.
 fn widget_values(widget: &Widget, values: &HashMap<String, String>) -> Vec<String> {
     widget
@@ -85,7 +95,7 @@ impl Service {
         let widgets = check_widgets(name, widgets, |statement| {
             count_placeholders(statement).map_err(|error| error.0)
         })?;
-        let values = check_refresh_values(&HashMap::new(), Utc::now())?;
+        let values = check_refresh_values(&HashMap::new(), false, Utc::now())?;
         for (i, widget) in widgets.iter().enumerate() {
             let statement = widget.query_statement.as_deref().unwrap_or_default();
             let filled = fill_placeholders(statement, &widget_values(widget, &values)).map_err(|error| {
@@ -134,24 +144,24 @@ impl Service {
             .as_deref()
             .ok_or_else(|| ApiError::missing(ErrorCode::ValidationException, "Name"))?;
         check_name("Name", name)?;
-        if name == HIGHLIGHTS {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedOperationException,
-                format!("{HIGHLIGHTS}, the managed Highlights dashboard, is not built yet; create a custom dashboard"),
-            ));
-        }
         check_tags("TagsList", &request.tags_list, ErrorCode::InvalidTagParameterException)?;
         let refresh_schedule = request
             .refresh_schedule
             .as_ref()
             .map(check_refresh_schedule)
             .transpose()?;
-        let widgets = self.checked_widgets(ctx, name, &request.widgets).await?;
+        let managed = name == HIGHLIGHTS;
+        let widgets = if managed {
+            check_highlights(&request.widgets, refresh_schedule.as_ref())?;
+            highlights_widgets()
+        } else {
+            self.checked_widgets(ctx, name, &request.widgets).await?
+        };
         let now = Utc::now();
         let dashboard = DashboardRecord {
             account_id: ctx.account_id.clone(),
             name: name.to_string(),
-            managed: false,
+            managed,
             widgets,
             refresh_schedule,
             termination_protection: request.termination_protection_enabled.unwrap_or(false),
@@ -194,6 +204,17 @@ impl Service {
             .as_ref()
             .map(check_refresh_schedule)
             .transpose()?;
+        if current.managed {
+            if !request.widgets.is_empty() {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperationException,
+                    format!("{name} is a managed dashboard: its widgets cannot be changed"),
+                ));
+            }
+            if let Some(schedule) = &refresh_schedule {
+                check_highlights(&[], Some(schedule))?;
+            }
+        }
         let widgets = if request.widgets.is_empty() {
             None
         } else {
@@ -327,7 +348,28 @@ impl Service {
         let name = dashboard_name(ctx, request.dashboard_id.as_deref())?;
         let dashboard = self.catalog.dashboard(&ctx.account_id, &name).await.api()?;
         let now = Utc::now();
-        let values = check_refresh_values(&request.query_parameter_values, now)?;
+        let values = check_refresh_values(&request.query_parameter_values, dashboard.managed, now)?;
+        if dashboard.managed {
+            let store = values.get(EVENT_DATA_STORE_ID).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::ValidationException,
+                    format!(
+                        "QueryParameterValues must give {EVENT_DATA_STORE_ID} to refresh the managed dashboard {name}"
+                    ),
+                )
+            })?;
+            let store = self
+                .catalog
+                .event_data_store(&ctx.account_id, &store_reference(store))
+                .await
+                .api()?;
+            if !store.is_active() {
+                return Err(ApiError::new(
+                    ErrorCode::InactiveEventDataStoreException,
+                    format!("event data store {} is pending deletion", store.id),
+                ));
+            }
+        }
         let refresh_id = self.refresh(&dashboard, &values, now, None).await.api()?;
         Ok(StartDashboardRefreshResponse {
             refresh_id: Some(refresh_id),
@@ -345,10 +387,15 @@ impl Service {
     ) -> Result<String, traillake_lake::LakeError> {
         let refresh_id = self.refresh_ids.next(now);
         let mut failure = None;
+        // A managed dashboard's widgets read the store its refresh names (an ID the caller checked).
+        let store = values.get(EVENT_DATA_STORE_ID).map(|store| store_reference(store));
         for widget in &dashboard.widgets {
             let alias = widget.query_alias.clone().unwrap_or_default();
-            let statement = widget.query_statement.as_deref().unwrap_or_default();
-            let started = match fill_placeholders(statement, &widget_values(widget, values)) {
+            let mut statement = widget.query_statement.clone().unwrap_or_default();
+            if let (true, Some(store)) = (dashboard.managed, &store) {
+                statement = statement.replace(EVENT_DATA_STORE_ID, store);
+            }
+            let started = match fill_placeholders(&statement, &widget_values(widget, values)) {
                 Ok(filled) => self
                     .queries
                     .start_tagged(
@@ -390,7 +437,43 @@ impl Service {
                 if due < dashboard.created || dashboard.last_scheduled_refresh.is_some_and(|last| last >= due) {
                     continue;
                 }
-                let values = check_refresh_values(&HashMap::new(), now).expect("the default values are valid");
+                let mut values =
+                    check_refresh_values(&HashMap::new(), false, now).expect("the default values are valid");
+                // A managed dashboard refreshes on schedule from the account's oldest active store
+                // of CloudTrail events.
+                if dashboard.managed {
+                    let mut stores: Vec<_> = self
+                        .catalog
+                        .event_data_stores(&dashboard.account_id)
+                        .await
+                        .into_iter()
+                        .filter(|s| s.is_active() && s.kind == traillake_api::selectors::StoreKind::CloudTrail)
+                        .collect();
+                    stores.sort_by_key(|s| s.created);
+                    match stores.first() {
+                        Some(store) => {
+                            values.insert(EVENT_DATA_STORE_ID.to_string(), store.id.clone());
+                        }
+                        None => {
+                            let reason = "no active event data store of CloudTrail events to refresh from".to_string();
+                            let refresh_id = self.refresh_ids.next(now);
+                            if let Err(error) = self
+                                .catalog
+                                .record_dashboard_refresh(
+                                    &dashboard.account_id,
+                                    &dashboard.name,
+                                    &refresh_id,
+                                    Some(reason),
+                                    Some(due),
+                                )
+                                .await
+                            {
+                                tracing::warn!(dashboard = %dashboard.name, %error, "recording a scheduled refresh failed");
+                            }
+                            continue;
+                        }
+                    }
+                }
                 match self.refresh(&dashboard, &values, now, Some(due)).await {
                     Ok(refresh_id) => {
                         tracing::info!(account_id = %dashboard.account_id, dashboard = %dashboard.name, %refresh_id, "scheduled dashboard refresh")

@@ -311,13 +311,13 @@ async fn imports_public_keys_and_operations_not_built_on_the_json_wire() {
     assert!(!keys["PublicKeyList"].as_array().unwrap().is_empty(), "{keys}");
     let message = server
         .refused(
-            "CreateDashboard",
-            json!({ "Name": "dashboard" }),
+            "EnableFederation",
+            json!({ "EventDataStore": "x".repeat(40), "FederationRoleArn": "arn:aws:iam::123456789012:role/r" }),
             "UnsupportedOperationException",
             400,
         )
         .await;
-    assert!(message.contains("CreateDashboard"), "{message}");
+    assert!(message.contains("EnableFederation"), "{message}");
     server
         .refused(
             "GetTrail",
