@@ -3,7 +3,7 @@ that checks signatures: a wrong secret refused with the server's error; sign in;
 their columns; a sample query found and run; its results paged and downloaded as CSV and JSON
 (equal to GetQueryResults through boto3); a failing query's error; a long query cancelled; a
 dashboard whose charts are drawn; the server gone, and the page says so. A screenshot of each step
-is saved in the test's folder (its path is printed)."""
+is saved in the test's folder, whose path goes to the test output (stderr, past pytest's capture)."""
 
 import csv
 import datetime
@@ -11,6 +11,7 @@ import io
 import json
 import os
 import shutil
+import sys
 
 import boto3
 import botocore.config
@@ -46,7 +47,7 @@ def test_the_console_in_chromium(tmp_path, browser):
     server = Server(tmp_path / "lake", "--credentials", str(credentials)).start()
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    print(f"screenshots: {shots}")
+    print(f"console screenshots: {shots}", file=sys.__stderr__)
     try:
         cloudtrail = client(server)
         arn = cloudtrail.create_event_data_store(Name="console-store", StartIngestion=False)["EventDataStoreArn"]

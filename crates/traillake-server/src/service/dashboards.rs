@@ -348,7 +348,7 @@ impl Service {
         let name = dashboard_name(ctx, request.dashboard_id.as_deref())?;
         let dashboard = self.catalog.dashboard(&ctx.account_id, &name).await.api()?;
         let now = Utc::now();
-        let values = check_refresh_values(&request.query_parameter_values, dashboard.managed, now)?;
+        let mut values = check_refresh_values(&request.query_parameter_values, dashboard.managed, now)?;
         if dashboard.managed {
             let store = values.get(EVENT_DATA_STORE_ID).ok_or_else(|| {
                 ApiError::new(
@@ -369,6 +369,8 @@ impl Service {
                     format!("event data store {} is pending deletion", store.id),
                 ));
             }
+            // The widgets read the store by the catalog's ID, never by the text given.
+            values.insert(EVENT_DATA_STORE_ID.to_string(), store.id);
         }
         let refresh_id = self.refresh(&dashboard, &values, now, None).await.api()?;
         Ok(StartDashboardRefreshResponse {
@@ -387,12 +389,12 @@ impl Service {
     ) -> Result<String, traillake_lake::LakeError> {
         let refresh_id = self.refresh_ids.next(now);
         let mut failure = None;
-        // A managed dashboard's widgets read the store its refresh names (an ID the caller checked).
-        let store = values.get(EVENT_DATA_STORE_ID).map(|store| store_reference(store));
+        // A managed dashboard's widgets read the store its refresh names (a catalog ID).
+        let store = values.get(EVENT_DATA_STORE_ID);
         for widget in &dashboard.widgets {
             let alias = widget.query_alias.clone().unwrap_or_default();
             let mut statement = widget.query_statement.clone().unwrap_or_default();
-            if let (true, Some(store)) = (dashboard.managed, &store) {
+            if let (true, Some(store)) = (dashboard.managed, store) {
                 statement = statement.replace(EVENT_DATA_STORE_ID, store);
             }
             let started = match fill_placeholders(&statement, &widget_values(widget, values)) {
