@@ -31,6 +31,12 @@ import {
   ListChannelsCommand,
   DeleteChannelCommand,
   paginateGetQueryResults,
+  CreateDashboardCommand,
+  GetDashboardCommand,
+  StartDashboardRefreshCommand,
+  DeleteDashboardCommand,
+  SearchSampleQueriesCommand,
+  ResourceNotFoundException,
   EventDataStoreNotFoundException,
   InvalidParameterException,
   InvalidKmsKeyIdException,
@@ -181,6 +187,56 @@ test("a query read through the SDK's paginator, over more than 1,000 rows", asyn
   assert.ok(pages >= 2, `${pages} pages`);
   assert.equal(new Set(rows.map((row) => row[0].eventID)).size, EVENTS);
   assert.equal(rows.filter((row) => row[1].eventName === "CreateUser").length, EVENTS / 3);
+});
+
+test("dashboards: a refresh's widget queries found by alias, and the sample queries", async () => {
+  const cloudtrail = client(endpoint);
+  const id = storeArn.split("/").pop();
+  const created = await cloudtrail.send(
+    new CreateDashboardCommand({
+      Name: "js-dashboard",
+      Widgets: [
+        {
+          QueryStatement: `SELECT eventName, count(*) AS calls FROM ${id} WHERE eventTime >= '?' GROUP BY eventName ORDER BY eventName`,
+          QueryParameters: ["$StartTime$"],
+          ViewProperties: { View: "BarChart", XAxisColumn: "eventName", YAxisColumn: "calls" },
+        },
+      ],
+    }),
+  );
+  assert.equal(created.Type, "CUSTOM");
+  const alias = created.Widgets[0].QueryAlias;
+  assert.equal(alias, "js-dashboard.widget1");
+  const { RefreshId } = await cloudtrail.send(
+    new StartDashboardRefreshCommand({
+      DashboardId: created.DashboardArn,
+      QueryParameterValues: { $StartTime$: "2023-12-31T00:00:00Z" },
+    }),
+  );
+  assert.match(RefreshId, /^\d{10,20}$/);
+  let status;
+  for (let i = 0; i < 300; i++) {
+    status = await cloudtrail.send(new DescribeQueryCommand({ QueryAlias: alias, RefreshId }));
+    if (!["QUEUED", "RUNNING"].includes(status.QueryStatus)) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(status.QueryStatus, "FINISHED", status.ErrorMessage);
+  const rows = [];
+  for await (const page of paginateGetQueryResults({ client: cloudtrail }, { QueryId: status.QueryId })) {
+    rows.push(...page.QueryResultRows);
+  }
+  assert.deepEqual(rows, [
+    [{ eventName: "CreateUser" }, { calls: String(EVENTS / 3) }],
+    [{ eventName: "ListUsers" }, { calls: String((EVENTS * 2) / 3) }],
+  ]);
+  const got = await cloudtrail.send(new GetDashboardCommand({ DashboardId: "js-dashboard" }));
+  assert.equal(got.LastRefreshId, RefreshId);
+  await cloudtrail.send(new DeleteDashboardCommand({ DashboardId: "js-dashboard" }));
+  const gone = await rejection(cloudtrail.send(new GetDashboardCommand({ DashboardId: "js-dashboard" })));
+  assert.ok(gone instanceof ResourceNotFoundException, gone.name);
+  const samples = await cloudtrail.send(new SearchSampleQueriesCommand({ SearchPhrase: "root user activity" }));
+  assert.equal(samples.SearchResults[0].Name, "Root user activity");
+  assert.equal(samples.SearchResults[0].Relevance, 1);
 });
 
 test("channels", async () => {
