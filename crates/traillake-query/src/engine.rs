@@ -36,6 +36,7 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, MemoryReservation, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion_distributed::display_plan_ascii;
 use deltalake::DeltaTable;
 use futures::StreamExt as _;
 use tokio::sync::{Semaphore, watch};
@@ -46,6 +47,7 @@ use traillake_api::wire::WireEnum as _;
 use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeRoot};
 use traillake_sql::prepare;
 
+use crate::cluster::{self, Cluster, ClusterSettings};
 use crate::delivery::keys::SigningKeys;
 use crate::delivery::{DeliveryTarget, check_bucket, deliver_query};
 use crate::history::{FoundEvent, insights_metric_counts, lookup_events};
@@ -89,6 +91,8 @@ pub struct EngineSettings {
     pub insights_interval: Duration,
     /// The rule's parameters.
     pub insights_detector: DetectorSettings,
+    /// The workers queries with large scans run on; none runs every query in the server.
+    pub cluster: Option<ClusterSettings>,
 }
 
 impl Default for EngineSettings {
@@ -107,6 +111,7 @@ impl Default for EngineSettings {
             result_cache_bytes: 512 << 20,
             insights_interval: Duration::from_secs(60),
             insights_detector: DetectorSettings::default(),
+            cluster: None,
         }
     }
 }
@@ -237,6 +242,8 @@ pub struct QueryEngine {
     keys: Arc<SigningKeys>,
     /// The finding of Insights in the stores that have Insights types.
     insights: Arc<Insights>,
+    /// The workers, when queries may run on them.
+    cluster: Option<Cluster>,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -262,7 +269,12 @@ impl QueryEngine {
             settings.insights_detector.clone(),
             settings.insights_interval,
         ));
+        let cluster = match &settings.cluster {
+            Some(cluster) => Some(Cluster::start(cluster.clone(), &root).await),
+            None => None,
+        };
         let engine = Arc::new(Self {
+            cluster,
             keys,
             insights,
             runtime,
@@ -492,7 +504,12 @@ impl QueryEngine {
         planned: PlannedQuery,
         phase: &mut watch::Receiver<Phase>,
     ) -> Result<(), DataFusionError> {
+        let planned = match &self.cluster {
+            Some(cluster) => cluster.distribute(planned)?,
+            None => planned,
+        };
         let physical = planned.context.state().create_physical_plan(&planned.plan).await?;
+        let distributed = cluster::is_distributed(&physical);
         {
             let mut state = entry.state.lock().await;
             let consumer = MemoryConsumer::new(format!("query {} results", state.record.id));
@@ -503,13 +520,23 @@ impl QueryEngine {
             }));
             state.reservation = Some(consumer.register(&self.datafusion.memory_pool));
         }
-        let mut stream = execute_stream(physical, planned.context.task_ctx())?;
+        if distributed {
+            tracing::debug!(plan = %display_plan_ascii(physical.as_ref(), false), "the query runs on workers");
+        }
+        let mut stream = execute_stream(Arc::clone(&physical), planned.context.task_ctx())?;
         let deadline = tokio::time::sleep(self.settings.time_limit);
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 batch = stream.next() => match batch {
-                    None => return Ok(()),
+                    None => {
+                        if distributed {
+                            let measured = cluster::with_worker_metrics(Arc::clone(&physical)).await;
+                            entry.state.lock().await.plan = Some(measured);
+                        }
+                        return Ok(());
+                    }
+                    Some(Err(error)) if distributed => return Err(cluster::task_error(error)),
                     Some(Err(error)) => return Err(error),
                     Some(Ok(batch)) if batch.num_rows() == 0 => {}
                     Some(Ok(batch)) => {
@@ -881,7 +908,7 @@ fn resolve_store<'a>(
 /// Returns DataFusion's runtime of the engine's queries: a memory pool of
 /// [`EngineSettings::memory_bytes`] shared fairly among the operators that spill (and naming the
 /// largest consumers when it runs out), and the folder they spill to.
-fn datafusion_runtime(settings: &EngineSettings) -> Result<Arc<RuntimeEnv>> {
+pub(crate) fn datafusion_runtime(settings: &EngineSettings) -> Result<Arc<RuntimeEnv>> {
     let pool = TrackConsumersPool::new(
         FairSpillPool::new(settings.memory_bytes),
         NonZeroUsize::new(3).expect("3 is not 0"),

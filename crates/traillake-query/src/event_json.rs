@@ -20,20 +20,27 @@ use crate::functions::call_rows;
 /// The name of the checksum column.
 pub const EVENT_JSON_CHECKSUM: &str = "eventjsonchecksum";
 
+static REBUILT: LazyLock<Arc<ScalarUDF>> =
+    LazyLock::new(|| Arc::new(ScalarUDF::new_from_impl(RebuiltEventJson::new())));
+static CHECKSUM: LazyLock<Arc<ScalarUDF>> =
+    LazyLock::new(|| Arc::new(ScalarUDF::new_from_impl(EventJsonChecksum::new())));
+
 /// Returns the expression of `eventjson` as queries see it.
 pub fn event_json() -> Expr {
-    static FUNCTION: LazyLock<Arc<ScalarUDF>> =
-        LazyLock::new(|| Arc::new(ScalarUDF::new_from_impl(RebuiltEventJson::new())));
     let mut args = vec![col(EVENT_JSON)];
     args.extend(REFERENCED.iter().map(|(name, _)| col(*name)));
-    FUNCTION.call(args)
+    REBUILT.call(args)
 }
 
 /// Returns the expression of `eventjsonchecksum`: the checksum of [`event_json`].
 pub fn event_json_checksum() -> Expr {
-    static FUNCTION: LazyLock<Arc<ScalarUDF>> =
-        LazyLock::new(|| Arc::new(ScalarUDF::new_from_impl(EventJsonChecksum::new())));
-    FUNCTION.call(vec![event_json()])
+    CHECKSUM.call(vec![event_json()])
+}
+
+/// Returns the two functions of [`event_json`] and [`event_json_checksum`], for sessions that
+/// decode serialized plans calling them by name (the workers').
+pub fn functions() -> [ScalarUDF; 2] {
+    [REBUILT.as_ref().clone(), CHECKSUM.as_ref().clone()]
 }
 
 /// A string column of either layout.

@@ -4,6 +4,7 @@
 //! of results to S3, and CloudTrail Insights found in the stores' management events. It knows
 //! nothing of HTTP or gRPC.
 
+pub mod cluster;
 pub mod delivery;
 pub mod engine;
 pub mod error;

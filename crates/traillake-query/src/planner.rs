@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::view::ViewTable;
+use datafusion::common::config::{ConfigNonZeroUsize, ConfigOptions};
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::datasource::provider_as_source;
 use datafusion::execution::SessionStateBuilder;
@@ -93,13 +94,11 @@ fn context_for(prepared: &PreparedQuery, runtime: &Arc<RuntimeEnv>) -> SessionCo
 /// shared by the engine's queries (so that their object stores and the Parquet metadata cache
 /// carry over from one query to the next).
 pub fn new_context(runtime: &Arc<RuntimeEnv>) -> SessionContext {
-    let config = SessionConfig::new()
-        .with_batch_size(32 * 1024)
+    let mut config = SessionConfig::new()
         .with_information_schema(false)
         .with_create_default_catalog_and_schema(true)
-        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-        .set_bool("datafusion.execution.parquet.reorder_filters", true)
         .set_bool("datafusion.sql_parser.enable_ident_normalization", true);
+    set_options(config.options_mut());
     let mut analyzer_rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![Arc::new(TimestampsMeetTextAsText)];
     analyzer_rules.extend(Analyzer::new().rules);
     let state = SessionStateBuilder::new()
@@ -111,6 +110,14 @@ pub fn new_context(runtime: &Arc<RuntimeEnv>) -> SessionContext {
     let context = SessionContext::new_with_state(state);
     functions::register(&context);
     context
+}
+
+/// Sets the options that execution reads, in the server's sessions and in the workers' (which
+/// run the tasks of its plans): large batches, filters evaluated in the Parquet reader.
+pub fn set_options(options: &mut ConfigOptions) {
+    options.execution.batch_size = ConfigNonZeroUsize::try_new(32 * 1024).expect("not 0");
+    options.execution.parquet.pushdown_filters = true;
+    options.execution.parquet.reorder_filters = true;
 }
 
 /// Plans a prepared query over its stores, as they are at `now`, on the engine's runtime.

@@ -10,7 +10,7 @@ use traillake_query::planner::{StoreSource, plan};
 use crate::fixture::{ACTIVITY, CLOUDTRAIL, CONFIG, lake, shared};
 
 /// Samples that must be refused: an Athena query, and four that do not parse as published.
-const REFUSED: &[&str] = &[
+pub const REFUSED: &[&str] = &[
     "ConfigItemCountQuery",
     "list-all-errors-for-s3-events",
     "list-all-events-not-in-authorized-region",
