@@ -153,6 +153,11 @@ impl LakeRoot {
         &self.base_store
     }
 
+    /// Returns the URL of the root itself, ending in `/`.
+    pub fn root_url(&self) -> &Url {
+        &self.url
+    }
+
     /// Returns the URL of a folder under the root, ending in `/`.
     pub fn url(&self, folder: &str) -> Url {
         self.url

@@ -521,7 +521,9 @@ impl QueryEngine {
             state.reservation = Some(consumer.register(&self.datafusion.memory_pool));
         }
         if distributed {
-            tracing::debug!(plan = %display_plan_ascii(physical.as_ref(), false), "the query runs on workers");
+            let query_id = entry.state.lock().await.record.id.clone();
+            tracing::info!(%query_id, "the query runs on workers");
+            tracing::debug!(%query_id, plan = %display_plan_ascii(physical.as_ref(), false), "its distributed plan");
         }
         let mut stream = execute_stream(Arc::clone(&physical), planned.context.task_ctx())?;
         let deadline = tokio::time::sleep(self.settings.time_limit);
@@ -532,12 +534,15 @@ impl QueryEngine {
                     None => {
                         if distributed {
                             let measured = cluster::with_worker_metrics(Arc::clone(&physical)).await;
+                            tracing::debug!(plan = %display_plan_ascii(measured.as_ref(), true), "the plan with the workers' metrics");
                             entry.state.lock().await.plan = Some(measured);
                         }
                         return Ok(());
                     }
-                    Some(Err(error)) if distributed => return Err(cluster::task_error(error)),
-                    Some(Err(error)) => return Err(error),
+                    Some(Err(error)) => return Err(match &self.cluster {
+                        Some(cluster) if distributed => cluster.task_error(error).await,
+                        _ => error,
+                    }),
                     Some(Ok(batch)) if batch.num_rows() == 0 => {}
                     Some(Ok(batch)) => {
                         let batch = without_unused_view_data(batch);

@@ -1,9 +1,11 @@
-//! The traillake command line: `traillake serve` runs the server on a lake root; `traillake load`
-//! stores CloudTrail records from local files; `traillake import` copies trail log files from S3.
+//! The traillake command line: `traillake serve` runs the server on a lake root; `traillake worker`
+//! runs the tasks of a server's large queries; `traillake load` stores CloudTrail records from
+//! local files; `traillake import` copies trail log files from S3.
 
 mod import;
 mod load;
 mod verify;
+mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use traillake_ingest::imports::runner::RunSettings;
 use traillake_ingest::trails::TrailSettings;
 use traillake_lake::{LakeRoot, RootLocation};
 use traillake_query::EngineSettings;
+use traillake_query::cluster::{self, ClusterSettings};
 use traillake_server::{Authenticator, Credentials, FrontDoorSettings, Server, ServerConfig, ServiceSettings};
 
 /// A self-hosted CloudTrail Lake: event data stores as Parquet, queried in SQL, through AWS's API.
@@ -36,6 +39,9 @@ enum Command {
     /// Copies the trail log files of an S3-compatible bucket into an event data store, as
     /// StartImport does; exits non-zero unless every file was copied.
     Import(import::ImportArgs),
+    /// Runs a worker: executes the tasks of the large queries of servers started with --workers,
+    /// over the same lake root.
+    Worker(worker::WorkerArgs),
     /// Checks a delivery of query results (s3://.../QUERYID/): every file's SHA-256, the sign
     /// file's signature, and that no file is missing or extra; exits non-zero otherwise.
     Verify(verify::VerifyArgs),
@@ -163,6 +169,17 @@ struct ServeArgs {
     /// reads, and the stores whose selectors take it); false records nothing.
     #[arg(long, env = "TRAILLAKE_RECORD_ACTIVITY", default_value_t = true, action = clap::ArgAction::Set)]
     record_activity: bool,
+    /// Workers (`traillake worker`) that run the tasks of large queries, as host:port or
+    /// http://host:port, separated by commas; without them every query runs in the server.
+    #[arg(long, env = "TRAILLAKE_WORKERS", value_delimiter = ',', value_parser = cluster::parse_worker)]
+    workers: Vec<url::Url>,
+    /// The bytes of Parquet files (for example 256MiB) a scan reads per task on the workers: a
+    /// query whose scans each read less stays in the server.
+    #[arg(long, env = "TRAILLAKE_WORKER_TASK_BYTES", default_value = "256MiB")]
+    worker_task_bytes: bytesize::ByteSize,
+    /// The secret the workers were started with (--cluster-secret), sent with every task.
+    #[arg(long, env = "TRAILLAKE_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
 }
 
 /// Reads an account ID by the API's own rule (the model's `AccountId`, 12 to 16 digits).
@@ -185,6 +202,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(*args).await,
+        Command::Worker(args) => worker::run(args, terminate_signal()).await,
         Command::Load(args) => {
             if !load::load(args).await? {
                 std::process::exit(1);
@@ -256,6 +274,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             spill_directory: args.spill_directory.clone(),
             result_cache_bytes: usize::try_from(args.result_cache.as_u64()).unwrap_or(usize::MAX),
             insights_interval: args.insights_interval.max(Duration::from_millis(100)),
+            cluster: (!args.workers.is_empty()).then(|| ClusterSettings {
+                task_bytes: args.worker_task_bytes.as_u64().max(1),
+                secret: args.cluster_secret.clone(),
+                ..ClusterSettings::new(args.workers.clone())
+            }),
             ..EngineSettings::default()
         },
         imports: RunSettings {

@@ -30,6 +30,7 @@ use datafusion_distributed::{
     DistributedExec, DistributedExt, DistributedMetricsFormat, GetWorkerInfoRequest, SessionStateBuilderExt,
     WorkerResolver, grpc, rewrite_distributed_plan_with_metrics,
 };
+use http::{HeaderMap, HeaderValue};
 use traillake_lake::LakeRoot;
 use url::Url;
 
@@ -44,6 +45,8 @@ pub struct ClusterSettings {
     pub task_bytes: u64,
     /// How often the workers are asked who they are.
     pub check_interval: Duration,
+    /// The secret the workers ask of every task (`--cluster-secret`), sent with each.
+    pub secret: Option<String>,
 }
 
 impl ClusterSettings {
@@ -56,6 +59,7 @@ impl ClusterSettings {
             workers,
             task_bytes: Self::DEFAULT_TASK_BYTES,
             check_interval: Duration::from_secs(5),
+            secret: None,
         }
     }
 }
@@ -80,7 +84,7 @@ pub fn parse_worker(text: &str) -> Result<Url, String> {
 /// Returns what a worker of `root` answers when asked who it is, and what the server expects:
 /// traillake's version and the root's URL.
 pub fn identity(root: &LakeRoot) -> String {
-    format!("traillake {} {}", env!("CARGO_PKG_VERSION"), root.url(""))
+    format!("traillake {} {}", env!("CARGO_PKG_VERSION"), root.root_url())
 }
 
 /// The workers a server sends tasks to, kept up to date in the background.
@@ -134,6 +138,29 @@ impl Cluster {
         self.ready.read().expect("workers lock").clone()
     }
 
+    /// Returns the error of a query that ran on the workers as its ErrorMessage should read: when
+    /// a worker no longer answers, the query failed because it was lost, which the error (a broken
+    /// stream) does not say.
+    pub async fn task_error(&self, error: DataFusionError) -> DataFusionError {
+        let answers = futures::future::join_all(self.settings.workers.iter().map(|url| async move {
+            let answered = tokio::time::timeout(Duration::from_secs(3), worker_identity(url)).await;
+            (url, matches!(answered, Ok(Ok(_))))
+        }))
+        .await;
+        let lost: Vec<String> = answers
+            .into_iter()
+            .filter_map(|(url, answered)| (!answered).then(|| url.to_string()))
+            .collect();
+        if lost.is_empty() {
+            return error;
+        }
+        DataFusionError::Execution(format!(
+            "a worker running the query's tasks was lost ({} no longer answers); start the query again: {}",
+            lost.join(", "),
+            error.find_root()
+        ))
+    }
+
     /// Returns a planned query whose physical plan is distributed over the ready workers when its
     /// scans are large enough (and stays the server's own otherwise).
     pub fn distribute(&self, planned: PlannedQuery) -> Result<PlannedQuery, DataFusionError> {
@@ -146,7 +173,12 @@ impl Cluster {
         // partitions as the session has (`target_partitions`) of `bytes_per_partition` each.
         let partitions = state.config().target_partitions().max(1) as u64;
         let bytes_per_partition = (self.settings.task_bytes / partitions).max(1) as usize;
+        let mut headers = HeaderMap::new();
+        if let Some(secret) = &self.settings.secret {
+            headers.insert(SECRET_HEADER, secret_value(secret)?);
+        }
         let state = SessionStateBuilder::new_from_existing(state)
+            .with_distributed_passthrough_headers(headers)?
             .with_distributed_planner()
             .with_distributed_worker_resolver(ReadyWorkers(workers))
             .with_distributed_file_scan_config_bytes_per_partition(bytes_per_partition)?
@@ -156,6 +188,17 @@ impl Cluster {
             ..planned
         })
     }
+}
+
+/// The header of a task that carries the cluster's secret.
+const SECRET_HEADER: &str = "x-traillake-cluster-secret";
+
+/// Returns a secret as a header value.
+fn secret_value(secret: &str) -> Result<HeaderValue, DataFusionError> {
+    let mut value = HeaderValue::from_str(secret)
+        .map_err(|_| DataFusionError::Configuration("the cluster secret is not a valid header value".to_string()))?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// Returns whether a physical plan runs on workers.
@@ -219,9 +262,4 @@ async fn worker_identity(url: &Url) -> Result<String, DataFusionError> {
     let channel = grpc::DefaultChannelResolver::default().get_channel(url).await?;
     let mut client = grpc::create_worker_client(channel);
     Ok(client.get_worker_info(GetWorkerInfoRequest {}).await?.version)
-}
-
-/// Returns the error of a query that ran on workers as its ErrorMessage should read.
-pub fn task_error(error: DataFusionError) -> DataFusionError {
-    error
 }

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use datafusion::common::DataFusionError;
 use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
-use datafusion_distributed::{Worker, WorkerQueryContext};
+use datafusion_distributed::{DistributedExt, Worker, WorkerQueryContext};
+use http::HeaderMap;
 use traillake_lake::{LakeRoot, RootLocation};
 
 use crate::engine::{EngineSettings, datafusion_runtime};
@@ -40,21 +41,39 @@ pub async fn open_root(location: RootLocation) -> Result<LakeRoot, String> {
 }
 
 /// Returns the worker of `root`: tasks run with traillake's functions and session settings, on a
-/// runtime with the memory and spill settings of `settings` and the root's object store.
-pub fn worker(root: &LakeRoot, settings: &EngineSettings) -> Result<Worker, DataFusionError> {
+/// runtime with the memory and spill settings of `settings` and the root's object store. With a
+/// `secret`, a task that does not carry it is refused.
+pub fn worker(root: &LakeRoot, settings: &EngineSettings, secret: Option<String>) -> Result<Worker, DataFusionError> {
     let runtime = datafusion_runtime(settings).map_err(|error| DataFusionError::External(Box::new(error)))?;
-    let url = root.url("");
-    let mut store_url = url.clone();
+    // The scans name the root's file system or bucket, as `EventTable::object_store_url` does.
+    let mut store_url = root.root_url().clone();
     store_url.set_path("/");
     runtime.register_object_store(&store_url, Arc::clone(root.base_store()));
-    Ok(Worker::from_session_builder(task_session)
+    let secret = Arc::new(secret);
+    let sessions = move |context: WorkerQueryContext| task_session(context, Arc::clone(&secret));
+    Ok(Worker::from_session_builder(sessions)
         .with_runtime_env(runtime)
         .with_version(super::identity(root)))
 }
 
 /// Returns the session a task runs in: the worker's session (its task context, the runtime) with
-/// traillake's settings and functions.
-async fn task_session(mut context: WorkerQueryContext) -> Result<SessionState, DataFusionError> {
+/// traillake's settings and functions; refused when the worker has a secret the task lacks. The
+/// secret goes on with the task's own calls to other workers.
+async fn task_session(
+    mut context: WorkerQueryContext,
+    secret: Arc<Option<String>>,
+) -> Result<SessionState, DataFusionError> {
+    if let Some(secret) = secret.as_ref() {
+        let given = context.headers.get(super::SECRET_HEADER);
+        if given.is_none_or(|given| given.as_bytes() != secret.as_bytes()) {
+            return Err(DataFusionError::Execution(
+                "the worker refused a task without the cluster's secret (--cluster-secret)".to_string(),
+            ));
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(super::SECRET_HEADER, super::secret_value(secret)?);
+        context.builder = context.builder.with_distributed_passthrough_headers(headers)?;
+    }
     let config = context.builder.config().get_or_insert_default();
     planner::set_options(config.options_mut());
     let state = context.builder.build();
@@ -79,10 +98,10 @@ pub async fn serve(
 }
 
 /// Starts the worker of `root` on `address` in the background (for tests): returns its address.
-pub async fn spawn(root: &LakeRoot, address: SocketAddr) -> std::io::Result<SocketAddr> {
+pub async fn spawn(root: &LakeRoot, address: SocketAddr, secret: Option<String>) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(address).await?;
     let local = listener.local_addr()?;
-    let worker = worker(root, &EngineSettings::default()).map_err(std::io::Error::other)?;
+    let worker = worker(root, &EngineSettings::default(), secret).map_err(std::io::Error::other)?;
     tokio::spawn(async move {
         if let Err(error) = serve(worker, listener, std::future::pending()).await {
             tracing::error!(%error, "the worker stopped");

@@ -21,11 +21,14 @@ use crate::samples::{REFUSED, substitute};
 pub async fn two_workers(root: &LakeRoot) -> Cluster {
     let mut workers = Vec::new();
     for _ in 0..2 {
-        let address = worker::spawn(root, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let address = worker::spawn(root, "127.0.0.1:0".parse().unwrap(), Some("s3cret".to_string()))
+            .await
+            .unwrap();
         workers.push(Url::parse(&format!("http://{address}")).unwrap());
     }
     let settings = ClusterSettings {
         task_bytes: 1,
+        secret: Some("s3cret".to_string()),
         ..ClusterSettings::new(workers)
     };
     let cluster = Cluster::start(settings, root).await;
@@ -170,4 +173,13 @@ async fn the_plan_of_a_large_scan_is_split_across_the_workers_and_a_small_one_st
         .await
         .unwrap();
     assert!(!traillake_query::cluster::is_distributed(&plan));
+
+    // A server without the workers' secret gets its tasks refused.
+    let settings = ClusterSettings {
+        task_bytes: 1,
+        ..ClusterSettings::new(cluster.settings().workers.clone())
+    };
+    let without_secret = Cluster::start(settings, &root).await;
+    let error = execute(planned, Some(&without_secret)).await.err().expect("refused");
+    assert!(error.to_string().contains("without the cluster's secret"), "{error}");
 }
