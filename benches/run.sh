@@ -5,6 +5,7 @@
 #   bash benches/run.sh --imports [--events N]       the import benchmark (imports.py)
 #   bash benches/run.sh --ingest [--seconds S]       the PutAuditEvents benchmark (ingest.py)
 #   bash benches/run.sh --results [--events N]       reading a result: JSON pages, Arrow, Flight (results.py)
+#   bash benches/run.sh --cluster [--events N] [--days D] [--runs R] [--workdir DIR]   queries alone and on 1 and 2 workers (cluster.py)
 #   bash benches/run.sh --soak [--seconds S]         ingestion, imports and 10 query clients at once (soak.py)
 #   bash benches/run.sh --live --lookup|--follow|--recording|--trails|--insights   LookupEvents, following, recording's
 #                                                    cost, trails' delivery and cost, Insights' cost (live.py)
@@ -33,6 +34,9 @@ elif [ "${1:-}" = "--live" ]; then
 elif [ "${1:-}" = "--soak" ]; then
   shift
   "$venv/bin/python" benches/soak.py --binary "$target/release/traillake" "$@"
+elif [ "${1:-}" = "--cluster" ]; then
+  shift
+  "$venv/bin/python" benches/cluster.py --binary "$target/release/traillake" "$@"
 elif [ "${1:-}" = "--ingest" ]; then
   shift
   "$venv/bin/python" benches/ingest.py --binary "$target/release/traillake" "$@"

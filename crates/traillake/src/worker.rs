@@ -2,6 +2,7 @@
 //! reading the same lake root (`traillake_query::cluster`).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::bail;
 use traillake_lake::RootLocation;
@@ -31,8 +32,12 @@ pub struct WorkerArgs {
     spill_directory: Option<std::path::PathBuf>,
 }
 
-/// Runs the worker until SIGINT or SIGTERM.
-pub async fn run(args: WorkerArgs, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+/// How long a worker told to stop waits for its running tasks before it exits without them.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs the worker until `shutdown` (SIGINT or SIGTERM), then for at most [`STOP_WAIT`] while
+/// its tasks end.
+pub async fn run(args: WorkerArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     if args.cluster_secret.is_none() && !args.listen.ip().is_loopback() {
         bail!(
             "refusing to listen on {} without --cluster-secret: a worker runs the plans it is sent over the lake root, \
@@ -54,6 +59,25 @@ pub async fn run(args: WorkerArgs, shutdown: impl Future<Output = ()> + Send) ->
         listener.local_addr()?,
         root.location()
     );
-    worker::serve(worker, listener, shutdown).await?;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        stop.send_replace(true);
+    });
+    let mut told = stopping.clone();
+    let graceful = worker::serve(worker, listener, async move {
+        let _ = told.wait_for(|stop| *stop).await;
+    });
+    let mut told = stopping;
+    tokio::select! {
+        served = graceful => served?,
+        () = async move {
+            let _ = told.wait_for(|stop| *stop).await;
+            tokio::time::sleep(STOP_WAIT).await;
+        } => {
+            tracing::warn!("tasks still ran {} s after the signal to stop; stopping without them", STOP_WAIT.as_secs());
+            std::process::exit(0);
+        }
+    }
     Ok(())
 }

@@ -183,3 +183,29 @@ async fn the_plan_of_a_large_scan_is_split_across_the_workers_and_a_small_one_st
     let error = execute(planned, Some(&without_secret)).await.err().expect("refused");
     assert!(error.to_string().contains("without the cluster's secret"), "{error}");
 }
+
+/// datafusion-distributed runs a stage of one task in the server: with a single worker, nothing is
+/// gained by a network hop, and the plan stays the server's.
+#[tokio::test]
+async fn with_one_worker_the_plan_stays_in_the_server() {
+    let lake = lake().await;
+    let root = LakeRoot::open(RootLocation::Local(lake._dir.path().to_path_buf())).unwrap();
+    let address = worker::spawn(&root, "127.0.0.1:0".parse().unwrap(), None)
+        .await
+        .unwrap();
+    let settings = ClusterSettings {
+        task_bytes: 1,
+        ..ClusterSettings::new(vec![Url::parse(&format!("http://{address}")).unwrap()])
+    };
+    let cluster = Cluster::start(settings, &root).await;
+    assert_eq!(cluster.ready_workers().len(), 1);
+    let sql = format!("SELECT eventSource, count(*) FROM {CLOUDTRAIL} GROUP BY eventSource ORDER BY 2 DESC");
+    let planned = cluster.distribute(planned(&sql, &lake.stores).await.unwrap()).unwrap();
+    let plan = planned
+        .context
+        .state()
+        .create_physical_plan(&planned.plan)
+        .await
+        .unwrap();
+    assert!(!traillake_query::cluster::is_distributed(&plan));
+}
