@@ -121,20 +121,20 @@ def test_every_sample_gives_on_two_workers_what_it_gives_in_one_server(tmp_path,
             worker.stop()
     assert distributed.keys() == single.keys()
 
-    def same(one, two):
-        # The rows, their number, the events scanned and matched are the same. So are the bytes
-        # scanned, but where the workers' plan skipped a scan that found no event in one server
-        # (the other side of a join was empty): then they are fewer.
+    def same(name, one, two):
+        # The rows and their number are the same, and so are the statistics; but a join that finds
+        # one side empty stops reading the other as soon as it knows, which depends on timing (in
+        # one server too): a sample with a join or a sub-query counts no more on the workers.
         (rows1, count1, stats1), (rows2, count2, stats2) = one, two
         if (rows1, count1) != (rows2, count2) or (stats1 is None) != (stats2 is None):
             return False
-        if stats1 is None:
+        if stats1 is None or stats1 == stats2:
             return True
-        bytes1, bytes2 = stats1.pop("BytesScanned"), stats2.pop("BytesScanned")
-        bytes_ok = bytes1 == bytes2 or (stats1["EventsScanned"] == 0 and bytes2 < bytes1)
-        return stats1 == stats2 and bytes_ok
+        sql = (SAMPLES / name).read_text().upper()
+        joined = " JOIN " in sql or re.search(r"\bIN\s*\(\s*SELECT", sql) is not None
+        return joined and all(stats2[key] <= stats1[key] for key in stats1)
 
-    differences = [name for name in single if not same(single[name], distributed[name])]
+    differences = [name for name in single if not same(name, single[name], distributed[name])]
     assert not differences, [(name, single[name][1:], distributed[name][1:]) for name in differences]
     with capsys.disabled():
         print(f"\n{len(single)} samples equal on two workers, {on_workers} of them ran there")

@@ -10,6 +10,7 @@ use traillake_query::cluster::{Cluster, ClusterSettings, worker};
 use traillake_query::dialect::prepare;
 use traillake_query::planner::{PlannedQuery, StoreSource, plan};
 use traillake_query::render::render;
+use traillake_query::statistics::ScanStatistics;
 use url::Url;
 
 use crate::execute::execute;
@@ -117,7 +118,16 @@ async fn every_sample_gives_on_two_workers_what_it_gives_in_one_process() {
         if !limited && rows_one != rows_two {
             problems.push(format!("{name}: other rows on the workers"));
         }
-        if !limited && one.statistics != two.statistics {
+        // A join that finds one side empty stops reading the other as soon as it knows, which
+        // depends on timing (in one process too): its scans count no more on the workers.
+        let joined = text.contains("Join");
+        let fewer = |a: &ScanStatistics, b: &ScanStatistics| {
+            b.events_scanned <= a.events_scanned
+                && b.events_matched <= a.events_matched
+                && b.bytes_scanned <= a.bytes_scanned
+        };
+        let same = one.statistics == two.statistics || (joined && fewer(&one.statistics, &two.statistics));
+        if !limited && !same {
             problems.push(format!(
                 "{name}: statistics {:?}, on the workers {:?}",
                 one.statistics, two.statistics
