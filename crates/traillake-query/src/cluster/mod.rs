@@ -149,7 +149,8 @@ impl Cluster {
         .await;
         let lost: Vec<String> = answers
             .into_iter()
-            .filter_map(|(url, answered)| (!answered).then(|| url.to_string()))
+            .filter(|(_, answered)| !answered)
+            .map(|(url, _)| url.to_string())
             .collect();
         if lost.is_empty() {
             return error;
