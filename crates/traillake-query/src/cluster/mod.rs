@@ -11,7 +11,8 @@
 //! The rule that keeps small queries in the server: a Parquet scan is split into one task per
 //! [`ClusterSettings::task_bytes`] of the files it reads (rounded up; every file is counted whole,
 //! after the files of days outside the query's `eventTime` bounds are left out), at most one task
-//! per worker. A query whose scans all fit in one task runs in the server, unchanged.
+//! per worker; a scan that stops after a few rows (a `LIMIT` with nothing in its way) is one task.
+//! A query whose scans all fit in one task runs in the server, unchanged.
 //!
 //! Which workers are used ([`Cluster`]): every few seconds each worker is asked who it is; only
 //! workers that answer with this server's version and lake root take tasks. A worker that does
@@ -23,12 +24,14 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use datafusion::common::DataFusionError;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion_distributed::{
-    DistributedExec, DistributedExt, DistributedMetricsFormat, GetWorkerInfoRequest, SessionStateBuilderExt,
-    WorkerResolver, grpc, rewrite_distributed_plan_with_metrics,
+    DesiredTaskCountEvent, DesiredTaskCountEventResponse, DistributedExec, DistributedExt, DistributedMetricsFormat,
+    GetWorkerInfoRequest, SessionStateBuilderExt, WorkerResolver, grpc, rewrite_distributed_plan_with_metrics,
 };
 use http::{HeaderMap, HeaderValue};
 use traillake_lake::LakeRoot;
@@ -183,12 +186,24 @@ impl Cluster {
             .with_distributed_planner()
             .with_distributed_worker_resolver(ReadyWorkers(workers))
             .with_distributed_file_scan_config_bytes_per_partition(bytes_per_partition)?
+            .with_distributed_desired_task_count_handler(limited_scan_task_count)
             .build();
         Ok(PlannedQuery {
             context: SessionContext::new_with_state(state),
             ..planned
         })
     }
+}
+
+/// Gives a Parquet scan with a row limit (a `LIMIT` with no filter, join or aggregation in its
+/// way) one task: it reads a few rows, wherever its files are.
+fn limited_scan_task_count(
+    event: DesiredTaskCountEvent,
+) -> Option<Result<DesiredTaskCountEventResponse, DataFusionError>> {
+    let scan = event.plan.downcast_ref::<DataSourceExec>()?;
+    let files = scan.data_source().downcast_ref::<FileScanConfig>()?;
+    files.limit?;
+    Some(Ok(DesiredTaskCountEventResponse::maximum(1)))
 }
 
 /// The header of a task that carries the cluster's secret.

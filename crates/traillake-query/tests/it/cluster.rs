@@ -155,8 +155,7 @@ async fn the_plan_of_a_large_scan_is_split_across_the_workers_and_a_small_one_st
     let root = LakeRoot::open(RootLocation::Local(lake._dir.path().to_path_buf())).unwrap();
     let cluster = two_workers(&root).await;
     let sql = format!("SELECT eventSource, count(*) FROM {CLOUDTRAIL} GROUP BY eventSource ORDER BY 2 DESC");
-    let planned = planned(&sql, &lake.stores).await.unwrap();
-    let distributed = cluster.distribute(planned).unwrap();
+    let distributed = cluster.distribute(planned(&sql, &lake.stores).await.unwrap()).unwrap();
     let plan = distributed
         .context
         .state()
@@ -171,6 +170,19 @@ async fn the_plan_of_a_large_scan_is_split_across_the_workers_and_a_small_one_st
     assert!(text.contains("NetworkShuffleExec"), "{text}");
     assert!(text.contains("DistributedLeafExec"), "{text}");
     assert!(text.contains("AggregateExec: mode=Partial"), "{text}");
+
+    // A scan that stops after a few rows stays in the server, however many files it could read.
+    let limited = format!("SELECT eventName FROM {CLOUDTRAIL} LIMIT 10");
+    let limited = cluster
+        .distribute(planned(&limited, &lake.stores).await.unwrap())
+        .unwrap();
+    let plan = limited
+        .context
+        .state()
+        .create_physical_plan(&limited.plan)
+        .await
+        .unwrap();
+    assert!(!traillake_query::cluster::is_distributed(&plan));
 
     // With the default rule (256 MiB of files a task), the real trails' few MiB stay in the server.
     let settings = ClusterSettings::new(cluster.settings().workers.clone());
