@@ -16,7 +16,6 @@ Usage: python benches/cluster.py --binary target/release/traillake [--events 100
 
 import argparse
 import datetime
-import json
 import pathlib
 import shutil
 import statistics
@@ -29,8 +28,8 @@ import uuid
 import duckdb
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from queries import RawClient, Server, geomean, run_duckdb, run_http  # noqa: E402
-from synthetic import ACCOUNT, write_trail_files  # noqa: E402
+from queries import RawClient, Server, geomean, run_duckdb, run_http, trail_files  # noqa: E402
+from synthetic import ACCOUNT  # noqa: E402
 
 
 class Worker:
@@ -93,15 +92,7 @@ def main():
     args = parser.parse_args()
 
     work = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="traillake-cluster-bench-"))
-    end = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - datetime.timedelta(days=1)
-    files = work / "input"
-    made = work / f"input-{args.events}-{args.days}-{end:%Y%m%d}.json"
-    if not made.exists():
-        print(f"generating {args.events:,} events over {args.days} days in {work}", flush=True)
-        began = time.perf_counter()
-        keys, gzip_bytes = write_trail_files(files, args.events, 1000, end, args.days)
-        made.write_text(json.dumps({"bytes": gzip_bytes}))
-        print(f"  {len(keys):,} trail files in {time.perf_counter() - began:.1f} s", flush=True)
+    files, _, end = trail_files(work, args.events, args.days)
 
     root = work / "lake"
     if root.exists():

@@ -212,6 +212,24 @@ def geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
+def trail_files(work, events, days):
+    """Writes `events` synthetic events over `days` days ending last midnight as gzip trail files
+    under `work`, unless an earlier run in the same folder did; returns (their folder, their bytes,
+    the end of the events)."""
+    # Midnight, so that every run lays the events out against the same times of day.
+    end = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - datetime.timedelta(days=1)
+    files = work / "input"
+    made = work / f"input-{events}-{days}-{end:%Y%m%d}.json"
+    if made.exists():
+        return files, json.loads(made.read_text())["bytes"], end
+    print(f"generating {events:,} events over {days} days in {work}", flush=True)
+    began = time.perf_counter()
+    keys, gzip_bytes = write_trail_files(files, events, 1000, end, days)
+    made.write_text(json.dumps({"bytes": gzip_bytes}))
+    print(f"  {len(keys):,} trail files in {time.perf_counter() - began:.1f} s", flush=True)
+    return files, gzip_bytes, end
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
@@ -222,19 +240,7 @@ def main():
     args = parser.parse_args()
 
     work = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="traillake-bench-"))
-    # Midnight, so that every run lays the events out against the same times of day.
-    end = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - datetime.timedelta(days=1)
-    files = work / "input"
-    made = work / f"input-{args.events}-{args.days}-{end:%Y%m%d}.json"
-    if made.exists():
-        # The files of an earlier run in the same --workdir, with the same events.
-        gzip_bytes = json.loads(made.read_text())["bytes"]
-    else:
-        print(f"generating {args.events:,} events over {args.days} days in {work}", flush=True)
-        began = time.perf_counter()
-        keys, gzip_bytes = write_trail_files(files, args.events, 1000, end, args.days)
-        made.write_text(json.dumps({"bytes": gzip_bytes}))
-        print(f"  {len(keys):,} trail files in {time.perf_counter() - began:.1f} s", flush=True)
+    files, gzip_bytes, end = trail_files(work, args.events, args.days)
 
     root = work / "lake"
     if root.exists():

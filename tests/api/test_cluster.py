@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from conftest import REPO, Server, binary, store_id
-from test_lake_samples import REFUSED, SAMPLES, TRAILS, substitute
+from conftest import Server, binary, store_id
+from test_lake_samples import REFUSED, SAMPLES, TRAILS, stores_of_samples, substitute
 from test_queries import all_rows, load, records, wait, write_records
 
 SECRET = "a cluster secret"
@@ -66,19 +66,6 @@ def cluster(tmp_path):
     server.stop()
     for worker in workers:
         worker.stop()
-
-
-def stores_of_samples(cloudtrail):
-    """Creates the stores the samples read; returns their IDs (CloudTrail, activity, Config)."""
-    trails = store_id(cloudtrail.create_event_data_store(StartIngestion=False, Name="trails", RetentionPeriod=3653)["EventDataStoreArn"])
-    selectors = lambda category: [{"FieldSelectors": [{"Field": "eventCategory", "Equals": [category]}]}]
-    activity = store_id(
-        cloudtrail.create_event_data_store(Name="activity", AdvancedEventSelectors=selectors("ActivityAuditLog"))["EventDataStoreArn"]
-    )
-    config = store_id(
-        cloudtrail.create_event_data_store(Name="config", AdvancedEventSelectors=selectors("ConfigurationItem"))["EventDataStoreArn"]
-    )
-    return trails, activity, config
 
 
 def run_samples(cloudtrail, ids):

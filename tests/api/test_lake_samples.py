@@ -38,8 +38,8 @@ def substitute(sql, cloudtrail, activity, config):
     return re.sub(r"<\$EDS_ID>|\$EDS_ID|<EDS ID>|<event_data_store_id>|<Event data store Id>|event_data_store_ID", cloudtrail, sql)
 
 
-def test_every_sample_finishes_or_is_refused(server, capsys):
-    cloudtrail = server.client()
+def stores_of_samples(cloudtrail):
+    """Creates the stores the samples read; returns their IDs (CloudTrail, activity, Config)."""
     trails = store_id(cloudtrail.create_event_data_store(StartIngestion=False, Name="trails", RetentionPeriod=3653)["EventDataStoreArn"])
     selectors = lambda category: [{"FieldSelectors": [{"Field": "eventCategory", "Equals": [category]}]}]
     activity = store_id(
@@ -48,6 +48,12 @@ def test_every_sample_finishes_or_is_refused(server, capsys):
     config = store_id(
         cloudtrail.create_event_data_store(Name="config", AdvancedEventSelectors=selectors("ConfigurationItem"))["EventDataStoreArn"]
     )
+    return trails, activity, config
+
+
+def test_every_sample_finishes_or_is_refused(server, capsys):
+    cloudtrail = server.client()
+    trails, activity, config = stores_of_samples(cloudtrail)
     code, output = load(server, "trails", TRAILS)
     assert code == 1, "the trails hold files that are not CloudTrail records, which load reports"
     stored = int(re.search(r"(\d+) stored", output).group(1))

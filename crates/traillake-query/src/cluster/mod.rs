@@ -40,7 +40,7 @@ use url::Url;
 use crate::planner::PlannedQuery;
 
 /// The workers of a server and when a query is sent to them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClusterSettings {
     /// The workers' addresses (`http://host:port`).
     pub workers: Vec<Url>,
@@ -64,6 +64,17 @@ impl ClusterSettings {
             check_interval: Duration::from_secs(5),
             secret: None,
         }
+    }
+}
+
+impl std::fmt::Debug for ClusterSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSettings")
+            .field("workers", &self.workers)
+            .field("task_bytes", &self.task_bytes)
+            .field("check_interval", &self.check_interval)
+            .field("secret", &self.secret.as_ref().map(|_| "(set)"))
+            .finish()
     }
 }
 
@@ -278,4 +289,33 @@ async fn worker_identity(url: &Url) -> Result<String, DataFusionError> {
     let channel = grpc::DefaultChannelResolver::default().get_channel(url).await?;
     let mut client = grpc::create_worker_client(channel);
     Ok(client.get_worker_info(GetWorkerInfoRequest {}).await?.version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_worker_addresses() {
+        assert_eq!(parse_worker("10.0.0.1:4570").unwrap().as_str(), "http://10.0.0.1:4570/");
+        assert_eq!(
+            parse_worker("http://worker-1:4570").unwrap().as_str(),
+            "http://worker-1:4570/"
+        );
+        assert!(parse_worker("ftp://worker-1:4570").unwrap_err().contains("host:port"));
+        assert!(
+            parse_worker("not an address")
+                .unwrap_err()
+                .contains("not a worker address")
+        );
+    }
+
+    #[test]
+    fn the_secret_is_not_printed() {
+        let settings = ClusterSettings {
+            secret: Some("hunter2".to_string()),
+            ..ClusterSettings::new(Vec::new())
+        };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
 }

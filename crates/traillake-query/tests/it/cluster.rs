@@ -2,11 +2,14 @@
 //! root), each scan split in two tasks however small: every lake sample gives the rows and the
 //! statistics of a single process, and the plan shows its stages on the workers.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use datafusion::arrow::array::RecordBatch;
+use datafusion::physical_plan::ExecutionPlan;
 use traillake_lake::{LakeRoot, RootLocation};
 use traillake_query::QueryError;
-use traillake_query::cluster::{Cluster, ClusterSettings, worker};
+use traillake_query::cluster::{Cluster, ClusterSettings, is_distributed, worker};
 use traillake_query::dialect::prepare;
 use traillake_query::planner::{PlannedQuery, StoreSource, plan};
 use traillake_query::render::render;
@@ -149,19 +152,25 @@ async fn every_sample_gives_on_two_workers_what_it_gives_in_one_process() {
     );
 }
 
+/// Returns the physical plan of `sql` through `cluster`, and the planned query.
+async fn plan_through(cluster: &Cluster, sql: &str, stores: &[StoreSource]) -> (PlannedQuery, Arc<dyn ExecutionPlan>) {
+    let planned = cluster.distribute(planned(sql, stores).await.unwrap()).unwrap();
+    let plan = planned
+        .context
+        .state()
+        .create_physical_plan(&planned.plan)
+        .await
+        .unwrap();
+    (planned, plan)
+}
+
 #[tokio::test]
 async fn the_plan_of_a_large_scan_is_split_across_the_workers_and_a_small_one_stays() {
     let lake = lake().await;
     let root = LakeRoot::open(RootLocation::Local(lake._dir.path().to_path_buf())).unwrap();
     let cluster = two_workers(&root).await;
     let sql = format!("SELECT eventSource, count(*) FROM {CLOUDTRAIL} GROUP BY eventSource ORDER BY 2 DESC");
-    let distributed = cluster.distribute(planned(&sql, &lake.stores).await.unwrap()).unwrap();
-    let plan = distributed
-        .context
-        .state()
-        .create_physical_plan(&distributed.plan)
-        .await
-        .unwrap();
+    let (_, plan) = plan_through(&cluster, &sql, &lake.stores).await;
     let text = datafusion_distributed::display_plan_ascii(plan.as_ref(), false);
     assert!(text.starts_with("┌───── DistributedExec"), "{text}");
     // The scan and the partial aggregation run as two tasks, one a worker; the final aggregation
@@ -173,28 +182,13 @@ async fn the_plan_of_a_large_scan_is_split_across_the_workers_and_a_small_one_st
 
     // A scan that stops after a few rows stays in the server, however many files it could read.
     let limited = format!("SELECT eventName FROM {CLOUDTRAIL} LIMIT 10");
-    let limited = cluster
-        .distribute(planned(&limited, &lake.stores).await.unwrap())
-        .unwrap();
-    let plan = limited
-        .context
-        .state()
-        .create_physical_plan(&limited.plan)
-        .await
-        .unwrap();
-    assert!(!traillake_query::cluster::is_distributed(&plan));
+    assert!(!is_distributed(&plan_through(&cluster, &limited, &lake.stores).await.1));
 
     // With the default rule (256 MiB of files a task), the real trails' few MiB stay in the server.
-    let settings = ClusterSettings::new(cluster.settings().workers.clone());
-    let default_rule = Cluster::start(settings, &root).await;
-    let planned = default_rule.distribute(distributed).unwrap();
-    let plan = planned
-        .context
-        .state()
-        .create_physical_plan(&planned.plan)
-        .await
-        .unwrap();
-    assert!(!traillake_query::cluster::is_distributed(&plan));
+    let default_rule = Cluster::start(ClusterSettings::new(cluster.settings().workers.clone()), &root).await;
+    assert!(!is_distributed(
+        &plan_through(&default_rule, &sql, &lake.stores).await.1
+    ));
 
     // A server without the workers' secret gets its tasks refused.
     let settings = ClusterSettings {
@@ -202,7 +196,10 @@ async fn the_plan_of_a_large_scan_is_split_across_the_workers_and_a_small_one_st
         ..ClusterSettings::new(cluster.settings().workers.clone())
     };
     let without_secret = Cluster::start(settings, &root).await;
-    let error = execute(planned, Some(&without_secret)).await.err().expect("refused");
+    let error = execute(planned(&sql, &lake.stores).await.unwrap(), Some(&without_secret))
+        .await
+        .err()
+        .expect("refused");
     assert!(error.to_string().contains("without the cluster's secret"), "{error}");
 }
 
@@ -222,12 +219,5 @@ async fn with_one_worker_the_plan_stays_in_the_server() {
     let cluster = Cluster::start(settings, &root).await;
     assert_eq!(cluster.ready_workers().len(), 1);
     let sql = format!("SELECT eventSource, count(*) FROM {CLOUDTRAIL} GROUP BY eventSource ORDER BY 2 DESC");
-    let planned = cluster.distribute(planned(&sql, &lake.stores).await.unwrap()).unwrap();
-    let plan = planned
-        .context
-        .state()
-        .create_physical_plan(&planned.plan)
-        .await
-        .unwrap();
-    assert!(!traillake_query::cluster::is_distributed(&plan));
+    assert!(!is_distributed(&plan_through(&cluster, &sql, &lake.stores).await.1));
 }
