@@ -308,19 +308,24 @@ def test_bad_insight_selectors(server):
     assert error_code(excinfo) == "InsightNotEnabledException"
 
 
+def lookup_waiting(cloudtrail, **kwargs):
+    """One LookupEvents call, waiting out the 2 calls per second the server allows."""
+    for _ in range(20):
+        try:
+            return cloudtrail.lookup_events(**kwargs)
+        except Exception as error:  # ThrottlingException: 2 calls per second
+            if "Throttling" not in str(error):
+                raise
+            time.sleep(0.6)
+    raise AssertionError("LookupEvents was throttled 20 times in a row")
+
+
 def lookup_insights(cloudtrail, **kwargs):
     """Every Insights event of the Event history, newest first."""
     events, token = [], None
     while True:
         extra = {"NextToken": token} if token else {}
-        for _ in range(20):
-            try:
-                page = cloudtrail.lookup_events(EventCategory="insight", **kwargs, **extra)
-                break
-            except Exception as error:  # ThrottlingException: 2 calls per second
-                if "Throttling" not in str(error):
-                    raise
-                time.sleep(0.6)
+        page = lookup_waiting(cloudtrail, EventCategory="insight", **kwargs, **extra)
         events += page["Events"]
         token = page.get("NextToken")
         if not token:
@@ -406,8 +411,8 @@ def test_insights_of_a_trail_go_to_the_event_history_and_its_bucket(tmp_path, s3
         assert lookup_insights(cloudtrail, LookupAttributes=[{"AttributeKey": "EventSource",
                                                                "AttributeValue": "iam.amazonaws.com"}]) == named
         # Management lookups do not see them.
-        management_events = cloudtrail.lookup_events(
-            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "GetRolePolicy"}], MaxResults=50)
+        management_events = lookup_waiting(
+            cloudtrail, LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "GetRolePolicy"}], MaxResults=50)
         assert all(json.loads(e["CloudTrailEvent"])["eventCategory"] == "Management"
                    for e in management_events["Events"])
 
