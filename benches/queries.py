@@ -212,6 +212,33 @@ def geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
+def query_templates(end, days, events):
+    """The benchmark's queries over events ending at `end`: (name, SQL with {t} for the table and
+    {ts} before timestamp literals, whether the rows are compared whole)."""
+    # A whole hour in the middle of the events, the same in every run.
+    window_start = (end - datetime.timedelta(hours=days * 12)).replace(minute=0, second=0)
+    window = (window_start.strftime("%Y-%m-%d %H:%M:%S"), (window_start + datetime.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"))
+    probe_id = str(uuid.UUID(int=events // 2))
+    # (name, SQL, whether the rows are compared whole: LIMIT 10 returns any 10 rows)
+    return [
+        ("full-scan GROUP BY eventName",
+         "SELECT eventName, count(*) AS n FROM {t} GROUP BY eventName ORDER BY n DESC", True),
+        ("1-hour window SELECT *",
+         "SELECT * FROM {t} WHERE eventTime >= {ts}'%s' AND eventTime < {ts}'%s'" % window, True),
+        ("point lookup by eventID",
+         f"SELECT * FROM {{t}} WHERE eventID = '{probe_id}'", True),
+        ("top-10 sourceIPAddress among errors",
+         "SELECT sourceIPAddress, count(*) AS n FROM {t} WHERE errorCode IS NOT NULL GROUP BY sourceIPAddress "
+         "ORDER BY n DESC, sourceIPAddress LIMIT 10", True),
+        ("LIKE on userAgent",
+         "SELECT count(*) AS n FROM {t} WHERE userAgent LIKE '%Boto3%'", True),
+        ("lookup by userIdentity.arn",
+         f"SELECT eventTime, eventName FROM {{t}} WHERE userIdentity.arn = 'arn:aws:iam::{ACCOUNT}:user/u123'", True),
+        ("SELECT ... LIMIT 10",
+         "SELECT eventTime, eventName, sourceIPAddress FROM {t} LIMIT 10", False),
+    ]
+
+
 def trail_files(work, events, days):
     """Writes `events` synthetic events over `days` days ending last midnight as gzip trail files
     under `work`, unless an earlier run in the same folder did; returns (their folder, their bytes,
@@ -266,28 +293,7 @@ def main():
         raw = RawClient(server.url)
         flight_client = flight.connect("grpc://" + server.url.removeprefix("http://"))
 
-        # A whole hour in the middle of the events, the same in every run.
-        window_start = (end - datetime.timedelta(hours=args.days * 12)).replace(minute=0, second=0)
-        window = (window_start.strftime("%Y-%m-%d %H:%M:%S"), (window_start + datetime.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"))
-        probe_id = str(uuid.UUID(int=args.events // 2))
-        # (name, SQL, whether the rows are compared whole: LIMIT 10 returns any 10 rows)
-        queries = [
-            ("full-scan GROUP BY eventName",
-             "SELECT eventName, count(*) AS n FROM {t} GROUP BY eventName ORDER BY n DESC", True),
-            ("1-hour window SELECT *",
-             "SELECT * FROM {t} WHERE eventTime >= {ts}'%s' AND eventTime < {ts}'%s'" % window, True),
-            ("point lookup by eventID",
-             f"SELECT * FROM {{t}} WHERE eventID = '{probe_id}'", True),
-            ("top-10 sourceIPAddress among errors",
-             "SELECT sourceIPAddress, count(*) AS n FROM {t} WHERE errorCode IS NOT NULL GROUP BY sourceIPAddress "
-             "ORDER BY n DESC, sourceIPAddress LIMIT 10", True),
-            ("LIKE on userAgent",
-             "SELECT count(*) AS n FROM {t} WHERE userAgent LIKE '%Boto3%'", True),
-            ("lookup by userIdentity.arn",
-             f"SELECT eventTime, eventName FROM {{t}} WHERE userIdentity.arn = 'arn:aws:iam::{ACCOUNT}:user/u123'", True),
-            ("SELECT ... LIMIT 10",
-             "SELECT eventTime, eventName, sourceIPAddress FROM {t} LIMIT 10", False),
-        ]
+        queries = query_templates(end, args.days, args.events)
         print()
         print("| query | rows | boto3 ms | HTTP ms | Flight ms | DuckDB ms | HTTP / DuckDB | Flight / DuckDB | "
               "executing ms | StartQuery to FINISHED ms | bytes read / store |")

@@ -156,14 +156,9 @@ impl Cluster {
     /// a worker no longer answers, the query failed because it was lost, which the error (a broken
     /// stream) does not say.
     pub async fn task_error(&self, error: DataFusionError) -> DataFusionError {
-        let answers = futures::future::join_all(self.settings.workers.iter().map(|url| async move {
-            let answered = tokio::time::timeout(Duration::from_secs(3), worker_identity(url)).await;
-            (url, matches!(answered, Ok(Ok(_))))
-        }))
-        .await;
-        let lost: Vec<String> = answers
-            .into_iter()
-            .filter(|(_, answered)| !answered)
+        let answers = identities(&self.settings.workers).await;
+        let lost: Vec<String> = (self.settings.workers.iter().zip(answers))
+            .filter(|(_, answer)| answer.is_err())
             .map(|(url, _)| url.to_string())
             .collect();
         if lost.is_empty() {
@@ -257,15 +252,12 @@ pub async fn with_worker_metrics(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn Execut
 /// Asks every worker who it is and keeps in `ready` those that answer `expected`; logs each change
 /// of a worker's state (`last` holds the previous answers).
 async fn check(workers: &[Url], expected: &str, ready: &RwLock<Vec<Url>>, last: &mut Vec<Result<(), String>>) {
-    let answers = futures::future::join_all(workers.iter().map(|url| async move {
-        match tokio::time::timeout(Duration::from_secs(3), worker_identity(url)).await {
-            Ok(Ok(identity)) if identity == expected => Ok(()),
-            Ok(Ok(identity)) => Err(format!("it answers \"{identity}\", not \"{expected}\"")),
-            Ok(Err(error)) => Err(format!("it cannot be reached: {error}")),
-            Err(_) => Err("it did not answer within 3 seconds".to_string()),
-        }
-    }))
-    .await;
+    let answers: Vec<Result<(), String>> = (identities(workers).await.into_iter())
+        .map(|answer| match answer? {
+            identity if identity == expected => Ok(()),
+            identity => Err(format!("it answers \"{identity}\", not \"{expected}\"")),
+        })
+        .collect();
     let mut now_ready = Vec::new();
     for (index, (url, answer)) in workers.iter().zip(&answers).enumerate() {
         let changed = last.get(index) != Some(answer);
@@ -282,6 +274,19 @@ async fn check(workers: &[Url], expected: &str, ready: &RwLock<Vec<Url>>, last: 
     }
     *ready.write().expect("workers lock") = now_ready;
     *last = answers;
+}
+
+/// Asks every worker at once who it is: each its identity, or why it did not answer within 3
+/// seconds.
+async fn identities(workers: &[Url]) -> Vec<Result<String, String>> {
+    futures::future::join_all(workers.iter().map(|url| async move {
+        match tokio::time::timeout(Duration::from_secs(3), worker_identity(url)).await {
+            Ok(Ok(identity)) => Ok(identity),
+            Ok(Err(error)) => Err(format!("it cannot be reached: {error}")),
+            Err(_) => Err("it did not answer within 3 seconds".to_string()),
+        }
+    }))
+    .await
 }
 
 /// Asks a worker who it is.
