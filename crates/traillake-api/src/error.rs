@@ -40,6 +40,7 @@ error_codes!(
     ChannelMaxLimitExceededException,
     ChannelNotFoundException,
     CloudTrailARNInvalidException,
+    ConcurrentModificationException,
     ConflictException,
     EventDataStoreARNInvalidException,
     EventDataStoreAlreadyExistsException,

@@ -10,6 +10,7 @@ pub mod context;
 pub mod dashboards;
 pub mod error;
 pub mod event_data_stores;
+pub mod federation;
 pub mod imports;
 pub mod insights;
 pub mod lookup_events;

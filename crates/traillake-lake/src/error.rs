@@ -18,6 +18,9 @@ pub enum LakeError {
     /// The store has termination protection on.
     #[error("event data store {0} has termination protection enabled; turn it off before deleting the store")]
     TerminationProtected(String),
+    /// The store is federated (or its federation is changing), which the operation does not allow.
+    #[error("{0}")]
+    FederationEnabled(String),
     /// The store's status does not allow the operation.
     #[error("{0}")]
     InvalidStatus(String),

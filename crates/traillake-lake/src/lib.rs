@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod conditional_put;
 pub mod durable_local;
 pub mod error;
+pub mod federation;
 pub use traillake_events as events;
 pub mod loader;
 pub mod lock;

@@ -413,6 +413,12 @@ impl EventTable {
     /// statistics of the files in the log, so statistics of the ~100 columns made each
     /// PutAuditEvents group commit parse ~30 times more JSON than it needs.
     async fn snapshot_or_create(&self) -> Result<DeltaTable> {
+        self.create_if_missing().await
+    }
+
+    /// Returns the latest snapshot, creating the table without rows if it has none yet: see
+    /// [`EventTable::snapshot_or_create`].
+    pub async fn create_if_missing(&self) -> Result<DeltaTable> {
         if let Some(table) = self.written_snapshot().await? {
             return Ok(table);
         }

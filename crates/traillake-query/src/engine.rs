@@ -665,6 +665,11 @@ impl QueryEngine {
         self.keep_delivery_status(record, status).await;
     }
 
+    /// Returns the lake root the engine reads.
+    pub fn root(&self) -> &LakeRoot {
+        &self.root
+    }
+
     /// Returns the signing keys of deliveries, which trails' digests share.
     pub fn signing_keys(&self) -> &Arc<SigningKeys> {
         &self.keys

@@ -14,7 +14,8 @@ use tower::ServiceExt as _;
 use crate::activity::ActivityRecorder;
 use crate::auth::Authenticator;
 use crate::service::Service;
-use crate::{gateway, grpc, tls};
+use crate::sharing::Recipients;
+use crate::{gateway, grpc, sharing, tls};
 
 /// The settings of both front doors.
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub struct FrontDoorSettings {
     pub authenticator: Authenticator,
     /// The largest request body accepted; larger ones get HTTP 413.
     pub max_request_bytes: usize,
+    /// Who reads federated stores through the Delta Sharing endpoint.
+    pub sharing_recipients: Recipients,
 }
 
 /// The address a connection comes from, which requests read as `ConnectInfo<Peer>` (over TLS too).
@@ -91,7 +94,13 @@ pub async fn serve(
     recorder: Arc<ActivityRecorder>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let gateway = gateway::router(service.clone(), settings.clone(), Arc::clone(&recorder));
+    let sharing = sharing::router(
+        Arc::clone(service.catalog()),
+        service.root().clone(),
+        settings.sharing_recipients.clone(),
+        tls.is_some(),
+    );
+    let gateway = sharing.merge(gateway::router(service.clone(), settings.clone(), Arc::clone(&recorder)));
     // gRPC calls are routed by their method path; a gRPC call that no route took names no method
     // traillake has, and every other request goes to the JSON gateway.
     let app = grpc::router(service, settings, recorder)

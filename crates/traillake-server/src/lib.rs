@@ -10,9 +10,11 @@ pub mod gateway;
 pub mod grpc;
 pub mod server;
 pub mod service;
+pub mod sharing;
 pub mod tls;
 
 pub use auth::{Authenticator, Credentials};
 pub use front::{FrontDoorSettings, serve};
 pub use server::{Server, ServerConfig, ServerError};
 pub use service::{Service, ServiceSettings};
+pub use sharing::Recipients;

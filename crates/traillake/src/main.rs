@@ -19,7 +19,7 @@ use traillake_ingest::trails::TrailSettings;
 use traillake_lake::{LakeRoot, RootLocation};
 use traillake_query::EngineSettings;
 use traillake_query::cluster::{self, ClusterSettings};
-use traillake_server::{Authenticator, Credentials, FrontDoorSettings, Server, ServerConfig, ServiceSettings};
+use traillake_server::{Authenticator, Credentials, FrontDoorSettings, Recipients, Server, ServerConfig, ServiceSettings};
 
 /// A self-hosted CloudTrail Lake: event data stores as Parquet, queried in SQL, through AWS's API.
 #[derive(Parser)]
@@ -69,6 +69,11 @@ struct ServeArgs {
     /// is checked, which is allowed only on a loopback address.
     #[arg(long, env = "TRAILLAKE_CREDENTIALS")]
     credentials: Option<std::path::PathBuf>,
+    /// A JSON file of the Delta Sharing endpoint's recipients, each with its bearer token and the
+    /// federation role whose stores it reads: {"recipients": [{"name": ..., "bearerToken": ...,
+    /// "roleArn": "arn:aws:iam::ACCOUNT:role/NAME"}]}. Without it, the endpoint serves no one.
+    #[arg(long, env = "TRAILLAKE_SHARING_RECIPIENTS")]
+    sharing_recipients: Option<std::path::PathBuf>,
     /// A PEM file of the server's certificate chain: with --tls-key, both front doors are served
     /// over TLS (HTTP/2 and HTTP/1.1 by ALPN).
     #[arg(long, env = "TRAILLAKE_TLS_CERT", requires = "tls_key")]
@@ -243,6 +248,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let sharing_recipients = match &args.sharing_recipients {
+        Some(path) => Recipients::load(path).map_err(anyhow::Error::msg)?,
+        None => Recipients::default(),
+    };
     let location = RootLocation::parse(&args.root)?;
     let root = LakeRoot::open(location).with_context(|| format!("opening the lake root {}", args.root))?;
     let config = ServerConfig {
@@ -253,6 +262,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             region: args.region.clone(),
             authenticator,
             max_request_bytes: args.max_request_bytes,
+            sharing_recipients,
         },
         service: ServiceSettings {
             max_event_data_stores: args.max_event_data_stores,

@@ -10,6 +10,7 @@
 
 mod channels;
 mod dashboards;
+mod federation;
 pub mod insights;
 mod policies;
 mod tags;
@@ -31,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use traillake_api::event_data_stores::{EventDataStoreChanges, NewEventDataStore, check_retention};
 use traillake_api::selectors::StoreKind;
-use traillake_api::shapes::{AdvancedEventSelector, BillingMode, EventDataStoreStatus, Tag};
+use traillake_api::shapes::{AdvancedEventSelector, BillingMode, EventDataStoreStatus, FederationStatus, Tag};
 use traillake_api::wire::WireEnum as _;
 
 use crate::Result;
@@ -89,6 +90,17 @@ pub struct EventDataStoreRecord {
     /// The store its Insights events go to, while it has Insights types.
     #[serde(default)]
     pub insights_destination: Option<String>,
+    /// Whether the store's table is published for other engines (EnableFederation); `Enabling` or
+    /// `Disabling` while a call is under way, or after a server stopped in the middle of one.
+    #[serde(default = "federation_disabled")]
+    pub federation_status: FederationStatus,
+    /// The role the store is federated with, while federation is not `Disabled`.
+    #[serde(default)]
+    pub federation_role_arn: Option<String>,
+}
+
+fn federation_disabled() -> FederationStatus {
+    FederationStatus::Disabled
 }
 
 impl EventDataStoreRecord {
@@ -246,6 +258,8 @@ impl Catalog {
                 resource_policy: None,
                 insight_types: Vec::new(),
                 insights_destination: None,
+                federation_status: FederationStatus::Disabled,
+                federation_role_arn: None,
             };
             doc.event_data_stores.insert(record.id.clone(), record.clone());
             Ok(record)
@@ -334,6 +348,13 @@ impl Catalog {
             let store = find_active_mut(doc, account_id, id)?;
             if store.termination_protection {
                 return Err(LakeError::TerminationProtected(store.id.clone()));
+            }
+            if store.federation_status != FederationStatus::Disabled {
+                return Err(LakeError::FederationEnabled(format!(
+                    "event data store {} cannot be deleted while Lake query federation is {}; run DisableFederation first",
+                    store.id,
+                    store.federation_status.wire_name().unwrap_or("UNSPECIFIED")
+                )));
             }
             store.status_before_deletion = Some(store.status);
             store.status = EventDataStoreStatus::PendingDeletion;

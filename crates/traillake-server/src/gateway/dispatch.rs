@@ -28,6 +28,8 @@ pub(super) async fn call(
         Operation::RestoreEventDataStore => handle!(restore_event_data_store),
         Operation::StartEventDataStoreIngestion => handle!(start_event_data_store_ingestion),
         Operation::StopEventDataStoreIngestion => handle!(stop_event_data_store_ingestion),
+        Operation::EnableFederation => handle!(enable_federation),
+        Operation::DisableFederation => handle!(disable_federation),
         Operation::AddTags => handle!(add_tags),
         Operation::RemoveTags => handle!(remove_tags),
         Operation::ListTags => handle!(list_tags),

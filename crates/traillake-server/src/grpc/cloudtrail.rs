@@ -60,6 +60,8 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, {
     RestoreEventDataStore => restore_event_data_store(EventDataStoreRequest) -> EventDataStoreDescription;
     StartEventDataStoreIngestion => start_event_data_store_ingestion(EventDataStoreRequest) -> Empty;
     StopEventDataStoreIngestion => stop_event_data_store_ingestion(EventDataStoreRequest) -> Empty;
+    EnableFederation => enable_federation(EnableFederationRequest) -> EnableFederationResponse;
+    DisableFederation => disable_federation(EventDataStoreRequest) -> DisableFederationResponse;
     AddTags => add_tags(TagsRequest) -> Empty;
     RemoveTags => remove_tags(TagsRequest) -> Empty;
     ListTags => list_tags(ListTagsRequest) -> ListTagsResponse;

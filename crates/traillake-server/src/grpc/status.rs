@@ -58,7 +58,7 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | InvalidHomeRegionException
         | InsightNotEnabledException
         | CloudWatchLogsDeliveryUnavailableException => Code::FailedPrecondition,
-        ConflictException => Code::Aborted,
+        ConflictException | ConcurrentModificationException => Code::Aborted,
         AccessDeniedException | ChannelInsufficientPermission | InsufficientS3BucketPolicyException => {
             Code::PermissionDenied
         }

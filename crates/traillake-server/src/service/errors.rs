@@ -15,6 +15,7 @@ fn api_error(error: LakeError) -> ApiError {
         LakeError::EventDataStoreMaxLimitExceeded(_) => ErrorCode::EventDataStoreMaxLimitExceededException,
         LakeError::InactiveEventDataStore(_) => ErrorCode::InactiveEventDataStoreException,
         LakeError::TerminationProtected(_) => ErrorCode::EventDataStoreTerminationProtectedException,
+        LakeError::FederationEnabled(_) => ErrorCode::EventDataStoreFederationEnabledException,
         LakeError::InvalidStatus(_) => ErrorCode::InvalidEventDataStoreStatusException,
         LakeError::InvalidCategory(_) => ErrorCode::InvalidEventDataStoreCategoryException,
         LakeError::InvalidParameter(_) => ErrorCode::InvalidParameterException,

@@ -5,7 +5,7 @@ use traillake_api::arn::{self, event_data_store_arn};
 use traillake_api::event_data_stores::{check_create, check_list, check_update};
 use traillake_api::shapes::{
     CreateEventDataStoreRequest, Empty, EventDataStore, EventDataStoreDescription, EventDataStoreRequest,
-    EventDataStoreStatus, FederationStatus, ListEventDataStoresRequest, ListEventDataStoresResponse,
+    EventDataStoreStatus, ListEventDataStoresRequest, ListEventDataStoresResponse,
     UpdateEventDataStoreRequest,
 };
 use traillake_api::wire::timestamp;
@@ -30,7 +30,7 @@ fn describe(ctx: &RequestContext, store: &EventDataStoreRecord, operation: Descr
     } else {
         store.status
     };
-    let federation = matches!(operation, Describe::Get | Describe::Update).then_some(FederationStatus::Disabled.into());
+    let federation = matches!(operation, Describe::Get | Describe::Update);
     EventDataStoreDescription {
         event_data_store_arn: Some(event_data_store_arn(ctx, &store.id)),
         name: Some(store.name.clone()),
@@ -49,8 +49,8 @@ fn describe(ctx: &RequestContext, store: &EventDataStoreRecord, operation: Descr
         updated_timestamp: Some(timestamp(store.updated)),
         kms_key_id: store.kms_key_id.clone(),
         billing_mode: Some(store.billing_mode.into()),
-        federation_status: federation,
-        federation_role_arn: None,
+        federation_status: federation.then_some(store.federation_status.into()),
+        federation_role_arn: store.federation_role_arn.clone().filter(|_| federation),
         partition_keys: Vec::new(),
     }
 }

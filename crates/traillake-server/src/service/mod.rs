@@ -6,6 +6,7 @@ mod channels;
 mod dashboards;
 mod errors;
 mod event_data_stores;
+mod federation;
 mod imports;
 mod insights;
 mod lookup_events;
@@ -52,6 +53,7 @@ pub struct Service {
     settings: ServiceSettings,
     lookup_throttle: Arc<lookup_events::LookupThrottle>,
     refresh_ids: Arc<dashboards::RefreshIds>,
+    federation_calls: Arc<federation::FederationCalls>,
 }
 
 impl Service {
@@ -74,7 +76,13 @@ impl Service {
             settings,
             lookup_throttle: Arc::default(),
             refresh_ids: Arc::default(),
+            federation_calls: Arc::default(),
         }
+    }
+
+    /// Returns the lake root the service acts on.
+    pub fn root(&self) -> &traillake_lake::LakeRoot {
+        self.queries.root()
     }
 
     /// Returns the catalog the service acts on.

@@ -41,6 +41,7 @@ impl Running {
                     account_id: ACCOUNT.to_string(),
                 },
                 max_request_bytes: 1 << 20,
+                sharing_recipients: Default::default(),
             },
             service: traillake_server::ServiceSettings {
                 max_event_data_stores: 10,
@@ -311,13 +312,13 @@ async fn imports_public_keys_and_operations_not_built_on_the_json_wire() {
     assert!(!keys["PublicKeyList"].as_array().unwrap().is_empty(), "{keys}");
     let message = server
         .refused(
-            "EnableFederation",
-            json!({ "EventDataStore": "x".repeat(40), "FederationRoleArn": "arn:aws:iam::123456789012:role/r" }),
+            "GenerateQuery",
+            json!({ "EventDataStores": ["x".repeat(40)], "Prompt": "failed console logins" }),
             "UnsupportedOperationException",
             400,
         )
         .await;
-    assert!(message.contains("EnableFederation"), "{message}");
+    assert!(message.contains("GenerateQuery"), "{message}");
     server
         .refused(
             "GetTrail",
