@@ -5,6 +5,7 @@
 # and the AWS SDK for JavaScript v3 against it, then each fuzz target for FUZZ_SECONDS (60).
 #   TRAILLAKE_VENV     the Python virtualenv to use or create (default ~/.cache/traillake-venv)
 #   TRAILLAKE_TRAILSCRAPER_VENV  trailscraper's (default ~/.cache/traillake-trailscraper-venv)
+#   TRAILLAKE_FEDERATION_VENV    the federation readers' (default ~/.cache/traillake-federation-venv)
 #   CARGO_TARGET_DIR   where cargo builds (default ./target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,15 @@ if [ ! -x "$trailscraper_venv/bin/python" ]; then
 fi
 "$trailscraper_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/trailscraper/requirements.txt
 export TRAILSCRAPER="$trailscraper_venv/bin/trailscraper"
+
+# The engines that read federated stores (DuckDB with its delta extension, delta-rs, the Delta
+# Sharing client) pin a DuckDB older than the benches': a virtualenv of their own.
+federation_venv="${TRAILLAKE_FEDERATION_VENV:-$HOME/.cache/traillake-federation-venv}"
+if [ ! -x "$federation_venv/bin/python" ]; then
+  python3 -m venv "$federation_venv"
+fi
+"$federation_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/federation/requirements.txt
+export FEDERATION_PYTHON="$federation_venv/bin/python"
 
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 export TRAILLAKE_BIN="$target/debug/traillake"
