@@ -91,6 +91,11 @@ mod tests {
             federation_role_arn: None,
             ..request("x")
         };
-        assert!(check_enable(&ctx(), &missing).unwrap_err().message.contains("FederationRoleArn"));
+        assert!(
+            check_enable(&ctx(), &missing)
+                .unwrap_err()
+                .message
+                .contains("FederationRoleArn")
+        );
     }
 }

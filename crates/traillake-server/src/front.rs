@@ -100,7 +100,11 @@ pub async fn serve(
         settings.sharing_recipients.clone(),
         tls.is_some(),
     );
-    let gateway = sharing.merge(gateway::router(service.clone(), settings.clone(), Arc::clone(&recorder)));
+    let gateway = sharing.merge(gateway::router(
+        service.clone(),
+        settings.clone(),
+        Arc::clone(&recorder),
+    ));
     // gRPC calls are routed by their method path; a gRPC call that no route took names no method
     // traillake has, and every other request goes to the JSON gateway.
     let app = grpc::router(service, settings, recorder)

@@ -19,7 +19,9 @@ use traillake_ingest::trails::TrailSettings;
 use traillake_lake::{LakeRoot, RootLocation};
 use traillake_query::EngineSettings;
 use traillake_query::cluster::{self, ClusterSettings};
-use traillake_server::{Authenticator, Credentials, FrontDoorSettings, Recipients, Server, ServerConfig, ServiceSettings};
+use traillake_server::{
+    Authenticator, Credentials, FrontDoorSettings, Recipients, Server, ServerConfig, ServiceSettings,
+};
 
 /// A self-hosted CloudTrail Lake: event data stores as Parquet, queried in SQL, through AWS's API.
 #[derive(Parser)]

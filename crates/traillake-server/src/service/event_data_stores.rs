@@ -5,8 +5,7 @@ use traillake_api::arn::{self, event_data_store_arn};
 use traillake_api::event_data_stores::{check_create, check_list, check_update};
 use traillake_api::shapes::{
     CreateEventDataStoreRequest, Empty, EventDataStore, EventDataStoreDescription, EventDataStoreRequest,
-    EventDataStoreStatus, ListEventDataStoresRequest, ListEventDataStoresResponse,
-    UpdateEventDataStoreRequest,
+    EventDataStoreStatus, ListEventDataStoresRequest, ListEventDataStoresResponse, UpdateEventDataStoreRequest,
 };
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};

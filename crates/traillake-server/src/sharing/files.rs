@@ -51,7 +51,6 @@ impl UrlKey {
     }
 }
 
-
 /// `GET` or `HEAD` of a signed file URL.
 pub(super) async fn serve(
     State(state): State<Arc<SharingState>>,
@@ -101,7 +100,10 @@ pub(super) async fn serve(
         Some(range) => (
             builder
                 .status(StatusCode::PARTIAL_CONTENT)
-                .header(header::CONTENT_RANGE, format!("bytes {}-{}/{size}", range.start, range.end - 1))
+                .header(
+                    header::CONTENT_RANGE,
+                    format!("bytes {}-{}/{size}", range.start, range.end - 1),
+                )
                 .header(header::CONTENT_LENGTH, range.end - range.start),
             range.clone(),
         ),

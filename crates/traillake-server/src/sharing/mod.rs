@@ -55,13 +55,19 @@ pub fn router(catalog: Arc<Catalog>, root: LakeRoot, recipients: Recipients, tls
         .route(&format!("{PREFIX}/shares"), get(list_shares))
         .route(&format!("{PREFIX}/shares/{{share}}"), get(get_share))
         .route(&format!("{PREFIX}/shares/{{share}}/schemas"), get(list_schemas))
-        .route(&format!("{PREFIX}/shares/{{share}}/schemas/{{schema}}/tables"), get(list_tables))
+        .route(
+            &format!("{PREFIX}/shares/{{share}}/schemas/{{schema}}/tables"),
+            get(list_tables),
+        )
         .route(&format!("{PREFIX}/shares/{{share}}/all-tables"), get(list_all_tables))
         .route(&format!("{table}/version"), get(table_version))
         .route(&format!("{table}/metadata"), get(table_metadata))
         .route(&format!("{table}/query"), post(query_table))
         .route(&format!("{table}/changes"), get(table_changes))
-        .route(&format!("{PREFIX}/files/{{store}}/{{*path}}"), get(files::serve).head(files::serve))
+        .route(
+            &format!("{PREFIX}/files/{{store}}/{{*path}}"),
+            get(files::serve).head(files::serve),
+        )
         .route(
             &format!("{PREFIX}/{{*rest}}"),
             any(|| async { SharingError::not_found("no such Delta Sharing resource") }),
@@ -143,7 +149,9 @@ impl FromRequestParts<Arc<SharingState>> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| SharingError::unauthenticated("send the recipient's bearer token: Authorization: Bearer TOKEN"))?;
+            .ok_or_else(|| {
+                SharingError::unauthenticated("send the recipient's bearer token: Authorization: Bearer TOKEN")
+            })?;
         if state.recipients.is_empty() {
             return Err(SharingError::unauthenticated(
                 "this server has no Delta Sharing recipients configured (traillake serve --sharing-recipients FILE)",
@@ -190,7 +198,11 @@ fn query_parameter(uri: &Uri, name: &str) -> Option<String> {
 }
 
 fn json_response(value: Value) -> Response {
-    ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], value.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        value.to_string(),
+    )
+        .into_response()
 }
 
 /// Returns a page of names sorted ascending, after `pageToken`, with the next token if more remain.
@@ -224,7 +236,9 @@ fn check_share(share: &str) -> Result<(), SharingError> {
     if share.eq_ignore_ascii_case(SHARE) {
         Ok(())
     } else {
-        Err(SharingError::not_found(format!("share {share} does not exist; the share is {SHARE}")))
+        Err(SharingError::not_found(format!(
+            "share {share} does not exist; the share is {SHARE}"
+        )))
     }
 }
 
@@ -267,7 +281,9 @@ impl SharingState {
             .into_iter()
             .find(|store| store.id.eq_ignore_ascii_case(table))
             .ok_or_else(|| {
-                SharingError::not_found(format!("table {table} does not exist in {SHARE}.{SCHEMA}, or is not shared with you"))
+                SharingError::not_found(format!(
+                    "table {table} does not exist in {SHARE}.{SCHEMA}, or is not shared with you"
+                ))
             })
     }
 }
@@ -317,7 +333,10 @@ async fn list_all_tables(
 }
 
 /// The latest snapshot of a shared store's table and its version.
-async fn snapshot(state: &SharingState, store: &EventDataStoreRecord) -> Result<(EventTable, deltalake::DeltaTable, u64), SharingError> {
+async fn snapshot(
+    state: &SharingState,
+    store: &EventDataStoreRecord,
+) -> Result<(EventTable, deltalake::DeltaTable, u64), SharingError> {
     let table = EventTable::new(&state.root, &store.id, store.kind);
     let snapshot = table
         .create_if_missing()
@@ -330,7 +349,10 @@ async fn snapshot(state: &SharingState, store: &EventDataStoreRecord) -> Result<
 }
 
 fn version_header(version: u64) -> [(header::HeaderName, HeaderValue); 1] {
-    [(header::HeaderName::from_static("delta-table-version"), HeaderValue::from(version))]
+    [(
+        header::HeaderName::from_static("delta-table-version"),
+        HeaderValue::from(version),
+    )]
 }
 
 async fn table_version(
@@ -407,7 +429,8 @@ async fn query_table(
     let request: QueryRequest = if body.is_empty() {
         QueryRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|error| SharingError::invalid(format!("the query body is not valid: {error}")))?
+        serde_json::from_slice(&body)
+            .map_err(|error| SharingError::invalid(format!("the query body is not valid: {error}")))?
     };
     if request.timestamp.is_some() || request.starting_version.is_some() || request.ending_version.is_some() {
         return Err(SharingError::invalid(
@@ -428,7 +451,9 @@ async fn query_table(
         .ok_or_else(|| SharingError::invalid("the request has no Host header to build file URLs from"))?;
     let expires = chrono::Utc::now().timestamp_millis() + files::URL_LIFETIME_MS;
     let mut body = protocol_and_metadata(&snapshot)?;
-    let data_files = table.data_files(&snapshot).map_err(|error| SharingError::internal(&error))?;
+    let data_files = table
+        .data_files(&snapshot)
+        .map_err(|error| SharingError::internal(&error))?;
     for file in data_files {
         let path = file.path.to_string();
         let url = format!(

@@ -89,11 +89,10 @@ impl Recipients {
                 name: entry.name,
                 role_arn: entry.role_arn,
             };
-            if by_token_digest
-                .insert(digest(&entry.bearer_token), recipient)
-                .is_some()
-            {
-                return Err(format!("recipients[{index}].bearerToken is the token of an earlier recipient"));
+            if by_token_digest.insert(digest(&entry.bearer_token), recipient).is_some() {
+                return Err(format!(
+                    "recipients[{index}].bearerToken is the token of an earlier recipient"
+                ));
             }
         }
         Ok(Self { by_token_digest })
@@ -133,12 +132,19 @@ mod tests {
 
     #[test]
     fn refuses_weak_or_repeated_tokens_and_other_arns() {
-        let entry = |token: &str, role: &str| format!(r#"{{"name": "a", "bearerToken": "{token}", "roleArn": "{role}"}}"#);
+        let entry =
+            |token: &str, role: &str| format!(r#"{{"name": "a", "bearerToken": "{token}", "roleArn": "{role}"}}"#);
         let long = "t".repeat(40);
         for (text, field) in [
-            (format!(r#"{{"recipients": [{}]}}"#, entry("short", ROLE)), "bearerToken"),
             (
-                format!(r#"{{"recipients": [{}]}}"#, entry(&long, "arn:aws:iam::111122223333:user/x")),
+                format!(r#"{{"recipients": [{}]}}"#, entry("short", ROLE)),
+                "bearerToken",
+            ),
+            (
+                format!(
+                    r#"{{"recipients": [{}]}}"#,
+                    entry(&long, "arn:aws:iam::111122223333:user/x")
+                ),
                 "roleArn",
             ),
             (
