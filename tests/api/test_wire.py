@@ -34,7 +34,7 @@ IMPLEMENTED = {
     "StartLogging", "StopLogging", "GetEventSelectors", "PutEventSelectors", "ListInsightsMetricData",
     "PutInsightSelectors", "GetInsightSelectors", "ListInsightsData",
     "CreateDashboard", "UpdateDashboard", "GetDashboard", "ListDashboards", "DeleteDashboard",
-    "StartDashboardRefresh", "SearchSampleQueries",
+    "StartDashboardRefresh", "SearchSampleQueries", "EnableFederation", "DisableFederation",
 }
 
 

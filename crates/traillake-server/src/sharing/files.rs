@@ -1,6 +1,7 @@
 //! The data files of federated stores, served by traillake under URLs it signs: a query's answer
-//! names each Parquet file as `/delta-sharing/files/<store>/<path>?expires=<ms>&signature=<hex>`,
-//! an HMAC-SHA256 of the store, the path and the expiry under a key made when the server starts.
+//! names each Parquet file as
+//! `/delta-sharing/files/<store>/<path in its table>?expires=<ms>&signature=<hex>`, an
+//! HMAC-SHA256 of the store, the path and the expiry under a key made when the server starts.
 //! A reader needs no access to the root's folder or bucket, the URL works for
 //! [`URL_LIFETIME_MS`] (or until the server restarts, or the store's federation is disabled), and
 //! `HEAD` and `Range` requests are answered, as the readers of remote Parquet files send them.
@@ -17,7 +18,7 @@ use hmac::{Hmac, KeyInit as _, Mac as _};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStoreExt as _};
 use sha2::Sha256;
-use traillake_lake::EventTable;
+use traillake_lake::table::table_folder;
 
 use super::{SharingError, SharingState, query_parameter};
 
@@ -78,10 +79,13 @@ pub(super) async fn serve(
         .into_iter()
         .find(|store| store.id == store_id)
         .ok_or_else(|| SharingError::forbidden("the store of this file is no longer federated"))?;
-    let table = EventTable::new(&state.root, &store.id, store.kind);
-    let location = Path::parse(&path).map_err(|_| SharingError::not_found("no such file"))?;
-    let size = table
-        .object_store()
+    let relative = Path::parse(&path).map_err(|_| SharingError::not_found("no such file"))?;
+    let location: Path = Path::from(table_folder(&store.id))
+        .parts()
+        .chain(relative.parts())
+        .collect();
+    let files = state.root.store();
+    let size = files
         .head(&location)
         .await
         .map_err(|error| match error {
@@ -119,8 +123,7 @@ pub(super) async fn serve(
         range: Some(GetRange::Bounded(read)),
         ..Default::default()
     };
-    let result = table
-        .object_store()
+    let result = files
         .get_opts(&location, options)
         .await
         .map_err(|error| SharingError::internal(&error))?;

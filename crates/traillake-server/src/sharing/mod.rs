@@ -23,6 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use traillake_api::federation::{SCHEMA, SHARE};
+use traillake_lake::table::table_folder;
 use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeRoot};
 
 pub use recipients::{Recipient, Recipients};
@@ -454,8 +455,16 @@ async fn query_table(
     let data_files = table
         .data_files(&snapshot)
         .map_err(|error| SharingError::internal(&error))?;
+    let folder = object_store::path::Path::from_url_path(state.root.url(&table_folder(&store.id)).path())
+        .map_err(|error| SharingError::internal(&error))?;
     for file in data_files {
-        let path = file.path.to_string();
+        // The URL names the file within the table's folder, not where the lake lives.
+        let path: object_store::path::Path = file
+            .path
+            .prefix_match(&folder)
+            .ok_or_else(|| SharingError::internal(&format!("data file {} is outside its table", file.path)))?
+            .collect();
+        let path = path.to_string();
         let url = format!(
             "{}://{host}{PREFIX}/files/{}/{path}?{}",
             state.scheme,
