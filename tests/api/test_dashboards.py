@@ -219,7 +219,7 @@ def test_bad_dashboard_requests_change_nothing(server, tmp_path):
             QueryParameterValues={"$StartTime$": "2026-01-01 00:00:00"})
     refused(cloudtrail.list_dashboards, "ValidationException", MaxResults=0)
     refused(cloudtrail.list_dashboards, "InvalidNextTokenException", NextToken="garbage-token")
-    # A resource policy on a dashboard is kept, read and deleted (not evaluated yet).
+    # A resource policy on a dashboard is kept, read and deleted; scheduled refreshes do not consult it.
     kept_arn = f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:dashboard/kept"
     policy = json.dumps({"Version": "2012-10-17", "Statement": [{
         "Sid": "refresh", "Effect": "Allow", "Principal": {"AWS": "222222222222"},

@@ -9,6 +9,9 @@ pub struct RequestContext {
     pub region: String,
     /// The request's ID, echoed in `x-amzn-RequestId`.
     pub request_id: String,
+    /// The caller's principal ARN (an IAM user or role, or a role session), when its credentials
+    /// give one: what the resource policies naming roles and users match.
+    pub principal_arn: Option<String>,
 }
 
 impl RequestContext {
@@ -19,6 +22,7 @@ impl RequestContext {
             account_id: "123456789012".into(),
             region: "us-east-1".into(),
             request_id: "r".into(),
+            principal_arn: None,
         }
     }
 }

@@ -224,6 +224,10 @@ impl Drop for QueryRuntime {
     }
 }
 
+/// Whether a store's resource policy lets another account's query read it
+/// ([`QueryEngine::start_shared`]).
+pub type StoreGrant<'a> = &'a (dyn Fn(&EventDataStoreRecord) -> bool + Send + Sync);
+
 /// The query engine of a lake root.
 pub struct QueryEngine {
     runtime: QueryRuntime,
@@ -371,14 +375,29 @@ impl QueryEngine {
     /// Checks and plans a statement for an account without running it: what StartQuery would
     /// refuse, this refuses alike (a dashboard's widgets are checked so when they are saved).
     pub async fn check(&self, account_id: &str, statement: &str) -> Result<()> {
-        self.prepare(account_id, statement).await.map(|_| ())
+        self.prepare(account_id, statement, None).await.map(|_| ())
     }
 
     /// Parses a statement, resolves its stores among the account's and plans it.
-    async fn prepare(&self, account_id: &str, statement: &str) -> Result<(Vec<StoreSource>, PlannedQuery)> {
+    ///
+    /// With `grant`, the query is another account's than the stores': a store it does not grant,
+    /// or that does not exist, is [`QueryError::StoreNotShared`] alike, before anything about the
+    /// store (its status, its columns) is looked at.
+    async fn prepare(
+        &self,
+        account_id: &str,
+        statement: &str,
+        grant: Option<StoreGrant<'_>>,
+    ) -> Result<(Vec<StoreSource>, PlannedQuery)> {
         let stores = self.account_stores(account_id).await;
         let mut sources: Vec<StoreSource> = Vec::new();
         let prepared = prepare::<QueryError>(statement, |written| {
+            if let Some(grant) = grant {
+                let granted = store_named(&stores, account_id, written).is_some_and(grant);
+                if !granted {
+                    return Err(QueryError::StoreNotShared(written.to_string()));
+                }
+            }
             let store = resolve_store(&stores, account_id, written)?;
             if !sources.iter().any(|source| source.id == store.id) {
                 sources.push(StoreSource {
@@ -426,7 +445,33 @@ impl QueryEngine {
         delivery_s3_uri: Option<&str>,
         tag: QueryTag,
     ) -> Result<String> {
-        let (sources, planned) = self.prepare(account_id, statement).await?;
+        self.start_granted(account_id, statement, delivery_s3_uri, tag, None)
+            .await
+    }
+
+    /// Starts a query of another account on the stores of `account_id`, each of which `grant`
+    /// must let through (their resource policies): the query is the stores' account's, which
+    /// the other account reaches by naming it (`EventDataStoreOwnerAccountId`).
+    pub async fn start_shared(
+        self: &Arc<Self>,
+        account_id: &str,
+        statement: &str,
+        delivery_s3_uri: Option<&str>,
+        grant: StoreGrant<'_>,
+    ) -> Result<String> {
+        self.start_granted(account_id, statement, delivery_s3_uri, QueryTag::default(), Some(grant))
+            .await
+    }
+
+    async fn start_granted(
+        self: &Arc<Self>,
+        account_id: &str,
+        statement: &str,
+        delivery_s3_uri: Option<&str>,
+        tag: QueryTag,
+        grant: Option<StoreGrant<'_>>,
+    ) -> Result<String> {
+        let (sources, planned) = self.prepare(account_id, statement, grant).await?;
         let now = Utc::now();
         if let Some(uri) = delivery_s3_uri {
             check_bucket(uri).await?;
@@ -892,23 +937,31 @@ async fn cancel_requested(phase: &mut watch::Receiver<Phase>) {
 }
 
 /// Returns the store a statement names (an ID or an ARN of the account), or why it cannot be read.
-fn resolve_store<'a>(
+/// Returns the store of the account a FROM reference names (its ID or ARN), whatever its status.
+fn store_named<'a>(
     stores: &'a HashMap<String, EventDataStoreRecord>,
     account_id: &str,
     written: &str,
-) -> Result<&'a EventDataStoreRecord> {
-    let not_a_store = || QueryError::not_a_store(written);
+) -> Option<&'a EventDataStoreRecord> {
     let id = match written.strip_prefix("arn:") {
         Some(_) => {
-            let arn = traillake_api::arn::CloudTrailArn::parse(written).ok_or_else(not_a_store)?;
+            let arn = traillake_api::arn::CloudTrailArn::parse(written)?;
             if arn.account_id != account_id {
-                return Err(not_a_store());
+                return None;
             }
             arn.resource_id.to_ascii_lowercase()
         }
         None => written.to_ascii_lowercase(),
     };
-    let store = stores.get(&id).ok_or_else(not_a_store)?;
+    stores.get(&id)
+}
+
+fn resolve_store<'a>(
+    stores: &'a HashMap<String, EventDataStoreRecord>,
+    account_id: &str,
+    written: &str,
+) -> Result<&'a EventDataStoreRecord> {
+    let store = store_named(stores, account_id, written).ok_or_else(|| QueryError::not_a_store(written))?;
     if !store.is_active() {
         return Err(QueryError::InactiveEventDataStore(store.id.clone()));
     }

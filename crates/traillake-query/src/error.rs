@@ -11,6 +11,10 @@ pub enum QueryError {
     /// account, an unknown column or function, a type error found while planning.
     #[error("{0}")]
     InvalidStatement(String),
+    /// A query of another account than the stores' names a store that its owner does not share
+    /// with the caller, or that does not exist: the two are told apart by nothing.
+    #[error("{0} is not an event data store that its owner account shares with you")]
+    StoreNotShared(String),
     /// A store the query names is pending deletion.
     #[error("event data store {0} is pending deletion")]
     InactiveEventDataStore(String),

@@ -23,7 +23,7 @@ pub mod store_files;
 /// The SQL front end (`traillake-sql`): the dialect parsed, checked and rewritten.
 pub use traillake_sql as dialect;
 
-pub use engine::{EngineSettings, QueryEngine, QueryTag};
+pub use engine::{EngineSettings, QueryEngine, QueryTag, StoreGrant};
 pub use error::{QueryError, Result};
 pub use record::QueryRecord;
 pub use results::{ArrowResults, ResultPage, ResultRows};

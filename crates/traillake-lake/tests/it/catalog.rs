@@ -15,6 +15,7 @@ fn ctx() -> traillake_api::RequestContext {
         account_id: ACCOUNT.into(),
         region: "us-east-1".into(),
         request_id: "r".into(),
+        principal_arn: None,
     }
 }
 

@@ -209,6 +209,7 @@ async fn call(
         account_id: principal.account_id.clone(),
         region: state.settings.region.clone(),
         request_id: request_id.to_string(),
+        principal_arn: principal.arn.clone(),
     };
     match route {
         Route::Operation(operation) if method == Method::POST => {

@@ -62,6 +62,7 @@ impl Front {
             account_id: caller.principal.account_id.clone(),
             region: self.settings.region.clone(),
             request_id: request_id.to_string(),
+            principal_arn: caller.principal.arn.clone(),
         })
     }
 

@@ -65,6 +65,7 @@ fn query_api_error(error: QueryError) -> ApiError {
     let code = match &error {
         QueryError::InvalidStatement(_) => ErrorCode::InvalidQueryStatementException,
         QueryError::InactiveEventDataStore(_) => ErrorCode::InactiveEventDataStoreException,
+        QueryError::StoreNotShared(_) => ErrorCode::EventDataStoreNotFoundException,
         QueryError::MaxConcurrentQueries(_) => ErrorCode::MaxConcurrentQueriesException,
         QueryError::QueryNotFound(_) => ErrorCode::QueryIdNotFoundException,
         QueryError::InactiveQuery(..) => ErrorCode::InactiveQueryException,

@@ -1,9 +1,10 @@
 //! StartQuery, DescribeQuery, GetQueryResults, CancelQuery, ListQueries.
 
 use chrono::{SecondsFormat, Utc};
-use traillake_api::arn;
+use traillake_api::arn::{self, ResourceType, resource_arn};
 use traillake_api::paging;
 use traillake_api::queries::{QueryRef, QuerySource, check_list, check_query_request, check_results, check_start};
+use traillake_api::resource_policy::{Access, PolicyTarget, ResourcePolicy};
 use traillake_api::sample_queries::search_sample_queries;
 use traillake_api::shapes::{
     CancelQueryResponse, DescribeQueryResponse, GetQueryResultsRequest, GetQueryResultsResponse, ListQueriesRequest,
@@ -12,31 +13,86 @@ use traillake_api::shapes::{
 };
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};
+use traillake_lake::EventDataStoreRecord;
 use traillake_query::dialect::fill_placeholders;
 use traillake_query::{ArrowResults, QueryRecord, QueryTag, ResultPage};
 
 use super::Service;
 use super::errors::IntoApi as _;
 
+/// QueryAlias names a dashboard widget of the caller's own account.
+fn alias_of_other_account() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidParameterException,
+        "QueryAlias names a dashboard widget of your own account; it cannot be used with the EventDataStoreOwnerAccountId \
+         of another account",
+    )
+}
+
+/// Returns the other account a call names with `EventDataStoreOwnerAccountId`, if it names one
+/// other than the caller's.
+fn other_owner<'a>(ctx: &RequestContext, owner: Option<&'a str>) -> Option<&'a str> {
+    owner.filter(|owner| *owner != ctx.account_id)
+}
+
+/// Returns true if a store's resource policy lets the caller do `action` (`cloudtrail:StartQuery`,
+/// ...). A store without a policy, or with one that no longer parses, grants nothing.
+fn grants(ctx: &RequestContext, store: &EventDataStoreRecord, action: &str) -> bool {
+    let Some(text) = &store.resource_policy else {
+        return false;
+    };
+    let arn = resource_arn(&ctx.region, &store.account_id, ResourceType::EventDataStore, &store.id);
+    let access = Access::by_account(action, &ctx.account_id, ctx.principal_arn.as_deref());
+    ResourcePolicy::parse(text, &arn, PolicyTarget::EventDataStore)
+        .is_ok_and(|policy| policy.permits(&store.account_id, &access))
+}
+
 impl Service {
-    /// Checks that an owner account named by the caller is the caller's own: stores shared by
-    /// resource policies are not supported yet, so any other account has no store to offer.
-    fn check_owner_account(ctx: &RequestContext, owner: Option<&str>) -> Result<(), ApiError> {
-        match owner {
-            Some(owner) if owner != ctx.account_id => Err(ApiError::new(
-                ErrorCode::EventDataStoreNotFoundException,
-                format!(
-                    "account {owner} shares no event data store with account {}",
-                    ctx.account_id
-                ),
-            )),
-            _ => Ok(()),
+    /// Returns the account whose query a call acts on: the caller's, or the other account it
+    /// names with `EventDataStoreOwnerAccountId` once every store the query read grants the
+    /// caller `action`. A query that does not exist and one the caller may not see are alike
+    /// `QueryIdNotFoundException`.
+    async fn query_account(
+        &self,
+        ctx: &RequestContext,
+        owner: Option<&str>,
+        query_id: &str,
+        action: &str,
+    ) -> Result<String, ApiError> {
+        let Some(owner) = other_owner(ctx, owner) else {
+            return Ok(ctx.account_id.clone());
+        };
+        let not_found = || {
+            ApiError::new(
+                ErrorCode::QueryIdNotFoundException,
+                format!("query {query_id} not found"),
+            )
+        };
+        let record = self.queries.describe(owner, query_id).await.map_err(|_| not_found())?;
+        for store_id in &record.store_ids {
+            let store = self
+                .catalog
+                .event_data_store(owner, store_id)
+                .await
+                .map_err(|_| not_found())?;
+            if !grants(ctx, &store, action) {
+                return Err(not_found());
+            }
         }
+        Ok(owner.to_string())
     }
 
-    /// Checks the deprecated EventDataStore member, when given: a store of the caller, active.
-    async fn check_query_store(&self, ctx: &RequestContext, store: Option<&str>) -> Result<Option<String>, ApiError> {
-        let Some(store) = store else { return Ok(None) };
+    /// Checks the deprecated EventDataStore member, when given: a store of the caller, active. A
+    /// call naming another owner account is checked on the query's stores instead.
+    async fn check_query_store(
+        &self,
+        ctx: &RequestContext,
+        owner: Option<&str>,
+        store: Option<&str>,
+    ) -> Result<Option<String>, ApiError> {
+        let Some(store) = store.filter(|_| other_owner(ctx, owner).is_none()) else {
+            return Ok(None);
+        };
         let id = arn::event_data_store_id(ctx, "EventDataStore", Some(store))?;
         let record = self.catalog.event_data_store(&ctx.account_id, &id).await.api()?;
         if !record.is_active() {
@@ -48,10 +104,10 @@ impl Service {
         Ok(Some(id))
     }
 
-    /// Refuses a query of the caller while a store it read is pending deletion.
-    async fn check_query_stores(&self, ctx: &RequestContext, record: &QueryRecord) -> Result<(), ApiError> {
+    /// Refuses a query of `account` while a store it read is pending deletion.
+    async fn check_query_stores(&self, account: &str, record: &QueryRecord) -> Result<(), ApiError> {
         for store_id in &record.store_ids {
-            if let Ok(store) = self.catalog.event_data_store(&ctx.account_id, store_id).await
+            if let Ok(store) = self.catalog.event_data_store(account, store_id).await
                 && !store.is_active()
             {
                 return Err(ApiError::new(
@@ -68,6 +124,11 @@ impl Service {
     async fn query_id(&self, ctx: &RequestContext, request: &QueryRequest) -> Result<String, ApiError> {
         match check_query_request(request)? {
             QueryRef::Id(id) => Ok(id),
+            QueryRef::Alias { .. }
+                if other_owner(ctx, request.event_data_store_owner_account_id.as_deref()).is_some() =>
+            {
+                Err(alias_of_other_account())
+            }
             QueryRef::Alias { alias, refresh_id } => self
                 .queries
                 .find_alias(&ctx.account_id, &alias, refresh_id.as_deref())
@@ -84,7 +145,10 @@ impl Service {
         request: StartQueryRequest,
     ) -> Result<StartQueryResponse, ApiError> {
         let query = check_start(&request)?;
-        Self::check_owner_account(ctx, query.owner_account_id.as_deref())?;
+        let owner = other_owner(ctx, query.owner_account_id.as_deref());
+        if owner.is_some() && matches!(query.source, QuerySource::Alias(_)) {
+            return Err(alias_of_other_account());
+        }
         let (statement, tag) = match &query.source {
             QuerySource::Statement(statement) => (statement.clone(), QueryTag::default()),
             QuerySource::Alias(alias) => (
@@ -101,11 +165,19 @@ impl Service {
             fill_placeholders(&statement, &query.parameters)
                 .map_err(|error| ApiError::new(ErrorCode::InvalidQueryStatementException, error.0))?
         };
-        let query_id = self
-            .queries
-            .start_tagged(&ctx.account_id, &statement, query.delivery_s3_uri.as_deref(), tag)
-            .await
-            .api()?;
+        let delivery = query.delivery_s3_uri.as_deref();
+        let query_id = match owner {
+            None => {
+                self.queries
+                    .start_tagged(&ctx.account_id, &statement, delivery, tag)
+                    .await
+            }
+            Some(owner) => {
+                let grant = |store: &EventDataStoreRecord| grants(ctx, store, "cloudtrail:StartQuery");
+                self.queries.start_shared(owner, &statement, delivery, &grant).await
+            }
+        }
+        .api()?;
         Ok(StartQueryResponse {
             query_id: Some(query_id),
             event_data_store_owner_account_id: query.owner_account_id,
@@ -119,14 +191,14 @@ impl Service {
         request: QueryRequest,
     ) -> Result<DescribeQueryResponse, ApiError> {
         let query_id = self.query_id(ctx, &request).await?;
-        Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
-        self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
-        let record = self
-            .queries
-            .describe_when_ended(&ctx.account_id, &query_id)
-            .await
-            .api()?;
-        self.check_query_stores(ctx, &record).await?;
+        let owner = request.event_data_store_owner_account_id.as_deref();
+        let account = self
+            .query_account(ctx, owner, &query_id, "cloudtrail:DescribeQuery")
+            .await?;
+        self.check_query_store(ctx, owner, request.event_data_store.as_deref())
+            .await?;
+        let record = self.queries.describe_when_ended(&account, &query_id).await.api()?;
+        self.check_query_stores(&account, &record).await?;
         let now = Utc::now();
         Ok(DescribeQueryResponse {
             query_id: Some(record.id.clone()),
@@ -163,10 +235,14 @@ impl Service {
         request: GetQueryResultsRequest,
     ) -> Result<ResultPage, ApiError> {
         let page = check_results(&request)?;
-        Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
-        self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
-        let (record, rows) = self.queries.results(&ctx.account_id, &page.query_id).await.api()?;
-        self.check_query_stores(ctx, &record).await?;
+        let owner = request.event_data_store_owner_account_id.as_deref();
+        let account = self
+            .query_account(ctx, owner, &page.query_id, "cloudtrail:GetQueryResults")
+            .await?;
+        self.check_query_store(ctx, owner, request.event_data_store.as_deref())
+            .await?;
+        let (record, rows) = self.queries.results(&account, &page.query_id).await.api()?;
+        self.check_query_stores(&account, &record).await?;
         ResultPage::new(record, rows, page.next_token.as_deref(), page.max_rows).api()
     }
 
@@ -177,11 +253,15 @@ impl Service {
         request: QueryRequest,
     ) -> Result<CancelQueryResponse, ApiError> {
         let query_id = self.query_id(ctx, &request).await?;
-        Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
-        self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
-        let record = self.queries.describe(&ctx.account_id, &query_id).await.api()?;
-        self.check_query_stores(ctx, &record).await?;
-        let record = self.queries.cancel(&ctx.account_id, &query_id).await.api()?;
+        let owner = request.event_data_store_owner_account_id.as_deref();
+        let account = self
+            .query_account(ctx, owner, &query_id, "cloudtrail:CancelQuery")
+            .await?;
+        self.check_query_store(ctx, owner, request.event_data_store.as_deref())
+            .await?;
+        let record = self.queries.describe(&account, &query_id).await.api()?;
+        self.check_query_stores(&account, &record).await?;
+        let record = self.queries.cancel(&account, &query_id).await.api()?;
         Ok(CancelQueryResponse {
             query_id: Some(record.id),
             query_status: Some(QueryStatus::Cancelled.into()),
@@ -205,7 +285,10 @@ impl Service {
         request: ListQueriesRequest,
     ) -> Result<ListQueriesResponse, ApiError> {
         let listing = check_list(&request)?;
-        let Some(store_id) = self.check_query_store(ctx, request.event_data_store.as_deref()).await? else {
+        let Some(store_id) = self
+            .check_query_store(ctx, None, request.event_data_store.as_deref())
+            .await?
+        else {
             return Err(ApiError::missing(
                 ErrorCode::InvalidParameterException,
                 "EventDataStore",
@@ -254,10 +337,14 @@ impl Service {
         request: QueryRequest,
     ) -> Result<ArrowResults, ApiError> {
         let query_id = self.query_id(ctx, &request).await?;
-        Self::check_owner_account(ctx, request.event_data_store_owner_account_id.as_deref())?;
-        self.check_query_store(ctx, request.event_data_store.as_deref()).await?;
-        let record = self.queries.wait_ended(&ctx.account_id, &query_id).await.api()?;
-        self.check_query_stores(ctx, &record).await?;
+        let owner = request.event_data_store_owner_account_id.as_deref();
+        let account = self
+            .query_account(ctx, owner, &query_id, "cloudtrail:GetQueryResults")
+            .await?;
+        self.check_query_store(ctx, owner, request.event_data_store.as_deref())
+            .await?;
+        let record = self.queries.wait_ended(&account, &query_id).await.api()?;
+        self.check_query_stores(&account, &record).await?;
         if record.status == QueryStatus::Failed {
             let reason = record.error_message.as_deref().unwrap_or("no reason was recorded");
             return Err(ApiError::new(
@@ -265,7 +352,7 @@ impl Service {
                 format!("query {query_id} is FAILED and has no results: {reason}"),
             ));
         }
-        let (record, rows) = self.queries.results(&ctx.account_id, &query_id).await.api()?;
+        let (record, rows) = self.queries.results(&account, &query_id).await.api()?;
         ArrowResults::new(&record, &rows).map_err(|error| {
             tracing::error!(query_id = %record.id, %error, "could not name the result columns");
             ApiError::internal()

@@ -65,8 +65,8 @@ impl Service {
         let arn = resource.arn(ctx);
         let target = match resource {
             Resource::Channel(_) => PolicyTarget::Channel,
-            // A dashboard's policy grants `cloudtrail:` actions, as a store's does.
-            Resource::EventDataStore(_) | Resource::Dashboard(_) => PolicyTarget::EventDataStore,
+            Resource::EventDataStore(_) => PolicyTarget::EventDataStore,
+            Resource::Dashboard(_) => PolicyTarget::Dashboard,
             Resource::Trail(_) => return Err(trail_policy(&arn)),
         };
         ResourcePolicy::parse(&text, &arn, target)?;
