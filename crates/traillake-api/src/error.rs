@@ -41,6 +41,7 @@ error_codes!(
     ChannelNotFoundException,
     CloudTrailARNInvalidException,
     ConcurrentModificationException,
+    GenerateResponseException,
     ConflictException,
     EventDataStoreARNInvalidException,
     EventDataStoreAlreadyExistsException,

@@ -4,10 +4,13 @@
 use chrono::{DateTime, Utc};
 
 use crate::Result;
+use crate::context::RequestContext;
 use crate::error::{ApiError, ErrorCode};
 use crate::paging;
 use crate::s3_location::{S3Location, S3LocationProblem};
-use crate::shapes::{GetQueryResultsRequest, ListQueriesRequest, QueryRequest, QueryStatus, StartQueryRequest};
+use crate::shapes::{
+    GenerateQueryRequest, GetQueryResultsRequest, ListQueriesRequest, QueryRequest, QueryStatus, StartQueryRequest,
+};
 use crate::validate::{self, Pattern, StringRule};
 use crate::wire::utc;
 
@@ -278,4 +281,31 @@ pub fn check_list(request: &ListQueriesRequest) -> Result<QueryListing> {
         status,
         parameters,
     })
+}
+
+/// `Prompt`: 3..500 printable ASCII characters and newlines.
+static PROMPT_PATTERN: Pattern = Pattern::new(r"^[ -~\n]*$");
+static PROMPT: StringRule = StringRule {
+    min: 3,
+    max: 500,
+    pattern: Some(&PROMPT_PATTERN),
+    code: ErrorCode::InvalidParameterException,
+};
+
+/// Returns the store ID and the prompt of a GenerateQuery request: exactly one store.
+pub fn check_generate(ctx: &RequestContext, request: &GenerateQueryRequest) -> Result<(String, String)> {
+    validate::list_length(
+        ErrorCode::InvalidParameterException,
+        "EventDataStores",
+        request.event_data_stores.len(),
+        1,
+        1,
+    )?;
+    let id = crate::arn::event_data_store_id(
+        ctx,
+        "EventDataStores",
+        request.event_data_stores.first().map(String::as_str),
+    )?;
+    let prompt = PROMPT.check_required("Prompt", request.prompt.as_deref())?;
+    Ok((id, prompt.to_string()))
 }

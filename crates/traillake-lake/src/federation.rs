@@ -11,6 +11,7 @@ use object_store::PutPayload;
 use object_store::path::Path;
 use serde_json::{Value, json};
 use traillake_api::federation::{DATABASE, SCHEMA, SHARE};
+use traillake_api::selectors::StoreKind;
 
 use crate::Result;
 use crate::catalog::EventDataStoreRecord;
@@ -34,14 +35,20 @@ pub fn metadata_path(store_id: &str) -> Path {
     Path::from(format!("{FOLDER}/{store_id}.json"))
 }
 
-/// Returns the metadata file of a store federated as `arn`.
-pub fn metadata(root: &LakeRoot, store: &EventDataStoreRecord, arn: &str) -> Value {
-    let columns: Vec<Value> = event_schema(store.kind)
+/// Returns the columns of a store of `kind` as SQL sees them, each `{"name": ..., "type": ...}`
+/// with Glue's type names.
+pub fn columns(kind: StoreKind) -> Vec<Value> {
+    event_schema(kind)
         .fields()
         .iter()
         .map(|field| json!({ "name": field.name(), "type": glue_type(field.data_type()) }))
-        .chain([json!({ "name": EVENT_DATE, "type": "string" })])
-        .collect();
+        .collect()
+}
+
+/// Returns the metadata file of a store federated as `arn`.
+pub fn metadata(root: &LakeRoot, store: &EventDataStoreRecord, arn: &str) -> Value {
+    let mut columns = columns(store.kind);
+    columns.push(json!({ "name": EVENT_DATE, "type": "string" }));
     json!({
         "database": DATABASE,
         "table": store.id,

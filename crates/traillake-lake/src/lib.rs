@@ -8,6 +8,7 @@ pub mod conditional_put;
 pub mod durable_local;
 pub mod error;
 pub mod federation;
+pub mod generated_queries;
 pub use traillake_events as events;
 pub mod loader;
 pub mod lock;

@@ -160,6 +160,8 @@ pub struct QueryTag {
     pub query_alias: Option<String>,
     /// The refresh's RefreshId.
     pub refresh_id: Option<String>,
+    /// The prompt of a generated query (GenerateQuery), which DescribeQuery shows.
+    pub prompt: Option<String>,
 }
 
 /// A query the engine knows. Its end and its cancel are each decided and kept under the root
@@ -493,6 +495,7 @@ impl QueryEngine {
             delivery_status: delivery_s3_uri.map(|_| DeliveryStatus::Pending),
             query_alias: tag.query_alias,
             refresh_id: tag.refresh_id,
+            prompt: tag.prompt,
         };
         let entry = {
             let mut queries = self.queries.lock().expect("queries lock");

@@ -55,6 +55,9 @@ pub struct QueryRecord {
     /// The dashboard refresh it belongs to, if any.
     #[serde(default)]
     pub refresh_id: Option<String>,
+    /// The prompt of the generated query it runs, if any.
+    #[serde(default)]
+    pub prompt: Option<String>,
 }
 
 impl QueryRecord {

@@ -98,6 +98,12 @@ struct ServeArgs {
     /// How often the dashboards' refresh schedules are looked at for refreshes that came due.
     #[arg(long, env = "TRAILLAKE_DASHBOARD_SCHEDULE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     dashboard_schedule_interval: Duration,
+    /// A command that makes a query of a GenerateQuery prompt, run with `sh -c`: it reads
+    /// {"prompt", "eventDataStore", "eventDataStoreArn", "columns", "dialect"} as JSON on its
+    /// standard input and writes one SQL statement (it may wrap any language model). Without it,
+    /// GenerateQuery is UnsupportedOperationException.
+    #[arg(long, env = "TRAILLAKE_QUERY_GENERATOR")]
+    query_generator: Option<String>,
     /// How often each logging trail writes the events it has gathered to its bucket as a log file.
     #[arg(long, env = "TRAILLAKE_TRAIL_DELIVERY_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     trail_delivery_interval: Duration,
@@ -272,6 +278,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_trails: args.max_trails,
             max_dashboards: args.max_dashboards,
             dashboard_schedule_interval: args.dashboard_schedule_interval,
+            query_generator: args.query_generator.clone(),
         },
         engine: EngineSettings {
             max_active_per_account: args.max_concurrent_queries,

@@ -63,6 +63,7 @@ pub(super) async fn call(
         Operation::DeleteDashboard => handle!(delete_dashboard),
         Operation::StartDashboardRefresh => handle!(start_dashboard_refresh),
         Operation::SearchSampleQueries => handle!(search_sample_queries),
+        Operation::GenerateQuery => handle!(generate_query),
         Operation::PutInsightSelectors => handle!(put_insight_selectors),
         Operation::GetInsightSelectors => handle!(get_insight_selectors),
         Operation::CreateTrail => handle!(create_trail),

@@ -115,6 +115,7 @@ mod tests {
             delivery_status: None,
             query_alias: None,
             refresh_id: None,
+            prompt: None,
         };
         let token = ResultPage::new(record.clone(), Arc::new(rows.clone()), None, 1)
             .unwrap()

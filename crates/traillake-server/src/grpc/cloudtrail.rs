@@ -70,6 +70,7 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, {
     GetQueryResults => get_query_results(GetQueryResultsRequest) -> GetQueryResultsResponse;
     CancelQuery => cancel_query(QueryRequest) -> CancelQueryResponse;
     ListQueries => list_queries(ListQueriesRequest) -> ListQueriesResponse;
+    GenerateQuery => generate_query(GenerateQueryRequest) -> GenerateQueryResponse;
     CreateChannel => create_channel(CreateChannelRequest) -> ChannelDescription;
     GetChannel => get_channel(ChannelRequest) -> ChannelDescription;
     ListChannels => list_channels(ListChannelsRequest) -> ListChannelsResponse;

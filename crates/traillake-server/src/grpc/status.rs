@@ -76,6 +76,7 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | EventDataStoreARNInvalidException
         | InvalidDateRangeException
         | InvalidQueryStatementException
+        | GenerateResponseException
         | InvalidS3BucketNameException
         | InvalidSourceException
         | InvalidS3PrefixException

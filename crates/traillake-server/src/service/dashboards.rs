@@ -128,7 +128,9 @@ impl Service {
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::InvalidParameterException,
-                    format!("QueryAlias '{alias}' is the alias of no dashboard widget of this account"),
+                    format!(
+                        "QueryAlias '{alias}' is the alias of no dashboard widget or generated query of this account"
+                    ),
                 )
             })
     }
@@ -407,6 +409,7 @@ impl Service {
                         QueryTag {
                             query_alias: Some(alias.clone()),
                             refresh_id: Some(refresh_id.clone()),
+                            prompt: None,
                         },
                     )
                     .await

@@ -7,6 +7,7 @@ mod dashboards;
 mod errors;
 mod event_data_stores;
 mod federation;
+mod generate;
 mod imports;
 mod insights;
 mod lookup_events;
@@ -40,6 +41,9 @@ pub struct ServiceSettings {
     pub max_dashboards: usize,
     /// How often the dashboards' refresh schedules are looked at.
     pub dashboard_schedule_interval: std::time::Duration,
+    /// The command GenerateQuery runs (`sh -c`) to make a query of a prompt; none turns the
+    /// operation off.
+    pub query_generator: Option<String>,
 }
 
 /// The operations of traillake, over one lake.

@@ -151,13 +151,15 @@ impl Service {
         }
         let (statement, tag) = match &query.source {
             QuerySource::Statement(statement) => (statement.clone(), QueryTag::default()),
-            QuerySource::Alias(alias) => (
-                self.widget_statement(ctx, alias).await?,
-                QueryTag {
+            QuerySource::Alias(alias) => {
+                let (statement, prompt) = self.alias_statement(ctx, alias).await?;
+                let tag = QueryTag {
                     query_alias: Some(alias.clone()),
                     refresh_id: None,
-                },
-            ),
+                    prompt,
+                };
+                (statement, tag)
+            }
         };
         let statement = if query.parameters.is_empty() && matches!(query.source, QuerySource::Statement(_)) {
             statement
@@ -214,7 +216,7 @@ impl Service {
             error_message: record.error_message.clone(),
             delivery_s3_uri: record.delivery_s3_uri.clone(),
             delivery_status: record.delivery_status.map(Into::into),
-            prompt: None,
+            prompt: record.prompt.clone(),
             event_data_store_owner_account_id: request.event_data_store_owner_account_id,
         })
     }

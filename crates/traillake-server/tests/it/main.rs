@@ -49,6 +49,7 @@ impl Running {
                 max_trails: 5,
                 max_dashboards: 100,
                 dashboard_schedule_interval: Duration::from_secs(60),
+                query_generator: None,
             },
             engine: Default::default(),
             imports: Default::default(),
