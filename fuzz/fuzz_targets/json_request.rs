@@ -24,6 +24,7 @@ fuzz_target!(|input: &[u8]| {
         account_id: "123456789012".to_string(),
         region: "us-east-1".to_string(),
         request_id: "fuzz".to_string(),
+        principal_arn: None,
     };
     if let Err(refused) = check(name, &ctx, body) {
         assert!(!refused.message.is_empty(), "{:?} without a message", refused.code);
@@ -67,6 +68,7 @@ fn check(name: &[u8], ctx: &RequestContext, body: &[u8]) -> Result<(), ApiError>
             let arn = request.resource_arn.as_deref().unwrap_or_default();
             let target = match any_resource(ctx, arn)? {
                 ResourceType::Channel => PolicyTarget::Channel,
+                ResourceType::Dashboard => PolicyTarget::Dashboard,
                 _ => PolicyTarget::EventDataStore,
             };
             ResourcePolicy::parse(request.resource_policy.as_deref().unwrap_or_default(), arn, target).map(drop)
@@ -79,6 +81,10 @@ fn check(name: &[u8], ctx: &RequestContext, body: &[u8]) -> Result<(), ApiError>
         b"DescribeQuery" | b"CancelQuery" => with(body, |request| queries::check_query_request(request).map(drop)),
         b"GetQueryResults" => with(body, |request| queries::check_results(request).map(drop)),
         b"ListQueries" => with(body, |request| queries::check_list(request).map(drop)),
+        b"GenerateQuery" => with(body, |request| queries::check_generate(ctx, request).map(drop)),
+        b"EnableFederation" => with(body, |request| {
+            traillake_api::federation::check_enable(ctx, request).map(drop)
+        }),
         _ => Ok(()),
     }
 }

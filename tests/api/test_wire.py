@@ -35,7 +35,7 @@ IMPLEMENTED = {
     "PutInsightSelectors", "GetInsightSelectors", "ListInsightsData",
     "CreateDashboard", "UpdateDashboard", "GetDashboard", "ListDashboards", "DeleteDashboard",
     "StartDashboardRefresh", "SearchSampleQueries", "EnableFederation", "DisableFederation",
-    "GenerateQuery",
+    "GenerateQuery", "RegisterOrganizationDelegatedAdmin", "DeregisterOrganizationDelegatedAdmin",
 }
 
 

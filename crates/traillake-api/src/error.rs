@@ -32,6 +32,14 @@ error_codes!(
     // Modelled CloudTrail exceptions.
     AccessDeniedException,
     AccountHasOngoingImportException,
+    AccountNotFoundException,
+    AccountNotRegisteredException,
+    AccountRegisteredException,
+    CannotDelegateManagementAccountException,
+    DelegatedAdminAccountLimitExceededException,
+    NotOrganizationManagementAccountException,
+    NotOrganizationMasterAccountException,
+    OrganizationNotInAllFeaturesModeException,
     IncompleteSignatureException,
     InvalidSignatureException,
     ChannelARNInvalidException,
@@ -134,7 +142,8 @@ impl ApiError {
             InternalFailure => 500,
             ServiceUnavailable => 503,
             RequestEntityTooLargeException => 413,
-            ChannelNotFoundException
+            AccountNotFoundException
+            | ChannelNotFoundException
             | EventDataStoreNotFoundException
             | ImportNotFoundException
             | OrganizationsNotInUseException
@@ -144,6 +153,7 @@ impl ApiError {
             | TrailNotFoundException
             | TrailNotProvidedException => 404,
             AccessDeniedException
+            | NotOrganizationManagementAccountException
             | InsufficientS3BucketPolicyException
             | MaximumNumberOfTrailsExceededException
             | MissingAuthenticationTokenException

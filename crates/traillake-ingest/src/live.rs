@@ -171,11 +171,12 @@ impl LiveEvents {
         Ok(())
     }
 
-    /// Returns where the records of one account go: the rows of each destination table.
+    /// Returns where the records of one account go: the rows of each destination table (the
+    /// account's Event history, its stores and the organization stores that take its events).
     async fn destinations(&self, account_id: &str, ready: &[Ready<'_>]) -> Vec<(EventTable, RecordBatch)> {
         let stores: Vec<_> = self
             .catalog
-            .event_data_stores(account_id)
+            .stores_taking_events_of(account_id)
             .await
             .into_iter()
             .filter(|store| store.kind == StoreKind::CloudTrail && store.status == EventDataStoreStatus::Enabled)

@@ -21,6 +21,15 @@ pub enum LakeError {
     /// The store is federated (or its federation is changing), which the operation does not allow.
     #[error("{0}")]
     FederationEnabled(String),
+    /// The account is already a delegated administrator.
+    #[error("account {0} is already a CloudTrail delegated administrator of the organization")]
+    AccountRegistered(String),
+    /// The account is not a delegated administrator.
+    #[error("account {0} is not a CloudTrail delegated administrator of the organization")]
+    AccountNotRegistered(String),
+    /// The organization has as many delegated administrators as it may.
+    #[error("the organization already has the maximum of {0} CloudTrail delegated administrators")]
+    DelegatedAdminLimitExceeded(usize),
     /// The store's status does not allow the operation.
     #[error("{0}")]
     InvalidStatus(String),

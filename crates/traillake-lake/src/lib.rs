@@ -19,6 +19,7 @@ pub mod table;
 pub mod trail_outbox;
 pub mod wal;
 
+pub use catalog::organization::Organization;
 pub use catalog::{Catalog, ChannelRecord, DashboardRecord, EventDataStoreRecord, TaggedResource, TrailRecord};
 pub use error::{LakeError, Result};
 pub use lock::RootLock;

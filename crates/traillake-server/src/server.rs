@@ -58,6 +58,8 @@ pub struct ServerConfig {
     pub record_activity: bool,
     /// How trails deliver their log files and digests.
     pub trails: TrailSettings,
+    /// The organization the accounts belong to, if any (see `traillake_lake::Organization`).
+    pub organization: Option<traillake_lake::Organization>,
 }
 
 /// Why a server could not be opened.
@@ -115,7 +117,9 @@ impl Server {
     pub async fn open(config: ServerConfig) -> Result<Self, ServerError> {
         let root = config.root.clone();
         let lock = RootLock::acquire(&root).await?;
-        let catalog = Arc::new(Catalog::load(&root).await?);
+        let mut catalog = Catalog::load(&root).await?;
+        catalog.set_organization(config.organization.clone());
+        let catalog = Arc::new(catalog);
         let queries = QueryEngine::open(root.clone(), Arc::clone(&catalog), config.engine.clone()).await?;
         let imports = Imports::open(root.clone(), Arc::clone(&catalog), config.imports, true).await?;
         let commits = Arc::new(GroupCommit::default());

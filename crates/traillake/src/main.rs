@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 use traillake_ingest::follow::FollowSource;
 use traillake_ingest::imports::runner::RunSettings;
 use traillake_ingest::trails::TrailSettings;
-use traillake_lake::{LakeRoot, RootLocation};
+use traillake_lake::{LakeRoot, Organization, RootLocation};
 use traillake_query::EngineSettings;
 use traillake_query::cluster::{self, ClusterSettings};
 use traillake_server::{
@@ -76,6 +76,11 @@ struct ServeArgs {
     /// "roleArn": "arn:aws:iam::ACCOUNT:role/NAME"}]}. Without it, the endpoint serves no one.
     #[arg(long, env = "TRAILLAKE_SHARING_RECIPIENTS")]
     sharing_recipients: Option<std::path::PathBuf>,
+    /// A JSON file of the organization the accounts belong to: {"id": "o-...",
+    /// "managementAccountId": ..., "memberAccountIds": [...], "allFeatures": true}. Without it,
+    /// organization features answer OrganizationsNotInUseException.
+    #[arg(long, env = "TRAILLAKE_ORGANIZATION")]
+    organization: Option<std::path::PathBuf>,
     /// A PEM file of the server's certificate chain: with --tls-key, both front doors are served
     /// over TLS (HTTP/2 and HTTP/1.1 by ALPN).
     #[arg(long, env = "TRAILLAKE_TLS_CERT", requires = "tls_key")]
@@ -256,6 +261,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let organization = match &args.organization {
+        Some(path) => Some(Organization::load(path).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     let sharing_recipients = match &args.sharing_recipients {
         Some(path) => Recipients::load(path).map_err(anyhow::Error::msg)?,
         None => Recipients::default(),
@@ -314,6 +323,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             delivery_interval: args.trail_delivery_interval.max(Duration::from_millis(100)),
             digest_interval: args.trail_digest_interval.max(Duration::from_secs(1)),
         },
+        organization,
     };
     let server = Server::open(config).await?;
     println!(

@@ -12,6 +12,7 @@ mod channels;
 mod dashboards;
 mod federation;
 pub mod insights;
+pub mod organization;
 mod policies;
 mod tags;
 mod trails;
@@ -143,6 +144,9 @@ struct CatalogDocument {
     /// Dashboards by `ACCOUNT/NAME`.
     #[serde(default)]
     dashboards: BTreeMap<String, DashboardRecord>,
+    /// The organization's CloudTrail delegated administrators (see `organization`).
+    #[serde(default)]
+    delegated_admins: Vec<String>,
 }
 
 /// The catalog of a lake root.
@@ -150,6 +154,8 @@ struct CatalogDocument {
 pub struct Catalog {
     store: Arc<dyn ObjectStore>,
     state: Mutex<CatalogDocument>,
+    /// The organization the server is configured with.
+    organization: Option<organization::Organization>,
 }
 
 impl Catalog {
@@ -179,6 +185,7 @@ impl Catalog {
         Ok(Self {
             store,
             state: Mutex::new(document),
+            organization: None,
         })
     }
 

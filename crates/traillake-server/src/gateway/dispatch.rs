@@ -30,6 +30,8 @@ pub(super) async fn call(
         Operation::StopEventDataStoreIngestion => handle!(stop_event_data_store_ingestion),
         Operation::EnableFederation => handle!(enable_federation),
         Operation::DisableFederation => handle!(disable_federation),
+        Operation::RegisterOrganizationDelegatedAdmin => handle!(register_organization_delegated_admin),
+        Operation::DeregisterOrganizationDelegatedAdmin => handle!(deregister_organization_delegated_admin),
         Operation::AddTags => handle!(add_tags),
         Operation::RemoveTags => handle!(remove_tags),
         Operation::ListTags => handle!(list_tags),

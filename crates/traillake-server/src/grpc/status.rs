@@ -24,6 +24,7 @@ pub(super) fn code(code: ErrorCode) -> Code {
     use ErrorCode::*;
     match code {
         EventDataStoreNotFoundException
+        | AccountNotFoundException
         | ChannelNotFoundException
         | ChannelNotFound
         | ImportNotFoundException
@@ -33,14 +34,16 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | S3BucketDoesNotExistException
         | TrailNotFoundException
         | TrailNotProvidedException => Code::NotFound,
-        EventDataStoreAlreadyExistsException | ChannelAlreadyExistsException | TrailAlreadyExistsException => {
-            Code::AlreadyExists
-        }
+        EventDataStoreAlreadyExistsException
+        | ChannelAlreadyExistsException
+        | TrailAlreadyExistsException
+        | AccountRegisteredException => Code::AlreadyExists,
         MaxConcurrentQueriesException
         | EventDataStoreMaxLimitExceededException
         | ChannelMaxLimitExceededException
         | MaximumNumberOfTrailsExceededException
         | ServiceQuotaExceededException
+        | DelegatedAdminAccountLimitExceededException
         | TagsLimitExceededException
         | ThrottlingException
         | RequestEntityTooLargeException => Code::ResourceExhausted,
@@ -55,13 +58,18 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | InvalidQueryStatusException
         | OperationNotPermittedException
         | OrganizationsNotInUseException
+        | OrganizationNotInAllFeaturesModeException
+        | AccountNotRegisteredException
+        | CannotDelegateManagementAccountException
         | InvalidHomeRegionException
         | InsightNotEnabledException
         | CloudWatchLogsDeliveryUnavailableException => Code::FailedPrecondition,
         ConflictException | ConcurrentModificationException => Code::Aborted,
-        AccessDeniedException | ChannelInsufficientPermission | InsufficientS3BucketPolicyException => {
-            Code::PermissionDenied
-        }
+        AccessDeniedException
+        | ChannelInsufficientPermission
+        | InsufficientS3BucketPolicyException
+        | NotOrganizationManagementAccountException
+        | NotOrganizationMasterAccountException => Code::PermissionDenied,
         IncompleteSignatureException
         | InvalidSignatureException
         | MissingAuthenticationTokenException

@@ -72,22 +72,6 @@ impl Service {
         Ok(())
     }
 
-    /// Refuses `OrganizationEnabled` true: traillake has no organization configured, so there
-    /// are no member accounts whose events a store could take.
-    fn check_organization(&self, ctx: &RequestContext, organization_enabled: Option<bool>) -> Result<(), ApiError> {
-        if organization_enabled != Some(true) {
-            return Ok(());
-        }
-        Err(ApiError::new(
-            ErrorCode::OrganizationsNotInUseException,
-            format!(
-                "OrganizationEnabled needs an organization, and account {} is not in one: this server has no \
-                 organization configured",
-                ctx.account_id
-            ),
-        ))
-    }
-
     /// CreateEventDataStore.
     pub async fn create_event_data_store(
         &self,
@@ -95,7 +79,7 @@ impl Service {
         request: CreateEventDataStoreRequest,
     ) -> Result<EventDataStoreDescription, ApiError> {
         let new = check_create(ctx, &request)?;
-        self.check_organization(ctx, request.organization_enabled)?;
+        self.check_organization(ctx, request.organization_enabled).await?;
         let store = self
             .catalog
             .create_event_data_store(&ctx.account_id, new, self.settings.max_event_data_stores, Utc::now())
@@ -152,7 +136,7 @@ impl Service {
         request: UpdateEventDataStoreRequest,
     ) -> Result<EventDataStoreDescription, ApiError> {
         let (id, changes) = check_update(ctx, &request)?;
-        self.check_organization(ctx, request.organization_enabled)?;
+        self.check_organization(ctx, request.organization_enabled).await?;
         self.check_no_ongoing_import(ctx, &id, "updated")?;
         let store = self
             .catalog

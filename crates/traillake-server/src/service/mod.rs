@@ -11,6 +11,7 @@ mod generate;
 mod imports;
 mod insights;
 mod lookup_events;
+mod organizations;
 mod public_keys;
 mod queries;
 mod resource_policies;

@@ -78,6 +78,19 @@ fn status_time(time: DateTime<Utc>) -> String {
 }
 
 impl Service {
+    /// Refuses `IsOrganizationTrail` in an organization: organization trails are not built (a
+    /// trail takes its own account's calls); outside one, `check_integrations` says so.
+    fn check_organization_trail(&self, ctx: &RequestContext, organization: Option<bool>) -> Result<(), ApiError> {
+        if organization == Some(true) && self.organization_of(ctx).is_ok() {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperationException,
+                "IsOrganizationTrail: traillake does not build organization trails yet; an organization event data store \
+                 (OrganizationEnabled) takes the calls of every account of the organization",
+            ));
+        }
+        Ok(())
+    }
+
     /// Returns the trail a read operation's member names.
     async fn read_trail(
         &self,
@@ -110,6 +123,7 @@ impl Service {
             .ok_or_else(|| ApiError::missing(ErrorCode::InvalidS3BucketNameException, "S3BucketName"))?;
         check_bucket("S3BucketName", bucket)?;
         let prefix = prefix("S3KeyPrefix", request.s3_key_prefix.as_deref())?;
+        self.check_organization_trail(ctx, request.is_organization_trail)?;
         check_integrations(&Integrations {
             sns_topic_name: request.sns_topic_name.as_deref(),
             log_group_arn: request.cloud_watch_logs_log_group_arn.as_deref(),
@@ -179,6 +193,7 @@ impl Service {
             Some(value) => Some(prefix("S3KeyPrefix", Some(value))?),
             None => None,
         };
+        self.check_organization_trail(ctx, request.is_organization_trail)?;
         check_integrations(&Integrations {
             sns_topic_name: request.sns_topic_name.as_deref(),
             log_group_arn: request.cloud_watch_logs_log_group_arn.as_deref(),

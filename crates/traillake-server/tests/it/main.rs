@@ -59,6 +59,7 @@ impl Running {
             follow_interval: Duration::from_secs(60),
             record_activity: true,
             trails: Default::default(),
+            organization: None,
         };
         let server = Server::open(config).await.expect("the server opens");
         let address = server.local_addr();

@@ -1,0 +1,150 @@
+"""Organizations: the organization a server is configured with (--organization), its delegated
+administrators (Register/DeregisterOrganizationDelegatedAdmin with every modelled error), who may
+make organization stores, and organization stores taking the recorded calls of every member
+account while members do not see them. Accounts are development access keys of 12 digits."""
+
+import json
+import time
+
+import pytest
+
+from conftest import Server, error_code, store_id
+from test_channels import query
+
+MANAGEMENT, ADMIN, MEMBER, SPARE, LAST = "111111111111", "222222222222", "333333333333", "444444444444", "555555555555"
+OUTSIDER = "999999999999"
+ORGANIZATION = {"id": "o-exampleorg1", "managementAccountId": MANAGEMENT, "memberAccountIds": [ADMIN, MEMBER, SPARE, LAST]}
+
+
+def organized_server(tmp_path, organization=ORGANIZATION):
+    path = tmp_path / "organization.json"
+    path.write_text(json.dumps(organization))
+    return Server(tmp_path / "lake", "--organization", str(path)).start()
+
+
+def refusal(call, **kwargs):
+    with pytest.raises(Exception) as excinfo:
+        call(**kwargs)
+    return error_code(excinfo), excinfo.value.response["Error"]["Message"], excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def calls_of(client, store_arn, account, marker):
+    return query(client, f"SELECT eventName FROM {store_id(store_arn)} WHERE recipientAccountId = '{account}' "
+                         f"AND element_at(requestParameters, 'name') = '{marker}'")
+
+
+def wait_for(check, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)
+
+
+def test_without_an_organization_every_organization_feature_says_so(server):
+    client = server.client(access_key=MANAGEMENT)
+    assert refusal(client.register_organization_delegated_admin, MemberAccountId=ADMIN)[0] == "OrganizationsNotInUseException"
+    assert refusal(client.deregister_organization_delegated_admin, DelegatedAdminAccountId=ADMIN)[0] == "OrganizationsNotInUseException"
+    assert refusal(client.create_event_data_store, Name="org", OrganizationEnabled=True)[0] == "OrganizationsNotInUseException"
+
+
+def test_delegated_administrators_and_their_errors(tmp_path):
+    server = organized_server(tmp_path)
+    try:
+        management, admin, member, outsider = (server.client(access_key=key) for key in (MANAGEMENT, ADMIN, MEMBER, OUTSIDER))
+        register, deregister = management.register_organization_delegated_admin, management.deregister_organization_delegated_admin
+        assert refusal(member.register_organization_delegated_admin, MemberAccountId=SPARE)[:3:2] == ("NotOrganizationManagementAccountException", 403)
+        assert refusal(outsider.register_organization_delegated_admin, MemberAccountId=SPARE)[:3:2] == ("OrganizationsNotInUseException", 404)
+        assert refusal(register, MemberAccountId=MANAGEMENT)[0] == "CannotDelegateManagementAccountException"
+        assert refusal(register, MemberAccountId=OUTSIDER)[:3:2] == ("AccountNotFoundException", 404)
+        unchecked = server.client(validate=False, access_key=MANAGEMENT)
+        code, message, _ = refusal(unchecked.register_organization_delegated_admin, MemberAccountId="12x")
+        assert code == "InvalidParameterException" and "MemberAccountId" in message, message
+        assert refusal(unchecked.register_organization_delegated_admin)[0] == "InvalidParameterException"
+
+        register(MemberAccountId=ADMIN)
+        assert refusal(register, MemberAccountId=ADMIN)[0] == "AccountRegisteredException"
+        register(MemberAccountId=SPARE)
+        register(MemberAccountId=LAST)
+        deregister(DelegatedAdminAccountId=LAST)
+        register(MemberAccountId=LAST)
+        assert refusal(register, MemberAccountId=MEMBER)[0] == "DelegatedAdminAccountLimitExceededException"
+        assert refusal(deregister, DelegatedAdminAccountId=MEMBER)[0] == "AccountNotRegisteredException"
+        assert refusal(deregister, DelegatedAdminAccountId=OUTSIDER)[0] == "AccountNotFoundException"
+        assert refusal(admin.deregister_organization_delegated_admin, DelegatedAdminAccountId=ADMIN)[0] == "NotOrganizationManagementAccountException"
+        deregister(DelegatedAdminAccountId=SPARE)
+        deregister(DelegatedAdminAccountId=LAST)
+
+        # Who may make organization stores: the management account and delegated administrators.
+        assert admin.create_event_data_store(Name="admin-org", OrganizationEnabled=True)["OrganizationEnabled"] is True
+        assert management.create_event_data_store(Name="org", OrganizationEnabled=True)["OrganizationEnabled"] is True
+        code, message, status = refusal(member.create_event_data_store, Name="member-org", OrganizationEnabled=True)
+        assert (code, status) == ("NotOrganizationMasterAccountException", 400) and MANAGEMENT in message, message
+        plain = member.create_event_data_store(Name="plain")["EventDataStoreArn"]
+        assert refusal(member.update_event_data_store, EventDataStore=plain, OrganizationEnabled=True)[0] == "NotOrganizationMasterAccountException"
+        assert refusal(outsider.create_event_data_store, Name="org", OrganizationEnabled=True)[0] == "OrganizationsNotInUseException"
+        # Organization trails are not built: refused with what says so.
+        code, message, _ = refusal(management.create_trail, Name="org-trail", S3BucketName="org-logs", IsOrganizationTrail=True)
+        assert code == "UnsupportedOperationException" and "organization" in message, message
+        assert refusal(outsider.create_trail, Name="org-trail", S3BucketName="org-logs", IsOrganizationTrail=True)[0] == "OrganizationsNotInUseException"
+    finally:
+        server.stop()
+    # The delegated administrators are kept under the root: a restarted server knows them.
+    server = organized_server(tmp_path)
+    try:
+        register = server.client(access_key=MANAGEMENT).register_organization_delegated_admin
+        assert refusal(register, MemberAccountId=ADMIN)[0] == "AccountRegisteredException"
+    finally:
+        server.stop()
+
+
+def test_organization_stores_take_the_calls_of_every_member(tmp_path):
+    server = organized_server(tmp_path)
+    try:
+        management, admin, member, outsider = (server.client(access_key=key) for key in (MANAGEMENT, ADMIN, MEMBER, OUTSIDER))
+        management.register_organization_delegated_admin(MemberAccountId=ADMIN)
+        org_store = management.create_event_data_store(Name="org", OrganizationEnabled=True)["EventDataStoreArn"]
+        own_store = management.create_event_data_store(Name="own")["EventDataStoreArn"]
+        admin_store = admin.create_event_data_store(Name="admin-org", OrganizationEnabled=True)["EventDataStoreArn"]
+
+        # A member's calls reach both organization stores.
+        member.create_event_data_store(Name="marker-member")
+        wait_for(lambda: calls_of(management, org_store, MEMBER, "marker-member"))
+        wait_for(lambda: calls_of(admin, admin_store, MEMBER, "marker-member"))
+        assert calls_of(management, own_store, MEMBER, "marker-member") == [], "a store that is not an organization store takes its own account's calls only"
+        # An account outside the organization: its calls reach its own store only.
+        outsider_store = outsider.create_event_data_store(Name="outsider-own")["EventDataStoreArn"]
+        outsider.create_event_data_store(Name="marker-outsider")
+        wait_for(lambda: calls_of(outsider, outsider_store, OUTSIDER, "marker-outsider"))
+        assert calls_of(management, org_store, OUTSIDER, "marker-outsider") == []
+        # Members do not see the organization stores.
+        assert [s["Name"] for s in member.list_event_data_stores()["EventDataStores"]] == ["marker-member"]
+
+        # A deregistered administrator's organization store stops taking the members' calls.
+        management.deregister_organization_delegated_admin(DelegatedAdminAccountId=ADMIN)
+        member.create_event_data_store(Name="after-deregister")
+        wait_for(lambda: calls_of(management, org_store, MEMBER, "after-deregister"))
+        time.sleep(2)
+        assert calls_of(admin, admin_store, MEMBER, "after-deregister") == []
+    finally:
+        server.stop()
+
+
+def test_an_organization_without_all_features(tmp_path):
+    server = organized_server(tmp_path, {**ORGANIZATION, "allFeatures": False})
+    try:
+        management = server.client(access_key=MANAGEMENT)
+        assert refusal(management.register_organization_delegated_admin, MemberAccountId=ADMIN)[0] == "OrganizationNotInAllFeaturesModeException"
+        assert refusal(management.create_event_data_store, Name="org", OrganizationEnabled=True)[0] == "OrganizationNotInAllFeaturesModeException"
+    finally:
+        server.stop()
+
+
+def test_a_bad_organization_file_stops_the_server(tmp_path):
+    for organization, words in [
+        ({**ORGANIZATION, "id": "org-1"}, "id"),
+        ({**ORGANIZATION, "memberAccountIds": [MANAGEMENT]}, "memberAccountIds[0]"),
+        ({**ORGANIZATION, "managementAccountId": "1"}, "managementAccountId"),
+    ]:
+        with pytest.raises(RuntimeError) as excinfo:
+            organized_server(tmp_path, organization)
+        assert words in str(excinfo.value), excinfo.value
