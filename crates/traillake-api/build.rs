@@ -18,6 +18,7 @@ const OMIT_EMPTY_LISTS: &[&str] = &[
     "EventDataStoreDescription",
     "ChannelDescription",
     "EventSelectorsResponse",
+    "EventConfiguration",
 ];
 
 /// Request members that may be absent but, when given, must hold at least one entry: an explicit

@@ -36,6 +36,7 @@ IMPLEMENTED = {
     "CreateDashboard", "UpdateDashboard", "GetDashboard", "ListDashboards", "DeleteDashboard",
     "StartDashboardRefresh", "SearchSampleQueries", "EnableFederation", "DisableFederation",
     "GenerateQuery", "RegisterOrganizationDelegatedAdmin", "DeregisterOrganizationDelegatedAdmin",
+    "GetEventConfiguration", "PutEventConfiguration",
 }
 
 

@@ -9,6 +9,7 @@ pub mod channels;
 pub mod context;
 pub mod dashboards;
 pub mod error;
+pub mod event_configuration;
 pub mod event_data_stores;
 pub mod federation;
 pub mod imports;

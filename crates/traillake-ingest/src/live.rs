@@ -189,11 +189,22 @@ impl LiveEvents {
                 history.push(index);
             }
             let region = record.value.get("awsRegion").and_then(Value::as_str);
+            let size = record.record.get().len();
             for (store, taken) in stores.iter().zip(per_store.iter_mut()) {
                 let in_region = store.multi_region || region == Some(self.region.as_str());
-                if in_region && matches(&store.selectors, &event) {
-                    taken.push(index);
+                if !(in_region && matches(&store.selectors, &event)) {
+                    continue;
                 }
+                if size > store.max_event_bytes() {
+                    tracing::warn!(
+                        store_id = %store.id,
+                        size,
+                        max_event_size = store.max_event_size.name(),
+                        "a live event is larger than the store's MaxEventSize; the store does not take it"
+                    );
+                    continue;
+                }
+                taken.push(index);
             }
         }
 

@@ -41,21 +41,45 @@ pub struct FileRows {
     pub rejected: Vec<RejectedRecord>,
 }
 
-/// Returns the rows of a file of CloudTrail records, leaving out events older than `oldest_kept`.
+/// Returns the rows of a file of CloudTrail records, leaving out events older than `oldest_kept`,
+/// whatever their size (the Event history, tests).
 pub fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>) -> Result<FileRows, InvalidFile> {
+    file_rows_within(bytes, oldest_kept, usize::MAX)
+}
+
+/// Returns the rows of a file of CloudTrail records for a store: events older than
+/// `oldest_kept` left out, and records larger than `max_event_bytes` (the store's MaxEventSize)
+/// rejected.
+pub fn file_rows_within(
+    bytes: &[u8],
+    oldest_kept: DateTime<Utc>,
+    max_event_bytes: usize,
+) -> Result<FileRows, InvalidFile> {
     Ok(records_rows(
         &parse_records(&file_text(bytes, MAX_TEXT_BYTES)?)?,
         oldest_kept,
+        max_event_bytes,
     ))
 }
 
 /// Returns the rows of a file's records (as [`parse_records`] returns them), leaving out events
-/// older than `oldest_kept`.
-pub fn records_rows(records: &[Cow<'_, RawValue>], oldest_kept: DateTime<Utc>) -> FileRows {
+/// older than `oldest_kept` and rejecting records of more than `max_event_bytes` bytes of JSON.
+pub fn records_rows(records: &[Cow<'_, RawValue>], oldest_kept: DateTime<Utc>, max_event_bytes: usize) -> FileRows {
     let text_bytes = records.iter().map(|record| record.get().len()).sum();
     let mut rows = EventRows::new(StoreKind::CloudTrail, records.len(), text_bytes);
     let (mut outside_retention, mut rejected) = (0, Vec::new());
     for (index, record) in records.iter().enumerate() {
+        let size = record.get().len();
+        if size > max_event_bytes {
+            rejected.push(RejectedRecord {
+                position: index + 1,
+                reason: format!(
+                    "the event is {size} bytes, more than the store's MaxEventSize of {max_event_bytes} bytes \
+                     (PutEventConfiguration MaxEventSize Large takes events up to 1 MB)"
+                ),
+            });
+            continue;
+        }
         match cloudtrail_row(record) {
             Ok(row) if row.event_time < oldest_kept => outside_retention += 1,
             Ok(row) => rows.append(&row),

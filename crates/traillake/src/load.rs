@@ -14,7 +14,7 @@ use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use traillake_api::selectors::StoreKind;
 use traillake_lake::catalog::oldest_kept;
-use traillake_lake::loader::{EventWriter, FileRows, file_rows};
+use traillake_lake::loader::{EventWriter, FileRows, file_rows_within};
 use traillake_lake::table::HISTORY_RETENTION_DAYS;
 use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeRoot, RootLocation};
 
@@ -58,6 +58,8 @@ struct Destination {
     name: String,
     table: EventTable,
     retention_days: i32,
+    /// The largest event, in bytes, the destination takes (its MaxEventSize).
+    max_event_bytes: usize,
     /// Whether only management events are stored (the Event history).
     management_only: bool,
 }
@@ -85,6 +87,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
                 name: format!("event data store {} ({})", store.id, store.name),
                 table: EventTable::new(&root, &store.id, store.kind),
                 retention_days: store.retention_days,
+                max_event_bytes: store.max_event_bytes(),
                 management_only: false,
             }
         }
@@ -92,11 +95,13 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
             name: format!("the Event history of account {}", args.account_id),
             table: EventTable::history(&root, &args.account_id),
             retention_days: HISTORY_RETENTION_DAYS,
+            max_event_bytes: usize::MAX,
             management_only: true,
         },
     };
     let files = list_files(&args.paths)?;
     let oldest = oldest_kept(destination.retention_days, chrono::Utc::now());
+    let max_event_bytes = destination.max_event_bytes;
     let mut writer = EventWriter::new(destination.table.clone(), EventWriter::COMMIT_ROWS);
 
     let progress = ProgressBar::new(files.len() as u64).with_style(
@@ -108,10 +113,11 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
     let parsed = futures::stream::iter(files)
         .map(|path| async move {
             let bytes = tokio::fs::read(&path).await.map_err(|error| error.to_string());
-            let rows =
-                tokio::task::spawn_blocking(move || bytes.and_then(|b| file_rows(&b, oldest).map_err(|e| e.reason)))
-                    .await
-                    .expect("parsing a file does not panic");
+            let rows = tokio::task::spawn_blocking(move || {
+                bytes.and_then(|b| file_rows_within(&b, oldest, max_event_bytes).map_err(|e| e.reason))
+            })
+            .await
+            .expect("parsing a file does not panic");
             (path, rows)
         })
         .buffered(4);

@@ -325,6 +325,7 @@ impl Imports {
             table,
             source,
             oldest,
+            store.max_event_bytes(),
             Arc::clone(slot),
             stopped,
             self.settings,

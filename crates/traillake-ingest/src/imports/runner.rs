@@ -146,6 +146,7 @@ pub(super) struct Runner {
     source: TrailSource,
     window: NameWindow,
     oldest_kept: DateTime<Utc>,
+    max_event_bytes: usize,
     slot: SharedSlot,
     stop: watch::Receiver<bool>,
     settings: RunSettings,
@@ -172,6 +173,7 @@ impl Runner {
         table: EventTable,
         source: TrailSource,
         oldest_kept: DateTime<Utc>,
+        max_event_bytes: usize,
         slot: SharedSlot,
         stop: watch::Receiver<bool>,
         settings: RunSettings,
@@ -193,6 +195,7 @@ impl Runner {
             source,
             window,
             oldest_kept,
+            max_event_bytes,
             slot,
             stop,
             settings,
@@ -289,13 +292,14 @@ impl Runner {
             .list(self.next.cursor.as_deref())
             .filter_map(move |item| futures::future::ready(item.map(|meta| selected(&meta, window)).transpose()));
         let (source, settings, oldest_kept) = (self.source.clone(), self.settings, self.oldest_kept);
+        let max_event_bytes = self.max_event_bytes;
         let outcomes = retries
             .chain(listed)
             .map(move |work| {
                 let source = source.clone();
                 async move {
                     let work = work?;
-                    let outcome = read_file(&source, &work, oldest_kept, settings).await;
+                    let outcome = read_file(&source, &work, oldest_kept, max_event_bytes, settings).await;
                     Ok::<_, object_store::Error>((work, outcome))
                 }
             })
@@ -499,6 +503,7 @@ async fn read_file(
     source: &TrailSource,
     work: &Work,
     oldest_kept: DateTime<Utc>,
+    max_event_bytes: usize,
     settings: RunSettings,
 ) -> FileOutcome {
     if let Work::Listed { size, .. } = work
@@ -514,7 +519,7 @@ async fn read_file(
     if bytes.len() as u64 > settings.max_file_bytes {
         return FileOutcome::Failed(too_large(bytes.len() as u64, settings.max_file_bytes));
     }
-    tokio::task::spawn_blocking(move || file_outcome(&bytes, oldest_kept, settings.max_text_bytes))
+    tokio::task::spawn_blocking(move || file_outcome(&bytes, oldest_kept, max_event_bytes, settings.max_text_bytes))
         .await
         .unwrap_or_else(|error| FileOutcome::Failed(FileFailure::Internal(error)))
 }
@@ -526,14 +531,19 @@ fn too_large(size: u64, max: u64) -> FileFailure {
 }
 
 /// Returns the rows of a gzip trail log file, or why it stores nothing.
-fn file_outcome(bytes: &[u8], oldest_kept: DateTime<Utc>, max_text_bytes: u64) -> FileOutcome {
-    match file_rows(bytes, oldest_kept, max_text_bytes) {
+fn file_outcome(bytes: &[u8], oldest_kept: DateTime<Utc>, max_event_bytes: usize, max_text_bytes: u64) -> FileOutcome {
+    match file_rows(bytes, oldest_kept, max_event_bytes, max_text_bytes) {
         Ok(batch) => FileOutcome::Stored { batch },
         Err(failure) => FileOutcome::Failed(failure),
     }
 }
 
-fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>, max_text_bytes: u64) -> Result<RecordBatch, FileFailure> {
+fn file_rows(
+    bytes: &[u8],
+    oldest_kept: DateTime<Utc>,
+    max_event_bytes: usize,
+    max_text_bytes: u64,
+) -> Result<RecordBatch, FileFailure> {
     if !is_gzip(bytes) {
         return Err(FileFailure::InvalidFileFormat(
             "the object is not gzip-compressed; only .json.gz log files are imported".to_string(),
@@ -541,7 +551,7 @@ fn file_rows(bytes: &[u8], oldest_kept: DateTime<Utc>, max_text_bytes: u64) -> R
     }
     let text = file_text(bytes, max_text_bytes)?;
     let records = parse_records(&text)?;
-    let rows = records_rows(&records, oldest_kept);
+    let rows = records_rows(&records, oldest_kept, max_event_bytes);
     match rows.rejected.first() {
         Some(first) => Err(FileFailure::InvalidRecord(format!(
             "{} of {} records cannot be stored, so none of the file is (record {}: {})",
@@ -580,27 +590,33 @@ mod tests {
     fn stores_a_file_whole_or_not_at_all() {
         let oldest = DateTime::<Utc>::MIN_UTC;
         let good = r#"{"eventVersion":"1.08","eventTime":"2024-01-02T03:04:05Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","eventID":"e1"}"#;
-        match file_outcome(&gzip(&format!(r#"{{"Records":[{good},{good}]}}"#)), oldest, 1 << 20) {
+        match file_outcome(
+            &gzip(&format!(r#"{{"Records":[{good},{good}]}}"#)),
+            oldest,
+            usize::MAX,
+            1 << 20,
+        ) {
             FileOutcome::Stored { batch } => assert_eq!(batch.num_rows(), 2),
             FileOutcome::Failed(failure) => panic!("{failure}"),
         }
         assert_eq!(
-            failure_of(file_outcome(good.as_bytes(), oldest, 1 << 20)).0,
+            failure_of(file_outcome(good.as_bytes(), oldest, usize::MAX, 1 << 20)).0,
             "InvalidFileFormat"
         );
         let mut corrupt = gzip(good);
         corrupt.truncate(corrupt.len() / 2);
         assert_eq!(
-            failure_of(file_outcome(&corrupt, oldest, 1 << 20)).0,
+            failure_of(file_outcome(&corrupt, oldest, usize::MAX, 1 << 20)).0,
             "InvalidFileFormat"
         );
         assert_eq!(
-            failure_of(file_outcome(&gzip("{\"Records\": [1, "), oldest, 1 << 20)).0,
+            failure_of(file_outcome(&gzip("{\"Records\": [1, "), oldest, usize::MAX, 1 << 20)).0,
             "InvalidJson"
         );
         let (kind, message) = failure_of(file_outcome(
             &gzip(&format!(r#"{{"Records":[{good},{{"a":1}}]}}"#)),
             oldest,
+            usize::MAX,
             1 << 20,
         ));
         assert_eq!(kind, "InvalidRecord");
@@ -609,8 +625,23 @@ mod tests {
             "{message}"
         );
         assert_eq!(
-            failure_of(file_outcome(&gzip(&format!(r#"{{"Records":[{good}]}}"#)), oldest, 10)).0,
+            failure_of(file_outcome(
+                &gzip(&format!(r#"{{"Records":[{good}]}}"#)),
+                oldest,
+                usize::MAX,
+                10
+            ))
+            .0,
             "FileTooLarge"
         );
+        // A record larger than the store's MaxEventSize keeps the whole file out, with the reason.
+        let (kind, message) = failure_of(file_outcome(
+            &gzip(&format!(r#"{{"Records":[{good}]}}"#)),
+            oldest,
+            good.len() - 1,
+            1 << 20,
+        ));
+        assert_eq!(kind, "InvalidRecord");
+        assert!(message.contains("MaxEventSize"), "{message}");
     }
 }

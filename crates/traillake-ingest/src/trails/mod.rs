@@ -610,6 +610,7 @@ mod tests {
             start_logging_time: Some(now),
             stop_logging_time: None,
             insight_types: Vec::new(),
+            aggregation_configurations: Vec::new(),
             created: now,
             updated: now,
         };

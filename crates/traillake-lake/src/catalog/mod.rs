@@ -10,6 +10,7 @@
 
 mod channels;
 mod dashboards;
+mod event_configuration;
 mod federation;
 pub mod insights;
 pub mod organization;
@@ -31,9 +32,12 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
+use traillake_api::event_configuration::MaxEventSize;
 use traillake_api::event_data_stores::{EventDataStoreChanges, NewEventDataStore, check_retention};
 use traillake_api::selectors::StoreKind;
-use traillake_api::shapes::{AdvancedEventSelector, BillingMode, EventDataStoreStatus, FederationStatus, Tag};
+use traillake_api::shapes::{
+    AdvancedEventSelector, BillingMode, ContextKeySelector, EventDataStoreStatus, FederationStatus, Tag,
+};
 use traillake_api::wire::WireEnum as _;
 
 use crate::Result;
@@ -98,6 +102,12 @@ pub struct EventDataStoreRecord {
     /// The role the store is federated with, while federation is not `Disabled`.
     #[serde(default)]
     pub federation_role_arn: Option<String>,
+    /// The largest event the store takes (PutEventConfiguration).
+    #[serde(default)]
+    pub max_event_size: MaxEventSize,
+    /// The context keys added to its events (PutEventConfiguration).
+    #[serde(default)]
+    pub context_key_selectors: Vec<ContextKeySelector>,
 }
 
 fn federation_disabled() -> FederationStatus {
@@ -108,6 +118,11 @@ impl EventDataStoreRecord {
     /// Returns true unless the store is pending deletion.
     pub fn is_active(&self) -> bool {
         self.status != EventDataStoreStatus::PendingDeletion
+    }
+
+    /// Returns the largest event, in bytes, the store takes.
+    pub fn max_event_bytes(&self) -> usize {
+        self.max_event_size.bytes()
     }
 
     /// Returns the object store folder of the store's data, relative to the root.
@@ -267,6 +282,8 @@ impl Catalog {
                 insights_destination: None,
                 federation_status: FederationStatus::Disabled,
                 federation_role_arn: None,
+                max_event_size: MaxEventSize::Standard,
+                context_key_selectors: Vec::new(),
             };
             doc.event_data_stores.insert(record.id.clone(), record.clone());
             Ok(record)

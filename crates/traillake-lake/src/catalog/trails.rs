@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use traillake_api::shapes::{AdvancedEventSelector, Tag};
+use traillake_api::shapes::{AdvancedEventSelector, AggregationConfiguration, Tag};
 use traillake_api::trails::{TrailSelectors, advanced_of_basic, default_event_selectors};
 
 use super::insights::missing_events;
@@ -48,6 +48,10 @@ pub struct TrailRecord {
     /// `ApiErrorRateInsight`), on its management events.
     #[serde(default)]
     pub insight_types: Vec<String>,
+    /// How the trail's data events are aggregated (PutEventConfiguration), as configured: kept
+    /// and returned, not applied (see README "Event configuration").
+    #[serde(default)]
+    pub aggregation_configurations: Vec<AggregationConfiguration>,
     /// When the trail was created.
     pub created: DateTime<Utc>,
     /// When the trail last changed.

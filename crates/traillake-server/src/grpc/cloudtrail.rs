@@ -62,6 +62,8 @@ unary_rpcs!(CloudTrailRpcs: CloudTrail, {
     StopEventDataStoreIngestion => stop_event_data_store_ingestion(EventDataStoreRequest) -> Empty;
     EnableFederation => enable_federation(EnableFederationRequest) -> EnableFederationResponse;
     DisableFederation => disable_federation(EventDataStoreRequest) -> DisableFederationResponse;
+    GetEventConfiguration => get_event_configuration(GetEventConfigurationRequest) -> EventConfiguration;
+    PutEventConfiguration => put_event_configuration(PutEventConfigurationRequest) -> EventConfiguration;
     RegisterOrganizationDelegatedAdmin => register_organization_delegated_admin(RegisterOrganizationDelegatedAdminRequest) -> Empty;
     DeregisterOrganizationDelegatedAdmin => deregister_organization_delegated_admin(DeregisterOrganizationDelegatedAdminRequest) -> Empty;
     AddTags => add_tags(TagsRequest) -> Empty;

@@ -5,6 +5,7 @@
 mod channels;
 mod dashboards;
 mod errors;
+mod event_configuration;
 mod event_data_stores;
 mod federation;
 mod generate;

@@ -176,6 +176,7 @@ impl Service {
             start_logging_time: None,
             stop_logging_time: None,
             insight_types: Vec::new(),
+            aggregation_configurations: Vec::new(),
             created: now,
             updated: now,
         };
