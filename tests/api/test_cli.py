@@ -38,7 +38,8 @@ def test_cli_errors(server):
     assert "InvalidParameterException" in result.stderr and "Name" in result.stderr
     result = aws(server, "start-query", "--query-statement", "SELECT 1")
     assert result.returncode != 0 and "InvalidQueryStatementException" in result.stderr
-    result = aws(server, "get-event-configuration", "--event-data-store", "x" * 40)
+    # GenerateQuery without a query generator configured.
+    result = aws(server, "generate-query", "--event-data-stores", "x" * 40, "--prompt", "top errors")
     assert result.returncode != 0 and "UnsupportedOperationException" in result.stderr
     result = aws(server, "get-trail", "--name", "no-such-trail")
     assert result.returncode != 0 and "TrailNotFoundException" in result.stderr

@@ -310,7 +310,7 @@ def test_reflection_health_gzip_and_unknown_methods(server, channel, cloudtrail_
         listed = pb.service_pb2_grpc.CloudTrailStub(compressed).ListEventDataStores(eds.ListEventDataStoresRequest())
     assert [s.Name for s in listed.EventDataStores] == [big_name]
 
-    unknown = channel.unary_unary("/traillake.v1.CloudTrail/GenerateQuery", request_serializer=lambda m: b"", response_deserializer=bytes)
+    unknown = channel.unary_unary("/traillake.v1.CloudTrail/NoSuchMethod", request_serializer=lambda m: b"", response_deserializer=bytes)
     with pytest.raises(grpc.RpcError) as excinfo:
         unknown(b"")
     assert excinfo.value.code() == grpc.StatusCode.UNIMPLEMENTED

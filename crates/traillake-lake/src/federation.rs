@@ -25,7 +25,7 @@ pub const FOLDER: &str = "federation/aws_cloudtrail";
 /// What an engine reading the table itself sees that a traillake query of the store does not.
 pub const READER_NOTES: [&str; 4] = [
     "Events older than the store's retention period are still in the table until maintenance drops their whole day; traillake queries never return them.",
-    "Events a channel accepted are first kept in the store's write-ahead log and reach the table within seconds (one group commit); until then only traillake queries see them.",
+    "Live events (PutAuditEvents, recorded calls, followed trail buckets) are first kept in the store's write-ahead log and reach the table at the next maintenance flush (every --maintenance-interval, 10 minutes by default); until then only traillake queries see them.",
     "The eventjson column holds the stored form of each record (what no other column holds); traillake queries rebuild the whole record from it, and compute eventjsonchecksum, which the table does not have.",
     "The eventdate column (the UTC day of eventtime) partitions the table; traillake queries do not show it.",
 ];
