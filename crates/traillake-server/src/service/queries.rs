@@ -82,6 +82,22 @@ impl Service {
         Ok(owner.to_string())
     }
 
+    /// Returns the account whose query a DescribeQuery, CancelQuery or Arrow results call acts on
+    /// ([`Service::query_account`]), with its deprecated EventDataStore member checked.
+    async fn query_scope(
+        &self,
+        ctx: &RequestContext,
+        request: &QueryRequest,
+        query_id: &str,
+        action: &str,
+    ) -> Result<String, ApiError> {
+        let owner = request.event_data_store_owner_account_id.as_deref();
+        let account = self.query_account(ctx, owner, query_id, action).await?;
+        self.check_query_store(ctx, owner, request.event_data_store.as_deref())
+            .await?;
+        Ok(account)
+    }
+
     /// Checks the deprecated EventDataStore member, when given: a store of the caller, active. A
     /// call naming another owner account is checked on the query's stores instead.
     async fn check_query_store(
@@ -193,11 +209,8 @@ impl Service {
         request: QueryRequest,
     ) -> Result<DescribeQueryResponse, ApiError> {
         let query_id = self.query_id(ctx, &request).await?;
-        let owner = request.event_data_store_owner_account_id.as_deref();
         let account = self
-            .query_account(ctx, owner, &query_id, "cloudtrail:DescribeQuery")
-            .await?;
-        self.check_query_store(ctx, owner, request.event_data_store.as_deref())
+            .query_scope(ctx, &request, &query_id, "cloudtrail:DescribeQuery")
             .await?;
         let record = self.queries.describe_when_ended(&account, &query_id).await.api()?;
         self.check_query_stores(&account, &record).await?;
@@ -255,11 +268,8 @@ impl Service {
         request: QueryRequest,
     ) -> Result<CancelQueryResponse, ApiError> {
         let query_id = self.query_id(ctx, &request).await?;
-        let owner = request.event_data_store_owner_account_id.as_deref();
         let account = self
-            .query_account(ctx, owner, &query_id, "cloudtrail:CancelQuery")
-            .await?;
-        self.check_query_store(ctx, owner, request.event_data_store.as_deref())
+            .query_scope(ctx, &request, &query_id, "cloudtrail:CancelQuery")
             .await?;
         let record = self.queries.describe(&account, &query_id).await.api()?;
         self.check_query_stores(&account, &record).await?;
@@ -339,11 +349,8 @@ impl Service {
         request: QueryRequest,
     ) -> Result<ArrowResults, ApiError> {
         let query_id = self.query_id(ctx, &request).await?;
-        let owner = request.event_data_store_owner_account_id.as_deref();
         let account = self
-            .query_account(ctx, owner, &query_id, "cloudtrail:GetQueryResults")
-            .await?;
-        self.check_query_store(ctx, owner, request.event_data_store.as_deref())
+            .query_scope(ctx, &request, &query_id, "cloudtrail:GetQueryResults")
             .await?;
         let record = self.queries.wait_ended(&account, &query_id).await.api()?;
         self.check_query_stores(&account, &record).await?;
