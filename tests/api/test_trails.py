@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from conftest import ACCOUNT, REGION, Server, error_code
+from test_kms import KEY, key_file
 
 LOG_KEY = re.compile(
     rf"^(?:(?P<prefix>.+)/)?AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/\d{{4}}/\d{{2}}/\d{{2}}/"
@@ -39,7 +40,8 @@ def s3_client(s3_server):
 
 
 def start(tmp_path, s3_env, *args, name="lake"):
-    return Server(tmp_path / name, "--trail-delivery-interval", "1s", *args, env=s3_env).start()
+    keys = key_file(tmp_path)
+    return Server(tmp_path / name, "--trail-delivery-interval", "1s", "--kms-keys", keys, *args, env=s3_env).start()
 
 
 def log_files(s3, bucket):
@@ -174,6 +176,9 @@ def test_bad_trail_requests_are_refused_and_change_nothing(tmp_path, s3_env, s3_
         raises("InvalidKmsKeyIdException", cloudtrail.create_trail, Name="trail2", S3BucketName=s3_bucket,
                KmsKeyId="not a key")
         raises("InvalidKmsKeyIdException", cloudtrail.update_trail, Name="kept", KmsKeyId="arn:aws:kms:eu-west-1:1:key/x")
+        raises("KmsKeyNotFoundException", cloudtrail.create_trail, Name="trail2", S3BucketName=s3_bucket,
+               KmsKeyId="alias/missing")
+        raises("KmsKeyDisabledException", cloudtrail.update_trail, Name="kept", KmsKeyId="alias/off")
         cloudtrail.create_trail(Name="second", S3BucketName=s3_bucket)
         response = raises("MaximumNumberOfTrailsExceededException", cloudtrail.create_trail, Name="third",
                           S3BucketName=s3_bucket)
@@ -247,7 +252,7 @@ def test_calls_are_delivered_as_log_files_that_the_selectors_choose(tmp_path, s3
     s3 = s3_client(s3_server)
     try:
         cloudtrail = server.client()
-        kms = f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/trails"
+        kms = KEY  # the key's ARN, which alias/trails names
         cloudtrail.create_trail(Name="delivering", S3BucketName=s3_bucket, S3KeyPrefix="org/prod", KmsKeyId="alias/trails")
         cloudtrail.start_logging(Name="delivering")
         store = cloudtrail.create_event_data_store(Name="delivered-store")["EventDataStoreArn"]
@@ -390,7 +395,7 @@ def test_validate_logs_accepts_the_digests_and_finds_a_tampered_file(tmp_path, s
     try:
         cloudtrail = server.client()
         arn = cloudtrail.create_trail(Name="validated", S3BucketName=s3_bucket, S3KeyPrefix="v",
-                                      EnableLogFileValidation=True)["TrailARN"]
+                                      EnableLogFileValidation=True, KmsKeyId="alias/trails")["TrailARN"]
         cloudtrail.start_logging(Name="validated")
         for i in range(3):
             cloudtrail.create_event_data_store(Name=f"validated-{i}")
@@ -402,8 +407,13 @@ def test_validate_logs_accepts_the_digests_and_finds_a_tampered_file(tmp_path, s
 
         wait_for(lambda: len(digests()) >= 3 and log_files(s3, s3_bucket), what="digests")
         server.stop()  # the last digest closes the period
-        server = Server(tmp_path / "lake", env=s3_env).start()
+        server = Server(tmp_path / "lake", "--kms-keys", key_file(tmp_path), env=s3_env).start()
         keys = digests()
+        # Log files are encrypted with the trail's key; digests are left to the bucket (SSE-S3), as on AWS.
+        for key in log_files(s3, s3_bucket):
+            assert s3.head_object(Bucket=s3_bucket, Key=key)["SSEKMSKeyId"] == KEY
+        for key in keys:
+            assert "SSEKMSKeyId" not in s3.head_object(Bucket=s3_bucket, Key=key), key
         for key in keys:
             assert re.search(rf"/{ACCOUNT}_CloudTrail-Digest_{REGION}_validated_{REGION}_\d{{8}}T\d{{6}}Z\.json\.gz$",
                              key), key

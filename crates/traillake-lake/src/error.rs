@@ -30,6 +30,9 @@ pub enum LakeError {
     /// The organization has as many delegated administrators as it may.
     #[error("the organization already has the maximum of {0} CloudTrail delegated administrators")]
     DelegatedAdminLimitExceeded(usize),
+    /// A KMS key cannot be used: no key service, no such key, or a disabled key.
+    #[error(transparent)]
+    Kms(#[from] crate::keys::KeyProblem),
     /// The store's status does not allow the operation.
     #[error("{0}")]
     InvalidStatus(String),

@@ -9,6 +9,7 @@ pub mod durable_local;
 pub mod error;
 pub mod federation;
 pub mod generated_queries;
+pub mod keys;
 pub use traillake_events as events;
 pub mod loader;
 pub mod lock;

@@ -1,8 +1,9 @@
 //! `LakeRoot`: the one place everything traillake knows lives, a local folder or
 //! `s3://bucket/prefix` on any S3-compatible server, reached through object_store.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
@@ -15,6 +16,7 @@ use crate::Result;
 use crate::conditional_put::SettledPutStore;
 use crate::durable_local::DurableLocalStore;
 use crate::error::LakeError;
+use crate::keys::KeyService;
 
 /// Where the lake lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +92,10 @@ pub struct LakeRoot {
     base_store: Arc<dyn ObjectStore>,
     /// The root as a URL ending in `/`: `file:///abs/path/` or `s3://bucket/prefix/`.
     url: Url,
+    /// The operator's KMS keys, when given (`--kms-keys`).
+    keys: Option<Arc<KeyService>>,
+    /// The bucket's object stores asking for SSE-KMS, by key ARN, made once each.
+    encrypted_stores: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
 }
 
 impl LakeRoot {
@@ -134,7 +140,38 @@ impl LakeRoot {
             store,
             base_store,
             url,
+            keys: None,
+            encrypted_stores: Arc::default(),
         })
+    }
+
+    /// Returns the root with the operator's KMS keys, which encrypt the stores and trails whose
+    /// `KmsKeyId` names them.
+    pub fn with_keys(mut self, keys: KeyService) -> Self {
+        self.keys = Some(Arc::new(keys));
+        self
+    }
+
+    /// Returns the operator's KMS keys, `None` when no key service is configured.
+    pub fn keys(&self) -> Option<&KeyService> {
+        self.keys.as_deref()
+    }
+
+    /// Returns the object store of the bucket holding an S3 root whose puts ask for SSE-KMS with
+    /// `key_arn`; `None` for a local root.
+    pub fn base_store_encrypted(&self, key_arn: &str) -> Result<Option<Arc<dyn ObjectStore>>> {
+        match &self.location {
+            RootLocation::Local(_) => Ok(None),
+            RootLocation::S3 { bucket, .. } => {
+                let mut stores = self.encrypted_stores.lock().expect("encrypted stores");
+                if let Some(store) = stores.get(key_arn) {
+                    return Ok(Some(Arc::clone(store)));
+                }
+                let store = s3_bucket_encrypted(bucket, Some(key_arn))?;
+                stores.insert(key_arn.to_string(), Arc::clone(&store));
+                Ok(Some(store))
+            }
+        }
     }
 
     /// Returns where the root is.

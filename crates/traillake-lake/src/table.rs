@@ -11,6 +11,13 @@
 //!   appends is rewritten as files sorted by `eventtime`, in one commit that removes exactly the
 //!   files it read, so appends made meanwhile are kept.
 //! - Parquet settings: see [`writer_properties`].
+//! - A store with a KMS key has the key's ARN in its table's configuration ([`KMS_KEY_PROPERTY`],
+//!   set by [`EventTable::encrypt_with`] before the catalog records the key), so every writer and
+//!   reader of the table finds it there: on an S3 root every object the table's writes put asks
+//!   for SSE-KMS with the key; on a local root the Parquet files are encrypted (Parquet modular
+//!   encryption, AES-GCM, footer and every column) with the key's material. The Delta log itself
+//!   is not encrypted on a local root: it names the files, their days and the `eventtime` bounds of
+//!   each file.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Once};
@@ -29,6 +36,7 @@ use deltalake::kernel::{StructType, Transaction};
 use deltalake::logstore::{LogStore, LogStoreFactory, StorageConfig, default_logstore, logstore_factories};
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::parquet::basic::{Compression, Encoding, ZstdLevel};
+use deltalake::parquet::encryption::encrypt::FileEncryptionProperties;
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
@@ -43,8 +51,12 @@ use url::Url;
 
 use crate::Result;
 use crate::error::LakeError;
-use crate::root::LakeRoot;
+use crate::keys::{Key, find_key};
+use crate::root::{LakeRoot, RootLocation};
 use traillake_events::schema::{EVENT_DATE, EVENT_TIME, table_schema};
+
+/// The table property holding the ARN of the KMS key that encrypts the table's files.
+pub const KMS_KEY_PROPERTY: &str = "traillake.kmsKeyArn";
 
 /// Files a day may have before [`EventTable::compact`] rewrites it.
 pub const COMPACT_AT_FILES: usize = 4;
@@ -97,6 +109,29 @@ pub fn writer_properties() -> WriterProperties {
     builder.build()
 }
 
+/// Returns [`writer_properties`] that also encrypt the file with a key's material: the footer and
+/// every column with the one AES-256 key (AES-GCM), the key's ARN as the footer key's metadata.
+pub fn encrypted_writer_properties(key: &Key) -> Result<WriterProperties> {
+    let encryption = FileEncryptionProperties::builder(key.material())
+        .with_footer_key_metadata(key.arn.clone().into_bytes())
+        .build()
+        .map_err(|error| LakeError::Invalid(format!("the Parquet encryption of key {}: {error}", key.arn)))?;
+    Ok(writer_properties()
+        .into_builder()
+        .with_file_encryption_properties(encryption)
+        .build())
+}
+
+/// Returns the ARN of the KMS key a snapshot's table is encrypted with ([`KMS_KEY_PROPERTY`]).
+pub fn kms_key_of(snapshot: &DeltaTable) -> Result<Option<String>> {
+    Ok(snapshot
+        .snapshot()?
+        .metadata()
+        .configuration()
+        .get(KMS_KEY_PROPERTY)
+        .cloned())
+}
+
 /// Returns the folder of a store's table, relative to the root.
 pub fn table_folder(store_id: &str) -> String {
     format!("stores/{store_id}/table")
@@ -119,7 +154,7 @@ pub struct EventTable {
     store_id: String,
     kind: StoreKind,
     url: Url,
-    base_store: Arc<dyn ObjectStore>,
+    root: LakeRoot,
 }
 
 /// One Parquet file of a table snapshot.
@@ -177,7 +212,7 @@ impl EventTable {
             store_id: name.to_string(),
             kind,
             url: root.url(folder),
-            base_store: Arc::clone(root.base_store()),
+            root: root.clone(),
         }
     }
 
@@ -194,7 +229,7 @@ impl EventTable {
     /// Returns the object store holding the table's files, whose paths are those of
     /// [`DataFile::path`].
     pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
-        &self.base_store
+        self.root.base_store()
     }
 
     /// Returns the URL under which [`EventTable::object_store`] is registered for reading:
@@ -246,8 +281,77 @@ impl EventTable {
     }
 
     fn builder(&self) -> DeltaResult<DeltaTableBuilder> {
-        Ok(DeltaTableBuilder::from_url(self.url.clone())?
-            .with_storage_backend(Arc::clone(&self.base_store), self.url.clone()))
+        self.builder_on(Arc::clone(self.root.base_store()))
+    }
+
+    fn builder_on(&self, store: Arc<dyn ObjectStore>) -> DeltaResult<DeltaTableBuilder> {
+        Ok(DeltaTableBuilder::from_url(self.url.clone())?.with_storage_backend(store, self.url.clone()))
+    }
+
+    /// Returns the operator's key a snapshot's table is encrypted with, `None` for a table
+    /// without one; a key the key service does not have, or has disabled, is an error
+    /// ([`LakeError::Kms`]), as nothing may be written or read with it.
+    pub fn key_of(&self, snapshot: &DeltaTable) -> Result<Option<&Key>> {
+        let Some(arn) = kms_key_of(snapshot)? else {
+            return Ok(None);
+        };
+        find_key(self.root.keys(), &arn).map(Some).map_err(LakeError::Kms)
+    }
+
+    /// Returns the key whose material decrypts the table's Parquet files: the table's key on a
+    /// local root, `None` on an S3 root (the server decrypts SSE-KMS objects) or for a table
+    /// without a key.
+    pub fn decryption_key(&self, snapshot: &DeltaTable) -> Result<Option<&Key>> {
+        match self.root.location() {
+            RootLocation::Local(_) => self.key_of(snapshot),
+            RootLocation::S3 { .. } => self.key_of(snapshot).map(|_| None),
+        }
+    }
+
+    /// Returns a snapshot ready for a write, and the Parquet settings of its files: on an S3 root
+    /// a table with a key is loaded again through an object store whose puts ask for SSE-KMS, on
+    /// a local root its files are encrypted with the key's material.
+    async fn for_writing(&self, table: DeltaTable) -> Result<(DeltaTable, WriterProperties)> {
+        let Some(key) = self.key_of(&table)? else {
+            return Ok((table, writer_properties()));
+        };
+        match self.root.base_store_encrypted(&key.arn)? {
+            None => Ok((table, encrypted_writer_properties(key)?)),
+            Some(store) => {
+                let mut builder = self.builder_on(store)?;
+                if let Some(version) = table.version() {
+                    builder = builder.with_version(version);
+                }
+                Ok((builder.load().await?, writer_properties()))
+            }
+        }
+    }
+
+    /// Makes the table encrypted with a KMS key of the operator's (a full key or alias ARN): it is
+    /// created with the key if it has no log yet, or the key is added to its configuration; a
+    /// table encrypted with another key is refused, as a store's key cannot change. Files written
+    /// before the key was added stay as they were, and are read as before.
+    pub async fn encrypt_with(&self, key_reference: &str) -> Result<()> {
+        let key = find_key(self.root.keys(), key_reference).map_err(LakeError::Kms)?;
+        let table = match self.written_snapshot().await? {
+            Some(table) => table,
+            None => self.create_with(Some(&key.arn)).await?,
+        };
+        match kms_key_of(&table)? {
+            Some(current) if current == key.arn => Ok(()),
+            Some(current) => Err(LakeError::InvalidParameter(format!(
+                "the files of event data store {} are encrypted with the KMS key {current}, which cannot be changed",
+                self.store_id
+            ))),
+            None => {
+                table
+                    .set_tbl_properties()
+                    .with_properties([(KMS_KEY_PROPERTY.to_string(), key.arn.clone())].into())
+                    .with_raise_if_not_exists(false)
+                    .await?;
+                Ok(())
+            }
+        }
     }
 
     /// Returns the latest snapshot of the table, or `None` while nothing was ever written.
@@ -274,7 +378,7 @@ impl EventTable {
             return self.written_snapshot().await;
         };
         let next_commit = self.log_path()?.join(format!("{:020}.json", version + 1));
-        match self.base_store.head(&next_commit).await {
+        match self.root.base_store().head(&next_commit).await {
             Ok(_) => table.update_incremental(None).await?,
             Err(object_store::Error::NotFound { .. }) => {}
             Err(error) => return Err(error.into()),
@@ -285,7 +389,8 @@ impl EventTable {
     /// Returns true once the table's `_delta_log/` holds anything.
     async fn has_log(&self) -> Result<bool> {
         Ok(self
-            .base_store
+            .root
+            .base_store()
             .list(Some(&self.log_path()?))
             .next()
             .await
@@ -364,24 +469,32 @@ impl EventTable {
         marks: &[AppProgress],
     ) -> Result<Commit> {
         check_not_empty(batches)?;
-        let mut table = match snapshot {
+        let table = match snapshot {
             Some(table) => table,
             None => self.snapshot_or_create().await?,
         };
-        self.write(&mut table, batches, marks).await
+        let (mut table, properties) = self.for_writing(table).await?;
+        self.write(&mut table, properties, batches, marks).await
     }
 
-    /// Writes the batches to `table`'s files and commits them, bringing `table` to the new version.
-    async fn write(&self, table: &mut DeltaTable, batches: &[RecordBatch], marks: &[AppProgress]) -> Result<Commit> {
+    /// Writes the batches to `table`'s files with the Parquet settings given and commits them,
+    /// bringing `table` to the new version.
+    async fn write(
+        &self,
+        table: &mut DeltaTable,
+        properties: WriterProperties,
+        batches: &[RecordBatch],
+        marks: &[AppProgress],
+    ) -> Result<Commit> {
         let order = event_time_order(batches)?;
         let transactions = marks
             .iter()
             .map(|mark| Transaction::new(&mark.writer, mark.progress))
             .collect();
-        let properties = CommitProperties::default().with_application_transactions(transactions);
+        let commit = CommitProperties::default().with_application_transactions(transactions);
         let mut writer = RecordBatchWriter::for_table(table)?
-            .with_writer_properties(writer_properties())
-            .with_commit_properties(properties);
+            .with_writer_properties(properties)
+            .with_commit_properties(commit);
         let batches: Vec<&RecordBatch> = batches.iter().collect();
         for day in order.chunk_by(|a, b| a.day == b.day) {
             let first = &day[0];
@@ -422,14 +535,26 @@ impl EventTable {
         if let Some(table) = self.written_snapshot().await? {
             return Ok(table);
         }
+        self.create_with(None).await
+    }
+
+    /// Creates the table without rows, with the ARN of the KMS key that encrypts it when one is
+    /// given; a table another writer created meanwhile is kept as it is.
+    async fn create_with(&self, kms_key_arn: Option<&str>) -> Result<DeltaTable> {
         let schema: StructType = self.schema().as_ref().try_into_kernel()?;
+        let store = match kms_key_arn {
+            Some(arn) => self.root.base_store_encrypted(arn)?,
+            None => None,
+        };
         let table = self
-            .builder()?
+            .builder_on(store.unwrap_or_else(|| Arc::clone(self.root.base_store())))?
             .build()?
             .create()
             .with_columns(schema.fields().cloned())
             .with_partition_columns([EVENT_DATE])
             .with_configuration_property(TableProperty::DataSkippingStatsColumns, Some(EVENT_TIME))
+            .with_configuration(kms_key_arn.map(|arn| (KMS_KEY_PROPERTY, Some(arn))))
+            .with_raise_if_key_not_exists(false)
             .with_save_mode(SaveMode::Ignore)
             .await?;
         Ok(table)
@@ -462,11 +587,19 @@ impl EventTable {
 
     /// Rewrites each day that has at least [`COMPACT_AT_FILES`] files as files sorted by
     /// `eventtime`; returns the days rewritten.
+    ///
+    /// A table whose Parquet files are encrypted (a store with a KMS key on a local root) is not
+    /// compacted: Delta's optimize reads files without a way to decrypt them.
     pub async fn compact(&self) -> Result<Vec<String>> {
         let mut compacted = Vec::new();
-        let Some(mut table) = self.snapshot().await? else {
+        let Some(table) = self.snapshot().await? else {
             return Ok(compacted);
         };
+        if self.decryption_key(&table)?.is_some() {
+            tracing::debug!(store_id = %self.store_id, "an encrypted table is not compacted");
+            return Ok(compacted);
+        }
+        let (mut table, properties) = self.for_writing(table).await?;
         for (day, files) in self.days_of(&table)? {
             if files < COMPACT_AT_FILES {
                 continue;
@@ -476,7 +609,7 @@ impl EventTable {
                 .optimize()
                 .with_type(OptimizeType::ZOrder(vec![EVENT_TIME.to_string()]))
                 .with_filters(&filters)
-                .with_writer_properties(writer_properties())
+                .with_writer_properties(properties.clone())
                 .await?;
             tracing::info!(
                 store_id = %self.store_id,
@@ -513,6 +646,7 @@ impl EventTable {
             return Ok(0);
         };
         let predicate = format!("{EVENT_DATE} < '{}'", first_kept_day.format("%Y-%m-%d"));
+        let (table, _) = self.for_writing(table).await?;
         let (_, metrics) = table.delete().with_predicate(predicate).await?;
         Ok(metrics.num_removed_files)
     }

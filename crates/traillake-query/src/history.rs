@@ -60,11 +60,13 @@ pub async fn lookup_events(
     lookup: &Lookup,
     runtime: &Arc<RuntimeEnv>,
 ) -> Result<Vec<FoundEvent>> {
+    // The Event history has no KMS key: its files are read as they are.
     let OpenTable {
         files,
         logged,
         context,
         object_store_url,
+        ..
     } = open_table(table, snapshot, runtime).await?;
     let logged_days = logged_days(&logged);
     let mut days: Vec<_> = files
@@ -176,9 +178,11 @@ pub async fn insights_metric_counts(
 }
 
 /// A history table opened for reading: the files of its latest snapshot, the rows of its
-/// write-ahead log that the snapshot lacks, and a context that reads its object store.
+/// write-ahead log that the snapshot lacks, and a context that reads its object store. A store's
+/// table (Insights reads them this way) may have Parquet-encrypted files, read with `footer_key`.
 struct OpenTable {
     files: Vec<DataFile>,
+    footer_key: Option<String>,
     logged: Vec<RecordBatch>,
     context: SessionContext,
     object_store_url: ObjectStoreUrl,
@@ -193,9 +197,14 @@ async fn open_table(table: &EventTable, snapshot: Option<DeltaTable>, runtime: &
         snapshot,
     };
     let (snapshot, logged) = snapshot_and_log(&source).await?;
-    let files = match &snapshot {
-        Some(snapshot) => table.data_files(snapshot)?,
-        None => Vec::new(),
+    let (files, footer_key) = match &snapshot {
+        Some(snapshot) => (
+            table.data_files(snapshot)?,
+            table
+                .decryption_key(snapshot)?
+                .map(|key| key.material_hex().to_string()),
+        ),
+        None => (Vec::new(), None),
     };
     let context = new_context(runtime);
     let url = table.object_store_url();
@@ -205,6 +214,7 @@ async fn open_table(table: &EventTable, snapshot: Option<DeltaTable>, runtime: &
     let object_store_url = ObjectStoreUrl::parse(url.as_str())?;
     Ok(OpenTable {
         files,
+        footer_key,
         logged,
         context,
         object_store_url,
@@ -221,6 +231,7 @@ pub(crate) async fn range_scan(
 ) -> Result<(SessionContext, LogicalPlanBuilder)> {
     let OpenTable {
         files,
+        footer_key,
         logged,
         context,
         object_store_url,
@@ -233,7 +244,7 @@ pub(crate) async fn range_scan(
             Some("UTC".into()),
         ))
     };
-    let rows = table_rows(table.name(), table.kind(), object_store_url, files, &logged)?
+    let rows = table_rows(table.name(), table.kind(), object_store_url, files, footer_key, &logged)?
         .project(scan_columns(table.kind()))?
         .filter(col(EVENT_TIME).gt_eq(time(from)).and(col(EVENT_TIME).lt(time(to))))?;
     Ok((context, rows))
@@ -289,8 +300,15 @@ async fn range_rows(
         filter = filter.and(attribute_filter(*key, value, lookup.insight));
     }
 
-    let plan = table_rows(table.name(), table.kind(), object_store_url.clone(), files, logged)?
-        .project(scan_columns(table.kind()))?;
+    let plan = table_rows(
+        table.name(),
+        table.kind(),
+        object_store_url.clone(),
+        files,
+        None,
+        logged,
+    )?
+    .project(scan_columns(table.kind()))?;
     let plan = plan
         .filter(filter)?
         .sort(vec![

@@ -177,6 +177,13 @@ async fn store_view(
     // A day after the oldest kept day holds no event older than retention; the log's rows are few,
     // and filtered whatever their days.
     let may_hold_older = files.iter().any(|file| file.day <= oldest.date_naive()) || !logged.is_empty();
+    let footer_key = match &snapshot {
+        Some(snapshot) => store
+            .table
+            .decryption_key(snapshot)?
+            .map(|key| key.material_hex().to_string()),
+        None => None,
+    };
     let url = store.table.object_store_url();
     context
         .runtime_env()
@@ -186,6 +193,7 @@ async fn store_view(
         store.kind,
         ObjectStoreUrl::parse(url.as_str())?,
         files,
+        footer_key,
         &logged,
     )?;
     if may_hold_older {
@@ -203,14 +211,16 @@ async fn store_view(
 
 /// Returns the plan of a table's rows: the Parquet `files` of its snapshot and the rows of its
 /// write-ahead log that the snapshot lacks (`logged`), both with the columns of [`scan_schema`].
+/// Files encrypted with a key's material are read with `footer_key` (hex digits).
 pub(crate) fn table_rows(
     name: &str,
     kind: StoreKind,
     object_store_url: ObjectStoreUrl,
     files: Vec<DataFile>,
+    footer_key: Option<String>,
     logged: &[RecordBatch],
 ) -> Result<LogicalPlanBuilder> {
-    let source = StoreFiles::new(kind, object_store_url, files);
+    let source = StoreFiles::new(kind, object_store_url, files).with_footer_key(footer_key);
     let mut plan = LogicalPlanBuilder::scan(format!("{name}.table"), provider_as_source(Arc::new(source)), None)?;
     if !logged.is_empty() {
         let log = log_rows_table(kind, logged)?;

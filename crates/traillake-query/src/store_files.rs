@@ -20,6 +20,7 @@ use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, TimestampMic
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::config::ConfigFileDecryptionProperties;
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::stats::Precision;
 use datafusion::common::{Column, DFSchema, DataFusionError, Result, ScalarValue, Statistics, project_schema};
@@ -70,6 +71,8 @@ pub struct StoreFiles {
     schema: SchemaRef,
     object_store_url: ObjectStoreUrl,
     files: Vec<DataFile>,
+    /// The AES-256 key of Parquet-encrypted files, as hex digits.
+    footer_key_hex: Option<String>,
 }
 
 impl StoreFiles {
@@ -80,7 +83,16 @@ impl StoreFiles {
             schema: scan_schema(kind),
             object_store_url,
             files,
+            footer_key_hex: None,
         }
+    }
+
+    /// Returns the table reading files encrypted with a key's material (hex digits), the key of
+    /// a store with a KMS key on a local root; `None` for plaintext files. Plaintext files among
+    /// them (written before the key was added) are read as they are.
+    pub fn with_footer_key(mut self, footer_key_hex: Option<String>) -> Self {
+        self.footer_key_hex = footer_key_hex;
+        self
     }
 
     /// Returns the files that may hold rows matching every filter, judged by their days.
@@ -200,7 +212,14 @@ impl TableProvider for StoreFiles {
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .build();
-        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+        let mut options = state.table_options().parquet.clone();
+        if let Some(key) = &self.footer_key_hex {
+            options.crypto.file_decryption = Some(ConfigFileDecryptionProperties {
+                footer_key_as_hex: key.clone(),
+                ..ConfigFileDecryptionProperties::default()
+            });
+        }
+        let format = ParquetFormat::default().with_options(options);
         format.create_physical_plan(state, config).await
     }
 }

@@ -14,6 +14,7 @@ use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use traillake_api::selectors::StoreKind;
 use traillake_lake::catalog::oldest_kept;
+use traillake_lake::keys::KeyService;
 use traillake_lake::loader::{EventWriter, FileRows, file_rows_within};
 use traillake_lake::table::HISTORY_RETENTION_DAYS;
 use traillake_lake::{Catalog, EventDataStoreRecord, EventTable, LakeRoot, RootLocation};
@@ -34,6 +35,9 @@ pub struct LoadArgs {
     /// LookupEvents reads) instead of a store; other events are counted and left out.
     #[arg(long)]
     history: bool,
+    /// The server's KMS key file (`serve --kms-keys`), to load into a store encrypted with one.
+    #[arg(long, env = "TRAILLAKE_KMS_KEYS")]
+    kms_keys: Option<PathBuf>,
     /// Files and folders of CloudTrail records (folders are read recursively): trail log files
     /// (gzip or not), bare arrays, single records, JSON lines, LookupEvents output.
     #[arg(required = true)]
@@ -77,8 +81,11 @@ impl Destination {
 
 /// Runs `traillake load`; returns false if a file or a record could not be stored.
 pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
-    let root = LakeRoot::open(RootLocation::parse(&args.root)?)
+    let mut root = LakeRoot::open(RootLocation::parse(&args.root)?)
         .with_context(|| format!("opening the lake root {}", args.root))?;
+    if let Some(path) = &args.kms_keys {
+        root = root.with_keys(KeyService::load(path).map_err(anyhow::Error::msg)?);
+    }
     let destination = match &args.store {
         Some(wanted) => {
             let catalog = Catalog::load(&root).await?;

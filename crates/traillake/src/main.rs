@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use traillake_ingest::follow::FollowSource;
 use traillake_ingest::imports::runner::RunSettings;
 use traillake_ingest::trails::TrailSettings;
+use traillake_lake::keys::KeyService;
 use traillake_lake::{LakeRoot, Organization, RootLocation};
 use traillake_query::EngineSettings;
 use traillake_query::cluster::{self, ClusterSettings};
@@ -81,6 +82,13 @@ struct ServeArgs {
     /// organization features answer OrganizationsNotInUseException.
     #[arg(long, env = "TRAILLAKE_ORGANIZATION")]
     organization: Option<std::path::PathBuf>,
+    /// A JSON file of the KMS keys stores and trails may name in KmsKeyId (there is no KMS here):
+    /// {"keys": [{"arn": "arn:aws:kms:REGION:ACCOUNT:key/ID", "aliases": ["alias/NAME"],
+    /// "enabled": true, "material": "64 hex digits"}]}. A key's material encrypts the Parquet files
+    /// of its stores on a local root; on S3 its ARN goes with SSE-KMS. Without it, a KmsKeyId is
+    /// refused with KmsException.
+    #[arg(long, env = "TRAILLAKE_KMS_KEYS")]
+    kms_keys: Option<std::path::PathBuf>,
     /// A PEM file of the server's certificate chain: with --tls-key, both front doors are served
     /// over TLS (HTTP/2 and HTTP/1.1 by ALPN).
     #[arg(long, env = "TRAILLAKE_TLS_CERT", requires = "tls_key")]
@@ -270,7 +278,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => Recipients::default(),
     };
     let location = RootLocation::parse(&args.root)?;
-    let root = LakeRoot::open(location).with_context(|| format!("opening the lake root {}", args.root))?;
+    let mut root = LakeRoot::open(location).with_context(|| format!("opening the lake root {}", args.root))?;
+    if let Some(path) = &args.kms_keys {
+        root = root.with_keys(KeyService::load(path).map_err(anyhow::Error::msg)?);
+    }
     let config = ServerConfig {
         root,
         listen: args.listen,

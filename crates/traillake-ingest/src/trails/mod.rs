@@ -39,6 +39,7 @@ use object_store::path::Path;
 use object_store::{Attribute, AttributeValue, Attributes, ObjectStore, ObjectStoreExt as _, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
+use traillake_lake::keys::{KeyProblem, find_key};
 use traillake_lake::signing_keys::SigningKeys;
 use traillake_lake::trail_outbox::{self, Feed, trail_folder};
 use traillake_lake::{Catalog, LakeError, LakeRoot, TrailRecord};
@@ -289,7 +290,9 @@ impl Trails {
             write_state(store, &folder, &state).await?;
         }
         if let Some(digest) = state.pending_digest.clone() {
-            let bucket = (self.open_bucket)(&digest.bucket, trail.kms_key_id.as_deref())?;
+            // Digest files are not encrypted with the trail's key: AWS leaves them to the bucket's
+            // own encryption (SSE-S3).
+            let bucket = (self.open_bucket)(&digest.bucket, None)?;
             match put_digest(&bucket, &digest).await {
                 Ok(()) => {
                     state.previous_digest = Some(PreviousDigest {
@@ -424,7 +427,9 @@ impl Trails {
     }
 
     /// Puts the ready files in their bucket, oldest first, until one fails; with the trail's KMS
-    /// key, the objects are encrypted with it (SSE-KMS).
+    /// key, the objects are encrypted with it (SSE-KMS naming the key's ARN). A key the operator's
+    /// key service lacks or has disabled delivers nothing, and is the trail's latest delivery
+    /// error (`KMS.NotFoundException`, `KMS.DisabledException`, as AWS reports them).
     async fn put_ready(
         &self,
         trail: &TrailRecord,
@@ -433,6 +438,25 @@ impl Trails {
         now: DateTime<Utc>,
     ) -> Result<(), LakeError> {
         let store = self.root.store();
+        let kms_key_arn = match trail.kms_key_id.as_deref().map(|key| find_key(self.root.keys(), key)) {
+            None => None,
+            Some(Ok(key)) => Some(key.arn.clone()),
+            Some(Err(problem)) if !state.ready.is_empty() => {
+                tracing::warn!(trail = %trail.name, %problem, "a trail's log files are not delivered");
+                state.latest_delivery_attempt_time = Some(now);
+                state.latest_delivery_error = Some(
+                    match problem {
+                        KeyProblem::Disabled(_) => "KMS.DisabledException",
+                        KeyProblem::NotFound(_) | KeyProblem::NotConfigured(_) => "KMS.NotFoundException",
+                    }
+                    .to_string(),
+                );
+                state.latest_delivery_attempt_succeeded = Some(false);
+                write_state(store, folder, state).await?;
+                return Ok(());
+            }
+            Some(Err(_)) => return Ok(()),
+        };
         let mut buckets: HashMap<String, Arc<dyn ObjectStore>> = HashMap::new();
         while let Some(file) = state.ready.first().cloned() {
             let path = ready_path(folder, &file.id);
@@ -450,7 +474,7 @@ impl Trails {
             let target = match buckets.get(&file.bucket) {
                 Some(bucket) => Arc::clone(bucket),
                 None => {
-                    let bucket = (self.open_bucket)(&file.bucket, trail.kms_key_id.as_deref())?;
+                    let bucket = (self.open_bucket)(&file.bucket, kms_key_arn.as_deref())?;
                     buckets.insert(file.bucket.clone(), Arc::clone(&bucket));
                     bucket
                 }

@@ -251,6 +251,21 @@ impl Catalog {
         max_stores: usize,
         now: DateTime<Utc>,
     ) -> Result<EventDataStoreRecord> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.create_event_data_store_with_id(account_id, id, new, max_stores, now)
+            .await
+    }
+
+    /// Creates a store as [`Catalog::create_event_data_store`] does, with an ID chosen before (a
+    /// fresh UUID), so that its table can be made before the store is recorded.
+    pub async fn create_event_data_store_with_id(
+        &self,
+        account_id: &str,
+        id: String,
+        new: NewEventDataStore,
+        max_stores: usize,
+        now: DateTime<Utc>,
+    ) -> Result<EventDataStoreRecord> {
         self.change(|doc| {
             check_name_free(doc, account_id, &new.name, None)?;
             check_below_limit(doc, account_id, max_stores)?;
@@ -260,7 +275,7 @@ impl Catalog {
                 EventDataStoreStatus::StoppedIngestion
             };
             let record = EventDataStoreRecord {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: id.clone(),
                 account_id: account_id.to_string(),
                 name: new.name,
                 status,
@@ -474,6 +489,14 @@ impl Catalog {
         }
     }
 
+    /// Deletes every file of a store (`stores/<id>/`).
+    pub async fn delete_store_files(&self, id: &str) -> Result<()> {
+        let prefix = data_prefix(id);
+        let locations = self.store.list(Some(&prefix)).map_ok(|meta| meta.location).boxed();
+        self.store.delete_stream(locations).try_collect::<Vec<_>>().await?;
+        Ok(())
+    }
+
     /// Purges the stores that have been pending deletion for `wait` or longer: their data, then
     /// their catalog entries. Returns the purged IDs.
     pub async fn purge_deleted(&self, wait: Duration, now: DateTime<Utc>) -> Result<Vec<String>> {
@@ -487,9 +510,7 @@ impl Catalog {
                 .collect()
         };
         for id in &expired {
-            let prefix = data_prefix(id);
-            let locations = self.store.list(Some(&prefix)).map_ok(|meta| meta.location).boxed();
-            self.store.delete_stream(locations).try_collect::<Vec<_>>().await?;
+            self.delete_store_files(id).await?;
         }
         if expired.is_empty() {
             return Ok(expired);

@@ -385,3 +385,130 @@ async fn an_append_over_several_days_writes_one_sorted_file_a_day() {
         7
     );
 }
+
+/// Reads every row of a Parquet file, decrypting it with `key` when one is given.
+fn read_parquet(path: &std::path::Path, key: Option<&[u8]>) -> Result<usize, String> {
+    use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
+    use datafusion::parquet::encryption::decrypt::FileDecryptionProperties;
+    let mut options = ArrowReaderOptions::new();
+    if let Some(key) = key {
+        options =
+            options.with_file_decryption_properties(FileDecryptionProperties::builder(key.to_vec()).build().unwrap());
+    }
+    let file = std::fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+        .map_err(|error| error.to_string())?
+        .build()
+        .map_err(|error| error.to_string())?;
+    let mut rows = 0;
+    for batch in reader {
+        rows += batch.map_err(|error| error.to_string())?.num_rows();
+    }
+    Ok(rows)
+}
+
+/// A table with a KMS key on a local root: its files are Parquet-encrypted with the key's material
+/// (plaintext files written before the key was added stay readable), nothing is written with a
+/// missing or disabled key, the key cannot change, compaction leaves it alone and retention still
+/// drops its days.
+#[tokio::test]
+async fn a_table_with_a_kms_key_writes_files_that_do_not_read_without_it() {
+    use traillake_lake::keys::KeyService;
+    use traillake_lake::table::{KMS_KEY_PROPERTY, kms_key_of};
+
+    const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const DISABLED: &str = "arn:aws:kms:us-east-1:123456789012:key/2234abcd-12ab-34cd-56ef-1234567890ab";
+    let keys = format!(
+        r#"{{"keys": [{{"arn": "{KEY}", "aliases": ["alias/lake"], "material": "{}"}},
+                      {{"arn": "{DISABLED}", "enabled": false, "material": "{}"}}]}}"#,
+        "11".repeat(32),
+        "22".repeat(32)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = LakeRoot::open(RootLocation::Local(dir.path().to_path_buf()))
+        .unwrap()
+        .with_keys(KeyService::parse(&keys).unwrap());
+    let table = EventTable::new(&root, "2c2a6f0e-1111-4222-8333-444455556666", StoreKind::CloudTrail);
+    let keep_everything = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
+    let rows = |day: u32, id: &str| {
+        file_rows(
+            format!(r#"{{"eventTime": "2024-05-{day:02}T10:00:00Z", "eventID": "{id}"}}"#).as_bytes(),
+            keep_everything,
+        )
+        .unwrap()
+        .batch
+    };
+    let parquet_files = || {
+        let mut files = Vec::new();
+        files_under(&dir.path().join("stores"), &mut files);
+        files.retain(|p| p.extension().is_some_and(|e| e == "parquet") && !p.to_string_lossy().contains("_delta_log"));
+        files
+    };
+
+    // A plaintext file first, then the key is added by its alias and recorded as the key's ARN.
+    table.append(&[rows(1, "plain")]).await.unwrap();
+    let plain = parquet_files();
+    assert_eq!(read_parquet(&plain[0], None), Ok(1));
+    table
+        .encrypt_with("arn:aws:kms:us-east-1:123456789012:alias/lake")
+        .await
+        .unwrap();
+    let snapshot = table.snapshot().await.unwrap().unwrap();
+    assert_eq!(
+        kms_key_of(&snapshot).unwrap().as_deref(),
+        Some(KEY),
+        "{KMS_KEY_PROPERTY}"
+    );
+    table.encrypt_with(KEY).await.unwrap();
+    let other = table.encrypt_with(DISABLED).await.unwrap_err().to_string();
+    assert!(other.contains("is disabled"), "{other}");
+
+    for day in 1..=5 {
+        table.append(&[rows(1, &format!("secret{day}"))]).await.unwrap();
+    }
+    table.append(&[rows(2, "later")]).await.unwrap();
+    let encrypted: Vec<_> = parquet_files().into_iter().filter(|p| !plain.contains(p)).collect();
+    assert_eq!(encrypted.len(), 6);
+    for file in &encrypted {
+        let error = read_parquet(file, None).unwrap_err();
+        assert!(error.to_lowercase().contains("encrypt"), "{error}");
+        assert_eq!(read_parquet(file, Some(&[0x11; 32])), Ok(1));
+        assert!(
+            read_parquet(file, Some(&[0x22; 32])).is_err(),
+            "another key does not read it"
+        );
+        let bytes = std::fs::read(file).unwrap();
+        assert!(!bytes.windows(6).any(|w| w == b"secret"), "no event ID in the clear");
+    }
+    assert_eq!(table.compact().await.unwrap(), Vec::<String>::new(), "not compacted");
+    assert_eq!(
+        table
+            .drop_days_before(chrono::NaiveDate::from_ymd_opt(2024, 5, 2).unwrap())
+            .await
+            .unwrap(),
+        6
+    );
+
+    // The same lake without the key service, or with the key disabled, writes nothing.
+    let without = EventTable::new(
+        &LakeRoot::open(RootLocation::Local(dir.path().to_path_buf())).unwrap(),
+        table.name(),
+        StoreKind::CloudTrail,
+    );
+    let error = without.append(&[rows(3, "refused")]).await.unwrap_err().to_string();
+    assert!(error.contains("--kms-keys"), "{error}");
+    let disabled = keys.replace(
+        r#""aliases": ["alias/lake"], "#,
+        r#""aliases": ["alias/lake"], "enabled": false, "#,
+    );
+    let disabled_root = LakeRoot::open(RootLocation::Local(dir.path().to_path_buf()))
+        .unwrap()
+        .with_keys(KeyService::parse(&disabled).unwrap());
+    let error = EventTable::new(&disabled_root, table.name(), StoreKind::CloudTrail)
+        .append(&[rows(3, "refused")])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("is disabled"), "{error}");
+    assert_eq!(parquet_files().len(), 7, "nothing was written by the refused appends");
+}

@@ -24,7 +24,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use datafusion::common::DataFusionError;
-use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::physical_plan::{FileScanConfig, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
@@ -201,14 +201,22 @@ impl Cluster {
     }
 }
 
-/// Gives a Parquet scan with a row limit (a `LIMIT` with no filter, join or aggregation in its
-/// way) one task: it reads a few rows, wherever its files are.
+/// Gives one task (run in the server) to a Parquet scan with a row limit (a `LIMIT` with no
+/// filter, join or aggregation in its way), which reads a few rows wherever its files are, and to a
+/// scan of Parquet-encrypted files, whose key a plan sent to a worker would not carry
+/// (datafusion-proto leaves the decryption options out).
 fn limited_scan_task_count(
     event: DesiredTaskCountEvent,
 ) -> Option<Result<DesiredTaskCountEventResponse, DataFusionError>> {
     let scan = event.plan.downcast_ref::<DataSourceExec>()?;
     let files = scan.data_source().downcast_ref::<FileScanConfig>()?;
-    files.limit?;
+    let encrypted = files
+        .file_source()
+        .downcast_ref::<ParquetSource>()
+        .is_some_and(|source| source.table_parquet_options().crypto.file_decryption.is_some());
+    if files.limit.is_none() && !encrypted {
+        return None;
+    }
     Some(Ok(DesiredTaskCountEventResponse::maximum(1)))
 }
 

@@ -33,7 +33,8 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | ResourcePolicyNotFoundException
         | S3BucketDoesNotExistException
         | TrailNotFoundException
-        | TrailNotProvidedException => Code::NotFound,
+        | TrailNotProvidedException
+        | KmsKeyNotFoundException => Code::NotFound,
         EventDataStoreAlreadyExistsException
         | ChannelAlreadyExistsException
         | TrailAlreadyExistsException
@@ -63,11 +64,14 @@ pub(super) fn code(code: ErrorCode) -> Code {
         | CannotDelegateManagementAccountException
         | InvalidHomeRegionException
         | InsightNotEnabledException
+        | KmsException
+        | KmsKeyDisabledException
         | CloudWatchLogsDeliveryUnavailableException => Code::FailedPrecondition,
         ConflictException | ConcurrentModificationException => Code::Aborted,
         AccessDeniedException
         | ChannelInsufficientPermission
         | InsufficientS3BucketPolicyException
+        | InsufficientEncryptionPolicyException
         | NotOrganizationManagementAccountException
         | NotOrganizationMasterAccountException => Code::PermissionDenied,
         IncompleteSignatureException

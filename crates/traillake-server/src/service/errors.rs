@@ -4,7 +4,19 @@ use traillake_api::{ApiError, ErrorCode};
 use traillake_ingest::channels::ChannelError;
 use traillake_ingest::imports::ImportError;
 use traillake_lake::LakeError;
+use traillake_lake::keys::KeyProblem;
 use traillake_query::QueryError;
+
+/// Returns the `ApiError` of a KMS key that cannot be used: `KmsException` when no key service is
+/// configured, `KmsKeyNotFoundException`, `KmsKeyDisabledException`.
+pub(crate) fn key_error(problem: KeyProblem) -> ApiError {
+    let code = match problem {
+        KeyProblem::NotConfigured(_) => ErrorCode::KmsException,
+        KeyProblem::NotFound(_) => ErrorCode::KmsKeyNotFoundException,
+        KeyProblem::Disabled(_) => ErrorCode::KmsKeyDisabledException,
+    };
+    ApiError::new(code, format!("KmsKeyId: {problem}"))
+}
 
 /// Returns the `ApiError` of a lake error; faults of the server are logged and answered as
 /// `InternalFailure` without their detail.
@@ -36,6 +48,7 @@ fn api_error(error: LakeError) -> ApiError {
         LakeError::DashboardNotFound(_) => ErrorCode::ResourceNotFoundException,
         LakeError::DashboardConflict(_) => ErrorCode::ConflictException,
         LakeError::ServiceQuotaExceeded(_) => ErrorCode::ServiceQuotaExceededException,
+        LakeError::Kms(problem) => return key_error(problem.clone()),
         _ => {
             tracing::error!(%error, "lake operation failed");
             return ApiError::internal();
@@ -75,6 +88,8 @@ fn query_api_error(error: QueryError) -> ApiError {
         QueryError::S3BucketDoesNotExist(..) => ErrorCode::S3BucketDoesNotExistException,
         QueryError::InsufficientS3BucketPolicy(_) => ErrorCode::InsufficientS3BucketPolicyException,
         QueryError::InvalidNextToken(_) => ErrorCode::InvalidNextTokenException,
+        // A store's key the key service lacks or has disabled: CloudTrail cannot use the key.
+        QueryError::Lake(LakeError::Kms(_)) => ErrorCode::InsufficientEncryptionPolicyException,
         QueryError::Lake(_)
         | QueryError::Engine(_)
         | QueryError::Storage(_)

@@ -5,13 +5,15 @@ use traillake_api::arn::{self, event_data_store_arn};
 use traillake_api::event_data_stores::{check_create, check_list, check_update};
 use traillake_api::shapes::{
     CreateEventDataStoreRequest, Empty, EventDataStore, EventDataStoreDescription, EventDataStoreRequest,
-    EventDataStoreStatus, ListEventDataStoresRequest, ListEventDataStoresResponse, UpdateEventDataStoreRequest,
+    EventDataStoreStatus, FederationStatus, ListEventDataStoresRequest, ListEventDataStoresResponse,
+    UpdateEventDataStoreRequest,
 };
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};
-use traillake_lake::EventDataStoreRecord;
+use traillake_lake::keys::find_key;
+use traillake_lake::{EventDataStoreRecord, EventTable};
 
-use super::errors::IntoApi as _;
+use super::errors::{IntoApi as _, key_error};
 use super::{Service, page_after};
 
 /// Which operation a description answers, since each returns different members.
@@ -59,6 +61,16 @@ fn store_id(ctx: &RequestContext, request: &EventDataStoreRequest) -> Result<Str
 }
 
 impl Service {
+    /// Checks that a `KmsKeyId` (a full key or alias ARN) names an enabled key of the operator's
+    /// key service: `KmsException` without one, `KmsKeyNotFoundException`,
+    /// `KmsKeyDisabledException`.
+    pub(super) fn check_kms_key(&self, reference: Option<&str>) -> Result<(), ApiError> {
+        if let Some(reference) = reference {
+            find_key(self.root().keys(), reference).map_err(key_error)?;
+        }
+        Ok(())
+    }
+
     /// Refuses to change a store while an import copies events into it.
     fn check_no_ongoing_import(&self, ctx: &RequestContext, id: &str, change: &str) -> Result<(), ApiError> {
         if self.imports.has_ongoing_import(&ctx.account_id, id) {
@@ -80,11 +92,34 @@ impl Service {
     ) -> Result<EventDataStoreDescription, ApiError> {
         let new = check_create(ctx, &request)?;
         self.check_organization(ctx, request.organization_enabled).await?;
-        let store = self
+        self.check_kms_key(new.kms_key_id.as_deref())?;
+        // The table knows its key before the store exists, so that no writer ever writes it
+        // without the key.
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Some(key) = &new.kms_key_id {
+            EventTable::new(self.root(), &id, new.kind)
+                .encrypt_with(key)
+                .await
+                .api()?;
+        }
+        let encrypted = new.kms_key_id.is_some();
+        let created = self
             .catalog
-            .create_event_data_store(&ctx.account_id, new, self.settings.max_event_data_stores, Utc::now())
-            .await
-            .api()?;
+            .create_event_data_store_with_id(
+                &ctx.account_id,
+                id.clone(),
+                new,
+                self.settings.max_event_data_stores,
+                Utc::now(),
+            )
+            .await;
+        if created.is_err()
+            && encrypted
+            && let Err(error) = self.catalog.delete_store_files(&id).await
+        {
+            tracing::warn!(store_id = %id, %error, "the table of a store not created was left behind");
+        }
+        let store = created.api()?;
         tracing::info!(store_id = %store.id, name = %store.name, "event data store created");
         Ok(describe(ctx, &store, Describe::Create))
     }
@@ -138,6 +173,20 @@ impl Service {
         let (id, changes) = check_update(ctx, &request)?;
         self.check_organization(ctx, request.organization_enabled).await?;
         self.check_no_ongoing_import(ctx, &id, "updated")?;
+        if let Some(key) = &changes.kms_key_id {
+            self.check_kms_key(Some(key))?;
+            let current = self.catalog.event_data_store(&ctx.account_id, &id).await.api()?;
+            if current.federation_status != FederationStatus::Disabled {
+                self.check_parquet_not_encrypted(&id, key)?;
+            }
+            // A store pending deletion, or a different key, is refused by the catalog's update.
+            if current.is_active() && current.kms_key_id.as_ref().is_none_or(|existing| existing == key) {
+                EventTable::new(self.root(), &id, current.kind)
+                    .encrypt_with(key)
+                    .await
+                    .api()?;
+            }
+        }
         let store = self
             .catalog
             .update_event_data_store(&ctx.account_id, &id, changes, Utc::now())

@@ -13,7 +13,7 @@ use traillake_api::shapes::{
     FederationStatus,
 };
 use traillake_api::{ApiError, ErrorCode, RequestContext};
-use traillake_lake::federation;
+use traillake_lake::{RootLocation, federation};
 
 use super::Service;
 use super::errors::IntoApi as _;
@@ -69,6 +69,10 @@ impl Service {
         let (id, role) = check_enable(ctx, &request)?;
         let _in_flight = self.federation_calls.begin(&id)?;
         let account = &ctx.account_id;
+        let current = self.catalog.event_data_store(account, &id).await.api()?;
+        if let Some(key) = &current.kms_key_id {
+            self.check_parquet_not_encrypted(&id, key)?;
+        }
         let store = self
             .catalog
             .begin_enable_federation(account, &id, &role, Utc::now())
@@ -94,6 +98,24 @@ impl Service {
             federation_status: Some(store.federation_status.into()),
             federation_role_arn: store.federation_role_arn,
         })
+    }
+
+    /// Refuses to publish, or to keep published, a store whose Parquet files are encrypted with
+    /// a KMS key (on a local root): the readers of federation (DuckDB, delta-rs, Delta Sharing
+    /// clients) cannot decrypt them. On an S3 root, SSE-KMS is the bucket's to undo for readers
+    /// allowed to use the key.
+    pub(super) fn check_parquet_not_encrypted(&self, id: &str, key: &str) -> Result<(), ApiError> {
+        if matches!(self.root().location(), RootLocation::Local(_)) {
+            return Err(ApiError::new(
+                ErrorCode::OperationNotPermittedException,
+                format!(
+                    "event data store {id} is encrypted with the KMS key {key}, and on this local root its Parquet files \
+                     are encrypted with the key: the readers of federation (DuckDB, delta-rs, Delta Sharing clients) \
+                     cannot decrypt them"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// DisableFederation: the metadata file is deleted and the store leaves the Delta Sharing

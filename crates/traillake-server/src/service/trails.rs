@@ -134,6 +134,7 @@ impl Service {
             Some(key) => Some(kms_key_arn(ctx, "KmsKeyId", key)?),
             None => None,
         };
+        self.check_kms_key(kms_key_id.as_deref())?;
         validate::list_length(
             ErrorCode::InvalidParameterException,
             "TagsList",
@@ -206,6 +207,7 @@ impl Service {
             Some(key) => Some(Some(kms_key_arn(ctx, "KmsKeyId", key)?)),
             None => None,
         };
+        self.check_kms_key(kms_key_id.as_ref().and_then(Option::as_deref))?;
         self.catalog.trail(&ctx.account_id, &name).await.api()?;
         if let Some(bucket) = request.s3_bucket_name.as_deref() {
             self.check_trail_bucket(bucket).await?;
