@@ -58,6 +58,38 @@ def test_a_stores_event_configuration_and_its_refusals(server, cloudtrail):
     assert refusal(cloudtrail.put_event_configuration, EventDataStore=arn, MaxEventSize="Standard")[0] == "InactiveEventDataStoreException"
 
 
+def test_context_key_selectors_add_event_context_to_the_calls_a_store_takes(server, cloudtrail):
+    import json
+    import time
+
+    enriched = cloudtrail.create_event_data_store(Name="enriched")["EventDataStoreArn"]
+    plain = cloudtrail.create_event_data_store(Name="plain")["EventDataStoreArn"]
+    selectors = [{"Type": "RequestContext", "Equals": ["aws:SourceIp", "aws:UserAgent", "AWS:PrincipalAccount", "aws:PrincipalOrgID"]},
+                 {"Type": "TagContext", "Equals": ["team"]}]
+    cloudtrail.put_event_configuration(EventDataStore=enriched, MaxEventSize="Large", ContextKeySelectors=selectors)
+    cloudtrail.add_tags(ResourceId=plain, TagsList=[{"Key": "team", "Value": "sec"}, {"Key": "cost", "Value": "9"}])
+    cloudtrail.get_event_data_store(EventDataStore=plain)
+
+    def recorded(store):
+        query_id = cloudtrail.start_query(
+            QueryStatement=f"SELECT eventJSON FROM {store_id(store)} WHERE eventName = 'GetEventDataStore'")["QueryId"]
+        assert wait(cloudtrail, query_id)["QueryStatus"] == "FINISHED"
+        return [json.loads(row[0]["eventJSON"]) for row in all_rows(cloudtrail, query_id)]
+
+    deadline = time.monotonic() + 30
+    while not (events := recorded(enriched)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [event] = events
+    assert event["eventContext"] == {
+        "requestContext": {"aws:SourceIp": event["sourceIPAddress"], "aws:UserAgent": event["userAgent"],
+                           "AWS:PrincipalAccount": event["userIdentity"]["accountId"]},
+        "tagContext": {"resourceTags": [{"arn": plain, "tags": {"team": "sec"}}]},
+    }, event
+    # The same call in a store without selectors has no eventContext.
+    [same] = recorded(plain)
+    assert same["eventID"] == event["eventID"] and "eventContext" not in same
+
+
 def test_a_trails_aggregation_configuration(s3_env, s3_bucket, tmp_path):
     server = Server(tmp_path / "lake", env=s3_env).start()
     try:

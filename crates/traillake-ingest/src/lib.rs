@@ -5,6 +5,7 @@
 //! files and signed digests); the live paths write through group commit. It writes through `traillake-lake` and knows nothing of HTTP, gRPC or SQL.
 
 pub mod channels;
+pub mod event_context;
 pub mod follow;
 pub mod group_commit;
 pub mod imports;

@@ -6,7 +6,8 @@
 //! - each of the account's `ENABLED` CloudTrail event data stores takes the records its advanced
 //!   event selectors match (`traillake_api::selectors::matches`), of every Region if the store is
 //!   multi-Region and of the server's Region otherwise. A store whose ingestion is stopped, or that
-//!   is pending deletion, takes nothing;
+//!   is pending deletion, takes nothing; a store with ContextKeySelectors takes each record with
+//!   its `eventContext` ([`crate::event_context`]);
 //! - each trail of the account takes the records of the time it logged that its event selectors
 //!   match (basic ones translated to advanced ones), of every Region if it is multi-Region and of
 //!   the server's Region otherwise, without the events of global services unless it includes them.
@@ -31,6 +32,7 @@ use traillake_lake::events::selection::selected_event;
 use traillake_lake::events::{EventRow, EventRows, InvalidRecord, cloudtrail_row};
 use traillake_lake::{AppProgress, Catalog, EventTable, LakeError, LakeRoot};
 
+use crate::event_context::{ContextKeys, ResourceTags, enrich, resource_tags};
 use crate::group_commit::{CommitError, GroupCommit};
 use crate::trails::Trails;
 
@@ -213,12 +215,22 @@ impl LiveEvents {
             writes.push((EventTable::history(&self.root, account_id), batch_of(ready, &history)));
         }
         for (store, taken) in stores.iter().zip(&per_store) {
-            if !taken.is_empty() {
-                writes.push((
-                    EventTable::new(&self.root, &store.id, store.kind),
-                    batch_of(ready, taken),
-                ));
+            if taken.is_empty() {
+                continue;
             }
+            let batch = match ContextKeys::of(&store.context_key_selectors) {
+                None => batch_of(ready, taken),
+                Some(keys) => {
+                    let tags = if keys.wants_tags() {
+                        let records: Vec<&Value> = taken.iter().map(|&index| &ready[index].value).collect();
+                        resource_tags(&self.catalog, &records).await
+                    } else {
+                        ResourceTags::new()
+                    };
+                    enriched_batch(ready, taken, &keys, &tags, store.max_event_bytes())
+                }
+            };
+            writes.push((EventTable::new(&self.root, &store.id, store.kind), batch));
         }
         writes
     }
@@ -246,6 +258,44 @@ fn parse(record: &RawValue) -> Result<(EventRow<'_>, Value), InvalidRecord> {
     let row = cloudtrail_row(record)?;
     let parsed = serde_json::from_str(record.get()).unwrap_or(Value::Null);
     Ok((row, parsed))
+}
+
+/// Returns the rows at `indexes` with the `eventContext` a store's context keys add
+/// ([`crate::event_context`]); a record the keys find nothing in, or that its context would make
+/// larger than the store's MaxEventSize, is stored as it came (AWS drops `eventContext` among the
+/// first fields when it truncates a record).
+fn enriched_batch(
+    ready: &[Ready<'_>],
+    indexes: &[usize],
+    keys: &ContextKeys,
+    tags: &ResourceTags,
+    max_event_bytes: usize,
+) -> RecordBatch {
+    let texts: Vec<Option<Box<RawValue>>> = indexes
+        .iter()
+        .map(|&index| {
+            let enriched = enrich(&ready[index].value, keys, tags)?;
+            serde_json::value::to_raw_value(&enriched)
+                .ok()
+                .filter(|text| text.get().len() <= max_event_bytes)
+        })
+        .collect();
+    let text_bytes = indexes
+        .iter()
+        .zip(&texts)
+        .map(|(&index, text)| {
+            text.as_ref()
+                .map_or(ready[index].record.get().len(), |text| text.get().len())
+        })
+        .sum();
+    let mut rows = EventRows::new(StoreKind::CloudTrail, indexes.len(), text_bytes);
+    for (&index, text) in indexes.iter().zip(&texts) {
+        match text.as_deref().map(cloudtrail_row) {
+            Some(Ok(row)) => rows.append(&row),
+            _ => rows.append(&ready[index].row),
+        }
+    }
+    rows.finish()
 }
 
 /// Returns the rows at `indexes` as one batch of a CloudTrail table.
