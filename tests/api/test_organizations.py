@@ -82,9 +82,9 @@ def test_delegated_administrators_and_their_errors(tmp_path):
         plain = member.create_event_data_store(Name="plain")["EventDataStoreArn"]
         assert refusal(member.update_event_data_store, EventDataStore=plain, OrganizationEnabled=True)[0] == "NotOrganizationMasterAccountException"
         assert refusal(outsider.create_event_data_store, Name="org", OrganizationEnabled=True)[0] == "OrganizationsNotInUseException"
-        # Organization trails are not built: refused with what says so.
-        code, message, _ = refusal(management.create_trail, Name="org-trail", S3BucketName="org-logs", IsOrganizationTrail=True)
-        assert code == "UnsupportedOperationException" and "organization" in message, message
+        # Organization trails likewise: the management account's and delegated administrators' only.
+        code, message, _ = refusal(member.create_trail, Name="org-trail", S3BucketName="org-logs", IsOrganizationTrail=True)
+        assert code == "NotOrganizationMasterAccountException" and MANAGEMENT in message, message
         assert refusal(outsider.create_trail, Name="org-trail", S3BucketName="org-logs", IsOrganizationTrail=True)[0] == "OrganizationsNotInUseException"
     finally:
         server.stop()
@@ -125,6 +125,61 @@ def test_organization_stores_take_the_calls_of_every_member(tmp_path):
         wait_for(lambda: calls_of(management, org_store, MEMBER, "after-deregister"))
         time.sleep(2)
         assert calls_of(admin, admin_store, MEMBER, "after-deregister") == []
+    finally:
+        server.stop()
+
+
+def test_an_organization_trail_delivers_the_calls_of_every_member_under_its_account(tmp_path, s3_env, s3_server):
+    import boto3
+
+    from test_trails import log_files
+
+    path = tmp_path / "organization.json"
+    path.write_text(json.dumps(ORGANIZATION))
+    server = Server(tmp_path / "lake", "--organization", str(path), "--trail-delivery-interval", "1s", env=s3_env).start()
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="org-trail-logs")
+    s3.create_bucket(Bucket="own-trail-logs")
+    try:
+        management, member, outsider = (server.client(access_key=key) for key in (MANAGEMENT, MEMBER, OUTSIDER))
+        created = management.create_trail(Name="org-trail", S3BucketName="org-trail-logs", S3KeyPrefix="org",
+                                          IsOrganizationTrail=True)
+        assert created["IsOrganizationTrail"] is True
+        assert management.get_trail(Name="org-trail")["Trail"]["IsOrganizationTrail"] is True
+        management.start_logging(Name="org-trail")
+        management.create_trail(Name="own-trail", S3BucketName="own-trail-logs")
+        management.start_logging(Name="own-trail")
+        member.create_event_data_store(Name="marker-member")
+        outsider.create_event_data_store(Name="marker-outsider")
+        management.create_event_data_store(Name="marker-management")
+
+        def made(bucket):
+            files = log_files(s3, bucket)
+            return {(key, r["requestParameters"]["name"]) for key, records in files.items() for r in records
+                    if r["eventName"] == "CreateEventDataStore"}
+
+        deadline = time.monotonic() + 60
+        while len(made("org-trail-logs")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        org_files = made("org-trail-logs")
+        by_name = {name: key for key, name in org_files}
+        assert set(by_name) == {"marker-member", "marker-management"}, org_files
+        for name, account in [("marker-member", MEMBER), ("marker-management", MANAGEMENT)]:
+            key = by_name[name]
+            assert key.startswith(f"org/AWSLogs/o-exampleorg1/{account}/CloudTrail/us-east-1/"), key
+            assert key.rsplit("/", 1)[1].startswith(f"{account}_CloudTrail_us-east-1_"), key
+        # Each log file holds one account's events.
+        for key, records in log_files(s3, "org-trail-logs").items():
+            account = key.split("/")[3]
+            assert {r["recipientAccountId"] for r in records} == {account}, key
+        # A trail that is not an organization trail takes its own account's calls only.
+        deadline = time.monotonic() + 30
+        while not made("own-trail-logs") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert {name for _, name in made("own-trail-logs")} == {"marker-management"}
+        # Members do not manage the organization trail.
+        assert [t["Name"] for t in member.describe_trails()["trailList"]] == []
     finally:
         server.stop()
 

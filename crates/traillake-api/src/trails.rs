@@ -1,7 +1,7 @@
 //! Validation of the trail operations' requests (CreateTrail, UpdateTrail, DeleteTrail, GetTrail,
 //! DescribeTrails, ListTrails, GetTrailStatus, StartLogging, StopLogging, GetEventSelectors,
 //! PutEventSelectors): trail names and references, buckets and prefixes, the members traillake
-//! refuses (SNS, CloudWatch Logs, organizations), and event selectors, basic or advanced. Basic
+//! refuses (SNS, CloudWatch Logs), and event selectors, basic or advanced. Basic
 //! selectors are translated to advanced ones ([`advanced_of_basic`]) so that one evaluator
 //! (`selectors::matches`) decides for trails as for stores.
 //!
@@ -178,7 +178,7 @@ pub fn prefix(field: &str, value: Option<&str>) -> Result<Option<String>> {
 }
 
 /// The members of CreateTrail and UpdateTrail that traillake cannot honour: SNS notifications,
-/// CloudWatch Logs delivery, organization trails.
+/// CloudWatch Logs delivery.
 pub struct Integrations<'a> {
     /// `SnsTopicName`.
     pub sns_topic_name: Option<&'a str>,
@@ -186,14 +186,11 @@ pub struct Integrations<'a> {
     pub log_group_arn: Option<&'a str>,
     /// `CloudWatchLogsRoleArn`.
     pub log_role_arn: Option<&'a str>,
-    /// `IsOrganizationTrail`.
-    pub organization: Option<bool>,
 }
 
 /// Refuses what traillake cannot do with the modelled error: a role without a log group is
 /// `InvalidParameterCombinationException`, a log group `CloudWatchLogsDeliveryUnavailableException`,
-/// an SNS topic `InvalidSnsTopicNameException`, an organization trail
-/// `OrganizationsNotInUseException`. Empty strings (UpdateTrail's way to remove a setting) pass.
+/// an SNS topic `InvalidSnsTopicNameException`. Empty strings (UpdateTrail's way to remove a setting) pass.
 pub fn check_integrations(integrations: &Integrations<'_>) -> Result<()> {
     let given = |value: Option<&str>| value.is_some_and(|value| !value.is_empty());
     if given(integrations.log_role_arn) && !given(integrations.log_group_arn) {
@@ -212,12 +209,6 @@ pub fn check_integrations(integrations: &Integrations<'_>) -> Result<()> {
         return Err(ApiError::new(
             ErrorCode::InvalidSnsTopicNameException,
             format!("SnsTopicName '{topic}': traillake sends no SNS notifications; leave SnsTopicName out"),
-        ));
-    }
-    if integrations.organization == Some(true) {
-        return Err(ApiError::new(
-            ErrorCode::OrganizationsNotInUseException,
-            "IsOrganizationTrail: this account is not in an organization; traillake has no AWS Organizations",
         ));
     }
     Ok(())

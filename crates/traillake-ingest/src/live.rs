@@ -132,7 +132,7 @@ impl LiveEvents {
         // A trail that stopped may still take the calls made before it stopped, recorded since.
         let logging: Vec<_> = self
             .catalog
-            .trails(account_id)
+            .trails_taking_events_of(account_id)
             .await
             .into_iter()
             .filter(|trail| trail.start_logging_time.is_some())
@@ -164,7 +164,7 @@ impl LiveEvents {
                 if taken.is_empty() {
                     return Ok(());
                 }
-                trails.append(trail, &taken).await
+                trails.append_of(trail, account_id, &taken).await
             }
         });
         for outcome in futures::future::join_all(appends).await {

@@ -46,8 +46,22 @@ pub fn trail_folder(trail: &TrailRecord) -> Path {
     Path::from(format!("trails/{}/{}", trail.account_id, trail.name))
 }
 
-/// Keeps records in one of a trail's outboxes; returns once they are stored.
+/// Keeps records of the trail's own account in one of a trail's outboxes; returns once they are
+/// stored.
 pub async fn append(root: &LakeRoot, trail: &TrailRecord, feed: Feed, records: &[&str]) -> Result<()> {
+    append_of(root, trail, feed, &trail.account_id, records).await
+}
+
+/// Keeps records of one account in one of a trail's outboxes; returns once they are stored. An
+/// organization trail keeps each account's records in a folder of the outbox named by the
+/// account ([`segment_account`]), as its log files hold one account's events each.
+pub async fn append_of(
+    root: &LakeRoot,
+    trail: &TrailRecord,
+    feed: Feed,
+    account_id: &str,
+    records: &[&str],
+) -> Result<()> {
     let mut text = String::with_capacity(records.iter().map(|record| record.len() + 1).sum());
     for record in records {
         // A line per record: a newline can only be whitespace between JSON tokens, never in a
@@ -56,7 +70,23 @@ pub async fn append(root: &LakeRoot, trail: &TrailRecord, feed: Feed, records: &
         text.push('\n');
     }
     let name = hex::encode(&Sha256::digest(text.as_bytes())[..16]);
-    let path = Path::from(format!("{}/{}/{name}.jsonl", trail_folder(trail), feed.outbox()));
-    root.store().put(&path, PutPayload::from(text.into_bytes())).await?;
+    let path = if trail.organization {
+        format!("{}/{}/{account_id}/{name}.jsonl", trail_folder(trail), feed.outbox())
+    } else {
+        format!("{}/{}/{name}.jsonl", trail_folder(trail), feed.outbox())
+    };
+    root.store()
+        .put(&Path::from(path), PutPayload::from(text.into_bytes()))
+        .await?;
     Ok(())
+}
+
+/// Returns the account whose records an outbox segment holds: the folder it is in under the
+/// outbox (an organization trail's), else the trail's own account.
+pub fn segment_account<'a>(trail: &'a TrailRecord, feed: Feed, segment: &'a Path) -> &'a str {
+    let parts: Vec<_> = segment.as_ref().split('/').collect();
+    match parts.iter().position(|part| *part == feed.outbox()) {
+        Some(at) if parts.len() == at + 3 => parts[at + 1],
+        _ => &trail.account_id,
+    }
 }

@@ -15,8 +15,11 @@ use traillake_lake::trail_outbox::Feed;
 /// Where a trail's files go: its account, Region, name and key prefix.
 #[derive(Debug, Clone, Copy)]
 pub struct Layout<'a> {
-    /// The trail's account.
+    /// The account whose events the files hold: the trail's, or for an organization trail the
+    /// member account whose events a log file holds.
     pub account_id: &'a str,
+    /// The organization of an organization trail, whose files are under `AWSLogs/ORG-ID/ACCOUNT/`.
+    pub organization_id: Option<&'a str>,
     /// The Region of the events (and of the server).
     pub region: &'a str,
     /// The trail's name.
@@ -28,12 +31,13 @@ pub struct Layout<'a> {
 impl Layout<'_> {
     /// Returns the key of a feed's log file published at `time`, made unique by `unique` (16
     /// letters and digits): `[prefix/]AWSLogs/ACCOUNT/FOLDER/REGION/YYYY/MM/DD/ACCOUNT_FOLDER_REGION_YYYYMMDDTHHmmZ_UNIQUE.json.gz`
-    /// with FOLDER `CloudTrail` for events and `CloudTrail-Insight` for Insights events.
+    /// with FOLDER `CloudTrail` for events and `CloudTrail-Insight` for Insights events; an
+    /// organization trail's are under `AWSLogs/ORG-ID/ACCOUNT/`.
     pub fn log_file_key(&self, feed: Feed, time: DateTime<Utc>, unique: &str) -> String {
         let Self { account_id, region, .. } = self;
         let folder = feed.log_folder();
         self.prefixed(format!(
-            "AWSLogs/{account_id}/{folder}/{region}/{}/{account_id}_{folder}_{region}_{}_{unique}.json.gz",
+            "{account_id}/{folder}/{region}/{}/{account_id}_{folder}_{region}_{}_{unique}.json.gz",
             time.format("%Y/%m/%d"),
             time.format("%Y%m%dT%H%MZ"),
         ))
@@ -49,16 +53,21 @@ impl Layout<'_> {
             ..
         } = self;
         self.prefixed(format!(
-            "AWSLogs/{account_id}/CloudTrail-Digest/{region}/{}/{account_id}_CloudTrail-Digest_{region}_{trail_name}_{region}_{}.json.gz",
+            "{account_id}/CloudTrail-Digest/{region}/{}/{account_id}_CloudTrail-Digest_{region}_{trail_name}_{region}_{}.json.gz",
             end.format("%Y/%m/%d"),
             end.format("%Y%m%dT%H%M%SZ"),
         ))
     }
 
+    /// Returns `[prefix/]AWSLogs/[ORG-ID/]` and `key`.
     fn prefixed(&self, key: String) -> String {
+        let logs = match self.organization_id {
+            Some(organization) => format!("AWSLogs/{organization}/{key}"),
+            None => format!("AWSLogs/{key}"),
+        };
         match self.prefix {
-            Some(prefix) => format!("{prefix}/{key}"),
-            None => key,
+            Some(prefix) => format!("{prefix}/{logs}"),
+            None => logs,
         }
     }
 }
@@ -268,6 +277,7 @@ mod tests {
     fn layout(prefix: Option<&str>) -> Layout<'_> {
         Layout {
             account_id: "123456789012",
+            organization_id: None,
             region: "us-east-1",
             trail_name: "main",
             prefix,
@@ -288,6 +298,14 @@ mod tests {
         assert_eq!(
             layout(Some("logs/x")).digest_key(time),
             "logs/x/AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2026/12/07/123456789012_CloudTrail-Digest_us-east-1_main_us-east-1_20261207T090531Z.json.gz"
+        );
+        let organization = Layout {
+            organization_id: Some("o-exampleorg1"),
+            ..layout(Some("org"))
+        };
+        assert_eq!(
+            organization.log_file_key(Feed::Events, time, "ABCDEFGH12345678"),
+            "org/AWSLogs/o-exampleorg1/123456789012/CloudTrail/us-east-1/2026/12/07/123456789012_CloudTrail_us-east-1_20261207T0905Z_ABCDEFGH12345678.json.gz"
         );
     }
 

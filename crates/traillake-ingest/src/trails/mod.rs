@@ -7,7 +7,9 @@
 //!   recorded batch), each record a line of compact JSON, named by the hash of its content
 //!   (`traillake_lake::trail_outbox`). A record is in the outbox before it is in the Event
 //!   history, so a recorded call is delivered. `insight-outbox/` holds Insights events alike,
-//!   delivered under `CloudTrail-Insight/` and listed in no digest.
+//!   delivered under `CloudTrail-Insight/` and listed in no digest. An organization trail keeps
+//!   each account's segments in `outbox/ACCOUNT/`, sealed into log files of that account alone,
+//!   under `AWSLogs/ORG-ID/ACCOUNT/`.
 //! - `ready/ID.json.gz`: a log file sealed from segments and waiting to be put in the bucket.
 //! - `state.json` ([`TrailState`]): the sealed files (with the segments each consumed), the
 //!   delivered files no digest lists yet, the digest chain, and GetTrailStatus's times and errors.
@@ -41,7 +43,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use traillake_lake::keys::{KeyProblem, find_key};
 use traillake_lake::signing_keys::SigningKeys;
-use traillake_lake::trail_outbox::{self, Feed, trail_folder};
+use traillake_lake::trail_outbox::{self, Feed, segment_account, trail_folder};
 use traillake_lake::{Catalog, LakeError, LakeRoot, TrailRecord};
 
 use files::{DigestLogFile, DigestPeriod, Layout, PreviousDigest, SignedDigest, log_file};
@@ -174,6 +176,12 @@ impl Trails {
         trail_outbox::append(&self.root, trail, Feed::Events, records).await
     }
 
+    /// Keeps the records of one account for a trail's next delivery: an organization trail takes
+    /// the records of every account of the organization, each delivered under its account.
+    pub async fn append_of(&self, trail: &TrailRecord, account_id: &str, records: &[&str]) -> Result<(), LakeError> {
+        trail_outbox::append_of(&self.root, trail, Feed::Events, account_id, records).await
+    }
+
     /// Returns a trail's delivery state as kept under the root.
     pub async fn state(&self, trail: &TrailRecord) -> Result<TrailState, LakeError> {
         read_state(self.root.store(), &folder(trail)).await
@@ -244,8 +252,13 @@ impl Trails {
         let store = self.root.store();
         let folder = folder(trail);
         let mut state = read_state(store, &folder).await?;
+        let organization_id = match trail.organization {
+            true => self.catalog.organization().map(|organization| organization.id.clone()),
+            false => None,
+        };
         let layout = Layout {
             account_id: &trail.account_id,
+            organization_id: organization_id.as_deref(),
             region: &self.region,
             trail_name: &trail.name,
             prefix: trail.prefix.as_deref(),
@@ -369,28 +382,38 @@ impl Trails {
             let bytes = store.get(segment).await?.bytes().await?;
             texts.push(String::from_utf8_lossy(&bytes).into_owned());
         }
-        // Files of at most LOG_FILE_BYTES, each of whole segments.
-        let mut groups: Vec<(Vec<String>, Vec<&str>)> = Vec::new();
+        // Files of at most LOG_FILE_BYTES, each of whole segments of one account.
+        let mut by_account: Vec<(&str, &Path, &String)> = fresh
+            .iter()
+            .zip(&texts)
+            .map(|(segment, text)| (segment_account(trail, feed, segment), segment, text))
+            .collect();
+        by_account.sort_by_key(|(account, ..)| *account);
+        let mut groups: Vec<(&str, Vec<String>, Vec<&str>)> = Vec::new();
         let mut bytes = 0;
-        for (segment, text) in fresh.iter().zip(&texts) {
-            if groups.is_empty() || bytes + text.len() > LOG_FILE_BYTES {
-                groups.push((Vec::new(), Vec::new()));
+        for (account, segment, text) in by_account {
+            if groups.last().is_none_or(|(last, ..)| *last != account) || bytes + text.len() > LOG_FILE_BYTES {
+                groups.push((account, Vec::new(), Vec::new()));
                 bytes = 0;
             }
-            let (names, records) = groups.last_mut().expect("a group was pushed");
+            let (_, names, records) = groups.last_mut().expect("a group was pushed");
             names.push(segment.to_string());
             records.extend(text.lines().filter(|line| !line.is_empty()));
             bytes += text.len();
         }
         let mut sealed = Vec::new();
-        for (names, records) in groups {
+        for (account, names, records) in groups {
             if records.is_empty() {
                 sealed.extend(names);
                 continue;
             }
             let file = log_file(&records);
             let unique: String = uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
-            let key = layout.log_file_key(feed, now, &unique);
+            let key = Layout {
+                account_id: account,
+                ..*layout
+            }
+            .log_file_key(feed, now, &unique);
             let id = uuid::Uuid::new_v4().simple().to_string();
             store.put(&ready_path(folder, &id), PutPayload::from(file.gzip)).await?;
             let (oldest, newest) = file.event_times.unzip();
@@ -634,6 +657,7 @@ mod tests {
             start_logging_time: Some(now),
             stop_logging_time: None,
             insight_types: Vec::new(),
+            organization: false,
             aggregation_configurations: Vec::new(),
             created: now,
             updated: now,
@@ -792,6 +816,7 @@ mod tests {
         let mut state = trails.state(&trail).await.unwrap();
         let layout = Layout {
             account_id: &trail.account_id,
+            organization_id: None,
             region: "us-east-1",
             trail_name: &trail.name,
             prefix: None,

@@ -3,8 +3,9 @@
 //! "allFeatures": true}`), and its CloudTrail delegated administrators, which
 //! RegisterOrganizationDelegatedAdmin and DeregisterOrganizationDelegatedAdmin keep in the catalog.
 //!
-//! An organization store (`OrganizationEnabled`) of the management account or of a delegated
-//! administrator takes the live events of every account of the organization.
+//! An organization store (`OrganizationEnabled`) or organization trail (`IsOrganizationTrail`) of
+//! the management account or of a delegated administrator takes the live events of every account
+//! of the organization.
 
 use std::path::Path;
 
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use traillake_api::arn::is_account_id;
 use traillake_api::shapes::EventDataStoreStatus;
 
-use super::{Catalog, EventDataStoreRecord};
+use super::{Catalog, EventDataStoreRecord, TrailRecord};
 use crate::Result;
 use crate::error::LakeError;
 
@@ -139,23 +140,52 @@ impl Catalog {
     /// stores of the organization's administrators when the account is in the organization.
     pub async fn stores_taking_events_of(&self, account_id: &str) -> Vec<EventDataStoreRecord> {
         let mut stores = self.event_data_stores(account_id).await;
-        let Some(organization) = self.organization.as_ref().filter(|o| o.has(account_id)) else {
+        let Some(administrators) = self.other_administrators(account_id).await else {
             return stores;
         };
         let state = self.state.lock().await;
-        let administrators: Vec<&str> = std::iter::once(organization.management_account_id.as_str())
-            .chain(state.delegated_admins.iter().map(String::as_str))
-            .filter(|admin| *admin != account_id)
-            .collect();
         let mut others: Vec<EventDataStoreRecord> = state
             .event_data_stores
             .values()
             .filter(|s| s.organization && s.status != EventDataStoreStatus::PendingDeletion)
-            .filter(|s| administrators.contains(&s.account_id.as_str()))
+            .filter(|s| administrators.contains(&s.account_id))
             .cloned()
             .collect();
         others.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         stores.extend(others);
         stores
+    }
+
+    /// Returns the trails that take the live events of an account: its own, and the organization
+    /// trails of the organization's management account and delegated administrators when the
+    /// account is in the organization.
+    pub async fn trails_taking_events_of(&self, account_id: &str) -> Vec<TrailRecord> {
+        let mut trails = self.trails(account_id).await;
+        let Some(administrators) = self.other_administrators(account_id).await else {
+            return trails;
+        };
+        let state = self.state.lock().await;
+        trails.extend(
+            state
+                .trails
+                .values()
+                .filter(|t| t.organization && administrators.contains(&t.account_id))
+                .cloned(),
+        );
+        trails
+    }
+
+    /// Returns the organization's management account and delegated administrators other than
+    /// `account_id`, or `None` when the account is in no organization.
+    async fn other_administrators(&self, account_id: &str) -> Option<Vec<String>> {
+        let organization = self.organization.as_ref().filter(|o| o.has(account_id))?;
+        let state = self.state.lock().await;
+        Some(
+            std::iter::once(organization.management_account_id.as_str())
+                .chain(state.delegated_admins.iter().map(String::as_str))
+                .filter(|admin| *admin != account_id)
+                .map(str::to_string)
+                .collect(),
+        )
     }
 }

@@ -48,6 +48,11 @@ pub struct TrailRecord {
     /// `ApiErrorRateInsight`), on its management events.
     #[serde(default)]
     pub insight_types: Vec<String>,
+    /// Whether the trail is an organization trail (`IsOrganizationTrail`): one of the management
+    /// account or a delegated administrator that takes the events of every account of the
+    /// organization.
+    #[serde(default)]
+    pub organization: bool,
     /// How the trail's data events are aggregated (PutEventConfiguration), as configured: kept
     /// and returned, not applied (see README "Event configuration").
     #[serde(default)]

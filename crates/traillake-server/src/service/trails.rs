@@ -55,7 +55,7 @@ fn describe(ctx: &RequestContext, trail: &TrailRecord, operation: Describe) -> T
         kms_key_id: trail.kms_key_id.clone(),
         has_custom_event_selectors: read.then(|| trail.has_custom_event_selectors()),
         has_insight_selectors: read.then_some(!trail.insight_types.is_empty()),
-        is_organization_trail: Some(false),
+        is_organization_trail: Some(trail.organization),
         recursive_logging: trail.recursive_logging,
     }
 }
@@ -78,17 +78,12 @@ fn status_time(time: DateTime<Utc>) -> String {
 }
 
 impl Service {
-    /// Refuses `IsOrganizationTrail` in an organization: organization trails are not built (a
-    /// trail takes its own account's calls); outside one, `check_integrations` says so.
-    fn check_organization_trail(&self, ctx: &RequestContext, organization: Option<bool>) -> Result<(), ApiError> {
-        if organization == Some(true) && self.organization_of(ctx).is_ok() {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedOperationException,
-                "IsOrganizationTrail: traillake does not build organization trails yet; an organization event data store \
-                 (OrganizationEnabled) takes the calls of every account of the organization",
-            ));
-        }
-        Ok(())
+    /// Checks `IsOrganizationTrail=true`: the caller must be the management account of an
+    /// organization with all features, or a delegated administrator
+    /// (`OrganizationsNotInUseException`, `OrganizationNotInAllFeaturesModeException`,
+    /// `NotOrganizationMasterAccountException`).
+    async fn check_organization_trail(&self, ctx: &RequestContext, organization: Option<bool>) -> Result<(), ApiError> {
+        self.check_organization(ctx, organization).await
     }
 
     /// Returns the trail a read operation's member names.
@@ -123,13 +118,13 @@ impl Service {
             .ok_or_else(|| ApiError::missing(ErrorCode::InvalidS3BucketNameException, "S3BucketName"))?;
         check_bucket("S3BucketName", bucket)?;
         let prefix = prefix("S3KeyPrefix", request.s3_key_prefix.as_deref())?;
-        self.check_organization_trail(ctx, request.is_organization_trail)?;
         check_integrations(&Integrations {
             sns_topic_name: request.sns_topic_name.as_deref(),
             log_group_arn: request.cloud_watch_logs_log_group_arn.as_deref(),
             log_role_arn: request.cloud_watch_logs_role_arn.as_deref(),
-            organization: request.is_organization_trail,
         })?;
+        self.check_organization_trail(ctx, request.is_organization_trail)
+            .await?;
         let kms_key_id = match request.kms_key_id.as_deref().filter(|key| !key.is_empty()) {
             Some(key) => Some(kms_key_arn(ctx, "KmsKeyId", key)?),
             None => None,
@@ -177,6 +172,7 @@ impl Service {
             start_logging_time: None,
             stop_logging_time: None,
             insight_types: Vec::new(),
+            organization: request.is_organization_trail.unwrap_or(false),
             aggregation_configurations: Vec::new(),
             created: now,
             updated: now,
@@ -195,13 +191,13 @@ impl Service {
             Some(value) => Some(prefix("S3KeyPrefix", Some(value))?),
             None => None,
         };
-        self.check_organization_trail(ctx, request.is_organization_trail)?;
         check_integrations(&Integrations {
             sns_topic_name: request.sns_topic_name.as_deref(),
             log_group_arn: request.cloud_watch_logs_log_group_arn.as_deref(),
             log_role_arn: request.cloud_watch_logs_role_arn.as_deref(),
-            organization: request.is_organization_trail,
         })?;
+        self.check_organization_trail(ctx, request.is_organization_trail)
+            .await?;
         let kms_key_id = match request.kms_key_id.as_deref() {
             Some("") => Some(None),
             Some(key) => Some(Some(kms_key_arn(ctx, "KmsKeyId", key)?)),
@@ -235,6 +231,9 @@ impl Service {
                 }
                 if let Some(value) = request.recursive_logging {
                     trail.recursive_logging = Some(value);
+                }
+                if let Some(value) = request.is_organization_trail {
+                    trail.organization = value;
                 }
             })
             .await
