@@ -130,3 +130,57 @@ def test_a_stores_max_event_size_is_kept_by_load(server, cloudtrail, tmp_path):
     query_id = cloudtrail.start_query(QueryStatement=f"SELECT count(*) AS n FROM {store_id(arn)}")["QueryId"]
     assert wait(cloudtrail, query_id)["QueryStatus"] == "FINISHED"
     assert all_rows(cloudtrail, query_id) == [[{"n": "3"}]]
+
+
+def test_a_stores_max_event_size_is_kept_on_the_live_path(tmp_path, s3_env, s3_server):
+    """A followed bucket's 300 KB record reaches the Large store and the Event history, not the
+    Standard store; the record beside it reaches both."""
+    import gzip
+    import json
+    import time
+
+    from conftest import ACCOUNT
+    from test_follow import follow_state
+    from test_imports import s3_client
+
+    s3 = s3_client(s3_server)
+    s3.create_bucket(Bucket="follow-sizes")
+    when = now_utc() - datetime.timedelta(hours=1)
+
+    def record(event_id, padding):
+        return {"eventVersion": "1.08", "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "eventSource": "s3.amazonaws.com",
+                "eventName": "CreateBucket", "awsRegion": "us-east-1", "eventID": event_id, "eventType": "AwsApiCall",
+                "managementEvent": True, "eventCategory": "Management", "readOnly": False, "recipientAccountId": ACCOUNT,
+                "userIdentity": {"type": "IAMUser", "accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/big"},
+                "requestParameters": {"bucketName": "b", "padding": "x" * padding}}
+
+    small, big = "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
+    key = (f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{when:%Y/%m/%d}/"
+           f"{ACCOUNT}_CloudTrail_us-east-1_{when:%Y%m%dT%H%MZ}_SIZES00000000001.json.gz")
+    body = gzip.compress(json.dumps({"Records": [record(small, 10), record(big, 300_000)]}).encode())
+
+    server = Server(tmp_path / "lake", "--follow", "s3://follow-sizes", "--follow-interval", "1s", env=s3_env).start()
+    try:
+        cloudtrail = server.client()
+        standard = cloudtrail.create_event_data_store(Name="standard")["EventDataStoreArn"]
+        large = cloudtrail.create_event_data_store(Name="large")["EventDataStoreArn"]
+        cloudtrail.put_event_configuration(EventDataStore=large, MaxEventSize="Large")
+        s3.put_object(Bucket="follow-sizes", Key=key, Body=body)
+        deadline = time.monotonic() + 60
+        while (follow_state(server, "follow-sizes") or {}).get("status", {}).get("filesRead", 0) < 1:
+            assert time.monotonic() < deadline, server.log()[-2000:]
+            time.sleep(0.3)
+
+        def ids(store):
+            query_id = cloudtrail.start_query(
+                QueryStatement=f"SELECT eventID FROM {store_id(store)} WHERE eventSource = 's3.amazonaws.com'")["QueryId"]
+            assert wait(cloudtrail, query_id)["QueryStatus"] == "FINISHED"
+            return sorted(row[0]["eventID"] for row in all_rows(cloudtrail, query_id))
+
+        assert ids(large) == [small, big]
+        assert ids(standard) == [small]
+        history = cloudtrail.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateBucket"}])
+        assert sorted(e["EventId"] for e in history["Events"]) == [small, big]
+        assert "larger than the store's MaxEventSize" in server.log()
+    finally:
+        server.stop()

@@ -290,3 +290,53 @@ def test_sharing_and_delta_rs_on_an_s3_root(s3_env, s3_server, s3_bucket, tmp_pa
         assert read("sharing", profile(tmp_path, server), eds) == expected
     finally:
         server.stop()
+
+
+def test_kill_9_during_enable_federation_leaves_every_store_finishable(tmp_path):
+    """EnableFederation calls cut by kill -9 leave each store DISABLED, ENABLED or ENABLING; after a
+    restart the next EnableFederation finishes it, its metadata file is there, and DisableFederation
+    and DeleteEventDataStore work."""
+    import signal
+    import time
+
+    server = Server(tmp_path / "lake").start()
+    cloudtrail = server.client()
+    arns = [cloudtrail.create_event_data_store(Name=f"cut-{i}", StartIngestion=False,
+                                               TerminationProtectionEnabled=False)["EventDataStoreArn"]
+            for i in range(10)]
+
+    def enable(arn):
+        try:
+            server.client().enable_federation(EventDataStore=arn, FederationRoleArn=ROLE)
+        except Exception:
+            pass  # the server is killed under it
+
+    threads = [threading.Thread(target=enable, args=(arn,)) for arn in arns]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.05)
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(timeout=10)
+    for thread in threads:
+        thread.join()
+
+    server = Server(tmp_path / "lake").start()
+    try:
+        cloudtrail = server.client()
+        seen = set()
+        for arn in arns:
+            status = cloudtrail.get_event_data_store(EventDataStore=arn)["FederationStatus"]
+            seen.add(status)
+            assert status in {"DISABLED", "ENABLED", "ENABLING"}, status
+            if status != "ENABLED":
+                assert cloudtrail.enable_federation(EventDataStore=arn, FederationRoleArn=ROLE)["FederationStatus"] == "ENABLED"
+            else:
+                refused(lambda: cloudtrail.enable_federation(EventDataStore=arn, FederationRoleArn=ROLE),
+                        "EventDataStoreFederationEnabledException")
+            metadata = tmp_path / "lake" / "federation" / "aws_cloudtrail" / f"{store_id(arn)}.json"
+            assert json.loads(metadata.read_text())["eventDataStoreArn"] == arn
+            assert cloudtrail.disable_federation(EventDataStore=arn)["FederationStatus"] == "DISABLED"
+            cloudtrail.delete_event_data_store(EventDataStore=arn)
+        print("statuses after kill -9:", seen)
+    finally:
+        server.stop()

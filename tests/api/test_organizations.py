@@ -184,6 +184,46 @@ def test_an_organization_trail_delivers_the_calls_of_every_member_under_its_acco
         server.stop()
 
 
+def test_an_organization_trail_delivers_each_members_call_exactly_once_across_kill_9(tmp_path, s3_env, s3_server):
+    import signal
+
+    import boto3
+
+    from test_trails import delivered, lookup_ids
+
+    path = tmp_path / "organization.json"
+    path.write_text(json.dumps(ORGANIZATION))
+    args = ("--organization", str(path), "--trail-delivery-interval", "300ms")
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="org-durable")
+    server = Server(tmp_path / "lake", *args, env=s3_env).start()
+    server.client(access_key=MANAGEMENT).create_trail(Name="durable", S3BucketName="org-durable", IsOrganizationTrail=True)
+    server.client(access_key=MANAGEMENT).start_logging(Name="durable")
+    for round_ in range(3):
+        for account in (MANAGEMENT, MEMBER, ADMIN) * 5:
+            server.client(access_key=account).list_event_data_stores()
+        time.sleep([0.1, 0.5, 1.0][round_])
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=10)
+        server = Server(tmp_path / "lake", *args, env=s3_env).start()
+    time.sleep(1.5)
+    server.stop()
+    server = Server(tmp_path / "lake", "--organization", str(path), env=s3_env).start()
+    try:
+        records = [r for r in delivered(s3, "org-durable") if r["eventName"] == "ListEventDataStores"]
+        ids = [r["eventID"] for r in records]
+        assert len(ids) == len(set(ids)), "an event was delivered twice"
+        for account in (MANAGEMENT, MEMBER, ADMIN):
+            history = lookup_ids(server.client(access_key=account), "ListEventDataStores")
+            assert len(history) >= 15, (account, len(history))
+            mine = {r["eventID"] for r in records if r["recipientAccountId"] == account}
+            missing = set(history) - mine
+            assert not missing, f"{len(missing)} recorded calls of {account} were not delivered"
+    finally:
+        server.stop()
+
+
 def test_an_organization_without_all_features(tmp_path):
     server = organized_server(tmp_path, {**ORGANIZATION, "allFeatures": False})
     try:
