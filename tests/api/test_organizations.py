@@ -178,8 +178,18 @@ def test_an_organization_trail_delivers_the_calls_of_every_member_under_its_acco
         while not made("own-trail-logs") and time.monotonic() < deadline:
             time.sleep(0.5)
         assert {name for _, name in made("own-trail-logs")} == {"marker-management"}
-        # Members do not manage the organization trail.
-        assert [t["Name"] for t in member.describe_trails()["trailList"]] == []
+        # Members see the organization trail, as the management account's, and cannot change it.
+        org_arn = created["TrailARN"]
+        assert org_arn.split(":")[4] == MANAGEMENT
+        [seen] = member.describe_trails()["trailList"]
+        assert (seen["Name"], seen["TrailARN"], seen["IsOrganizationTrail"]) == ("org-trail", org_arn, True)
+        assert member.describe_trails(includeShadowTrails=False)["trailList"] == []
+        assert [t["TrailARN"] for t in member.list_trails()["Trails"]] == [org_arn]
+        for change in (member.stop_logging, member.delete_trail):
+            with pytest.raises(Exception):
+                change(Name=org_arn)
+        assert management.get_trail_status(Name="org-trail")["IsLogging"] is True
+        assert [t["Name"] for t in outsider.describe_trails()["trailList"]] == []
     finally:
         server.stop()
 

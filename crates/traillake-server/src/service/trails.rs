@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use traillake_api::arn::kms_key_arn;
+use traillake_api::arn::{ResourceType, kms_key_arn, resource_arn};
 use traillake_api::paging;
 use traillake_api::shapes::{
     CreateTrailRequest, DescribeTrailsRequest, DescribeTrailsResponse, Empty, EventSelectorsResponse,
@@ -16,7 +16,7 @@ use traillake_api::shapes::{
 use traillake_api::tags::check_tags;
 use traillake_api::trails::{
     Access, Integrations, MAX_REQUEST_TAGS, TrailSelectors, check_bucket, check_integrations, check_name,
-    check_put_selectors, default_event_selectors, prefix, trail_arn, trail_name,
+    check_put_selectors, default_event_selectors, prefix, trail_name,
 };
 use traillake_api::validate::{self, PAGINATION_TOKEN};
 use traillake_api::wire::timestamp;
@@ -37,6 +37,12 @@ enum Describe {
     Read,
 }
 
+/// Returns a trail's ARN, in its owner's account: an organization trail a member sees is the
+/// management account's or a delegated administrator's.
+fn owned_trail_arn(ctx: &RequestContext, trail: &TrailRecord) -> String {
+    resource_arn(&ctx.region, &trail.account_id, ResourceType::Trail, &trail.name)
+}
+
 fn describe(ctx: &RequestContext, trail: &TrailRecord, operation: Describe) -> Trail {
     let read = operation == Describe::Read;
     Trail {
@@ -48,7 +54,7 @@ fn describe(ctx: &RequestContext, trail: &TrailRecord, operation: Describe) -> T
         include_global_service_events: Some(trail.include_global_service_events),
         is_multi_region_trail: Some(trail.multi_region),
         home_region: read.then(|| ctx.region.clone()),
-        trail_arn: Some(trail_arn(ctx, &trail.name)),
+        trail_arn: Some(owned_trail_arn(ctx, trail)),
         log_file_validation_enabled: Some(trail.log_file_validation),
         cloud_watch_logs_log_group_arn: None,
         cloud_watch_logs_role_arn: None,
@@ -66,7 +72,7 @@ fn selectors_response(ctx: &RequestContext, trail: &TrailRecord) -> EventSelecto
         TrailSelectors::Advanced(advanced) => (Vec::new(), advanced.clone()),
     };
     EventSelectorsResponse {
-        trail_arn: Some(trail_arn(ctx, &trail.name)),
+        trail_arn: Some(owned_trail_arn(ctx, trail)),
         event_selectors: basic,
         advanced_event_selectors: advanced,
     }
@@ -84,6 +90,17 @@ impl Service {
     /// `NotOrganizationMasterAccountException`).
     async fn check_organization_trail(&self, ctx: &RequestContext, organization: Option<bool>) -> Result<(), ApiError> {
         self.check_organization(ctx, organization).await
+    }
+
+    /// Returns the organization trails of other accounts that a member of their organization
+    /// sees (read-only) in DescribeTrails and ListTrails, as AWS shows them to every account.
+    async fn organization_trails_seen_by(&self, ctx: &RequestContext) -> Vec<TrailRecord> {
+        self.catalog
+            .trails_taking_events_of(&ctx.account_id)
+            .await
+            .into_iter()
+            .filter(|trail| trail.account_id != ctx.account_id)
+            .collect()
     }
 
     /// Returns the trail a read operation's member names.
@@ -275,6 +292,10 @@ impl Service {
     ) -> Result<DescribeTrailsResponse, ApiError> {
         let trails = self.catalog.trails(&ctx.account_id).await;
         if request.trail_name_list.is_empty() {
+            let mut trails = trails;
+            if request.include_shadow_trails != Some(false) {
+                trails.extend(self.organization_trails_seen_by(ctx).await);
+            }
             return Ok(DescribeTrailsResponse {
                 trail_list: trails.iter().map(|t| describe(ctx, t, Describe::Read)).collect(),
             });
@@ -308,7 +329,9 @@ impl Service {
             Some(token) => Some(paging::decode_token("ListTrails", token)?),
             None => None,
         };
-        let trails = self.catalog.trails(&ctx.account_id).await;
+        let mut trails = self.catalog.trails(&ctx.account_id).await;
+        trails.extend(self.organization_trails_seen_by(ctx).await);
+        trails.sort_by(|a, b| (&a.name, &a.account_id).cmp(&(&b.name, &b.account_id)));
         let rest: Vec<&TrailRecord> = trails
             .iter()
             .filter(|t| after.as_deref().is_none_or(|after| t.name.as_str() > after))
@@ -321,7 +344,7 @@ impl Service {
             trails: page
                 .iter()
                 .map(|t| TrailInfo {
-                    trail_arn: Some(trail_arn(ctx, &t.name)),
+                    trail_arn: Some(owned_trail_arn(ctx, t)),
                     name: Some(t.name.clone()),
                     home_region: Some(ctx.region.clone()),
                 })
