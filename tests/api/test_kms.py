@@ -235,3 +235,37 @@ def test_a_trail_whose_key_is_disabled_delivers_nothing_until_it_is_enabled(tmp_
             assert s3.head_object(Bucket=bucket, Key=key)["SSEKMSKeyId"] == KEY
     finally:
         server.stop()
+
+
+def test_insights_read_an_encrypted_store_and_write_to_an_encrypted_destination(tmp_path):
+    import time
+
+    from test_insights import query_rows, week_of_management_events
+
+    keys = key_file(tmp_path)
+    server = Server(tmp_path / "lake", "--kms-keys", str(keys), "--insights-interval", "1s").start()
+    try:
+        cloudtrail = server.client()
+        source = cloudtrail.create_event_data_store(Name="secret-source", StartIngestion=False,
+                                                    KmsKeyId=KEY)["EventDataStoreArn"]
+        destination = cloudtrail.create_event_data_store(
+            Name="secret-insights", KmsKeyId=KEY,
+            AdvancedEventSelectors=[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Insight"]}]}],
+        )["EventDataStoreArn"]
+        events, _ = week_of_management_events(int(time.time() // 60))
+        path = write_records(tmp_path / "events.json", events)
+        code, output = load(server, store_id(source), path, keys=keys)
+        assert code == 0, output
+        cloudtrail.put_insight_selectors(EventDataStore=source, InsightsDestination=store_id(destination),
+                                         InsightSelectors=[{"InsightType": "ApiCallRateInsight"},
+                                                           {"InsightType": "ApiErrorRateInsight"}])
+        statement = f"SELECT eventJson FROM {store_id(destination)}"
+        deadline = time.time() + 120
+        while len(rows := query_rows(cloudtrail, statement)) < 4 and time.time() < deadline:
+            time.sleep(1)
+        names = sorted({json.loads(row[0]["eventJson"])["insightDetails"]["eventName"] for row in rows})
+        assert names == ["CompleteLifecycleAction", "GetRolePolicy"], rows
+    finally:
+        server.stop()
+    files = table_files(server.root, destination)
+    assert files and all(f.read_bytes()[-4:] == b"PARE" for f in files), "the Insights events are encrypted"
