@@ -128,14 +128,34 @@ def test_dashboards_are_kept_refreshed_and_their_queries_found_by_alias(tmp_path
         refused(cloudtrail.describe_query, "QueryIdNotFoundException", QueryAlias=aliases[0],
                 RefreshId="1234567890123")
 
-        # Update: widgets replaced, a schedule due within the next minutes, protection off.
+        # Update: widgets replaced, a schedule due within the next minutes, protection off. A
+        # scheduled refresh is CloudTrail's: the dashboard's policy lets the service refresh it and
+        # the store's lets it query for the dashboard, in AWS's documented forms.
+        def service_policy(action, resource_arn, source_arn):
+            return json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": action,
+                "Resource": resource_arn,
+                "Condition": {"StringEquals": {"AWS:SourceArn": source_arn, "AWS:SourceAccount": ACCOUNT}}}]})
+
+        cloudtrail.put_resource_policy(ResourceArn=dashboard_arn, ResourcePolicy=service_policy(
+            "cloudtrail:StartDashboardRefresh", dashboard_arn, dashboard_arn))
+        cloudtrail.put_resource_policy(ResourceArn=arn, ResourcePolicy=service_policy(
+            "cloudtrail:StartQuery", arn, dashboard_arn))
         due = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=1)).strftime("%H:%M")
+        schedule = {"Frequency": {"Unit": "HOURS", "Value": 1}, "Status": "ENABLED", "TimeOfDay": due}
         updated = cloudtrail.update_dashboard(
             DashboardId="ops-dashboard", Widgets=[widgets[2]], TerminationProtectionEnabled=False,
-            RefreshSchedule={"Frequency": {"Unit": "HOURS", "Value": 1}, "Status": "ENABLED", "TimeOfDay": due})
+            RefreshSchedule=schedule)
         assert [w["QueryAlias"] for w in updated["Widgets"]] == ["ops-dashboard.widget1"]
         assert updated["RefreshSchedule"]["TimeOfDay"] == due
         assert cloudtrail.get_dashboard(DashboardId="ops-dashboard")["Status"] == "UPDATED"
+        # Two more on the same schedule: one without a policy of its own, one whose widget reads
+        # the store, whose policy names another dashboard.
+        cloudtrail.create_dashboard(Name="no-policy", Widgets=[widgets[2]], RefreshSchedule=schedule)
+        cloudtrail.create_dashboard(Name="store-refuses", Widgets=[widgets[2]], RefreshSchedule=schedule)
+        refuses_arn = dashboard_arn.replace("ops-dashboard", "store-refuses")
+        cloudtrail.put_resource_policy(ResourceArn=refuses_arn, ResourcePolicy=service_policy(
+            "cloudtrail:StartDashboardRefresh", refuses_arn, refuses_arn))
         deadline = time.time() + 150
         while cloudtrail.get_dashboard(DashboardId="ops-dashboard").get("LastRefreshId") == refresh:
             assert time.time() < deadline, "the scheduled refresh did not run"
@@ -143,6 +163,13 @@ def test_dashboards_are_kept_refreshed_and_their_queries_found_by_alias(tmp_path
         scheduled = cloudtrail.get_dashboard(DashboardId="ops-dashboard")["LastRefreshId"]
         query = cloudtrail.describe_query(QueryAlias="ops-dashboard.widget1", RefreshId=scheduled)
         assert wait(cloudtrail, query["QueryId"])["QueryStatus"] == "FINISHED"
+        time.sleep(2)
+        reason = cloudtrail.get_dashboard(DashboardId="no-policy")["LastRefreshFailureReason"]
+        assert "StartDashboardRefresh" in reason, reason
+        reason = cloudtrail.get_dashboard(DashboardId="store-refuses")["LastRefreshFailureReason"]
+        assert "StartQuery" in reason and store in reason, reason
+        for name in ["no-policy", "store-refuses"]:
+            cloudtrail.delete_dashboard(DashboardId=name)
 
         # Kept across a restart.
         server.stop()
@@ -219,7 +246,7 @@ def test_bad_dashboard_requests_change_nothing(server, tmp_path):
             QueryParameterValues={"$StartTime$": "2026-01-01 00:00:00"})
     refused(cloudtrail.list_dashboards, "ValidationException", MaxResults=0)
     refused(cloudtrail.list_dashboards, "InvalidNextTokenException", NextToken="garbage-token")
-    # A resource policy on a dashboard is kept, read and deleted; scheduled refreshes do not consult it.
+    # A resource policy on a dashboard is kept, read and deleted (scheduled refreshes consult it: above).
     kept_arn = f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:dashboard/kept"
     policy = json.dumps({"Version": "2012-10-17", "Statement": [{
         "Sid": "refresh", "Effect": "Allow", "Principal": {"AWS": "222222222222"},

@@ -465,7 +465,10 @@ impl QueryEngine {
             .await
     }
 
-    async fn start_granted(
+    /// Starts a tagged query as [`QueryEngine::start_tagged`] does, each store of which `grant`
+    /// must let through when one is given (a dashboard's scheduled refresh, which CloudTrail runs
+    /// for the dashboard only where the stores' policies allow it).
+    pub async fn start_granted(
         self: &Arc<Self>,
         account_id: &str,
         statement: &str,

@@ -14,16 +14,25 @@
 //! `$EventDataStoreId$`: a refresh names the store (required, an active store of the account:
 //! `EventDataStoreNotFoundException`, `InactiveEventDataStoreException`), a scheduled one takes the
 //! account's oldest active store of CloudTrail events. Its widgets cannot be changed.
+//!
+//! A scheduled refresh is the CloudTrail service's, for the dashboard, as on AWS: the dashboard's
+//! resource policy must allow `cloudtrail.amazonaws.com` `cloudtrail:StartDashboardRefresh`, and
+//! each store its widgets read must allow the service `cloudtrail:StartQuery` (with
+//! `aws:SourceArn` the dashboard's ARN where the policy says so); otherwise the refresh fails with
+//! the reason in `LastRefreshFailureReason`. A refresh by StartDashboardRefresh is the caller's
+//! own and needs no policy (AWS asks the stores' policies for it too).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
+use traillake_api::arn::{ResourceType, resource_arn};
 use traillake_api::dashboards::{
     EVENT_DATA_STORE_ID, HIGHLIGHTS, check_highlights, check_name, check_refresh_schedule, check_refresh_values,
     check_widgets, dashboard_arn, dashboard_name, highlights_widgets, latest_due,
 };
 use traillake_api::paging;
+use traillake_api::resource_policy::{Access, Caller, PolicyTarget, ResourcePolicy};
 use traillake_api::shapes::{
     CreateDashboardRequest, CreateDashboardResponse, DashboardDetail, DashboardRequest, DashboardStatus, DashboardType,
     DeleteDashboardResponse, GetDashboardResponse, ListDashboardsRequest, ListDashboardsResponse,
@@ -34,9 +43,9 @@ use traillake_api::tags::check_tags;
 use traillake_api::validate;
 use traillake_api::wire::timestamp;
 use traillake_api::{ApiError, ErrorCode, RequestContext};
-use traillake_lake::DashboardRecord;
-use traillake_query::QueryTag;
+use traillake_lake::{DashboardRecord, EventDataStoreRecord};
 use traillake_query::dialect::{count_placeholders, fill_placeholders};
+use traillake_query::{QueryError, QueryTag, StoreGrant};
 
 use super::Service;
 use super::errors::IntoApi as _;
@@ -81,6 +90,29 @@ fn widget_values(widget: &Widget, values: &HashMap<String, String>) -> Vec<Strin
         .iter()
         .map(|parameter| values.get(parameter).cloned().unwrap_or_default())
         .collect()
+}
+
+/// Returns whether a resource's policy (without one: no) lets the CloudTrail service do `action`
+/// for the dashboard `source_arn` of the resource's account `owner`.
+fn permits_service(
+    policy: Option<&str>,
+    resource_arn: &str,
+    target: PolicyTarget,
+    owner: &str,
+    action: &str,
+    source_arn: &str,
+) -> bool {
+    let Some(text) = policy else {
+        return false;
+    };
+    let access = Access {
+        action,
+        caller: Caller::Service("cloudtrail.amazonaws.com"),
+        source_arn: Some(source_arn),
+        source_account: Some(owner),
+        external_id: None,
+    };
+    ResourcePolicy::parse(text, resource_arn, target).is_ok_and(|policy| policy.permits(owner, &access))
 }
 
 impl Service {
@@ -393,6 +425,31 @@ impl Service {
         let mut failure = None;
         // A managed dashboard's widgets read the store its refresh names (a catalog ID).
         let store = values.get(EVENT_DATA_STORE_ID);
+        // A scheduled refresh is CloudTrail's, for the dashboard: each store its widgets read must
+        // allow the service StartQuery for it.
+        let dashboard_arn = resource_arn(
+            self.trails.region(),
+            &dashboard.account_id,
+            ResourceType::Dashboard,
+            &dashboard.name,
+        );
+        let service_grant = |store: &EventDataStoreRecord| {
+            let store_arn = resource_arn(
+                self.trails.region(),
+                &store.account_id,
+                ResourceType::EventDataStore,
+                &store.id,
+            );
+            permits_service(
+                store.resource_policy.as_deref(),
+                &store_arn,
+                PolicyTarget::EventDataStore,
+                &store.account_id,
+                "cloudtrail:StartQuery",
+                &dashboard_arn,
+            )
+        };
+        let grant: Option<StoreGrant<'_>> = scheduled.is_some().then_some(&service_grant);
         for widget in &dashboard.widgets {
             let alias = widget.query_alias.clone().unwrap_or_default();
             let mut statement = widget.query_statement.clone().unwrap_or_default();
@@ -402,7 +459,7 @@ impl Service {
             let started = match fill_placeholders(&statement, &widget_values(widget, values)) {
                 Ok(filled) => self
                     .queries
-                    .start_tagged(
+                    .start_granted(
                         &dashboard.account_id,
                         &filled,
                         None,
@@ -411,9 +468,16 @@ impl Service {
                             refresh_id: Some(refresh_id.clone()),
                             prompt: None,
                         },
+                        grant,
                     )
                     .await
-                    .map_err(|error| error.to_string()),
+                    .map_err(|error| match error {
+                        QueryError::StoreNotShared(store) => format!(
+                            "the resource policy of event data store {store} does not allow cloudtrail.amazonaws.com \
+                             to StartQuery for dashboard {dashboard_arn}, which a scheduled refresh needs"
+                        ),
+                        other => other.to_string(),
+                    }),
                 Err(error) => Err(error.0),
             };
             if let Err(reason) = started
@@ -440,6 +504,39 @@ impl Service {
                     continue;
                 };
                 if due < dashboard.created || dashboard.last_scheduled_refresh.is_some_and(|last| last >= due) {
+                    continue;
+                }
+                let dashboard_arn = resource_arn(
+                    self.trails.region(),
+                    &dashboard.account_id,
+                    ResourceType::Dashboard,
+                    &dashboard.name,
+                );
+                if !permits_service(
+                    dashboard.resource_policy.as_deref(),
+                    &dashboard_arn,
+                    PolicyTarget::Dashboard,
+                    &dashboard.account_id,
+                    "cloudtrail:StartDashboardRefresh",
+                    &dashboard_arn,
+                ) {
+                    let reason = "the dashboard's resource policy does not allow cloudtrail.amazonaws.com to \
+                                  StartDashboardRefresh, which a scheduled refresh needs (PutResourcePolicy)"
+                        .to_string();
+                    let refresh_id = self.refresh_ids.next(now);
+                    if let Err(error) = self
+                        .catalog
+                        .record_dashboard_refresh(
+                            &dashboard.account_id,
+                            &dashboard.name,
+                            &refresh_id,
+                            Some(reason),
+                            Some(due),
+                        )
+                        .await
+                    {
+                        tracing::warn!(dashboard = %dashboard.name, %error, "recording a scheduled refresh failed");
+                    }
                     continue;
                 }
                 let mut values =
