@@ -269,3 +269,34 @@ def test_insights_read_an_encrypted_store_and_write_to_an_encrypted_destination(
         server.stop()
     files = table_files(server.root, destination)
     assert files and all(f.read_bytes()[-4:] == b"PARE" for f in files), "the Insights events are encrypted"
+
+
+def test_the_import_command_writes_an_encrypted_store_with_the_key_file(tmp_path, s3_env, s3_server):
+    from test_imports import count, grycap_layout, s3_client
+
+    s3 = s3_client(s3_server)
+    bucket = f"kms-import-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    for key, body in grycap_layout().items():
+        if "/sa-east-1/" in key:
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+    keys = key_file(tmp_path)
+    server = Server(tmp_path / "lake", "--kms-keys", str(keys), env=s3_env).start()
+    arn = server.client().create_event_data_store(Name="imported", KmsKeyId=KEY, StartIngestion=False,
+                                                  RetentionPeriod=3653)["EventDataStoreArn"]
+    server.stop()
+    uri = f"s3://{bucket}/AWSLogs/974349055189/CloudTrail/sa-east-1/"
+    command = [binary(), "import", "--root", server.root, "--store", "imported", uri]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=600, env=server.env)
+    assert refused.returncode != 0 and "--kms-keys" in refused.stdout + refused.stderr, refused.stdout + refused.stderr
+    assert not table_files(server.root, arn), "nothing was written without the key"
+    done = subprocess.run(command + ["--kms-keys", str(keys)], capture_output=True, text=True, timeout=600,
+                          env=server.env)
+    assert "events stored" in done.stdout + done.stderr, done.stdout + done.stderr
+    files = table_files(server.root, arn)
+    assert files and all(f.read_bytes()[-4:] == b"PARE" for f in files)
+    server.start()
+    try:
+        assert count(server.client(), store_id(arn)) > 0
+    finally:
+        server.stop()

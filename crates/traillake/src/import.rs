@@ -7,16 +7,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use traillake_api::imports::{ImportStart, check_start};
 use traillake_api::shapes::{ImportFailureStatus, ImportSource, ImportStatus, S3ImportSource, StartImportRequest};
 use traillake_ingest::imports::record::ImportRecord;
 use traillake_ingest::imports::runner::RunSettings;
 use traillake_ingest::imports::{Imports, NewImport};
-use traillake_lake::{Catalog, LakeRoot, RootLocation};
+use traillake_lake::Catalog;
 
-use crate::load::find_store;
+use crate::load::{find_store, open_root};
 
 /// The arguments of `traillake import`.
 #[derive(clap::Args)]
@@ -49,12 +49,14 @@ pub struct ImportArgs {
     /// Resumes a FAILED or STOPPED import instead of starting one.
     #[arg(long, conflicts_with_all = ["source", "store", "start_event_time", "end_event_time"])]
     retry: Option<String>,
+    /// The server's KMS key file (`serve --kms-keys`), to import into a store encrypted with one.
+    #[arg(long, env = "TRAILLAKE_KMS_KEYS")]
+    kms_keys: Option<std::path::PathBuf>,
 }
 
 /// Runs `traillake import`; returns false unless the import COMPLETED.
 pub async fn import(args: ImportArgs) -> anyhow::Result<bool> {
-    let root = LakeRoot::open(RootLocation::parse(&args.root)?)
-        .with_context(|| format!("opening the lake root {}", args.root))?;
+    let root = open_root(&args.root, args.kms_keys.as_deref())?;
     let catalog = Arc::new(Catalog::load(&root).await?);
     let imports = Imports::open(root, Arc::clone(&catalog), RunSettings::default(), false).await?;
     let account = args.account_id.as_str();

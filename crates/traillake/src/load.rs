@@ -79,13 +79,20 @@ impl Destination {
     }
 }
 
+/// Opens a lake root (a local path or `s3://bucket/prefix`) with the operator's KMS key file, when
+/// one is given, for the stores encrypted with its keys.
+pub fn open_root(root: &str, kms_keys: Option<&Path>) -> anyhow::Result<LakeRoot> {
+    let mut opened =
+        LakeRoot::open(RootLocation::parse(root)?).with_context(|| format!("opening the lake root {root}"))?;
+    if let Some(path) = kms_keys {
+        opened = opened.with_keys(KeyService::load(path).map_err(anyhow::Error::msg)?);
+    }
+    Ok(opened)
+}
+
 /// Runs `traillake load`; returns false if a file or a record could not be stored.
 pub async fn load(args: LoadArgs) -> anyhow::Result<bool> {
-    let mut root = LakeRoot::open(RootLocation::parse(&args.root)?)
-        .with_context(|| format!("opening the lake root {}", args.root))?;
-    if let Some(path) = &args.kms_keys {
-        root = root.with_keys(KeyService::load(path).map_err(anyhow::Error::msg)?);
-    }
+    let root = open_root(&args.root, args.kms_keys.as_deref())?;
     let destination = match &args.store {
         Some(wanted) => {
             let catalog = Catalog::load(&root).await?;

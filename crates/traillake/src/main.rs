@@ -11,13 +11,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use traillake_ingest::follow::FollowSource;
 use traillake_ingest::imports::runner::RunSettings;
 use traillake_ingest::trails::TrailSettings;
-use traillake_lake::keys::KeyService;
-use traillake_lake::{LakeRoot, Organization, RootLocation};
+use traillake_lake::Organization;
 use traillake_query::EngineSettings;
 use traillake_query::cluster::{self, ClusterSettings};
 use traillake_server::{
@@ -277,11 +275,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => Recipients::load(path).map_err(anyhow::Error::msg)?,
         None => Recipients::default(),
     };
-    let location = RootLocation::parse(&args.root)?;
-    let mut root = LakeRoot::open(location).with_context(|| format!("opening the lake root {}", args.root))?;
-    if let Some(path) = &args.kms_keys {
-        root = root.with_keys(KeyService::load(path).map_err(anyhow::Error::msg)?);
-    }
+    let root = load::open_root(&args.root, args.kms_keys.as_deref())?;
     let config = ServerConfig {
         root,
         listen: args.listen,

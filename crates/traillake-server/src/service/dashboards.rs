@@ -492,6 +492,30 @@ impl Service {
         Ok(refresh_id)
     }
 
+    /// Records a scheduled refresh, due at `due`, that could not start, with the reason.
+    async fn record_scheduled_failure(
+        &self,
+        dashboard: &DashboardRecord,
+        reason: &str,
+        now: DateTime<Utc>,
+        due: DateTime<Utc>,
+    ) {
+        let refresh_id = self.refresh_ids.next(now);
+        if let Err(error) = self
+            .catalog
+            .record_dashboard_refresh(
+                &dashboard.account_id,
+                &dashboard.name,
+                &refresh_id,
+                Some(reason.to_string()),
+                Some(due),
+            )
+            .await
+        {
+            tracing::warn!(dashboard = %dashboard.name, %error, "recording a scheduled refresh failed");
+        }
+    }
+
     /// Refreshes every dashboard whose schedule came due since its last scheduled refresh (and
     /// after it was created), every `dashboard_schedule_interval`, with the default values (the
     /// last 24 hours, by hour). Runs until dropped.
@@ -521,22 +545,8 @@ impl Service {
                     &dashboard_arn,
                 ) {
                     let reason = "the dashboard's resource policy does not allow cloudtrail.amazonaws.com to \
-                                  StartDashboardRefresh, which a scheduled refresh needs (PutResourcePolicy)"
-                        .to_string();
-                    let refresh_id = self.refresh_ids.next(now);
-                    if let Err(error) = self
-                        .catalog
-                        .record_dashboard_refresh(
-                            &dashboard.account_id,
-                            &dashboard.name,
-                            &refresh_id,
-                            Some(reason),
-                            Some(due),
-                        )
-                        .await
-                    {
-                        tracing::warn!(dashboard = %dashboard.name, %error, "recording a scheduled refresh failed");
-                    }
+                                  StartDashboardRefresh, which a scheduled refresh needs (PutResourcePolicy)";
+                    self.record_scheduled_failure(&dashboard, reason, now, due).await;
                     continue;
                 }
                 let mut values =
@@ -557,21 +567,8 @@ impl Service {
                             values.insert(EVENT_DATA_STORE_ID.to_string(), store.id.clone());
                         }
                         None => {
-                            let reason = "no active event data store of CloudTrail events to refresh from".to_string();
-                            let refresh_id = self.refresh_ids.next(now);
-                            if let Err(error) = self
-                                .catalog
-                                .record_dashboard_refresh(
-                                    &dashboard.account_id,
-                                    &dashboard.name,
-                                    &refresh_id,
-                                    Some(reason),
-                                    Some(due),
-                                )
-                                .await
-                            {
-                                tracing::warn!(dashboard = %dashboard.name, %error, "recording a scheduled refresh failed");
-                            }
+                            let reason = "no active event data store of CloudTrail events to refresh from";
+                            self.record_scheduled_failure(&dashboard, reason, now, due).await;
                             continue;
                         }
                     }
