@@ -116,8 +116,22 @@ def test_organization_stores_take_the_calls_of_every_member(tmp_path):
         outsider.create_event_data_store(Name="marker-outsider")
         wait_for(lambda: calls_of(outsider, outsider_store, OUTSIDER, "marker-outsider"))
         assert calls_of(management, org_store, OUTSIDER, "marker-outsider") == []
-        # Members do not see the organization stores.
-        assert [s["Name"] for s in member.list_event_data_stores()["EventDataStores"]] == ["marker-member"]
+        # Members see the organization stores, read-only: with their owners' ARNs, not to change or query.
+        listed = {s["Name"]: s["EventDataStoreArn"] for s in member.list_event_data_stores()["EventDataStores"]}
+        assert set(listed) == {"org", "admin-org", "marker-member"}, listed
+        assert (listed["org"], listed["admin-org"]) == (org_store, admin_store)
+        got = member.get_event_data_store(EventDataStore=org_store)
+        assert got["EventDataStoreArn"] == org_store and got["OrganizationEnabled"] is True
+        for call, kwargs in [(member.update_event_data_store, {"RetentionPeriod": 400}),
+                             (member.delete_event_data_store, {}),
+                             (member.put_event_configuration, {"MaxEventSize": "Large"})]:
+            with pytest.raises(Exception):
+                call(EventDataStore=org_store, **kwargs)
+        with pytest.raises(Exception):
+            member.start_query(QueryStatement=f"SELECT count(*) FROM {store_id(org_store)}")
+        assert refusal(member.get_event_data_store, EventDataStore=own_store)[0] in (
+            "EventDataStoreNotFoundException", "EventDataStoreARNInvalidException")
+        assert [s["Name"] for s in outsider.list_event_data_stores()["EventDataStores"]] == ["outsider-own", "marker-outsider"]
 
         # A deregistered administrator's organization store stops taking the members' calls.
         management.deregister_organization_delegated_admin(DelegatedAdminAccountId=ADMIN)

@@ -1,7 +1,7 @@
 //! CreateEventDataStore ... StopEventDataStoreIngestion.
 
 use chrono::Utc;
-use traillake_api::arn::{self, event_data_store_arn};
+use traillake_api::arn::{self, CloudTrailArn, ResourceType, resource_arn};
 use traillake_api::event_data_stores::{check_create, check_list, check_update};
 use traillake_api::shapes::{
     CreateEventDataStoreRequest, Empty, EventDataStore, EventDataStoreDescription, EventDataStoreRequest,
@@ -25,6 +25,12 @@ enum Describe {
     Restore,
 }
 
+/// Returns a store's ARN in its owner's account: an organization store a member sees is the
+/// management account's or a delegated administrator's.
+fn owned_store_arn(ctx: &RequestContext, store: &EventDataStoreRecord) -> String {
+    resource_arn(&ctx.region, &store.account_id, ResourceType::EventDataStore, &store.id)
+}
+
 fn describe(ctx: &RequestContext, store: &EventDataStoreRecord, operation: Describe) -> EventDataStoreDescription {
     let status = if operation == Describe::Create {
         EventDataStoreStatus::Created
@@ -33,7 +39,7 @@ fn describe(ctx: &RequestContext, store: &EventDataStoreRecord, operation: Descr
     };
     let federation = matches!(operation, Describe::Get | Describe::Update);
     EventDataStoreDescription {
-        event_data_store_arn: Some(event_data_store_arn(ctx, &store.id)),
+        event_data_store_arn: Some(owned_store_arn(ctx, store)),
         name: Some(store.name.clone()),
         status: Some(status.into()),
         advanced_event_selectors: store.selectors.clone(),
@@ -130,9 +136,33 @@ impl Service {
         ctx: &RequestContext,
         request: EventDataStoreRequest,
     ) -> Result<EventDataStoreDescription, ApiError> {
+        // An organization store of another account, by its ARN: members see it, read-only.
+        if let Some(arn) = request.event_data_store.as_deref().and_then(CloudTrailArn::parse)
+            && arn.account_id != ctx.account_id
+            && arn.region == ctx.region
+            && arn.kind() == Some(ResourceType::EventDataStore)
+            && let Some(store) =
+                self.organization_stores_seen_by(ctx).await.into_iter().find(|store| {
+                    store.account_id == arn.account_id && store.id == arn.resource_id.to_ascii_lowercase()
+                })
+        {
+            return Ok(describe(ctx, &store, Describe::Get));
+        }
         let id = store_id(ctx, &request)?;
         let store = self.catalog.event_data_store(&ctx.account_id, &id).await.api()?;
         Ok(describe(ctx, &store, Describe::Get))
+    }
+
+    /// Returns the organization stores of other accounts that a member of their organization sees
+    /// (read-only) in Get/ListEventDataStores, as the User Guide's overview shows them: it can
+    /// neither change nor query them.
+    async fn organization_stores_seen_by(&self, ctx: &RequestContext) -> Vec<EventDataStoreRecord> {
+        self.catalog
+            .stores_taking_events_of(&ctx.account_id)
+            .await
+            .into_iter()
+            .filter(|store| store.account_id != ctx.account_id)
+            .collect()
     }
 
     /// ListEventDataStores: the account's stores, oldest first, pending deletion included.
@@ -142,13 +172,15 @@ impl Service {
         request: ListEventDataStoresRequest,
     ) -> Result<ListEventDataStoresResponse, ApiError> {
         let page = check_list(&request)?;
-        let stores = self.catalog.event_data_stores(&ctx.account_id).await;
+        let mut stores = self.catalog.event_data_stores(&ctx.account_id).await;
+        stores.extend(self.organization_stores_seen_by(ctx).await);
+        stores.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         let (items, next_token) = page_after(&stores, &page, "ListEventDataStores", |s| (s.created, s.id.as_str()));
         Ok(ListEventDataStoresResponse {
             event_data_stores: items
                 .into_iter()
                 .map(|s| EventDataStore {
-                    event_data_store_arn: Some(event_data_store_arn(ctx, &s.id)),
+                    event_data_store_arn: Some(owned_store_arn(ctx, s)),
                     name: Some(s.name.clone()),
                     termination_protection_enabled: Some(s.termination_protection),
                     status: Some(s.status.into()),
