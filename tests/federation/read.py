@@ -9,6 +9,7 @@ The API tests (tests/api/test_federation.py) run it with the Python of the feder
 and compare its rows with a traillake query's."""
 
 import json
+import os
 import sys
 
 COLUMNS = ["eventid", "eventname", "eventsource", "awsregion", "eventtime"]
@@ -70,6 +71,11 @@ def main():
     else:
         raise SystemExit(f"unknown reader {kind}")
     json.dump(rows, sys.stdout)
+    sys.stdout.flush()
+    # The readers' native threads (pyarrow's) may abort the interpreter's teardown ("terminate
+    # called without an active exception", seen once in CI on the S3 root) after every row is
+    # written; the rows are out, so the process ends here without that teardown.
+    os._exit(0)
 
 
 if __name__ == "__main__":
