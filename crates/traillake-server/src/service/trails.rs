@@ -84,14 +84,6 @@ fn status_time(time: DateTime<Utc>) -> String {
 }
 
 impl Service {
-    /// Checks `IsOrganizationTrail=true`: the caller must be the management account of an
-    /// organization with all features, or a delegated administrator
-    /// (`OrganizationsNotInUseException`, `OrganizationNotInAllFeaturesModeException`,
-    /// `NotOrganizationMasterAccountException`).
-    async fn check_organization_trail(&self, ctx: &RequestContext, organization: Option<bool>) -> Result<(), ApiError> {
-        self.check_organization(ctx, organization).await
-    }
-
     /// Returns the organization trails of other accounts that a member of their organization
     /// sees (read-only) in DescribeTrails and ListTrails, as AWS shows them to every account.
     async fn organization_trails_seen_by(&self, ctx: &RequestContext) -> Vec<TrailRecord> {
@@ -140,8 +132,7 @@ impl Service {
             log_group_arn: request.cloud_watch_logs_log_group_arn.as_deref(),
             log_role_arn: request.cloud_watch_logs_role_arn.as_deref(),
         })?;
-        self.check_organization_trail(ctx, request.is_organization_trail)
-            .await?;
+        self.check_organization(ctx, request.is_organization_trail).await?;
         let kms_key_id = match request.kms_key_id.as_deref().filter(|key| !key.is_empty()) {
             Some(key) => Some(kms_key_arn(ctx, "KmsKeyId", key)?),
             None => None,
@@ -213,8 +204,7 @@ impl Service {
             log_group_arn: request.cloud_watch_logs_log_group_arn.as_deref(),
             log_role_arn: request.cloud_watch_logs_role_arn.as_deref(),
         })?;
-        self.check_organization_trail(ctx, request.is_organization_trail)
-            .await?;
+        self.check_organization(ctx, request.is_organization_trail).await?;
         let kms_key_id = match request.kms_key_id.as_deref() {
             Some("") => Some(None),
             Some(key) => Some(Some(kms_key_arn(ctx, "KmsKeyId", key)?)),
